@@ -1,0 +1,72 @@
+/*
+ * flat.c -- exact search: every live record is compared with the query.
+ *
+ * Vectors sit in one row-major float array indexed by label, so a scan is a
+ * linear walk the hardware prefetcher follows.  Deleted labels leave a hole
+ * that the common layer reuses for the next insert; the scan skips holes via
+ * the liveness bitmap.  Results are exact, and their order is fully
+ * determined: by distance, then by insertion sequence.
+ */
+#include "internal.h"
+
+typedef struct flat_state {
+    float *vectors; /* label_cap * dim */
+    uint32_t cap;
+} flat_state;
+
+static flat_state *state(const shoal_index *index) { return index->kind_state; }
+
+static const float *flat_vector(const shoal_index *index, uint32_t label) {
+    return state(index)->vectors + (size_t)label * index->params.dim;
+}
+
+static int flat_reserve(shoal_index *index, uint32_t cap) {
+    flat_state *s = state(index);
+    if (!s) {
+        s = shoal__calloc(&index->mem, 1, sizeof *s);
+        if (!s) return SHOAL_ENOMEM;
+        index->kind_state = s;
+    }
+    if (cap <= s->cap) return SHOAL_OK;
+    size_t row = (size_t)index->params.dim * sizeof(float);
+    if (cap > SIZE_MAX / row) return SHOAL_ENOMEM;
+    float *vectors = shoal__realloc(&index->mem, s->vectors, (size_t)cap * row);
+    if (!vectors) return SHOAL_ENOMEM;
+    s->vectors = vectors;
+    s->cap = cap;
+    return SHOAL_OK;
+}
+
+static int flat_insert(shoal_index *index, uint32_t label, const float *vector) {
+    memcpy(state(index)->vectors + (size_t)label * index->params.dim, vector,
+           index->params.dim * sizeof(float));
+    return SHOAL_OK;
+}
+
+static void flat_remove(shoal_index *index, uint32_t label) {
+    (void)index;
+    (void)label; /* the hole is skipped through the liveness bitmap */
+}
+
+static int flat_search(shoal_index *index, const float *query, shoal__topk *topk,
+                       const shoal_search_params *params) {
+    const float *row = state(index)->vectors;
+    size_t dim = index->params.dim;
+    for (uint32_t label = 0; label < index->label_bound; label++, row += dim) {
+        if (!shoal__is_alive(index, label) || !shoal__allowed(params, label)) continue;
+        shoal__topk_push(topk, shoal__distance(index, query, row), index->seqs[label], label);
+    }
+    return SHOAL_OK;
+}
+
+static void flat_destroy(shoal_index *index) {
+    flat_state *s = state(index);
+    if (!s) return;
+    shoal__free(&index->mem, s->vectors);
+    shoal__free(&index->mem, s);
+    index->kind_state = NULL;
+}
+
+const shoal__kind_ops shoal__flat_ops = {
+    "flat", flat_reserve, flat_insert, flat_remove, flat_vector, flat_search, NULL, flat_destroy,
+};

@@ -1,0 +1,442 @@
+/*
+ * index.c -- the handle every index kind sits behind.
+ *
+ * This layer owns what all kinds share: parameter checks, input validation,
+ * string ids and the labels they map to, insertion sequence numbers (which
+ * break distance ties deterministically), the liveness bitmap and the free
+ * list of labels.  A kind (flat.c, later hnsw.c and ivf.c) sees only labels
+ * and validated vectors.
+ *
+ * Mutations validate the whole batch and reserve every byte they will need
+ * before the first change, so a failing call leaves the index as it was.
+ */
+#include <math.h>
+
+#include "internal.h"
+
+/* --------------------------------------------------------------- params */
+
+void shoal_params_init(shoal_params *params) { memset(params, 0, sizeof *params); }
+
+void shoal_search_params_init(shoal_search_params *params) {
+    memset(params, 0, sizeof *params);
+}
+
+static const shoal__kind_ops *kind_ops(shoal_kind kind) {
+    switch (kind) {
+    case SHOAL_KIND_FLAT:
+        return &shoal__flat_ops;
+    default:
+        return NULL;
+    }
+}
+
+int shoal_index_new(const shoal_params *params, shoal_index **out) {
+    *out = NULL;
+    if (!params || params->dim == 0 || params->dim > SHOAL_DIM_MAX) return SHOAL_EPARAM;
+    if ((unsigned)params->metric > SHOAL_METRIC_COSINE) return SHOAL_EPARAM;
+    const shoal__kind_ops *ops = kind_ops(params->kind);
+    if (!ops) return SHOAL_EPARAM;
+    const shoal__kernels *kernels = shoal__kernels_get(params->simd);
+    if (!kernels) return SHOAL_EUNSUPPORTED;
+
+    shoal__mem mem;
+    shoal__mem_init(&mem, params->allocator);
+    shoal_index *index = shoal__calloc(&mem, 1, sizeof *index);
+    if (!index) return SHOAL_ENOMEM;
+    index->mem = mem; /* already counts the handle itself */
+    index->params = *params;
+    index->params.allocator = NULL; /* copied into mem; the caller's may not outlive us */
+    index->ops = ops;
+    index->kernels = kernels;
+    shoal__rng_seed(&index->rng, params->seed ? params->seed : 0x5ea10a15u);
+    *out = index;
+    return SHOAL_OK;
+}
+
+void shoal_index_free(shoal_index *index) {
+    if (!index) return;
+    if (index->ops->destroy) index->ops->destroy(index);
+    for (uint32_t label = 0; label < index->label_bound; label++)
+        shoal__free(&index->mem, index->ids[label]);
+    shoal__free(&index->mem, index->ids);
+    shoal__free(&index->mem, index->seqs);
+    shoal__free(&index->mem, index->alive);
+    shoal__free(&index->mem, index->free_labels);
+    shoal__free(&index->mem, index->idmap.slots);
+    shoal__mem mem = index->mem;
+    shoal__free(&mem, index);
+}
+
+const char *shoal_index_errmsg(const shoal_index *index) { return index ? index->errmsg : ""; }
+uint32_t shoal_index_dim(const shoal_index *index) { return index->params.dim; }
+shoal_metric shoal_index_metric(const shoal_index *index) { return index->params.metric; }
+shoal_kind shoal_index_kind(const shoal_index *index) { return index->params.kind; }
+uint32_t shoal_index_size(const shoal_index *index) { return index->live; }
+size_t shoal_index_memory_bytes(const shoal_index *index) { return index->mem.bytes; }
+const char *shoal_index_simd_name(const shoal_index *index) { return index->kernels->name; }
+uint32_t shoal_index_label_bound(const shoal_index *index) { return index->label_bound; }
+
+/* --------------------------------------------------------------- id map */
+
+/* Stored ids are a uint32 length followed by the bytes. */
+static uint32_t stored_id_len(const char *stored) {
+    uint32_t len;
+    memcpy(&len, stored, sizeof len);
+    return len;
+}
+
+static int id_equals(const char *stored, const char *id, uint32_t len) {
+    return stored_id_len(stored) == len && memcmp(stored + sizeof len, id, len) == 0;
+}
+
+/* Slot in the map holding id, or the empty slot where it would go. */
+static uint32_t idmap_find(const shoal_index *index, const char *id, uint32_t len) {
+    const shoal__idmap *map = &index->idmap;
+    uint32_t mask = map->cap - 1;
+    uint32_t i = (uint32_t)shoal__hash_bytes(id, len) & mask;
+    while (map->slots[i] != SHOAL_NO_LABEL && !id_equals(index->ids[map->slots[i]], id, len))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static uint32_t idmap_lookup(const shoal_index *index, const char *id, uint32_t len) {
+    if (index->idmap.cap == 0) return SHOAL_NO_LABEL;
+    return index->idmap.slots[idmap_find(index, id, len)];
+}
+
+/* Keeps the load factor at or below 1/2. */
+static int idmap_reserve(shoal_index *index, uint32_t count) {
+    shoal__idmap *map = &index->idmap;
+    uint64_t want = 16;
+    while (want < 2 * (uint64_t)count) want *= 2;
+    if (want <= map->cap) return SHOAL_OK;
+    if (want > (1ull << 31)) return SHOAL_ETOOBIG;
+    uint32_t *slots = shoal__alloc(&index->mem, (size_t)want * sizeof *slots);
+    if (!slots) return SHOAL_ENOMEM;
+    memset(slots, 0xff, (size_t)want * sizeof *slots);
+    uint32_t *old = map->slots, old_cap = map->cap;
+    map->slots = slots;
+    map->cap = (uint32_t)want;
+    for (uint32_t i = 0; i < old_cap; i++) {
+        uint32_t label = old[i];
+        if (label == SHOAL_NO_LABEL) continue;
+        const char *stored = index->ids[label];
+        map->slots[idmap_find(index, stored + 4, stored_id_len(stored))] = label;
+    }
+    shoal__free(&index->mem, old);
+    return SHOAL_OK;
+}
+
+/* Removes the entry at slot i, shifting later entries of the probe run back
+ * so lookups never need tombstones. */
+static void idmap_remove_slot(shoal_index *index, uint32_t i) {
+    shoal__idmap *map = &index->idmap;
+    uint32_t mask = map->cap - 1;
+    uint32_t j = i;
+    for (;;) {
+        map->slots[i] = SHOAL_NO_LABEL;
+        uint32_t home;
+        do {
+            j = (j + 1) & mask;
+            if (map->slots[j] == SHOAL_NO_LABEL) {
+                map->count--;
+                return;
+            }
+            const char *stored = index->ids[map->slots[j]];
+            home = (uint32_t)shoal__hash_bytes(stored + 4, stored_id_len(stored)) & mask;
+            /* Entry j may move to i only if its home is not in (i, j]. */
+        } while (i <= j ? (i < home && home <= j) : (i < home || home <= j));
+        map->slots[i] = map->slots[j];
+        i = j;
+    }
+}
+
+/* ------------------------------------------------------------ validation */
+
+static int check_ids(shoal_index *index, uint32_t n, const char *id_bytes,
+                     const uint32_t *id_offsets) {
+    if (n && (!id_bytes || !id_offsets))
+        return shoal__fail(index, SHOAL_EPARAM, "ids are NULL");
+    for (uint32_t i = 0; i < n; i++) {
+        if (id_offsets[i + 1] < id_offsets[i])
+            return shoal__fail(index, SHOAL_EPARAM, "id offsets decrease at id %u", i);
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        if (len == 0) return shoal__fail(index, SHOAL_EID, "id %u is empty", i);
+        if (len > SHOAL_ID_MAX)
+            return shoal__fail(index, SHOAL_EID, "id %u is %u bytes; the limit is %u", i, len,
+                               SHOAL_ID_MAX);
+    }
+    return SHOAL_OK;
+}
+
+/* Euclidean length, summed in double so huge components cannot overflow it. */
+static double l2norm(const float *v, uint32_t dim) {
+    double sum = 0.0;
+    for (uint32_t j = 0; j < dim; j++) sum += (double)v[j] * v[j];
+    return sqrt(sum);
+}
+
+static int check_vector(shoal_index *index, const float *v, const char *what, uint32_t row) {
+    uint32_t dim = index->params.dim;
+    for (uint32_t j = 0; j < dim; j++)
+        if (!isfinite(v[j]))
+            return shoal__fail(index, SHOAL_EVECTOR, "%s %u has a non-finite component at %u",
+                               what, row, j);
+    if (index->params.metric == SHOAL_METRIC_COSINE && !(l2norm(v, dim) > 0.0))
+        return shoal__fail(index, SHOAL_EVECTOR, "%s %u has zero length; cosine needs a direction",
+                           what, row);
+    return SHOAL_OK;
+}
+
+/* Copies v to out in stored form: normalized under cosine, as is otherwise. */
+static void to_stored_form(const shoal_index *index, const float *v, float *out) {
+    uint32_t dim = index->params.dim;
+    if (index->params.metric == SHOAL_METRIC_COSINE) {
+        double inv = 1.0 / l2norm(v, dim);
+        for (uint32_t j = 0; j < dim; j++) out[j] = (float)(v[j] * inv);
+    } else {
+        memcpy(out, v, dim * sizeof *out);
+    }
+}
+
+/* ------------------------------------------------------------- mutation */
+
+static int reserve_labels(shoal_index *index, uint32_t need) {
+    if (need <= index->label_cap) return SHOAL_OK;
+    uint32_t cap = index->label_cap;
+    int rc;
+    /* Each array grows to the same capacity; a failure part-way leaves some
+     * larger than label_cap, which is harmless. */
+    if ((rc = shoal__grow(&index->mem, (void **)&index->ids, &cap, need, sizeof *index->ids)))
+        return rc;
+    uint32_t seq_cap = index->label_cap;
+    if ((rc = shoal__grow(&index->mem, (void **)&index->seqs, &seq_cap, cap, sizeof *index->seqs)))
+        return rc;
+    uint8_t *alive = shoal__realloc(&index->mem, index->alive, ((size_t)cap + 7) / 8);
+    if (!alive) return SHOAL_ENOMEM;
+    size_t old_bytes = ((size_t)index->label_cap + 7) / 8;
+    memset(alive + old_bytes, 0, ((size_t)cap + 7) / 8 - old_bytes);
+    index->alive = alive;
+    if ((rc = index->ops->reserve(index, cap))) return rc;
+    index->label_cap = cap;
+    return SHOAL_OK;
+}
+
+static void set_alive(shoal_index *index, uint32_t label, int alive) {
+    if (alive)
+        index->alive[label >> 3] |= (uint8_t)(1u << (label & 7));
+    else
+        index->alive[label >> 3] &= (uint8_t) ~(1u << (label & 7));
+}
+
+/* Deletes the record at map slot `slot`.  Cannot fail: the free list has room
+ * for every label ever handed out (reserved by the caller). */
+static void remove_record(shoal_index *index, uint32_t slot) {
+    uint32_t label = index->idmap.slots[slot];
+    idmap_remove_slot(index, slot);
+    index->ops->remove(index, label);
+    shoal__free(&index->mem, index->ids[label]);
+    index->ids[label] = NULL;
+    set_alive(index, label, 0);
+    index->live--;
+    index->free_labels[index->free_count++] = label;
+}
+
+static int check_dim(shoal_index *index, uint32_t dim) {
+    if (dim == index->params.dim) return SHOAL_OK;
+    return shoal__fail(index, SHOAL_EDIM, "vectors have %u dimensions; the index has %u", dim,
+                       index->params.dim);
+}
+
+int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
+                    const uint32_t *id_offsets, const float *vectors, uint32_t vector_dim) {
+    int rc;
+    index->errmsg[0] = '\0';
+    if ((rc = check_dim(index, vector_dim))) return rc;
+    if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
+    if (n && !vectors) return shoal__fail(index, SHOAL_EPARAM, "vectors are NULL");
+    if (n > INT32_MAX) return shoal__fail(index, SHOAL_ETOOBIG, "batch of %u records", n);
+    uint32_t dim = index->params.dim;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = check_vector(index, vectors + (size_t)i * dim, "vector", i))) return rc;
+    if ((uint64_t)index->label_bound + n >= SHOAL_NO_LABEL)
+        return shoal__fail(index, SHOAL_ETOOBIG, "more than %u records", SHOAL_NO_LABEL - 1);
+
+    /* Reserve everything the loop below can need. */
+    uint32_t need = index->label_bound + n;
+    char **fresh_ids = shoal__calloc(&index->mem, n ? n : 1, sizeof *fresh_ids);
+    float *stored = shoal__alloc(&index->mem, dim * sizeof *stored);
+    rc = !fresh_ids || !stored ? SHOAL_ENOMEM : reserve_labels(index, need);
+    if (!rc)
+        rc = shoal__grow(&index->mem, (void **)&index->free_labels, &index->free_cap, need,
+                         sizeof *index->free_labels);
+    if (!rc) rc = idmap_reserve(index, index->live + n);
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        fresh_ids[i] = shoal__alloc(&index->mem, sizeof len + len);
+        if (!fresh_ids[i]) {
+            rc = SHOAL_ENOMEM;
+            break;
+        }
+        memcpy(fresh_ids[i], &len, sizeof len);
+        memcpy(fresh_ids[i] + sizeof len, id_bytes + id_offsets[i], len);
+    }
+    if (rc) goto fail;
+
+    for (uint32_t i = 0; i < n; i++) {
+        const char *id = id_bytes + id_offsets[i];
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        uint32_t slot = idmap_find(index, id, len);
+        if (index->idmap.slots[slot] != SHOAL_NO_LABEL) {
+            remove_record(index, slot);
+            slot = idmap_find(index, id, len);
+        }
+        uint32_t label = index->free_count ? index->free_labels[--index->free_count]
+                                           : index->label_bound++;
+        to_stored_form(index, vectors + (size_t)i * dim, stored);
+        /* XXX: a kind whose insert allocates (HNSW) can fail here part-way;
+         * the records before this one then stay added. */
+        if ((rc = index->ops->insert(index, label, stored))) {
+            index->free_labels[index->free_count++] = label;
+            for (uint32_t j = i; j < n; j++) shoal__free(&index->mem, fresh_ids[j]);
+            shoal__free(&index->mem, fresh_ids);
+            shoal__free(&index->mem, stored);
+            return shoal__fail(index, rc, "inserting record %u (%u before it were added)", i, i);
+        }
+        index->ids[label] = fresh_ids[i];
+        index->seqs[label] = index->next_seq++;
+        set_alive(index, label, 1);
+        index->idmap.slots[slot] = label;
+        index->idmap.count++;
+        index->live++;
+    }
+    shoal__free(&index->mem, fresh_ids);
+    shoal__free(&index->mem, stored);
+    return (int)n;
+
+fail:
+    if (fresh_ids)
+        for (uint32_t i = 0; i < n; i++) shoal__free(&index->mem, fresh_ids[i]);
+    shoal__free(&index->mem, fresh_ids);
+    shoal__free(&index->mem, stored);
+    if (rc == SHOAL_ETOOBIG) return shoal__fail(index, rc, "id map would exceed 2^31 slots");
+    return shoal__fail(index, rc, "out of memory adding %u records", n);
+}
+
+int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
+                       const uint32_t *id_offsets) {
+    int rc;
+    index->errmsg[0] = '\0';
+    if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
+    int deleted = 0;
+    for (uint32_t i = 0; i < n && index->idmap.cap; i++) {
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        uint32_t slot = idmap_find(index, id_bytes + id_offsets[i], len);
+        if (index->idmap.slots[slot] == SHOAL_NO_LABEL) continue;
+        remove_record(index, slot);
+        deleted++;
+    }
+    return deleted;
+}
+
+/* --------------------------------------------------------------- lookup */
+
+int shoal_index_label_of(const shoal_index *index, const char *id, uint32_t id_len) {
+    uint32_t label = id_len ? idmap_lookup(index, id, id_len) : SHOAL_NO_LABEL;
+    return label == SHOAL_NO_LABEL ? SHOAL_ENOTFOUND : (int)label;
+}
+
+int shoal_index_label_id(const shoal_index *index, uint32_t label, const char **id) {
+    if (!shoal__is_alive(index, label)) return SHOAL_ENOTFOUND;
+    *id = index->ids[label] + sizeof(uint32_t);
+    return (int)stored_id_len(index->ids[label]);
+}
+
+int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len, float *out) {
+    int label = shoal_index_label_of(index, id, id_len);
+    if (label < 0) return shoal__fail(index, label, "no record with id '%.*s'", (int)(id_len > 64 ? 64 : id_len), id);
+    memcpy(out, index->ops->vector(index, (uint32_t)label), index->params.dim * sizeof *out);
+    return SHOAL_OK;
+}
+
+/* --------------------------------------------------------------- search */
+
+int shoal_index_search(shoal_index *index, const float *query, uint32_t query_dim, uint32_t k,
+                       const shoal_search_params *params, uint32_t *labels,
+                       float *distances) {
+    int rc;
+    index->errmsg[0] = '\0';
+    if ((rc = check_dim(index, query_dim))) return rc;
+    if (k == 0 || k > SHOAL_K_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "k = %u; it must be 1..%u", k, SHOAL_K_MAX);
+    if (!query || !labels || !distances)
+        return shoal__fail(index, SHOAL_EPARAM, "query or result arrays are NULL");
+    if ((rc = check_vector(index, query, "query", 0))) return rc;
+
+    uint32_t dim = index->params.dim;
+    uint32_t keep = k < index->live ? k : index->live;
+    shoal__topk topk = {NULL, keep, 0};
+    float *q = shoal__alloc(&index->mem, dim * sizeof *q);
+    topk.hits = shoal__alloc(&index->mem, (keep ? keep : 1) * sizeof *topk.hits);
+    if (!q || !topk.hits) {
+        rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for search scratch");
+        goto done;
+    }
+    to_stored_form(index, query, q);
+    if (keep && (rc = index->ops->search(index, q, &topk, params))) goto done;
+    shoal__topk_sort(&topk);
+    for (uint32_t i = 0; i < topk.count; i++) {
+        labels[i] = topk.hits[i].label;
+        distances[i] = topk.hits[i].distance;
+    }
+    rc = (int)topk.count;
+done:
+    shoal__free(&index->mem, q);
+    shoal__free(&index->mem, topk.hits);
+    return rc;
+}
+
+float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a, const float *b,
+                     uint32_t dim) {
+    const shoal__kernels *k = shoal__kernels_get(simd);
+    if (!k) k = &shoal__kernels_scalar;
+    switch (metric) {
+    case SHOAL_METRIC_IP:
+        return -k->dot_f32(a, b, dim);
+    case SHOAL_METRIC_COSINE: {
+        float na = k->dot_f32(a, a, dim), nb = k->dot_f32(b, b, dim);
+        if (!(na > 0.0f && nb > 0.0f)) return NAN;
+        return 1.0f - k->dot_f32(a, b, dim) / sqrtf(na * nb);
+    }
+    default:
+        return k->l2sq_f32(a, b, dim);
+    }
+}
+
+/* ---------------------------------------------------------------- check */
+
+int shoal_index_check(shoal_index *index) {
+    uint32_t live = 0;
+    for (uint32_t label = 0; label < index->label_bound; label++) {
+        int alive = shoal__is_alive(index, label);
+        if (alive != (index->ids[label] != NULL))
+            return shoal__fail(index, SHOAL_ECORRUPT, "label %u: alive bit and id disagree", label);
+        if (!alive) continue;
+        live++;
+        const char *stored = index->ids[label];
+        if (idmap_lookup(index, stored + 4, stored_id_len(stored)) != label)
+            return shoal__fail(index, SHOAL_ECORRUPT, "label %u: id does not map back", label);
+    }
+    if (live != index->live || live != index->idmap.count)
+        return shoal__fail(index, SHOAL_ECORRUPT, "live count %u, bitmap %u, map %u",
+                           index->live, live, index->idmap.count);
+    if (index->free_count != index->label_bound - live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "%u free labels for %u dead",
+                           index->free_count, index->label_bound - live);
+    for (uint32_t i = 0; i < index->free_count; i++)
+        if (shoal__is_alive(index, index->free_labels[i]))
+            return shoal__fail(index, SHOAL_ECORRUPT, "free label %u is alive",
+                               index->free_labels[i]);
+    return index->ops->check ? index->ops->check(index) : SHOAL_OK;
+}

@@ -1,0 +1,163 @@
+/*
+ * internal.h -- what the core's files share and hosts never see.
+ * Internal names carry a double underscore (shoal__), as in libuv.
+ */
+#ifndef SHOAL_INTERNAL_H
+#define SHOAL_INTERNAL_H
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "shoal.h"
+
+#define SHOAL_NO_LABEL UINT32_MAX
+
+/* ------------------------------------------------------------- allocation */
+
+/* Every allocation carries a 16-byte header holding its size, so the handle
+ * knows its exact footprint and realloc needs no help from the allocator. */
+typedef struct shoal__mem {
+    shoal_allocator allocator;
+    size_t bytes; /* currently allocated, headers included */
+} shoal__mem;
+
+void shoal__mem_init(shoal__mem *mem, const shoal_allocator *allocator);
+void *shoal__alloc(shoal__mem *mem, size_t size);
+void *shoal__calloc(shoal__mem *mem, size_t count, size_t size);
+/* Like realloc, but on failure the old block is untouched and NULL returned. */
+void *shoal__realloc(shoal__mem *mem, void *ptr, size_t size);
+void shoal__free(shoal__mem *mem, void *ptr);
+/* Grows *array (of elem-byte items, *cap of them) to hold at least need. */
+int shoal__grow(shoal__mem *mem, void **array, uint32_t *cap, uint32_t need, size_t elem);
+
+/* ------------------------------------------------------------------- PRNG */
+
+/* xoshiro256** seeded through splitmix64: small, fast, the same everywhere. */
+typedef struct shoal__rng {
+    uint64_t s[4];
+} shoal__rng;
+
+void shoal__rng_seed(shoal__rng *rng, uint64_t seed);
+uint64_t shoal__rng_next(shoal__rng *rng);
+/* Uniform in [0, 1) with 53 random bits. */
+double shoal__rng_double(shoal__rng *rng);
+
+/* ----------------------------------------------------------------- id map */
+
+/* Open addressing with linear probing over labels; the id bytes live in the
+ * index's per-label id table, so the map itself is just uint32 slots.
+ * Deletion shifts entries back instead of leaving tombstones. */
+typedef struct shoal__idmap {
+    uint32_t *slots; /* SHOAL_NO_LABEL = empty */
+    uint32_t cap;    /* power of two, or 0 */
+    uint32_t count;
+} shoal__idmap;
+
+uint64_t shoal__hash_bytes(const char *bytes, uint32_t len);
+
+/* ------------------------------------------------------------------ top-k */
+
+/* A bounded max-heap of (distance, seq, label): the worst kept result is on
+ * top, so a candidate is rejected with one compare once the heap is full.
+ * Ties on distance order by seq (insertion order), the earlier winning. */
+typedef struct shoal__hit {
+    float distance;
+    uint32_t label;
+    uint64_t seq;
+} shoal__hit;
+
+typedef struct shoal__topk {
+    shoal__hit *hits;
+    uint32_t k, count;
+} shoal__topk;
+
+static inline int shoal__hit_worse(const shoal__hit *a, const shoal__hit *b) {
+    return a->distance > b->distance || (a->distance == b->distance && a->seq > b->seq);
+}
+
+void shoal__topk_push(shoal__topk *topk, float distance, uint64_t seq, uint32_t label);
+/* Sorts the kept hits best first; the heap is unusable afterwards. */
+void shoal__topk_sort(shoal__topk *topk);
+
+/* ------------------------------------------------------------------ index */
+
+/* What one index kind implements.  The common layer (index.c) validates
+ * input, owns ids, labels, sequence numbers and the liveness bitmap; a kind
+ * only stores vectors by label and searches them. */
+typedef struct shoal__kind_ops {
+    const char *name;
+    /* Makes room for labels < cap. */
+    int (*reserve)(shoal_index *index, uint32_t cap);
+    /* Stores a validated (and, under cosine, normalized) vector at label. */
+    int (*insert)(shoal_index *index, uint32_t label, const float *vector);
+    void (*remove)(shoal_index *index, uint32_t label);
+    const float *(*vector)(const shoal_index *index, uint32_t label);
+    int (*search)(shoal_index *index, const float *query, shoal__topk *topk,
+                  const shoal_search_params *params);
+    int (*check)(shoal_index *index);
+    void (*destroy)(shoal_index *index);
+} shoal__kind_ops;
+
+struct shoal_index {
+    shoal__mem mem;
+    const shoal__kind_ops *ops;
+    const shoal__kernels *kernels;
+    shoal_params params;
+    shoal__rng rng;
+    char errmsg[256];
+
+    /* Records by label.  Labels of deleted records go on a free list and are
+     * reused, so storage stays dense. */
+    uint32_t label_cap;   /* capacity of the per-label arrays */
+    uint32_t label_bound; /* one past the largest label ever handed out */
+    uint32_t live;        /* live records */
+    char **ids;           /* per label: length-prefixed bytes, or NULL */
+    uint64_t *seqs;       /* per label: insertion sequence number */
+    uint8_t *alive;       /* bitmap */
+    uint32_t *free_labels;
+    uint32_t free_count, free_cap;
+    uint64_t next_seq;
+    shoal__idmap idmap;
+
+    void *kind_state; /* owned by ops */
+};
+
+static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {
+    return label < index->label_bound && (index->alive[label >> 3] >> (label & 7)) & 1;
+}
+
+/* Distance between two stored-form vectors (normalized under cosine). */
+static inline float shoal__distance(const shoal_index *index, const float *a, const float *b) {
+    size_t dim = index->params.dim;
+    switch (index->params.metric) {
+    case SHOAL_METRIC_IP:
+        return -index->kernels->dot_f32(a, b, dim);
+    case SHOAL_METRIC_COSINE:
+        return 1.0f - index->kernels->dot_f32(a, b, dim);
+    default:
+        return index->kernels->l2sq_f32(a, b, dim);
+    }
+}
+
+/* The filter test shared by every kind. */
+static inline int shoal__allowed(const shoal_search_params *params, uint32_t label) {
+    if (!params) return 1;
+    if (params->filter_bitmap &&
+        (label >= params->filter_bitmap_bits ||
+         !((params->filter_bitmap[label >> 3] >> (label & 7)) & 1)))
+        return 0;
+    if (params->filter && !params->filter(params->filter_ctx, label)) return 0;
+    return 1;
+}
+
+/* Records a detail message and returns code, for `return shoal__fail(...)`. */
+int shoal__fail(shoal_index *index, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+extern const shoal__kind_ops shoal__flat_ops;
+
+#endif

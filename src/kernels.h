@@ -1,0 +1,43 @@
+/*
+ * kernels.h -- distance kernels, one table per instruction set.
+ *
+ * The scalar file is the specification: every other table must agree with it
+ * (exactly for the int8 kernels, to float rounding for the f32 ones) for every
+ * length and alignment; tests/test_kernels.c checks dims 1..300 at odd
+ * offsets.  Each SIMD file is compiled with its own flags, so the rest of a
+ * native binary stays baseline x86-64 and one binary runs everywhere.
+ *
+ * No table is chosen globally: each index handle asks shoal__kernels_get()
+ * once and keeps the pointer, so there is no mutable global state and a test
+ * can force the scalar path per handle.
+ */
+#ifndef SHOAL_KERNELS_H
+#define SHOAL_KERNELS_H
+
+#include "shoal.h"
+
+typedef struct shoal__kernels {
+    const char *name;
+    /* sum (a[i] - b[i])^2 */
+    float (*l2sq_f32)(const float *a, const float *b, size_t n);
+    /* sum a[i] * b[i] */
+    float (*dot_f32)(const float *a, const float *b, size_t n);
+    /* exact int32 results; n <= 65536 keeps them in range */
+    int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
+    int32_t (*l2sq_i8)(const int8_t *a, const int8_t *b, size_t n);
+} shoal__kernels;
+
+extern const shoal__kernels shoal__kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+#define SHOAL_HAVE_X86 1
+extern const shoal__kernels shoal__kernels_avx2;
+extern const shoal__kernels shoal__kernels_avx512;
+#endif
+#if defined(__wasm_simd128__)
+extern const shoal__kernels shoal__kernels_wasm128;
+#endif
+
+/* The table for `want`, or NULL if this build or CPU cannot run it. */
+const shoal__kernels *shoal__kernels_get(shoal_simd want);
+
+#endif

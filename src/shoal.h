@@ -1,0 +1,239 @@
+/*
+ * shoal.h -- the whole public contract of the Shoal core.
+ *
+ * Shoal is a vector similarity index that computes on memory buffers only:
+ * no file or network I/O, no global mutable state, no rand().  Everything a
+ * host (the JS binding, the CLI, WASI) needs is declared here; nothing it
+ * needs is private.
+ *
+ * Conventions
+ *   - Functions return int: >= 0 on success (often a count), a negative
+ *     SHOAL_E* code on failure.  A failing call leaves the index unchanged
+ *     unless its comment says otherwise, and stores a detail message that
+ *     shoal_index_errmsg() returns until the next call on the same handle.
+ *   - Handles are opaque.  Every *_new has a *_free that accepts NULL.
+ *   - Parameter structs: call *_init() first; a field left 0 means "default".
+ *     Out-of-range values are an error (SHOAL_EPARAM), never clamped.
+ *   - Ids are byte strings of 1..SHOAL_ID_MAX bytes (UTF-8 from JS).  A batch
+ *     of n ids is one byte buffer plus n+1 offsets: id i is
+ *     bytes[offsets[i] .. offsets[i+1]).
+ *   - A "label" is the index's number for a stored record.  It is valid until
+ *     the next mutating call; use shoal_index_label_id() to turn it into an id.
+ *   - Distances: smaller is closer for every metric.
+ *       l2     squared Euclidean distance
+ *       ip     negative inner product
+ *       cosine 1 - cosine similarity (vectors are normalized once, on insert)
+ *   - Thread safety: a handle is used by one thread at a time (searches
+ *     allocate scratch space through it); distinct handles are independent.
+ */
+#ifndef SHOAL_H
+#define SHOAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define SHOAL_VERSION_MAJOR 0
+#define SHOAL_VERSION_MINOR 1
+#define SHOAL_VERSION_PATCH 0
+#define SHOAL_VERSION_NUMBER \
+    (SHOAL_VERSION_MAJOR * 10000 + SHOAL_VERSION_MINOR * 100 + SHOAL_VERSION_PATCH)
+
+/* The version of the library actually linked, "MAJOR.MINOR.PATCH". */
+const char *shoal_version(void);
+int shoal_version_number(void);
+
+/* ----------------------------------------------------------------- errors */
+
+/*
+ * The one error list.  X(NAME, code, JsClass, JsParent, "message")
+ * It yields the SHOAL_E* codes below, shoal_strerror(), shoal_error_name(),
+ * the table in docs/ERRORS.md and the JS error classes (tools/gen_errors.c).
+ * Codes are stable once released: add new ones at the end of their family.
+ * Families: -1..-19 usage and data errors, -20..-39 corrupt or incompatible
+ * serialized data (every one is a CorruptDataError in JS).
+ */
+#define SHOAL_ERROR_LIST(X)                                                    \
+    X(NOMEM, -1, OutOfMemoryError, ShoalError, "out of memory")                \
+    X(PARAM, -2, ParameterError, ShoalError,                                   \
+      "parameter out of range or inconsistent")                                \
+    X(DIM, -3, DimensionError, ShoalError, "vector dimension mismatch")        \
+    X(VECTOR, -4, InvalidVectorError, ShoalError,                              \
+      "vector has a NaN or infinite component, or zero length under cosine")   \
+    X(ID, -5, InvalidIdError, ShoalError, "id is empty or too long")           \
+    X(NOTFOUND, -6, NotFoundError, ShoalError, "no record with that id")       \
+    X(UNSUPPORTED, -7, UnsupportedError, ShoalError,                           \
+      "operation not supported by this index kind")                            \
+    X(STATE, -8, StateError, ShoalError,                                       \
+      "operation not valid in the index's current state")                      \
+    X(TOOBIG, -9, TooBigError, ShoalError, "size limit exceeded")              \
+    X(CORRUPT, -20, CorruptDataError, ShoalError, "corrupt data")              \
+    X(TRUNCATED, -21, TruncatedDataError, CorruptDataError, "data truncated")  \
+    X(CHECKSUM, -22, ChecksumError, CorruptDataError, "checksum mismatch")     \
+    X(VERSION, -23, VersionError, CorruptDataError,                            \
+      "format version or required feature not supported")
+
+enum shoal_error {
+    SHOAL_OK = 0,
+#define SHOAL__ERROR_ENUM(name, code, js, parent, msg) SHOAL_E##name = code,
+    SHOAL_ERROR_LIST(SHOAL__ERROR_ENUM)
+#undef SHOAL__ERROR_ENUM
+};
+
+/* Static English text for a code; "unknown error" for codes not in the list. */
+const char *shoal_strerror(int code);
+/* "SHOAL_EDIM" etc.; "SHOAL_OK" for 0; NULL for codes not in the list. */
+const char *shoal_error_name(int code);
+
+/* -------------------------------------------------------------- allocator */
+
+/*
+ * Given per handle and used for every allocation the handle makes (and later
+ * handed to zstd, whose ZSTD_customMem has the same shape).  alloc returns
+ * memory aligned for any type, or NULL.  free accepts NULL.
+ */
+typedef struct shoal_allocator {
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr);
+    void *ctx;
+} shoal_allocator;
+
+/* ------------------------------------------------------------ SIMD kernels */
+
+typedef enum shoal_simd {
+    SHOAL_SIMD_AUTO = 0, /* best the CPU (or the wasm build) supports */
+    SHOAL_SIMD_SCALAR,   /* the reference kernels: the specification */
+    SHOAL_SIMD_AVX2,     /* x86-64 AVX2 + FMA */
+    SHOAL_SIMD_AVX512,   /* x86-64 AVX-512 F/BW/VL */
+    SHOAL_SIMD_WASM128   /* WebAssembly SIMD128 (chosen at build time) */
+} shoal_simd;
+
+/* Name of the kernels `want` resolves to on this machine ("scalar", "avx2",
+ * "avx512", "wasm-simd128"), or NULL if this build or CPU cannot run them. */
+const char *shoal_simd_name(shoal_simd want);
+
+/* ---------------------------------------------------------------- indexes */
+
+#define SHOAL_DIM_MAX 16384u
+#define SHOAL_ID_MAX 1024u
+#define SHOAL_K_MAX 65536u
+
+typedef enum shoal_metric {
+    SHOAL_METRIC_L2 = 0,
+    SHOAL_METRIC_IP = 1,
+    SHOAL_METRIC_COSINE = 2
+} shoal_metric;
+
+typedef enum shoal_kind {
+    SHOAL_KIND_FLAT = 0 /* exact search over every record */
+} shoal_kind;
+
+typedef struct shoal_params {
+    uint32_t dim;           /* required: 1..SHOAL_DIM_MAX */
+    shoal_metric metric;    /* default l2 */
+    shoal_kind kind;        /* default flat */
+    shoal_simd simd;        /* default auto; SCALAR forces the reference */
+    uint64_t seed;          /* PRNG seed for randomized kinds; 0 = fixed default */
+    const shoal_allocator *allocator; /* NULL = malloc/free; copied */
+} shoal_params;
+
+void shoal_params_init(shoal_params *params);
+
+typedef struct shoal_index shoal_index;
+
+/* Creates an empty index.  On success *out owns a handle to shoal_index_free.
+ * On failure *out is NULL; the reason is only the return code. */
+int shoal_index_new(const shoal_params *params, shoal_index **out);
+void shoal_index_free(shoal_index *index);
+
+/* Detail message for the last failing call on this handle ("" if none). */
+const char *shoal_index_errmsg(const shoal_index *index);
+
+uint32_t shoal_index_dim(const shoal_index *index);
+shoal_metric shoal_index_metric(const shoal_index *index);
+shoal_kind shoal_index_kind(const shoal_index *index);
+/* Number of live records. */
+uint32_t shoal_index_size(const shoal_index *index);
+/* Bytes currently allocated through the handle's allocator. */
+size_t shoal_index_memory_bytes(const shoal_index *index);
+/* Name of the kernels this handle computes with (see shoal_simd_name). */
+const char *shoal_index_simd_name(const shoal_index *index);
+
+/*
+ * Adds n records.  vectors holds n * dim floats, row-major; dim must equal
+ * the index's (SHOAL_EDIM otherwise) -- it is passed so that a caller's
+ * mistake is caught rather than read past.  An id already
+ * present is replaced (its record counts as newly inserted).  If an id
+ * occurs twice in the batch the later one wins.  Every id and vector is
+ * validated before anything changes, so SHOAL_EID / SHOAL_EVECTOR leave the
+ * index unchanged; so does SHOAL_ENOMEM.  Returns n.
+ */
+int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
+                    const uint32_t *id_offsets, const float *vectors, uint32_t dim);
+
+/* Deletes the records with these ids; absent ids are skipped.  Returns the
+ * number deleted. */
+int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
+                       const uint32_t *id_offsets);
+
+/* Copies the stored vector of `id` (normalized under cosine) to out[dim].
+ * Returns 0, or SHOAL_ENOTFOUND. */
+int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len,
+                    float *out);
+
+/* Allow-filter over labels: nonzero keeps the record. */
+typedef int (*shoal_filter_fn)(void *ctx, uint32_t label);
+
+typedef struct shoal_search_params {
+    shoal_filter_fn filter;      /* NULL = every record */
+    void *filter_ctx;
+    /* Alternatively a bitmap: bit (label % 8) of byte (label / 8) set keeps
+     * the record; labels at or past filter_bitmap_bits are dropped. */
+    const uint8_t *filter_bitmap;
+    uint32_t filter_bitmap_bits;
+} shoal_search_params;
+
+void shoal_search_params_init(shoal_search_params *params);
+
+/*
+ * Finds the k records closest to query[dim] (dim must equal the index's).  Writes up to k labels and
+ * distances, closest first; equal distances are ordered by insertion, the
+ * earlier first.  params may be NULL.  Returns the number of results
+ * (< k when fewer records match).  Errors: SHOAL_EPARAM (k = 0 or k >
+ * SHOAL_K_MAX), SHOAL_EDIM, SHOAL_EVECTOR (NaN/Inf query).
+ */
+int shoal_index_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
+                       const shoal_search_params *params, uint32_t *labels,
+                       float *distances);
+
+/* The id of a label returned by the last search.  Returns its length in
+ * bytes and sets *id (not NUL-terminated, owned by the index), or
+ * SHOAL_ENOTFOUND for a label that holds no live record. */
+int shoal_index_label_id(const shoal_index *index, uint32_t label,
+                         const char **id);
+
+/* Label of a stored id, or SHOAL_ENOTFOUND. */
+int shoal_index_label_of(const shoal_index *index, const char *id,
+                         uint32_t id_len);
+
+/* One past the largest label in use: the bit count a filter bitmap needs. */
+uint32_t shoal_index_label_bound(const shoal_index *index);
+
+/* Verifies internal invariants; 0 or SHOAL_ECORRUPT with a detail message. */
+int shoal_index_check(shoal_index *index);
+
+/* ------------------------------------------------------------------ utils */
+
+/* Exposed so hosts and tests can compare against the reference kernels. */
+float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a,
+                     const float *b, uint32_t dim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHOAL_H */

@@ -1,0 +1,64 @@
+/*
+ * harness.h -- a tiny test harness with typed checks that print both sides.
+ *
+ * A check that fails reports and lets the test go on, so one run shows every
+ * broken value; the test is then counted as failed.  The same binary runs
+ * natively, under sanitizers and as wasm under node:wasi, so it uses nothing
+ * but the C standard library.
+ */
+#ifndef SHOAL_HARNESS_H
+#define SHOAL_HARNESS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct harness_test {
+    const char *name;
+    void (*fn)(void);
+} harness_test;
+
+/* Runs a suite's tests (or those whose name contains the filter). */
+void harness_run(const char *suite, const harness_test *tests, size_t count);
+
+/* Returns nonzero when the check passed, so a test can stop early. */
+int harness_check(int ok, const char *file, int line, const char *expr, const char *detail);
+int harness_check_int(const char *file, int line, const char *a_expr, const char *b_expr,
+                      long long a, long long b);
+int harness_check_near(const char *file, int line, const char *a_expr, const char *b_expr,
+                       double a, double b, double tol);
+int harness_check_str(const char *file, int line, const char *a_expr, const char *b_expr,
+                      const char *a, const char *b);
+
+#define CHECK(cond) harness_check(!!(cond), __FILE__, __LINE__, #cond, NULL)
+#define CHECK_INT(a, b) \
+    harness_check_int(__FILE__, __LINE__, #a, #b, (long long)(a), (long long)(b))
+/* |a - b| <= tol * max(1, |a|, |b|): absolute near zero, relative elsewhere. */
+#define CHECK_NEAR(a, b, tol) \
+    harness_check_near(__FILE__, __LINE__, #a, #b, (double)(a), (double)(b), (tol))
+#define CHECK_STR(a, b) harness_check_str(__FILE__, __LINE__, #a, #b, (a), (b))
+
+/* --- seeded test data, the same in C and in tests/js/data.mjs ----------- */
+
+/* splitmix64; floats are (x >> 40) / 2^24 * 2 - 1, exactly representable. */
+typedef struct test_rng {
+    uint64_t state;
+} test_rng;
+
+static inline uint64_t test_rng_next(test_rng *r) {
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline float test_rng_float(test_rng *r) {
+    return (float)(test_rng_next(r) >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static inline void test_fill(test_rng *r, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = test_rng_float(r);
+}
+
+#endif

@@ -1,0 +1,55 @@
+#!/bin/sh
+# deps.sh test|demo|bench -- makes sure what that target needs is installed.
+# As root on Debian/Ubuntu it installs missing packages with apt-get; otherwise
+# it prints the exact command to run and fails.  Then it runs `npm ci` when
+# node_modules is missing or older than package-lock.json.
+set -eu
+cd "$(dirname "$0")/.."
+what=${1:-test}
+
+# package -> a file that proves it is installed
+need() { missing="$missing $1"; }
+missing=""
+have() { [ -e "$1" ]; }
+command -v cc >/dev/null 2>&1 || need gcc
+command -v make >/dev/null 2>&1 || need make
+command -v node >/dev/null 2>&1 || need nodejs
+command -v npm >/dev/null 2>&1 || need npm
+command -v emcc >/dev/null 2>&1 || need emscripten
+have /usr/bin/wasm-ld || need lld
+have /usr/lib/wasm32-wasi/libc.a || need wasi-libc
+ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
+    need libclang-rt-14-dev-wasm32
+command -v clang >/dev/null 2>&1 || need clang
+have /usr/include/zstd.h || need libzstd-dev
+if [ "$what" = test ]; then
+    have /usr/bin/chromium || need chromium
+fi
+if [ "$what" = bench ]; then
+    have /usr/share/datasets/fashion-mnist || need dataset-fashion-mnist
+fi
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "deps: installing$missing"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+    else
+        echo "deps: missing packages. Run:" >&2
+        echo "    sudo apt-get update && sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+    echo "deps: Node $node_major is too old; Shoal needs Node 18 or newer (20 is tested)." >&2
+    exit 1
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+    echo "deps: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+    touch node_modules
+fi

@@ -1,0 +1,47 @@
+/*
+ * binding.c -- the few entry points the JS binding needs beyond shoal.h.
+ *
+ * Structs are awkward to build from JS, so index parameters arrive as an
+ * array of uint32 in the order of enum js_param (mirrored in
+ * js/src/index.mjs), and search parameters as plain arguments.  Everything
+ * else JS calls is the public API itself.  Uses nothing private.
+ */
+#include <emscripten.h>
+
+#include "shoal.h"
+
+enum js_param {
+    JS_DIM,
+    JS_METRIC,
+    JS_KIND,
+    JS_SIMD,
+    JS_SEED_LO,
+    JS_SEED_HI,
+    JS_PARAM_COUNT
+};
+
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_index_new(const uint32_t *values, uint32_t count, shoal_index **out) {
+    *out = NULL;
+    if (count != JS_PARAM_COUNT) return SHOAL_EPARAM;
+    shoal_params params;
+    shoal_params_init(&params);
+    params.dim = values[JS_DIM];
+    params.metric = (shoal_metric)values[JS_METRIC];
+    params.kind = (shoal_kind)values[JS_KIND];
+    params.simd = (shoal_simd)values[JS_SIMD];
+    params.seed = (uint64_t)values[JS_SEED_HI] << 32 | values[JS_SEED_LO];
+    return shoal_index_new(&params, out);
+}
+
+/* filter_bitmap may be NULL (no filter). */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
+                    const uint8_t *filter_bitmap, uint32_t filter_bitmap_bits, uint32_t *labels,
+                    float *distances) {
+    shoal_search_params params;
+    shoal_search_params_init(&params);
+    params.filter_bitmap = filter_bitmap;
+    params.filter_bitmap_bits = filter_bitmap_bits;
+    return shoal_index_search(index, query, dim, k, &params, labels, distances);
+}
