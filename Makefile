@@ -29,7 +29,7 @@ ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -Isrc -fPIC
 # Per-file flags: each SIMD file gets its instruction set, everything else
 # stays baseline x86-64 so one binary runs on any CPU.  The scalar reference
 # is kept unvectorized: it is the specification and the benchmark baseline.
-NOVEC          := -fno-tree-vectorize -fno-slp-vectorize
+NOVEC          := -fno-tree-vectorize $(if $(findstring clang,$(shell $(CC) --version)),-fno-slp-vectorize)
 FLAGS_kernels_scalar := $(NOVEC)
 FLAGS_kernels_avx2   := -mavx2 -mfma
 FLAGS_kernels_avx512 := -mavx512f -mavx512bw -mavx512vl -mfma

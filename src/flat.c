@@ -20,13 +20,13 @@ static const float *flat_vector(const shoal_index *index, uint32_t label) {
     return state(index)->vectors + (size_t)label * index->params.dim;
 }
 
+static int flat_create(shoal_index *index) {
+    index->kind_state = shoal__calloc(&index->mem, 1, sizeof(flat_state));
+    return index->kind_state ? SHOAL_OK : SHOAL_ENOMEM;
+}
+
 static int flat_reserve(shoal_index *index, uint32_t cap) {
     flat_state *s = state(index);
-    if (!s) {
-        s = shoal__calloc(&index->mem, 1, sizeof *s);
-        if (!s) return SHOAL_ENOMEM;
-        index->kind_state = s;
-    }
     if (cap <= s->cap) return SHOAL_OK;
     size_t row = (size_t)index->params.dim * sizeof(float);
     if (cap > SIZE_MAX / row) return SHOAL_ENOMEM;
@@ -68,5 +68,6 @@ static void flat_destroy(shoal_index *index) {
 }
 
 const shoal__kind_ops shoal__flat_ops = {
-    "flat", flat_reserve, flat_insert, flat_remove, flat_vector, flat_search, NULL, flat_destroy,
+    "flat", flat_create, flat_reserve, flat_insert, flat_remove, flat_vector, flat_search,
+    NULL,   NULL,        flat_destroy,
 };

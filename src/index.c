@@ -26,6 +26,10 @@ static const shoal__kind_ops *kind_ops(shoal_kind kind) {
     switch (kind) {
     case SHOAL_KIND_FLAT:
         return &shoal__flat_ops;
+#ifdef SHOAL_WITH_HNSW
+    case SHOAL_KIND_HNSW:
+        return &shoal__hnsw_ops;
+#endif
     default:
         return NULL;
     }
@@ -50,13 +54,31 @@ int shoal_index_new(const shoal_params *params, shoal_index **out) {
     index->ops = ops;
     index->kernels = kernels;
     shoal__rng_seed(&index->rng, params->seed ? params->seed : 0x5ea10a15u);
+    int rc = ops->create(index);
+    if (rc) {
+        shoal_index_free(index);
+        return rc;
+    }
     *out = index;
     return SHOAL_OK;
 }
 
+void shoal_index_on_progress(shoal_index *index, shoal_progress_fn fn, void *ctx) {
+    index->progress = fn;
+    index->progress_ctx = ctx;
+}
+
+void shoal_index_stats(const shoal_index *index, shoal_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->size = index->live;
+    out->levels = 1;
+    out->memory_bytes = index->mem.bytes;
+    if (index->ops->stats) index->ops->stats(index, out);
+}
+
 void shoal_index_free(shoal_index *index) {
     if (!index) return;
-    if (index->ops->destroy) index->ops->destroy(index);
+    if (index->kind_state) index->ops->destroy(index);
     for (uint32_t label = 0; label < index->label_bound; label++)
         shoal__free(&index->mem, index->ids[label]);
     shoal__free(&index->mem, index->ids);
@@ -310,6 +332,12 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         index->idmap.slots[slot] = label;
         index->idmap.count++;
         index->live++;
+        if (index->progress && ((i + 1) % 1024 == 0 || i + 1 == n) &&
+            index->progress(index->progress_ctx, i + 1, n)) {
+            for (uint32_t j = i + 1; j < n; j++) shoal__free(&index->mem, fresh_ids[j]);
+            n = i + 1;
+            break;
+        }
     }
     shoal__free(&index->mem, fresh_ids);
     shoal__free(&index->mem, stored);

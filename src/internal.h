@@ -87,6 +87,9 @@ void shoal__topk_sort(shoal__topk *topk);
  * only stores vectors by label and searches them. */
 typedef struct shoal__kind_ops {
     const char *name;
+    /* Validates the kind's parameters (filling defaults into index->params)
+     * and allocates index->kind_state. */
+    int (*create)(shoal_index *index);
     /* Makes room for labels < cap. */
     int (*reserve)(shoal_index *index, uint32_t cap);
     /* Stores a validated (and, under cosine, normalized) vector at label. */
@@ -95,7 +98,8 @@ typedef struct shoal__kind_ops {
     const float *(*vector)(const shoal_index *index, uint32_t label);
     int (*search)(shoal_index *index, const float *query, shoal__topk *topk,
                   const shoal_search_params *params);
-    int (*check)(shoal_index *index);
+    int (*check)(shoal_index *index);        /* NULL: nothing kind-specific */
+    void (*stats)(const shoal_index *index, shoal_stats *out); /* NULL: defaults */
     void (*destroy)(shoal_index *index);
 } shoal__kind_ops;
 
@@ -119,6 +123,9 @@ struct shoal_index {
     uint32_t free_count, free_cap;
     uint64_t next_seq;
     shoal__idmap idmap;
+
+    shoal_progress_fn progress;
+    void *progress_ctx;
 
     void *kind_state; /* owned by ops */
 };
@@ -159,5 +166,6 @@ int shoal__fail(shoal_index *index, int code, const char *fmt, ...)
     ;
 
 extern const shoal__kind_ops shoal__flat_ops;
+extern const shoal__kind_ops shoal__hnsw_ops;
 
 #endif

@@ -130,8 +130,22 @@ typedef enum shoal_metric {
 } shoal_metric;
 
 typedef enum shoal_kind {
-    SHOAL_KIND_FLAT = 0 /* exact search over every record */
+    SHOAL_KIND_FLAT = 0, /* exact search over every record */
+    SHOAL_KIND_HNSW = 1  /* approximate: hierarchical navigable small world graph */
 } shoal_kind;
+
+/* How a kind keeps its vectors. */
+typedef enum shoal_storage {
+    SHOAL_STORAGE_F32 = 0, /* float32 */
+    SHOAL_STORAGE_SQ8 = 1  /* int8 codes for traversal, float32 rerank of the final candidates */
+} shoal_storage;
+
+typedef struct shoal_hnsw_params {
+    uint32_t M;               /* links per node on upper levels (2*M on level 0); default 16, >= 2 */
+    uint32_t ef_construction; /* candidate list size while building; default 200, >= M */
+    uint32_t ef_search;       /* default candidate list size for searches; default 64 */
+    shoal_storage storage;    /* default f32 */
+} shoal_hnsw_params;
 
 typedef struct shoal_params {
     uint32_t dim;           /* required: 1..SHOAL_DIM_MAX */
@@ -140,6 +154,7 @@ typedef struct shoal_params {
     shoal_simd simd;        /* default auto; SCALAR forces the reference */
     uint64_t seed;          /* PRNG seed for randomized kinds; 0 = fixed default */
     const shoal_allocator *allocator; /* NULL = malloc/free; copied */
+    shoal_hnsw_params hnsw; /* kind HNSW only */
 } shoal_params;
 
 void shoal_params_init(shoal_params *params);
@@ -176,6 +191,13 @@ const char *shoal_index_simd_name(const shoal_index *index);
 int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t dim);
 
+/* Called during long adds with the records done so far and the batch size;
+ * returning nonzero stops the add after the current record (the records
+ * done stay added; shoal_index_add then returns their count).  fn NULL
+ * removes the callback. */
+typedef int (*shoal_progress_fn)(void *ctx, uint32_t done, uint32_t total);
+void shoal_index_on_progress(shoal_index *index, shoal_progress_fn fn, void *ctx);
+
 /* Deletes the records with these ids; absent ids are skipped.  Returns the
  * number deleted. */
 int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
@@ -190,6 +212,8 @@ int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len,
 typedef int (*shoal_filter_fn)(void *ctx, uint32_t label);
 
 typedef struct shoal_search_params {
+    uint32_t ef;                 /* HNSW candidate list size; 0 = the index's
+                                    ef_search (raised to k); else must be >= k */
     shoal_filter_fn filter;      /* NULL = every record */
     void *filter_ctx;
     /* Alternatively a bitmap: bit (label % 8) of byte (label / 8) set keeps
@@ -224,8 +248,19 @@ int shoal_index_label_of(const shoal_index *index, const char *id,
 /* One past the largest label in use: the bit count a filter bitmap needs. */
 uint32_t shoal_index_label_bound(const shoal_index *index);
 
-/* Verifies internal invariants; 0 or SHOAL_ECORRUPT with a detail message. */
+/* Verifies internal invariants (for HNSW: link targets valid and live,
+ * degrees within bounds, entry point live, every live node reachable);
+ * 0 or SHOAL_ECORRUPT with a detail message. */
 int shoal_index_check(shoal_index *index);
+
+typedef struct shoal_stats {
+    uint32_t size;         /* live records */
+    uint32_t levels;       /* HNSW: number of levels (top level + 1); else 1 */
+    double mean_degree;    /* HNSW: mean level-0 out-degree of live nodes; else 0 */
+    size_t memory_bytes;   /* as shoal_index_memory_bytes */
+} shoal_stats;
+
+void shoal_index_stats(const shoal_index *index, shoal_stats *out);
 
 /* ------------------------------------------------------------------ utils */
 

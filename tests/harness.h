@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct harness_test {
@@ -38,6 +39,34 @@ int harness_check_str(const char *file, int line, const char *a_expr, const char
 #define CHECK_NEAR(a, b, tol) \
     harness_check_near(__FILE__, __LINE__, #a, #b, (double)(a), (double)(b), (tol))
 #define CHECK_STR(a, b) harness_check_str(__FILE__, __LINE__, #a, #b, (a), (b))
+
+/* --- ids ------------------------------------------------------------- */
+
+/* A batch of ids "<prefix><first + i>" in the API's bytes + offsets form. */
+typedef struct test_ids {
+    char *bytes;
+    uint32_t *offsets;
+    uint32_t n;
+} test_ids;
+
+static inline void test_ids_make(test_ids *ids, const char *prefix, uint32_t first, uint32_t n) {
+    size_t cap = (size_t)n * (strlen(prefix) + 11) + 1;
+    ids->bytes = malloc(cap);
+    ids->offsets = malloc(((size_t)n + 1) * sizeof *ids->offsets);
+    ids->n = n;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        ids->offsets[i] = at;
+        at += (uint32_t)snprintf(ids->bytes + at, cap - at, "%s%u", prefix, first + i);
+    }
+    ids->offsets[n] = at;
+}
+
+static inline void test_ids_free(test_ids *ids) {
+    free(ids->bytes);
+    free(ids->offsets);
+    memset(ids, 0, sizeof *ids);
+}
 
 /* --- seeded test data, the same in C and in tests/js/data.mjs ----------- */
 

@@ -1,0 +1,82 @@
+// xbuild.test.mjs -- the same seeded exact searches must give the same ids,
+// in the same order, from all four builds: native C (build/xbuild), WASI
+// (build/wasi/xbuild.wasm under node:wasi), and the JS API over the SIMD128
+// and the baseline wasm.  Distances may differ in the last bits (FMA and
+// summation order differ per kernel), so they are compared with a tolerance.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+import { Index } from '../../js/index.mjs';
+import { TestRng } from './data.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+// Keep in step with tests/xbuild.c.
+const N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300;
+const METRICS = ['l2', 'ip', 'cosine'];
+
+function parse(text) {
+  return text.trim().split('\n').map((line) => {
+    const [metric, query, rank, id, distance] = line.split(' ');
+    return { key: `${metric} ${query} ${rank}`, id, distance: Number(distance) };
+  });
+}
+
+async function runJs(simd) {
+  const rows = [];
+  for (let m = 0; m < METRICS.length; m++) {
+    const rng = new TestRng(1000 + m);
+    const data = rng.fill(new Float32Array(N * DIM));
+    for (let i = 9; i < N; i += 10) data.copyWithin(i * DIM, (i - 1) * DIM, i * DIM);
+    const ids = Array.from({ length: N }, (_, i) => `v${i}`);
+    const index = await Index.create({ dim: DIM, metric: METRICS[m], kind: 'flat', simd });
+    try {
+      index.add(ids, data);
+      for (let i = 0; i < DELETE_BELOW; i += DELETE_STEP) assert.equal(index.delete([ids[i]]), 1);
+      const fresh = rng.fill(new Float32Array((DELETE_BELOW / (2 * DELETE_STEP)) * DIM));
+      for (let i = 0, j = 0; i < DELETE_BELOW; i += 2 * DELETE_STEP, j++) {
+        index.add([ids[i]], fresh.subarray(j * DIM, (j + 1) * DIM));
+      }
+      const query = new Float32Array(DIM);
+      for (let q = 0; q <= QUERIES; q++) {
+        if (q < QUERIES) rng.fill(query);
+        else query.set(data.subarray(18 * DIM, 19 * DIM));
+        const result = index.search(query, K);
+        result.ids.forEach((id, r) =>
+          rows.push({ key: `${m} ${q} ${r}`, id, distance: result.distances[r] }));
+      }
+    } finally {
+      index.free();
+    }
+  }
+  return rows;
+}
+
+function assertSame(name, rows, reference) {
+  assert.equal(rows.length, reference.length, `${name}: result count`);
+  for (let i = 0; i < rows.length; i++) {
+    assert.equal(rows[i].key, reference[i].key, `${name}: row ${i}`);
+    assert.equal(rows[i].id, reference[i].id, `${name}: id at ${rows[i].key}`);
+    const scale = Math.max(1, Math.abs(reference[i].distance));
+    assert.ok(Math.abs(rows[i].distance - reference[i].distance) <= 1e-5 * scale,
+      `${name}: distance at ${rows[i].key}: ${rows[i].distance} vs ${reference[i].distance}`);
+  }
+}
+
+test('native, WASI, wasm SIMD and wasm baseline agree on exact search', async () => {
+  const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
+  assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
+  const native = parse(execFileSync(nativeBin, { encoding: 'utf8' }));
+  assert.equal(native.length, 3 * (QUERIES + 1) * K);
+  // The tie query: rows 18 and 19 are equal, so 18 (inserted first) leads.
+  const tie = native.filter((r) => r.key.endsWith(` ${QUERIES} 0`) || r.key.endsWith(` ${QUERIES} 1`));
+  for (let m = 0; m < 3; m++) assert.deepEqual([tie[2 * m].id, tie[2 * m + 1].id], ['v18', 'v19']);
+
+  const wasi = parse(execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  assertSame('wasi', wasi, native);
+  assertSame('wasm simd', await runJs(true), native);
+  assertSame('wasm baseline', await runJs(false), native);
+});

@@ -1,0 +1,77 @@
+/*
+ * xbuild.c -- the cross-build check's C side.  Builds flat indexes from the
+ * seeded data that tests/js/data.mjs also generates, mutates them, searches,
+ * and prints every result as "metric query rank id distance".
+ * tests/js/xbuild.test.mjs runs this natively and as WASI and repeats it
+ * through both wasm variants of the JS API; all four must agree.
+ */
+#include <stdlib.h>
+
+#include "harness.h"
+#include "shoal.h"
+
+/* Keep in step with tests/js/data.mjs. */
+enum { N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300 };
+
+static void fail(const char *what, int rc, shoal_index *index) {
+    fprintf(stderr, "xbuild: %s: %s (%s)\n", what, shoal_strerror(rc),
+            index ? shoal_index_errmsg(index) : "");
+    exit(1);
+}
+
+int main(void) {
+    static float data[N * DIM], fresh[N * DIM], query[DIM];
+    for (int metric = 0; metric <= SHOAL_METRIC_COSINE; metric++) {
+        test_rng rng = {1000u + (uint64_t)metric};
+        test_fill(&rng, data, (size_t)N * DIM);
+        /* Every tenth row repeats the one before: exact ties to break. */
+        for (int i = 9; i < N; i += 10) memcpy(data + i * DIM, data + (i - 1) * DIM, DIM * 4);
+
+        shoal_params p;
+        shoal_params_init(&p);
+        p.dim = DIM;
+        p.metric = (shoal_metric)metric;
+        shoal_index *index;
+        int rc = shoal_index_new(&p, &index);
+        if (rc) fail("new", rc, NULL);
+        test_ids ids;
+        test_ids_make(&ids, "v", 0, N);
+        if ((rc = shoal_index_add(index, N, ids.bytes, ids.offsets, data, DIM)) < 0)
+            fail("add", rc, index);
+
+        /* Delete every third id below DELETE_BELOW, then re-add the first of
+         * each deleted pair of those with fresh vectors (upserts and reuse). */
+        for (int i = 0; i < DELETE_BELOW; i += DELETE_STEP) {
+            uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
+            if (shoal_index_delete(index, 1, ids.bytes + ids.offsets[i], o) != 1)
+                fail("delete", -1, index);
+        }
+        test_fill(&rng, fresh, (size_t)(DELETE_BELOW / (2 * DELETE_STEP)) * DIM);
+        for (int i = 0, j = 0; i < DELETE_BELOW; i += 2 * DELETE_STEP, j++) {
+            uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
+            if ((rc = shoal_index_add(index, 1, ids.bytes + ids.offsets[i], o, fresh + j * DIM,
+                                      DIM)) < 0)
+                fail("re-add", rc, index);
+        }
+
+        for (int q = 0; q <= QUERIES; q++) {
+            /* The last query is row 18, tied exactly with row 19. */
+            if (q < QUERIES)
+                test_fill(&rng, query, DIM);
+            else
+                memcpy(query, data + 18 * DIM, sizeof query);
+            uint32_t labels[K];
+            float distances[K];
+            int found = shoal_index_search(index, query, DIM, K, NULL, labels, distances);
+            if (found < 0) fail("search", found, index);
+            for (int r = 0; r < found; r++) {
+                const char *id;
+                int len = shoal_index_label_id(index, labels[r], &id);
+                printf("%d %d %d %.*s %.9g\n", metric, q, r, len, id, distances[r]);
+            }
+        }
+        test_ids_free(&ids);
+        shoal_index_free(index);
+    }
+    return 0;
+}
