@@ -168,12 +168,27 @@ demo:
 
 # ------------------------------------------------------------------- bench
 
-bench: $(BUILD)/bench_kernels wasm
+# Kernel timing only (method in bench/kernel_timing.h); figures go to
+# docs/BENCHMARKS.md.  The wasm kernels are timed as two WASI programs,
+# SIMD128 and baseline, because the JS API only exposes whole-index calls.
+
+BENCH_WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O3 -std=c11 -Isrc
+BENCH_WASM := $(BUILD)/bench/kernels-simd.wasm $(BUILD)/bench/kernels-base.wasm
+
+bench: $(BUILD)/bench_kernels $(BENCH_WASM)
 	$(BUILD)/bench_kernels
 	node bench/kernels-wasm.mjs
 
-$(BUILD)/bench_kernels: bench/kernels.c $(NATIVE_OBJ)
+$(BUILD)/bench_kernels: bench/kernels.c bench/kernel_timing.h $(NATIVE_OBJ)
 	$(CC) $(ALL_CFLAGS) -O3 $< $(NATIVE_OBJ) -lm -o $@
+
+$(BUILD)/bench/kernels-simd.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(WASI_CC) $(BENCH_WASI_FLAGS) -msimd128 $(CORE_SRC) $< -lm -o $@
+
+$(BUILD)/bench/kernels-base.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(WASI_CC) $(BENCH_WASI_FLAGS) $(CORE_SRC) $< -lm -o $@
 
 clean:
 	rm -rf $(BUILD) $(DIST)

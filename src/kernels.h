@@ -22,7 +22,8 @@ typedef struct shoal__kernels {
     float (*l2sq_f32)(const float *a, const float *b, size_t n);
     /* sum a[i] * b[i] */
     float (*dot_f32)(const float *a, const float *b, size_t n);
-    /* exact int32 results; n <= 65536 keeps them in range */
+    /* exact int32 results: dot_i8 fits for n <= 131072, l2sq_i8 (up to 65025
+     * per term) for n <= 33025; SHOAL_DIM_MAX stays below both */
     int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
     int32_t (*l2sq_i8)(const int8_t *a, const int8_t *b, size_t n);
 } shoal__kernels;
