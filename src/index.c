@@ -26,10 +26,8 @@ static const shoal__kind_ops *kind_ops(shoal_kind kind) {
     switch (kind) {
     case SHOAL_KIND_FLAT:
         return &shoal__flat_ops;
-#ifdef SHOAL_WITH_HNSW
     case SHOAL_KIND_HNSW:
         return &shoal__hnsw_ops;
-#endif
     default:
         return NULL;
     }
@@ -265,9 +263,9 @@ static void remove_record(shoal_index *index, uint32_t slot) {
     index->free_labels[index->free_count++] = label;
 }
 
-static int check_dim(shoal_index *index, uint32_t dim) {
+static int check_dim(shoal_index *index, const char *what, uint32_t dim) {
     if (dim == index->params.dim) return SHOAL_OK;
-    return shoal__fail(index, SHOAL_EDIM, "vectors have %u dimensions; the index has %u", dim,
+    return shoal__fail(index, SHOAL_EDIM, "%s has %u dimensions; the index has %u", what, dim,
                        index->params.dim);
 }
 
@@ -275,7 +273,7 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t vector_dim) {
     int rc;
     index->errmsg[0] = '\0';
-    if ((rc = check_dim(index, vector_dim))) return rc;
+    if ((rc = check_dim(index, "each vector", vector_dim))) return rc;
     if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
     if (n && !vectors) return shoal__fail(index, SHOAL_EPARAM, "vectors are NULL");
     if (n > INT32_MAX) return shoal__fail(index, SHOAL_ETOOBIG, "batch of %u records", n);
@@ -395,11 +393,13 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
                        float *distances) {
     int rc;
     index->errmsg[0] = '\0';
-    if ((rc = check_dim(index, query_dim))) return rc;
+    if ((rc = check_dim(index, "the query", query_dim))) return rc;
     if (k == 0 || k > SHOAL_K_MAX)
         return shoal__fail(index, SHOAL_EPARAM, "k = %u; it must be 1..%u", k, SHOAL_K_MAX);
     if (!query || !labels || !distances)
         return shoal__fail(index, SHOAL_EPARAM, "query or result arrays are NULL");
+    if (params && params->ef && params->ef < k)
+        return shoal__fail(index, SHOAL_EPARAM, "ef = %u is below k = %u", params->ef, k);
     if ((rc = check_vector(index, query, "query", 0))) return rc;
 
     uint32_t dim = index->params.dim;

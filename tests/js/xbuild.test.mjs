@@ -42,7 +42,7 @@ async function runJs(simd) {
       const query = new Float32Array(DIM);
       for (let q = 0; q <= QUERIES; q++) {
         if (q < QUERIES) rng.fill(query);
-        else query.set(data.subarray(18 * DIM, 19 * DIM));
+        else query.set(data.subarray(998 * DIM, 999 * DIM));
         const result = index.search(query, K);
         result.ids.forEach((id, r) =>
           rows.push({ key: `${m} ${q} ${r}`, id, distance: result.distances[r] }));
@@ -70,9 +70,9 @@ test('native, WASI, wasm SIMD and wasm baseline agree on exact search', async ()
   assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
   const native = parse(execFileSync(nativeBin, { encoding: 'utf8' }));
   assert.equal(native.length, 3 * (QUERIES + 1) * K);
-  // The tie query: rows 18 and 19 are equal, so 18 (inserted first) leads.
+  // The tie query: rows 998 and 999 are equal, so 998 (inserted first) leads.
   const tie = native.filter((r) => r.key.endsWith(` ${QUERIES} 0`) || r.key.endsWith(` ${QUERIES} 1`));
-  for (let m = 0; m < 3; m++) assert.deepEqual([tie[2 * m].id, tie[2 * m + 1].id], ['v18', 'v19']);
+  for (let m = 0; m < 3; m++) assert.deepEqual([tie[2 * m].id, tie[2 * m + 1].id], ['v998', 'v999']);
 
   const wasi = parse(execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));

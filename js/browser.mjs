@@ -1,0 +1,11 @@
+// Entry for browsers and web workers (the "browser" export condition): wasm
+// fetched from dist/ relative to this file.  Contains no Node imports, so
+// bundlers need no shims.
+import { setWasmCompiler } from './src/load.mjs';
+import { compileWasm } from './src/compile-browser.mjs';
+
+setWasmCompiler(compileWasm);
+
+export { Index, wasmInfo } from './src/index.mjs';
+export { simdSupported, initWasm } from './src/load.mjs';
+export * from './dist/errors.mjs';

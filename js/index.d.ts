@@ -1,0 +1,100 @@
+// Types for every entry of the shoal package (index, node, browser, worker
+// all export the same API).  Error classes are generated from the C error
+// list into dist/errors.d.ts.
+export * from './dist/errors.js';
+
+/** Distance functions; smaller is closer for every metric. */
+export type Metric =
+  /** squared Euclidean distance */
+  | 'l2'
+  /** negative inner product */
+  | 'ip'
+  /** 1 - cosine similarity (vectors are normalized once, on insert) */
+  | 'cosine';
+
+/** Index kinds in this build. */
+export type Kind = 'flat';
+
+export interface IndexOptions {
+  /** Vector length, 1..16384. */
+  dim: number;
+  /** Default 'l2'. */
+  metric?: Metric;
+  /** Default 'flat' (exact search over every record). */
+  kind?: Kind;
+  /** PRNG seed for randomized kinds (integer or bigint, 0..2^64-1); 0/undefined = fixed default. */
+  seed?: number | bigint;
+  /**
+   * Which wasm build: undefined picks SIMD128 when the runtime validates it,
+   * false forces the scalar build, true fails with UnsupportedError without SIMD128.
+   */
+  simd?: boolean;
+}
+
+/** Reserved for kind-specific search options; none exist for 'flat'. */
+export interface SearchOptions {}
+
+export interface SearchResult {
+  /** Closest first; equal distances in insertion order. */
+  ids: string[];
+  /** distances[i] belongs to ids[i]. */
+  distances: Float32Array;
+}
+
+export declare class Index {
+  private constructor();
+  /** Loads the wasm (once per variant) and creates an empty index. */
+  static create(options: IndexOptions): Promise<Index>;
+
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly kind: Kind;
+  /** Kernels this index computes with: 'wasm-simd128' or 'scalar'. */
+  readonly simd: string;
+  /** Number of live records.  Throws StateError after free(). */
+  readonly size: number;
+  /** Bytes the core has allocated for this index. */
+  memoryBytes(): number;
+
+  /**
+   * Adds records; ids[i] gets vectors[i*dim .. (i+1)*dim).  An existing id is
+   * replaced.  All-or-nothing on invalid input.  Returns the number written.
+   * @throws DimensionError, InvalidVectorError, InvalidIdError, OutOfMemoryError, StateError, TypeError
+   */
+  add(ids: string[], vectors: Float32Array | ArrayLike<number>): number;
+  /** Deletes these ids (absent ones are skipped); returns how many were deleted. */
+  delete(ids: string[]): number;
+  /** The stored vector (unit length under cosine), or undefined if the id is absent. */
+  get(id: string): Float32Array | undefined;
+  /**
+   * The k nearest records to query.
+   * @throws ParameterError (k = 0 or k > 65536), DimensionError, InvalidVectorError, StateError
+   */
+  search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult;
+  /** Releases the index's memory; idempotent.  Later calls throw StateError. */
+  free(): void;
+}
+
+export interface WasmInfo {
+  /** Core library version, "MAJOR.MINOR.PATCH". */
+  version: string;
+  /** The wasm build in use. */
+  variant: 'simd' | 'base';
+  /** Kernels the build resolves to by default: 'wasm-simd128' or 'scalar'. */
+  kernels: string;
+  /** Whether this runtime validates WebAssembly SIMD128. */
+  simdSupported: boolean;
+}
+
+/** Loads the wasm variant the options select and describes it. */
+export declare function wasmInfo(options?: { simd?: boolean }): Promise<WasmInfo>;
+
+/** Whether this runtime validates WebAssembly SIMD128 (synchronous probe). */
+export declare function simdSupported(): boolean;
+
+/**
+ * Supplies precompiled modules of dist/shoal-simd.wasm and/or dist/shoal-base.wasm
+ * (e.g. from an edge worker's `import wasm from 'shoal/dist/shoal-simd.wasm'`).
+ * Call before the first Index.create that uses the variant.
+ */
+export declare function initWasm(modules: { simd?: WebAssembly.Module; base?: WebAssembly.Module }): void;

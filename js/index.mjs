@@ -1,0 +1,18 @@
+// Runtime-neutral entry (the "default" export condition, and what a page or
+// script importing js/index.mjs directly gets): picks Node's file reader or
+// fetch at first load.  Bundlers resolve the "node"/"browser"/"worker"
+// conditions to the dedicated entries instead, so they never see both paths.
+import { setWasmCompiler } from './src/load.mjs';
+
+const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
+
+setWasmCompiler(async (file) => {
+  const { compileWasm } = isNode
+    ? await import('./src/compile-node.mjs')
+    : await import('./src/compile-browser.mjs');
+  return compileWasm(file);
+});
+
+export { Index, wasmInfo } from './src/index.mjs';
+export { simdSupported, initWasm } from './src/load.mjs';
+export * from './dist/errors.mjs';

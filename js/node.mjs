@@ -1,0 +1,9 @@
+// Entry for Node (the "node" export condition): wasm read from dist/ on disk.
+import { setWasmCompiler } from './src/load.mjs';
+import { compileWasm } from './src/compile-node.mjs';
+
+setWasmCompiler(compileWasm);
+
+export { Index, wasmInfo } from './src/index.mjs';
+export { simdSupported, initWasm } from './src/load.mjs';
+export * from './dist/errors.mjs';

@@ -1,0 +1,312 @@
+// index.mjs -- the Index class: a thin, allocation-safe layer over shoal.h.
+//
+// Division of labour: the C core validates everything it can see (dimensions
+// it is told, NaN/Inf, empty or oversized ids, k, zero vectors under cosine)
+// and leaves the index unchanged on failure; JS checks only what is lost at
+// the boundary -- array shapes, types, integers that would be truncated --
+// and maps every negative return code to the generated error class.
+//
+// Every call copies its inputs into scratch memory on the wasm heap and frees
+// it in a finally block.  HEAP* views are re-read after each malloc or core
+// call because either can grow (and so detach) the wasm memory.
+
+import {
+  DimensionError, InvalidIdError, ParameterError, StateError, OutOfMemoryError,
+  errorFromCode,
+} from '../dist/errors.mjs';
+import { fail } from './fail.mjs';
+import { chooseVariant, loadVariant, simdSupported } from './load.mjs';
+
+const METRICS = ['l2', 'ip', 'cosine']; // index = shoal_metric
+
+// Per kind: its shoal_kind value and the create options it accepts beyond the
+// common ones.  HNSW/IVF will add theirs here (M, efConstruction, nlist, ...),
+// and wasm/binding.c's js_param array will grow to carry them.
+const KINDS = {
+  flat: { value: 0, options: [] },
+};
+const COMMON_OPTIONS = ['dim', 'metric', 'kind', 'seed', 'simd'];
+const SEARCH_OPTIONS = []; // later: ef, filter
+
+// Order of wasm/binding.c enum js_param.
+const JS_PARAM_COUNT = 6;
+const SIMD_AUTO = 0;
+const SIMD_SCALAR = 1;
+const NOT_FOUND = -6; // SHOAL_ENOTFOUND, an answer rather than an error for get()
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Frees the core handle if an Index is garbage-collected without free().
+// Only a safety net: collection may come late or never.
+const registry = new FinalizationRegistry(({ M, handle }) => M._shoal_index_free(handle));
+
+/** Scratch allocations on the wasm heap, all freed by release(). */
+class Scratch {
+  constructor(M) {
+    this.M = M;
+    this.pointers = [];
+  }
+  alloc(bytes) {
+    const ptr = this.M._malloc(Math.max(bytes, 8)) >>> 0;
+    if (!ptr) throw fail(OutOfMemoryError, `cannot allocate ${bytes} bytes of scratch memory`);
+    this.pointers.push(ptr);
+    return ptr;
+  }
+  release() {
+    for (const ptr of this.pointers) this.M._free(ptr);
+    this.pointers.length = 0;
+  }
+}
+
+function checkOptions(options, allowed, what) {
+  for (const key of Object.keys(options))
+    if (!allowed.includes(key))
+      throw fail(ParameterError, `unknown ${what} option '${key}' (known: ${allowed.join(', ') || 'none'})`);
+}
+
+function toFloat32(values, what) {
+  if (values instanceof Float32Array) return values;
+  if (Array.isArray(values) || ArrayBuffer.isView(values)) return Float32Array.from(values);
+  throw new TypeError(`${what} must be a Float32Array or an array of numbers`);
+}
+
+// uint64 seed -> [lo, hi] uint32 halves.
+function splitSeed(seed) {
+  if (seed === undefined) return [0, 0];
+  let big;
+  if (typeof seed === 'bigint') big = seed;
+  else if (Number.isSafeInteger(seed)) big = BigInt(seed);
+  else throw fail(ParameterError, `seed must be an integer or a bigint, not ${String(seed)}`);
+  if (big < 0n || big >= 1n << 64n) throw fail(ParameterError, `seed ${seed} is outside 0..2^64-1`);
+  return [Number(big & 0xffffffffn), Number(big >> 32n)];
+}
+
+/**
+ * Copies ids into the heap as one UTF-8 buffer plus n+1 offsets, the layout
+ * shoal_index_add/delete take.  Returns [bytesPtr, offsetsPtr].
+ */
+function writeIds(M, scratch, ids) {
+  if (!Array.isArray(ids)) throw new TypeError('ids must be an array of strings');
+  let bound = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (typeof id !== 'string') throw new TypeError(`ids[${i}] is ${typeof id}, not a string`);
+    // TextEncoder turns lone surrogates into U+FFFD, which would silently make
+    // distinct ids equal; C sees only the bytes, so this check lives here.
+    if (id.isWellFormed && !id.isWellFormed())
+      throw fail(InvalidIdError, `ids[${i}] contains a lone UTF-16 surrogate`);
+    bound += id.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+  }
+  const bytes = scratch.alloc(bound);
+  const offsets = scratch.alloc((ids.length + 1) * 4);
+  const heap = M.HEAPU8;
+  const offs = M.HEAPU32;
+  let at = 0;
+  offs[offsets >>> 2] = 0;
+  for (let i = 0; i < ids.length; i++) {
+    at += encoder.encodeInto(ids[i], heap.subarray(bytes + at, bytes + bound)).written;
+    offs[(offsets >>> 2) + i + 1] = at;
+  }
+  return [bytes, offsets];
+}
+
+export class Index {
+  #M;
+  #handle;
+  #dim;
+  #metric;
+  #kind;
+  #simd;
+
+  /** Use Index.create(): construction needs the asynchronously loaded wasm. */
+  constructor(token, M, handle, dim, metric, kind) {
+    if (token !== Index.#token) throw new TypeError('use Index.create(options)');
+    this.#M = M;
+    this.#handle = handle;
+    this.#dim = dim;
+    this.#metric = metric;
+    this.#kind = kind;
+    this.#simd = M.UTF8ToString(M._shoal_index_simd_name(handle) >>> 0);
+    registry.register(this, { M, handle }, this);
+  }
+  static #token = Symbol('Index');
+
+  /**
+   * Creates an empty index.  Options: dim (required), metric 'l2' | 'ip' |
+   * 'cosine' (default 'l2'), kind 'flat' (default), seed (integer or bigint,
+   * for randomized kinds), simd true | false | undefined (auto: SIMD128 when
+   * the runtime has it; false forces the scalar build, true fails without it).
+   */
+  static async create(options) {
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('Index.create needs an options object: { dim, metric, kind }');
+    const { dim, metric = 'l2', kind = 'flat', seed, simd } = options;
+    const kindSpec = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
+    if (!kindSpec)
+      throw fail(ParameterError, `kind must be one of ${Object.keys(KINDS).join(', ')}, not '${kind}'`);
+    checkOptions(options, [...COMMON_OPTIONS, ...kindSpec.options], 'Index.create');
+    if (!Number.isInteger(dim) || dim < 1 || dim > 0xffffffff)
+      throw fail(ParameterError, `dim must be a positive integer, not ${String(dim)}`);
+    const metricValue = METRICS.indexOf(metric);
+    if (metricValue < 0)
+      throw fail(ParameterError, `metric must be one of ${METRICS.join(', ')}, not '${metric}'`);
+    const [seedLo, seedHi] = splitSeed(seed);
+    const variant = chooseVariant(simd);
+    const M = await loadVariant(variant);
+
+    const scratch = new Scratch(M);
+    try {
+      const values = scratch.alloc(JS_PARAM_COUNT * 4);
+      const out = scratch.alloc(4);
+      M.HEAPU32.set(
+        [dim, metricValue, kindSpec.value, simd === false ? SIMD_SCALAR : SIMD_AUTO, seedLo, seedHi],
+        values >>> 2,
+      );
+      const rc = M._shoal_js_index_new(values, JS_PARAM_COUNT, out);
+      // shoal_index_new has no handle to hold a detail message: say what was asked.
+      if (rc < 0) throw errorFromCode(rc, `creating a ${kind} index with dim ${dim}, metric ${metric}`);
+      return new Index(Index.#token, M, M.HEAPU32[out >>> 2], dim, metric, kind);
+    } finally {
+      scratch.release();
+    }
+  }
+
+  #live() {
+    if (!this.#handle) throw fail(StateError, 'this index was freed');
+    return this.#handle;
+  }
+
+  // Runs fn(M, handle, scratch) and frees its scratch memory however it ends.
+  #call(fn) {
+    const handle = this.#live();
+    const scratch = new Scratch(this.#M);
+    try {
+      return fn(this.#M, handle, scratch);
+    } finally {
+      scratch.release();
+    }
+  }
+
+  #check(rc) {
+    if (rc < 0) throw errorFromCode(rc, this.#M.UTF8ToString(this.#M._shoal_index_errmsg(this.#handle) >>> 0));
+    return rc;
+  }
+
+  /** Vector length every record and query must have. */
+  get dim() {
+    return this.#dim;
+  }
+  /** 'l2' (squared Euclidean), 'ip' (negative inner product) or 'cosine' (1 - cosine). */
+  get metric() {
+    return this.#metric;
+  }
+  get kind() {
+    return this.#kind;
+  }
+  /** Name of the kernels this index computes with: 'wasm-simd128' or 'scalar'. */
+  get simd() {
+    return this.#simd;
+  }
+  /** Number of live records. */
+  get size() {
+    return this.#M._shoal_index_size(this.#live()) >>> 0;
+  }
+  /** Bytes the core has allocated for this index (not counting JS objects). */
+  memoryBytes() {
+    return this.#M._shoal_index_memory_bytes(this.#live()) >>> 0;
+  }
+
+  /**
+   * Adds or replaces records: ids[i] gets vectors[i*dim .. (i+1)*dim).  An id
+   * already present is replaced (and counts as newly inserted); within a
+   * batch the later of two equal ids wins.  All-or-nothing on bad input.
+   * Returns the number of records written.
+   */
+  add(ids, vectors) {
+    return this.#call((M, handle, scratch) => {
+      const data = toFloat32(vectors, 'vectors');
+      const [idBytes, idOffsets] = writeIds(M, scratch, ids);
+      const n = ids.length;
+      if (data.length !== n * this.#dim)
+        throw fail(DimensionError,
+          `${data.length} floats for ${n} ids; dim ${this.#dim} needs ${n * this.#dim}`);
+      const vecs = scratch.alloc(data.length * 4);
+      M.HEAPF32.set(data, vecs >>> 2);
+      return this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
+    });
+  }
+
+  /** Deletes the records with these ids; absent ids are skipped.  Returns how many were deleted. */
+  delete(ids) {
+    return this.#call((M, handle, scratch) => {
+      const [idBytes, idOffsets] = writeIds(M, scratch, ids);
+      return this.#check(M._shoal_index_delete(handle, ids.length, idBytes, idOffsets));
+    });
+  }
+
+  /** The stored vector of id (unit length under cosine), or undefined. */
+  get(id) {
+    return this.#call((M, handle, scratch) => {
+      if (typeof id !== 'string') throw new TypeError(`id must be a string, not ${typeof id}`);
+      const [idBytes, idOffsets] = writeIds(M, scratch, [id]);
+      const out = scratch.alloc(this.#dim * 4);
+      const len = M.HEAPU32[(idOffsets >>> 2) + 1];
+      const rc = M._shoal_index_get(handle, idBytes, len, out);
+      if (rc === NOT_FOUND) return undefined;
+      this.#check(rc);
+      return M.HEAPF32.slice(out >>> 2, (out >>> 2) + this.#dim);
+    });
+  }
+
+  /**
+   * The k records closest to query, closest first; equal distances come in
+   * insertion order.  Returns { ids, distances } with up to k entries.
+   */
+  search(query, k, options = {}) {
+    return this.#call((M, handle, scratch) => {
+      checkOptions(options, SEARCH_OPTIONS, 'search');
+      const q = toFloat32(query, 'query');
+      // C takes a uint32: a fraction or negative number would arrive changed.
+      if (!Number.isInteger(k) || k < 0 || k > 0xffffffff)
+        throw fail(ParameterError, `k must be a positive integer, not ${String(k)}`);
+      // At most size results, so a huge k does not become a huge allocation
+      // (C still sees k and rejects it if out of range).
+      const room = Math.min(k, M._shoal_index_size(handle) >>> 0);
+      const qp = scratch.alloc(q.length * 4);
+      const labels = scratch.alloc(room * 4);
+      const distances = scratch.alloc(room * 4);
+      const idPtr = scratch.alloc(4);
+      M.HEAPF32.set(q, qp >>> 2);
+      const count = this.#check(M._shoal_js_search(handle, qp, q.length, k, 0, 0, labels, distances));
+      const ids = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const label = M.HEAPU32[(labels >>> 2) + i];
+        const len = this.#check(M._shoal_index_label_id(handle, label, idPtr));
+        const at = M.HEAPU32[idPtr >>> 2];
+        ids[i] = decoder.decode(M.HEAPU8.subarray(at, at + len));
+      }
+      return { ids, distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count) };
+    });
+  }
+
+  /** Releases the core's memory.  Idempotent; any later use throws StateError. */
+  free() {
+    if (!this.#handle) return;
+    registry.unregister(this);
+    this.#M._shoal_index_free(this.#handle);
+    this.#handle = 0;
+  }
+}
+
+/** Library version, wasm variant ('simd' | 'base') and the kernels it resolves to. */
+export async function wasmInfo({ simd } = {}) {
+  const variant = chooseVariant(simd);
+  const M = await loadVariant(variant);
+  return {
+    version: M.UTF8ToString(M._shoal_version() >>> 0),
+    variant,
+    kernels: M.UTF8ToString(M._shoal_simd_name(simd === false ? SIMD_SCALAR : SIMD_AUTO) >>> 0),
+    simdSupported: simdSupported(),
+  };
+}

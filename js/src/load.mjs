@@ -1,0 +1,106 @@
+// load.mjs -- finds, compiles and instantiates the Shoal wasm, once per variant.
+//
+// Two builds of the same C core ship in dist/: "simd" (WebAssembly SIMD128
+// kernels) and "base" (scalar kernels).  A module containing a single v128
+// instruction fails to validate where SIMD128 is missing, so the SIMD build
+// cannot even be compiled there; we probe with a tiny module first instead of
+// catching a CompileError on the real one.
+//
+// Where the bytes come from depends on the runtime, so this file knows none of
+// them: each package entry (node.mjs, browser.mjs, worker.mjs, index.mjs)
+// registers a compiler with setWasmCompiler() or hands in precompiled modules
+// with initWasm().  The Emscripten glue is built for web+worker only (see
+// TOOLCHAIN.md); giving it a compiled module through instantiateWasm is what
+// makes the same glue work in Node and in edge workers too.
+
+import createSimd from '../dist/shoal-simd.mjs';
+import createBase from '../dist/shoal-base.mjs';
+import { StateError, UnsupportedError } from '../dist/errors.mjs';
+import { fail } from './fail.mjs';
+
+export const VARIANTS = {
+  simd: { create: createSimd, file: 'shoal-simd.wasm' },
+  base: { create: createBase, file: 'shoal-base.wasm' },
+};
+
+// (module (func (result v128) (v128.const i64x2 0 0)))
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b,       // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00,                         // function section: one func of type 0
+  0x0a, 0x16, 0x01, 0x14, 0x00,                   // code section: one body of 20 bytes, no locals
+  0xfd, 0x0c, ...new Array(16).fill(0),           // v128.const 0
+  0x0b,                                           // end
+]);
+
+let simdSupportedCache;
+/** True when this runtime validates WebAssembly SIMD128. */
+export function simdSupported() {
+  if (simdSupportedCache === undefined) simdSupportedCache = WebAssembly.validate(SIMD_PROBE);
+  return simdSupportedCache;
+}
+
+let compiler = null;                 // (file name) -> Promise<WebAssembly.Module>
+const precompiled = new Map();       // variant -> WebAssembly.Module
+const instances = new Map();         // variant -> Promise<Emscripten module>
+
+/** Set by each package entry: how this runtime turns a dist/ file name into a module. */
+export function setWasmCompiler(fn) {
+  compiler = fn;
+}
+
+/**
+ * Hands in modules compiled elsewhere (an edge worker's `import wasm from
+ * '.../shoal-simd.wasm'`, a cached module, ...).  Must come before the first
+ * Index.create that uses the variant.
+ */
+export function initWasm({ simd, base } = {}) {
+  for (const [variant, module] of [['simd', simd], ['base', base]]) {
+    if (module === undefined) continue;
+    if (!(module instanceof WebAssembly.Module))
+      throw new TypeError(`initWasm: ${variant} must be a WebAssembly.Module`);
+    if (instances.has(variant))
+      throw fail(StateError, `initWasm: the ${variant} variant is already loaded`);
+    precompiled.set(variant, module);
+  }
+}
+
+const unsupported = (detail) => fail(UnsupportedError, detail);
+
+/** 'simd' | 'base' for the create option simd: true | false | undefined (auto). */
+export function chooseVariant(simd) {
+  if (simd === false) return 'base';
+  if (simd === true && !simdSupported())
+    throw unsupported('simd: true was requested but this runtime has no WebAssembly SIMD128');
+  if (simd === true || simd === undefined) return simdSupported() ? 'simd' : 'base';
+  throw new TypeError(`simd must be true, false or undefined, not ${String(simd)}`);
+}
+
+async function instantiate(variant) {
+  const { create, file } = VARIANTS[variant];
+  let module = precompiled.get(variant);
+  if (!module) {
+    if (!compiler)
+      throw unsupported(`no WebAssembly module for the ${variant} variant; pass it to initWasm()`);
+    module = await compiler(file);
+  }
+  return create({
+    locateFile: (path) => path, // never used: instantiateWasm below supplies the module
+    instantiateWasm(imports, done) {
+      WebAssembly.instantiate(module, imports).then((instance) => done(instance, module));
+      return {}; // tells the glue the exports arrive asynchronously
+    },
+  });
+}
+
+/** The Emscripten module of a variant, instantiated on first use and then shared. */
+export function loadVariant(variant) {
+  let pending = instances.get(variant);
+  if (!pending) {
+    pending = instantiate(variant);
+    // A failed load (bad URL, offline) should not poison every later attempt.
+    pending.catch(() => instances.delete(variant));
+    instances.set(variant, pending);
+  }
+  return pending;
+}

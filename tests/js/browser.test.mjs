@@ -1,0 +1,59 @@
+// The package in headless Chromium (Debian's, through playwright-core) must
+// load both wasm variants over HTTP and give the same results as in Node.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import * as shoal from '../../js/index.mjs';
+import { createStaticServer, listen } from '../../demo/serve.mjs';
+import { runWorkload } from './browser/workload.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+// The flags TOOLCHAIN.md found to work here.
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+test('Chromium loads the package and matches Node', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing: apt-get install -y chromium (make test installs it)`);
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const server = createStaticServer();
+  const profile = await mkdtemp(path.join(tmpdir(), 'shoal-chromium-'));
+  let context;
+  try {
+    const origin = await listen(server, 0);
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: ARGS,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const problems = [];
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
+    // The browser's own favicon probe is the one 404 that is not ours.
+    page.on('response', (res) => res.status() >= 400 && !res.url().endsWith('/favicon.ico') &&
+      problems.push(`HTTP ${res.status()}: ${res.url()}`));
+
+    await page.goto(`${origin}/tests/js/browser/page.html`);
+    await page.waitForFunction(() => window.shoalResult !== undefined, null, { timeout: 60_000 });
+    const result = await page.evaluate(() => window.shoalResult);
+    assert.ok(result.ok, `page failed: ${result.error}\n${problems.join('\n')}`);
+    assert.deepEqual(problems, []);
+
+    const browser = result.value;
+    assert.equal(browser.simdSupported, true, 'Chromium has WebAssembly SIMD128');
+    assert.deepEqual(browser.variants.map((v) => v.info.variant), ['simd', 'base']);
+    assert.deepEqual(browser.variants.map((v) => v.runs[0].simd), ['wasm-simd128', 'scalar']);
+    assert.equal(browser.variants[0].runs[0].size, 1999);
+    // Same wasm, same inputs: identical ids and bit-identical distances.
+    assert.deepEqual(browser, await runWorkload(shoal));
+  } finally {
+    await context?.close();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(profile, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,108 @@
+// Helpers shared by the JS tests: deterministic data and a brute-force
+// reference computed in float64, independent of the wasm kernels.
+
+/** xorshift32: deterministic, seedable, identical in Node and browsers. */
+export function rng(seed) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** n*dim floats uniform in [-1, 1). */
+export function randomVectors(n, dim, seed) {
+  const next = rng(seed);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < out.length; i++) out[i] = next() * 2 - 1;
+  return out;
+}
+
+/** n*dim small integers in [-4, 4]: float32 l2/ip on these are exact, so ties are exact too. */
+export function integerVectors(n, dim, seed) {
+  const next = rng(seed);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(next() * 9) - 4;
+  return out;
+}
+
+export const idsFor = (n, prefix = 'v') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+function dot(a, b) {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Exact distance in float64, with the scale its float32 rounding error is relative to. */
+export function distance(metric, a, b) {
+  if (metric === 'l2') {
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+    return { d: s, scale: Math.max(s, 1e-6) };
+  }
+  const norms = Math.sqrt(dot(a, a) * dot(b, b));
+  if (metric === 'ip') return { d: -dot(a, b), scale: Math.max(norms, 1e-6) };
+  return { d: 1 - dot(a, b) / norms, scale: 1 };
+}
+
+/**
+ * Records in insertion order (an upsert moves an id to the end, as in the
+ * core), searched by brute force.  Sorting is stable, so equal distances
+ * keep insertion order -- the core's documented tie-break.
+ */
+export class Reference {
+  constructor(dim, metric) {
+    this.dim = dim;
+    this.metric = metric;
+    this.records = new Map();
+  }
+  add(ids, vectors) {
+    ids.forEach((id, i) => {
+      this.records.delete(id);
+      this.records.set(id, vectors.slice(i * this.dim, (i + 1) * this.dim));
+    });
+  }
+  delete(ids) {
+    return ids.filter((id) => this.records.delete(id)).length;
+  }
+  /** All records ranked: [{ id, d, scale }]. */
+  rank(query) {
+    return [...this.records]
+      .map(([id, v]) => ({ id, ...distance(this.metric, query, v) }))
+      .sort((x, y) => x.d - y.d);
+  }
+}
+
+/**
+ * Asserts a search result matches the reference: for each rank, the returned
+ * id's exact distance equals the reference's distance at that rank and the
+ * returned distance equals it, both within 1e-4 of the error scale.  Where
+ * exact distances are not within that tolerance of each other the ids must
+ * be identical, so only genuine near-ties may swap.  Returns how many ranks
+ * matched the reference id exactly.
+ */
+export function assertMatchesReference(assert, result, ref, query, k, tol = 1e-4) {
+  const ranked = ref.rank(query);
+  const want = ranked.slice(0, k);
+  assert.equal(result.ids.length, want.length, 'result count');
+  assert.equal(result.distances.length, want.length, 'distance count');
+  assert.equal(new Set(result.ids).size, result.ids.length, 'ids are distinct');
+  const byId = new Map(ranked.map((r) => [r.id, r]));
+  let exact = 0;
+  for (let i = 0; i < want.length; i++) {
+    const got = byId.get(result.ids[i]);
+    assert.ok(got, `rank ${i}: ${result.ids[i]} is not a live record`);
+    const slack = tol * Math.max(got.scale, want[i].scale);
+    assert.ok(Math.abs(got.d - want[i].d) <= slack,
+      `rank ${i}: got ${result.ids[i]} at ${got.d}, reference ${want[i].id} at ${want[i].d}`);
+    assert.ok(Math.abs(result.distances[i] - got.d) <= slack,
+      `rank ${i}: distance ${result.distances[i]} vs exact ${got.d}`);
+    if (got.id === want[i].id) exact++;
+  }
+  return exact;
+}
