@@ -1,32 +1,17 @@
 // Helpers shared by the JS tests: deterministic data and a brute-force
 // reference computed in float64, independent of the wasm kernels.
+import { TestRng } from './data.mjs';
 
-/** xorshift32: deterministic, seedable, identical in Node and browsers. */
-export function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
-/** n*dim floats uniform in [-1, 1). */
+/** n*dim floats uniform in [-1, 1), the same bits as tests/harness.h makes. */
 export function randomVectors(n, dim, seed) {
-  const next = rng(seed);
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < out.length; i++) out[i] = next() * 2 - 1;
-  return out;
+  return new TestRng(seed).fill(new Float32Array(n * dim));
 }
 
 /** n*dim small integers in [-4, 4]: float32 l2/ip on these are exact, so ties are exact too. */
 export function integerVectors(n, dim, seed) {
-  const next = rng(seed);
+  const rng = new TestRng(seed);
   const out = new Float32Array(n * dim);
-  for (let i = 0; i < out.length; i++) out[i] = Math.floor(next() * 9) - 4;
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(4, Math.floor((rng.float() + 1) * 4.5) - 4);
   return out;
 }
 
