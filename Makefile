@@ -16,7 +16,7 @@ BUILD   := build
 DIST    := js/dist
 VERSION := $(shell cat VERSION)
 
-CORE_SRC := src/util.c src/index.c src/flat.c src/kernels.c src/kernels_scalar.c \
+CORE_SRC := src/util.c src/index.c src/flat.c src/hnsw.c src/kernels.c src/kernels_scalar.c \
             src/kernels_avx2.c src/kernels_avx512.c src/kernels_wasm128.c
 CORE_HDR := $(wildcard src/*.h)
 TEST_SRC := tests/harness.c $(wildcard tests/test_*.c)
@@ -24,7 +24,10 @@ TEST_HDR := tests/harness.h
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -Isrc -fPIC
+# No contraction of a*b+c into FMA anywhere: every build must round exactly
+# like the scalar reference (see src/kernels_scalar.c).
+FP      := -ffp-contract=off
+ALL_CFLAGS := -std=c11 $(FP) $(WARN) $(CFLAGS) -Isrc -fPIC
 
 # Per-file flags: each SIMD file gets its instruction set, everything else
 # stays baseline x86-64 so one binary runs on any CPU.  The scalar reference
@@ -86,15 +89,15 @@ WASM_EXPORTS := malloc free shoal_version shoal_strerror shoal_error_name shoal_
     shoal_index_free shoal_index_errmsg shoal_index_dim shoal_index_size \
     shoal_index_memory_bytes shoal_index_simd_name shoal_index_add shoal_index_delete \
     shoal_index_get shoal_index_label_id shoal_index_label_bound shoal_index_check \
-    shoal_js_index_new shoal_js_search
+    shoal_index_on_progress shoal_index_stats shoal_js_index_new shoal_js_search
 comma := ,
 empty :=
 space := $(empty) $(empty)
 WASM_EXPORT_LIST := $(subst $(space),$(comma),$(strip $(addprefix _,$(WASM_EXPORTS))))
-EMFLAGS := -O3 -std=c11 -Isrc -sMODULARIZE -sEXPORT_ES6 -sENVIRONMENT=web,worker \
+EMFLAGS := -O3 -std=c11 $(FP) -Isrc -sMODULARIZE -sEXPORT_ES6 -sENVIRONMENT=web,worker \
            -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -sFILESYSTEM=0 \
            -sEXPORT_NAME=createShoalModule -sEXPORTED_FUNCTIONS=$(WASM_EXPORT_LIST) \
-           -sEXPORTED_RUNTIME_METHODS=UTF8ToString
+           -sALLOW_TABLE_GROWTH -sEXPORTED_RUNTIME_METHODS=UTF8ToString,addFunction,removeFunction
 WASM_SRC := $(CORE_SRC) wasm/binding.c
 
 wasm: $(DIST)/shoal-simd.mjs $(DIST)/shoal-base.mjs $(DIST)/errors.mjs $(DIST)/errors.d.ts
@@ -120,7 +123,7 @@ $(DIST)/errors.d.ts: $(BUILD)/gen_errors
 # wasi/run.mjs under node:wasi.
 
 WASI_CC    ?= clang
-WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 -Isrc -Itests
+WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 $(FP) -Isrc -Itests
 WASI_TESTS := $(BUILD)/wasi/test_shoal-simd.wasm $(BUILD)/wasi/test_shoal-base.wasm
 
 wasi: $(WASI_TESTS) $(BUILD)/wasi/xbuild.wasm
@@ -172,7 +175,7 @@ demo:
 # docs/BENCHMARKS.md.  The wasm kernels are timed as two WASI programs,
 # SIMD128 and baseline, because the JS API only exposes whole-index calls.
 
-BENCH_WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O3 -std=c11 -Isrc
+BENCH_WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O3 -std=c11 $(FP) -Isrc
 BENCH_WASM := $(BUILD)/bench/kernels-simd.wasm $(BUILD)/bench/kernels-base.wasm
 
 bench: $(BUILD)/bench_kernels $(BENCH_WASM)
@@ -189,6 +192,21 @@ $(BUILD)/bench/kernels-simd.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(C
 $(BUILD)/bench/kernels-base.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(WASI_CC) $(BENCH_WASI_FLAGS) $(CORE_SRC) $< -lm -o $@
+
+# HNSW beside hnswlib, hnswlib-node, usearch, hnswlib-wasm and edgevec on
+# Fashion-MNIST (bench/README.md).  The peers are Debian and npm packages that
+# bench/setup.sh installs (npm ci in bench/), never make test.  Runner options
+# go in BENCH_HNSW_ARGS, e.g. "--only shoal --merge bench/results/<peers>.json".
+
+.PHONY: bench-hnsw
+BENCH_HNSW_ARGS ?=
+
+bench-hnsw: $(BUILD)/bench_hnsw_native wasm
+	bench/setup.sh
+	node bench/hnsw/run.mjs $(BENCH_HNSW_ARGS)
+
+$(BUILD)/bench_hnsw_native: bench/hnsw_native.c $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
 clean:
 	rm -rf $(BUILD) $(DIST)

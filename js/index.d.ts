@@ -12,8 +12,11 @@ export type Metric =
   /** 1 - cosine similarity (vectors are normalized once, on insert) */
   | 'cosine';
 
-/** Index kinds in this build. */
-export type Kind = 'flat';
+/** Index kinds: 'flat' exact search; 'hnsw' approximate graph search. */
+export type Kind = 'flat' | 'hnsw';
+
+/** How an HNSW index keeps vectors: float32, or int8 codes for traversal + float32 rerank. */
+export type Storage = 'f32' | 'sq8';
 
 export interface IndexOptions {
   /** Vector length, 1..16384. */
@@ -29,10 +32,36 @@ export interface IndexOptions {
    * false forces the scalar build, true fails with UnsupportedError without SIMD128.
    */
   simd?: boolean;
+  /** HNSW: links per node (2*M on the base level); default 16, at least 2. */
+  M?: number;
+  /** HNSW: candidate list size while building; default 200. */
+  efConstruction?: number;
+  /** HNSW: default candidate list size for searches; default 64. */
+  efSearch?: number;
+  /** HNSW: vector storage; default 'f32'. */
+  storage?: Storage;
 }
 
-/** Reserved for kind-specific search options; none exist for 'flat'. */
-export interface SearchOptions {}
+export interface AddOptions {
+  /** Called every 1024 records and at the end; throwing stops the add after the current record. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SearchOptions {
+  /** HNSW: candidate list size, at least k; default the index's efSearch raised to k. */
+  ef?: number;
+  /** Only records whose id it accepts are returned; called once per record per search. */
+  filter?: (id: string) => boolean;
+}
+
+export interface IndexStats {
+  size: number;
+  /** HNSW: number of graph levels; 1 otherwise. */
+  levels: number;
+  /** HNSW: mean base-level out-degree; 0 otherwise. */
+  meanDegree: number;
+  memoryBytes: number;
+}
 
 export interface SearchResult {
   /** Closest first; equal distances in insertion order. */
@@ -61,7 +90,7 @@ export declare class Index {
    * replaced.  All-or-nothing on invalid input.  Returns the number written.
    * @throws DimensionError, InvalidVectorError, InvalidIdError, OutOfMemoryError, StateError, TypeError
    */
-  add(ids: string[], vectors: Float32Array | ArrayLike<number>): number;
+  add(ids: string[], vectors: Float32Array | ArrayLike<number>, options?: AddOptions): number;
   /** Deletes these ids (absent ones are skipped); returns how many were deleted. */
   delete(ids: string[]): number;
   /** The stored vector (unit length under cosine), or undefined if the id is absent. */
@@ -71,6 +100,8 @@ export declare class Index {
    * @throws ParameterError (k = 0 or k > 65536), DimensionError, InvalidVectorError, StateError
    */
   search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult;
+  /** Size, graph shape and memory. */
+  stats(): IndexStats;
   /** Releases the index's memory; idempotent.  Later calls throw StateError. */
   free(): void;
 }

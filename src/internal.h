@@ -167,5 +167,7 @@ int shoal__fail(shoal_index *index, int code, const char *fmt, ...)
 
 extern const shoal__kind_ops shoal__flat_ops;
 extern const shoal__kind_ops shoal__hnsw_ops;
+/* The HNSW entry point's label (SHOAL_NO_LABEL when empty); for tests. */
+uint32_t shoal__hnsw_entry_point(const shoal_index *index);
 
 #endif

@@ -1,9 +1,10 @@
 /*
  * kernels.h -- distance kernels, one table per instruction set.
  *
- * The scalar file is the specification: every other table must agree with it
- * (exactly for the int8 kernels, to float rounding for the f32 ones) for every
- * length and alignment; tests/test_kernels.c checks dims 1..300 at odd
+ * The scalar file is the specification: every other table must return the
+ * very same bits for every length and alignment -- the f32 kernels too, since
+ * they all follow one summation order (kernels_scalar.c) and never fuse a
+ * multiply into an add.  tests/test_kernels.c checks dims 1..300 at odd
  * offsets.  Each SIMD file is compiled with its own flags, so the rest of a
  * native binary stays baseline x86-64 and one binary runs everywhere.
  *
@@ -15,6 +16,9 @@
 #define SHOAL_KERNELS_H
 
 #include "shoal.h"
+
+/* f32 kernels sum in this many interleaved lanes; see kernels_scalar.c. */
+#define SHOAL_F32_LANES 32
 
 typedef struct shoal__kernels {
     const char *name;

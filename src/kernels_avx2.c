@@ -1,9 +1,10 @@
 /*
  * kernels_avx2.c -- AVX2 + FMA kernels (compiled with -mavx2 -mfma only here).
  *
- * f32: four independent 8-lane FMA accumulators hide the FMA latency; the
- * tail (n % 8) is done with a masked load rather than a scalar loop, so short
- * vectors cost one extra iteration, not up to seven.
+ * f32: the reference's 32 lanes are four 8-lane registers, so four
+ * independent add chains hide the add latency.  No FMA: a fused multiply-add
+ * rounds once where the reference rounds twice, and the results must be the
+ * same bits in every build.  The tail is one masked block, not a scalar loop.
  * int8: sign-extend 16 bytes to 16 int16 lanes and use vpmaddwd, which sums
  * adjacent products into int32 without overflow for any int8 input.
  */
@@ -16,18 +17,20 @@ static const int32_t tail_mask_table[16] = {
     -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* Lanes 0..r-1 set, r in 0..8. */
-static inline __m256i tail_mask(size_t r) {
+/* Lanes 0..r-1 set; r is clamped to 0..8. */
+static inline __m256i tail_mask(ptrdiff_t r) {
+    r = r < 0 ? 0 : r > 8 ? 8 : r;
     return _mm256_loadu_si256((const __m256i *)(tail_mask_table + 8 - r));
 }
 
-static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v);
-    __m128 hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
+/* The scalar reference's fold of 32 lanes held in four registers
+ * (acc[k] = lanes 8k..8k+7): l += l+16, l += l+8, l += l+4, l += l+2, l += l+1. */
+static inline float fold32(__m256 acc0, __m256 acc1, __m256 acc2, __m256 acc3) {
+    __m256 v = _mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3));
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
 }
 
 static inline int32_t hsum256_epi32(__m256i v) {
@@ -38,47 +41,43 @@ static inline int32_t hsum256_epi32(__m256i v) {
     return _mm_cvtsi128_si32(x);
 }
 
+/* One block of 32 elements into the four lane registers; TERM(va, vb) is the
+ * rounded product, then a separate add, as in the reference. */
+#define F32_BLOCK(TERM, LOAD_A, LOAD_B)                                   \
+    do {                                                                  \
+        acc0 = _mm256_add_ps(acc0, TERM(LOAD_A(0), LOAD_B(0)));           \
+        acc1 = _mm256_add_ps(acc1, TERM(LOAD_A(8), LOAD_B(8)));           \
+        acc2 = _mm256_add_ps(acc2, TERM(LOAD_A(16), LOAD_B(16)));         \
+        acc3 = _mm256_add_ps(acc3, TERM(LOAD_A(24), LOAD_B(24)));         \
+    } while (0)
+
+static inline __m256 l2_term(__m256 a, __m256 b) {
+    __m256 d = _mm256_sub_ps(a, b);
+    return _mm256_mul_ps(d, d);
+}
+
+static inline __m256 dot_term(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+
+#define LOAD_A(k) _mm256_loadu_ps(a + i + (k))
+#define LOAD_B(k) _mm256_loadu_ps(b + i + (k))
+/* Masked tail: lanes at or past n read nothing and contribute +0. */
+#define MASK_A(k) _mm256_maskload_ps(a + i + (k), tail_mask((ptrdiff_t)(n - i) - (k)))
+#define MASK_B(k) _mm256_maskload_ps(b + i + (k), tail_mask((ptrdiff_t)(n - i) - (k)))
+
 static float l2sq_f32_avx2(const float *a, const float *b, size_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-        s1 = _mm256_fmadd_ps(d1, d1, s1);
-        s2 = _mm256_fmadd_ps(d2, d2, s2);
-        s3 = _mm256_fmadd_ps(d3, d3, s3);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        s0 = _mm256_fmadd_ps(d, d, s0);
-    }
-    if (i < n) {
-        __m256i m = tail_mask(n - i);
-        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m));
-        s1 = _mm256_fmadd_ps(d, d, s1);
-    }
-    return hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i + 32 <= n; i += 32) F32_BLOCK(l2_term, LOAD_A, LOAD_B);
+    if (i < n) F32_BLOCK(l2_term, MASK_A, MASK_B);
+    return fold32(acc0, acc1, acc2, acc3);
 }
 
 static float dot_f32_avx2(const float *a, const float *b, size_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    if (i < n) {
-        __m256i m = tail_mask(n - i);
-        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
-    }
-    return hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i + 32 <= n; i += 32) F32_BLOCK(dot_term, LOAD_A, LOAD_B);
+    if (i < n) F32_BLOCK(dot_term, MASK_A, MASK_B);
+    return fold32(acc0, acc1, acc2, acc3);
 }
 
 static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n) {

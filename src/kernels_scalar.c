@@ -1,26 +1,37 @@
 /*
  * kernels_scalar.c -- the reference kernels.
  *
- * Plain loops with one accumulator, compiled with auto-vectorization off
- * (see the Makefile) so that they stay the readable specification and the
- * honest baseline the SIMD files are measured against.  The wasm baseline
- * build uses these too.
+ * Plain loops, compiled with auto-vectorization off (see the Makefile) so
+ * that they stay the readable specification and the honest baseline the SIMD
+ * files are measured against.  The wasm baseline build uses these too.
  */
 #include "kernels.h"
 
+/* The f32 summation order every table reproduces bit for bit: element i
+ * goes to lane i % SHOAL_F32_LANES, each lane adds its terms in order with
+ * the product rounded before the add (no FMA), and the lanes are folded in
+ * halves: lane l += lane l + 16, then l += l + 8, ... down to one.  So a
+ * distance is the same float natively, in wasm and under WASI, and an index
+ * built anywhere is the same graph. */
+static float fold_lanes(float *lanes) {
+    for (int half = SHOAL_F32_LANES / 2; half >= 1; half /= 2)
+        for (int l = 0; l < half; l++) lanes[l] += lanes[l + half];
+    return lanes[0];
+}
+
 static float l2sq_f32_scalar(const float *a, const float *b, size_t n) {
-    float sum = 0.0f;
+    float lanes[SHOAL_F32_LANES] = {0};
     for (size_t i = 0; i < n; i++) {
         float d = a[i] - b[i];
-        sum += d * d;
+        lanes[i % SHOAL_F32_LANES] += d * d;
     }
-    return sum;
+    return fold_lanes(lanes);
 }
 
 static float dot_f32_scalar(const float *a, const float *b, size_t n) {
-    float sum = 0.0f;
-    for (size_t i = 0; i < n; i++) sum += a[i] * b[i];
-    return sum;
+    float lanes[SHOAL_F32_LANES] = {0};
+    for (size_t i = 0; i < n; i++) lanes[i % SHOAL_F32_LANES] += a[i] * b[i];
+    return fold_lanes(lanes);
 }
 
 static int32_t dot_i8_scalar(const int8_t *a, const int8_t *b, size_t n) {

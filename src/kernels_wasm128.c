@@ -7,58 +7,55 @@
 #include "kernels.h"
 
 #ifdef __wasm_simd128__
+#include <string.h>
 #include <wasm_simd128.h>
-
-static inline float hsum_f32x4(v128_t v) {
-    return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) +
-           wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
-}
 
 static inline int32_t hsum_i32x4(v128_t v) {
     return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) +
            wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3);
 }
 
-static float l2sq_f32_wasm128(const float *a, const float *b, size_t n) {
-    v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v128_t d0 = wasm_f32x4_sub(wasm_v128_load(a + i), wasm_v128_load(b + i));
-        v128_t d1 = wasm_f32x4_sub(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4));
-        v128_t d2 = wasm_f32x4_sub(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8));
-        v128_t d3 = wasm_f32x4_sub(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12));
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(d0, d0));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(d1, d1));
-        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(d2, d2));
-        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(d3, d3));
-    }
-    for (; i + 4 <= n; i += 4) {
-        v128_t d = wasm_f32x4_sub(wasm_v128_load(a + i), wasm_v128_load(b + i));
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(d, d));
-    }
-    float sum = hsum_f32x4(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
-    for (; i < n; i++) {
-        float d = a[i] - b[i];
-        sum += d * d;
-    }
-    return sum;
+/* The reference's fold of 32 lanes in eight registers (acc[k] = lanes 4k..4k+3). */
+static inline float fold32(v128_t *acc) {
+    for (int k = 0; k < 4; k++) acc[k] = wasm_f32x4_add(acc[k], acc[k + 4]);
+    acc[0] = wasm_f32x4_add(acc[0], acc[2]);
+    acc[1] = wasm_f32x4_add(acc[1], acc[3]);
+    v128_t x = wasm_f32x4_add(acc[0], acc[1]);
+    x = wasm_f32x4_add(x, wasm_i32x4_shuffle(x, x, 2, 3, 2, 3));
+    return wasm_f32x4_extract_lane(x, 0) + wasm_f32x4_extract_lane(x, 1);
 }
 
-static float dot_f32_wasm128(const float *a, const float *b, size_t n) {
-    v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
-        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8)));
-        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12)));
-    }
-    for (; i + 4 <= n; i += 4)
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-    float sum = hsum_f32x4(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
-    for (; i < n; i++) sum += a[i] * b[i];
-    return sum;
+static inline v128_t l2_term(v128_t a, v128_t b) {
+    v128_t d = wasm_f32x4_sub(a, b);
+    return wasm_f32x4_mul(d, d);
 }
+
+static inline v128_t dot_term(v128_t a, v128_t b) { return wasm_f32x4_mul(a, b); }
+
+/* SIMD128 has no masked loads: the tail is copied into zero-padded blocks,
+ * whose extra lanes then add +0 exactly like the reference adds nothing. */
+#define F32_KERNEL(name, TERM)                                                         \
+    static float name(const float *a, const float *b, size_t n) {                     \
+        v128_t acc[8];                                                                 \
+        for (int k = 0; k < 8; k++) acc[k] = wasm_f32x4_splat(0.0f);                   \
+        size_t i = 0;                                                                  \
+        for (; i + 32 <= n; i += 32)                                                   \
+            for (int k = 0; k < 8; k++)                                                \
+                acc[k] = wasm_f32x4_add(                                               \
+                    acc[k], TERM(wasm_v128_load(a + i + 4 * k), wasm_v128_load(b + i + 4 * k))); \
+        if (i < n) {                                                                   \
+            float ta[32] = {0}, tb[32] = {0};                                          \
+            memcpy(ta, a + i, (n - i) * sizeof *ta);                                   \
+            memcpy(tb, b + i, (n - i) * sizeof *tb);                                   \
+            for (int k = 0; k < 8; k++)                                                \
+                acc[k] = wasm_f32x4_add(                                               \
+                    acc[k], TERM(wasm_v128_load(ta + 4 * k), wasm_v128_load(tb + 4 * k))); \
+        }                                                                              \
+        return fold32(acc);                                                            \
+    }
+
+F32_KERNEL(l2sq_f32_wasm128, l2_term)
+F32_KERNEL(dot_f32_wasm128, dot_term)
 
 static int32_t dot_i8_wasm128(const int8_t *a, const int8_t *b, size_t n) {
     v128_t s = wasm_i32x4_splat(0);

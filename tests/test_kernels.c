@@ -46,32 +46,21 @@ static const shoal__kernels *scalar(void) { return shoal__kernels_get(SHOAL_SIMD
 static int8_t rng_i8(test_rng *r) { return (int8_t)(test_rng_next(r) >> 56); }
 
 /*
- * f32 tolerance.  Scalar adds the n terms in one sequential chain; the SIMD
- * kernels keep per-lane partial sums, fuse the multiply into the add (FMA)
- * and finish with a tree.  For any summation order the classic bound is
- * |computed - exact| <= gamma(n+1) * sum|term_i|, gamma(k) = k*u/(1 - k*u),
- * u = 2^-24 (the +1 covers rounding the product).  Two such results differ
- * by at most twice that, ~2(n+1)u * S.  We allow (n + 2) * FLT_EPSILON * S
- * = 2(n+2)u * S.  The bound must scale with S = sum|term_i|, not with the
- * result: a dot product can cancel to near zero while each partial sum
- * carries rounding error of size u*S.  It stays tight enough to catch a
- * dropped or doubled element, whose error is ~S/n: at n = 300 the bound is
- * 3.6e-5 * S against 3.3e-3 * S for an average term.  (For l2sq the terms
- * are the squared differences, all >= 0, so S is the exact result.)
+ * f32 results must be the same bits as the scalar reference: every table sums
+ * in the reference's 32-lane order and rounds each product before adding it
+ * (kernels_scalar.c), so any difference -- a dropped, doubled or reordered
+ * term, an FMA -- is a bug, not rounding.  Cross-build determinism of whole
+ * indexes rests on this.
  */
-static double f32_bound(size_t n, double sum_abs) {
-    return (double)(n + 2) * FLT_EPSILON * sum_abs;
-}
-
 /* A check with context (table, kernel, length, offsets) in its message. */
 static int check_f32(const char *file, int line, const char *table, const char *kernel,
-                     size_t n, size_t oa, size_t ob, float got, float want, double bound) {
-    int ok = fabs((double)got - (double)want) <= bound; /* false for NaN */
+                     size_t n, size_t oa, size_t ob, float got, float want) {
+    int ok = memcmp(&got, &want, sizeof got) == 0;
     char detail[200] = "";
     if (!ok)
-        snprintf(detail, sizeof detail, "%s.%s n=%zu offsets a+%zu b+%zu: %.9g vs scalar %.9g (bound %.3g)",
-                 table, kernel, n, oa, ob, (double)got, (double)want, bound);
-    return harness_check(ok, file, line, "simd ~= scalar", ok ? NULL : detail);
+        snprintf(detail, sizeof detail, "%s.%s n=%zu offsets a+%zu b+%zu: %.9g vs scalar %.9g",
+                 table, kernel, n, oa, ob, (double)got, (double)want);
+    return harness_check(ok, file, line, "simd == scalar (bits)", ok ? NULL : detail);
 }
 
 static int check_i32(const char *file, int line, const char *table, const char *kernel,
@@ -83,25 +72,10 @@ static int check_i32(const char *file, int line, const char *table, const char *
                  table, kernel, n, oa, ob, got, want);
     return harness_check(ok, file, line, "simd == expected", ok ? NULL : detail);
 }
-#define CHECK_F32(t, k, n, oa, ob, got, want, bound) \
-    check_f32(__FILE__, __LINE__, (t), (k), (n), (oa), (ob), (got), (want), (bound))
+#define CHECK_F32(t, k, n, oa, ob, got, want) \
+    check_f32(__FILE__, __LINE__, (t), (k), (n), (oa), (ob), (got), (want))
 #define CHECK_I32(t, k, n, oa, ob, got, want) \
     check_i32(__FILE__, __LINE__, (t), (k), (n), (oa), (ob), (got), (want))
-
-/* Sum of |term| for the bound above, in double. */
-static double sum_abs_dot(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += fabs((double)a[i] * (double)b[i]);
-    return s;
-}
-static double sum_abs_l2(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)(a[i] - b[i]); /* kernels round the difference too */
-        s += d * d;
-    }
-    return s;
-}
 
 /* Compares all four kernels of `k` with scalar on one pair; 0 on a failure. */
 static int compare_pair(const shoal__kernels *k, const float *fa, const float *fb,
@@ -110,9 +84,9 @@ static int compare_pair(const shoal__kernels *k, const float *fa, const float *f
     int ok = 1;
     if (fa) {
         ok &= CHECK_F32(k->name, "l2sq_f32", n, oa, ob, k->l2sq_f32(fa, fb, n),
-                        ref->l2sq_f32(fa, fb, n), f32_bound(n, sum_abs_l2(fa, fb, n)));
+                        ref->l2sq_f32(fa, fb, n));
         ok &= CHECK_F32(k->name, "dot_f32", n, oa, ob, k->dot_f32(fa, fb, n),
-                        ref->dot_f32(fa, fb, n), f32_bound(n, sum_abs_dot(fa, fb, n)));
+                        ref->dot_f32(fa, fb, n));
     }
     if (ia) {
         ok &= CHECK_I32(k->name, "dot_i8", n, oa, ob, k->dot_i8(ia, ib, n), ref->dot_i8(ia, ib, n));
@@ -323,14 +297,20 @@ static void test_f32_exact_integers(void) {
         a[i] = (float)((i % 7) + 1) * ((i & 1) ? -1.0f : 1.0f);
         b[i] = (float)((i % 5) + 2);
     }
-    for (size_t t = 0; t < N_TABLES; t++) {
-        const shoal__kernels *k = shoal__kernels_get(simd_tables[t]);
+    /* Small integers sum exactly in float, so every table, the reference
+     * included, must hit the integer result itself. */
+    const shoal__kernels *tables[N_TABLES + 1] = {scalar()};
+    for (size_t t = 0; t < N_TABLES; t++) tables[t + 1] = shoal__kernels_get(simd_tables[t]);
+    for (size_t t = 0; t <= N_TABLES; t++) {
+        const shoal__kernels *k = tables[t];
         if (!k) continue;
+        long long dot = 0, l2 = 0;
         for (size_t n = 1; n <= DIM_MAX_TESTED; n++) {
-            if (!CHECK_F32(k->name, "dot_f32 exact", n, 0, 0, k->dot_f32(a, b, n),
-                           scalar()->dot_f32(a, b, n), 0.0) ||
-                !CHECK_F32(k->name, "l2sq_f32 exact", n, 0, 0, k->l2sq_f32(a, b, n),
-                           scalar()->l2sq_f32(a, b, n), 0.0))
+            long long x = (long long)a[n - 1], y = (long long)b[n - 1];
+            dot += x * y;
+            l2 += (x - y) * (x - y);
+            if (!CHECK_F32(k->name, "dot_f32 exact", n, 0, 0, k->dot_f32(a, b, n), (float)dot) ||
+                !CHECK_F32(k->name, "l2sq_f32 exact", n, 0, 0, k->l2sq_f32(a, b, n), (float)l2))
                 return;
         }
     }

@@ -2,6 +2,9 @@
  * xbuild.c -- the cross-build check's C side.  Builds flat indexes from the
  * seeded data that tests/js/data.mjs also generates, mutates them, searches,
  * and prints every result as "metric query rank id distance".
+ * The same workload runs on a flat and on an HNSW index (seeded); HNSW
+ * results depend on every distance computed while building the graph, so
+ * agreement shows the graphs are identical too.
  * tests/js/xbuild.test.mjs runs this natively and as WASI and repeats it
  * through both wasm variants of the JS API; all four must agree.
  */
@@ -12,6 +15,7 @@
 
 /* Keep in step with tests/js/data.mjs. */
 enum { N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300 };
+enum { HNSW_SEED = 99, HNSW_M = 8, HNSW_EF_CONSTRUCTION = 64, HNSW_EF = 24 };
 
 static void fail(const char *what, int rc, shoal_index *index) {
     fprintf(stderr, "xbuild: %s: %s (%s)\n", what, shoal_strerror(rc),
@@ -21,6 +25,7 @@ static void fail(const char *what, int rc, shoal_index *index) {
 
 int main(void) {
     static float data[N * DIM], fresh[N * DIM], query[DIM];
+    for (int kind = 0; kind <= SHOAL_KIND_HNSW; kind++)
     for (int metric = 0; metric <= SHOAL_METRIC_COSINE; metric++) {
         test_rng rng = {1000u + (uint64_t)metric};
         test_fill(&rng, data, (size_t)N * DIM);
@@ -31,6 +36,11 @@ int main(void) {
         shoal_params_init(&p);
         p.dim = DIM;
         p.metric = (shoal_metric)metric;
+        p.kind = (shoal_kind)kind;
+        p.seed = HNSW_SEED;
+        p.hnsw.M = HNSW_M;
+        p.hnsw.ef_construction = HNSW_EF_CONSTRUCTION;
+        p.hnsw.ef_search = HNSW_EF;
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
         if (rc) fail("new", rc, NULL);
@@ -67,7 +77,7 @@ int main(void) {
             for (int r = 0; r < found; r++) {
                 const char *id;
                 int len = shoal_index_label_id(index, labels[r], &id);
-                printf("%d %d %d %.*s %.9g\n", metric, q, r, len, id, distances[r]);
+                printf("%d%d %d %d %.*s %.9g\n", kind, metric, q, r, len, id, distances[r]);
             }
         }
         test_ids_free(&ids);

@@ -17,6 +17,10 @@ enum js_param {
     JS_SIMD,
     JS_SEED_LO,
     JS_SEED_HI,
+    JS_HNSW_M,
+    JS_HNSW_EF_CONSTRUCTION,
+    JS_HNSW_EF_SEARCH,
+    JS_HNSW_STORAGE,
     JS_PARAM_COUNT
 };
 
@@ -31,16 +35,21 @@ int shoal_js_index_new(const uint32_t *values, uint32_t count, shoal_index **out
     params.kind = (shoal_kind)values[JS_KIND];
     params.simd = (shoal_simd)values[JS_SIMD];
     params.seed = (uint64_t)values[JS_SEED_HI] << 32 | values[JS_SEED_LO];
+    params.hnsw.M = values[JS_HNSW_M];
+    params.hnsw.ef_construction = values[JS_HNSW_EF_CONSTRUCTION];
+    params.hnsw.ef_search = values[JS_HNSW_EF_SEARCH];
+    params.hnsw.storage = (shoal_storage)values[JS_HNSW_STORAGE];
     return shoal_index_new(&params, out);
 }
 
-/* filter_bitmap may be NULL (no filter). */
+/* filter_bitmap may be NULL (no filter); ef 0 is the index's default. */
 EMSCRIPTEN_KEEPALIVE
-int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
+int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k, uint32_t ef,
                     const uint8_t *filter_bitmap, uint32_t filter_bitmap_bits, uint32_t *labels,
                     float *distances) {
     shoal_search_params params;
     shoal_search_params_init(&params);
+    params.ef = ef;
     params.filter_bitmap = filter_bitmap;
     params.filter_bitmap_bits = filter_bitmap_bits;
     return shoal_index_search(index, query, dim, k, &params, labels, distances);

@@ -24,12 +24,15 @@ const METRICS = ['l2', 'ip', 'cosine']; // index = shoal_metric
 // and wasm/binding.c's js_param array will grow to carry them.
 const KINDS = {
   flat: { value: 0, options: [] },
+  hnsw: { value: 1, options: ['M', 'efConstruction', 'efSearch', 'storage'] },
 };
+const STORAGES = ['f32', 'sq8']; // index = shoal_storage
 const COMMON_OPTIONS = ['dim', 'metric', 'kind', 'seed', 'simd'];
-const SEARCH_OPTIONS = []; // later: ef, filter
+const SEARCH_OPTIONS = ['ef', 'filter'];
+const ADD_OPTIONS = ['onProgress'];
 
 // Order of wasm/binding.c enum js_param.
-const JS_PARAM_COUNT = 6;
+const JS_PARAM_COUNT = 10;
 const SIMD_AUTO = 0;
 const SIMD_SCALAR = 1;
 const NOT_FOUND = -6; // SHOAL_ENOTFOUND, an answer rather than an error for get()
@@ -63,6 +66,14 @@ function checkOptions(options, allowed, what) {
   for (const key of Object.keys(options))
     if (!allowed.includes(key))
       throw fail(ParameterError, `unknown ${what} option '${key}' (known: ${allowed.join(', ') || 'none'})`);
+}
+
+// An optional non-negative integer option that C takes as uint32 (0 = default).
+function uint32Option(value, name) {
+  if (value === undefined) return 0;
+  if (!Number.isInteger(value) || value < 1 || value > 0xffffffff)
+    throw fail(ParameterError, `${name} must be a positive integer, not ${String(value)}`);
+  return value;
 }
 
 function toFloat32(values, what) {
@@ -141,7 +152,7 @@ export class Index {
   static async create(options) {
     if (options === null || typeof options !== 'object')
       throw new TypeError('Index.create needs an options object: { dim, metric, kind }');
-    const { dim, metric = 'l2', kind = 'flat', seed, simd } = options;
+    const { dim, metric = 'l2', kind = 'flat', seed, simd, storage = 'f32' } = options;
     const kindSpec = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
     if (!kindSpec)
       throw fail(ParameterError, `kind must be one of ${Object.keys(KINDS).join(', ')}, not '${kind}'`);
@@ -152,6 +163,15 @@ export class Index {
     if (metricValue < 0)
       throw fail(ParameterError, `metric must be one of ${METRICS.join(', ')}, not '${metric}'`);
     const [seedLo, seedHi] = splitSeed(seed);
+    const storageValue = STORAGES.indexOf(storage);
+    if (storageValue < 0)
+      throw fail(ParameterError, `storage must be one of ${STORAGES.join(', ')}, not '${storage}'`);
+    const hnsw = [
+      uint32Option(options.M, 'M'),
+      uint32Option(options.efConstruction, 'efConstruction'),
+      uint32Option(options.efSearch, 'efSearch'),
+      storageValue,
+    ];
     const variant = chooseVariant(simd);
     const M = await loadVariant(variant);
 
@@ -160,12 +180,17 @@ export class Index {
       const values = scratch.alloc(JS_PARAM_COUNT * 4);
       const out = scratch.alloc(4);
       M.HEAPU32.set(
-        [dim, metricValue, kindSpec.value, simd === false ? SIMD_SCALAR : SIMD_AUTO, seedLo, seedHi],
+        [dim, metricValue, kindSpec.value, simd === false ? SIMD_SCALAR : SIMD_AUTO, seedLo, seedHi,
+          ...hnsw],
         values >>> 2,
       );
       const rc = M._shoal_js_index_new(values, JS_PARAM_COUNT, out);
       // shoal_index_new has no handle to hold a detail message: say what was asked.
-      if (rc < 0) throw errorFromCode(rc, `creating a ${kind} index with dim ${dim}, metric ${metric}`);
+      if (rc < 0) {
+        const asked = Object.entries(options).filter(([, v]) => v !== undefined)
+          .map(([key, v]) => `${key} ${String(v)}`).join(', ');
+        throw errorFromCode(rc, `creating an index with ${asked}`);
+      }
       return new Index(Index.#token, M, M.HEAPU32[out >>> 2], dim, metric, kind);
     } finally {
       scratch.release();
@@ -221,10 +246,17 @@ export class Index {
    * Adds or replaces records: ids[i] gets vectors[i*dim .. (i+1)*dim).  An id
    * already present is replaced (and counts as newly inserted); within a
    * batch the later of two equal ids wins.  All-or-nothing on bad input.
+   * options.onProgress(done, total) is called every 1024 records and at the
+   * end; if it throws, the add stops after the current record (the records
+   * before stay added) and the error is rethrown.
    * Returns the number of records written.
    */
-  add(ids, vectors) {
+  add(ids, vectors, options = {}) {
     return this.#call((M, handle, scratch) => {
+      checkOptions(options, ADD_OPTIONS, 'add');
+      const { onProgress } = options;
+      if (onProgress !== undefined && typeof onProgress !== 'function')
+        throw new TypeError('onProgress must be a function');
       const data = toFloat32(vectors, 'vectors');
       const [idBytes, idOffsets] = writeIds(M, scratch, ids);
       const n = ids.length;
@@ -233,7 +265,29 @@ export class Index {
           `${data.length} floats for ${n} ids; dim ${this.#dim} needs ${n * this.#dim}`);
       const vecs = scratch.alloc(data.length * 4);
       M.HEAPF32.set(data, vecs >>> 2);
-      return this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
+      if (!onProgress) return this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
+
+      // A JS exception must not unwind through wasm frames (C would never
+      // free what it holds), so the callback catches and asks C to stop.
+      let thrown;
+      const callback = M.addFunction((ctx, done, total) => {
+        try {
+          onProgress(done >>> 0, total >>> 0);
+          return 0;
+        } catch (err) {
+          thrown = err;
+          return 1;
+        }
+      }, 'iiii');
+      M._shoal_index_on_progress(handle, callback, 0);
+      try {
+        const rc = this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
+        if (thrown) throw thrown;
+        return rc;
+      } finally {
+        M._shoal_index_on_progress(handle, 0, 0);
+        M.removeFunction(callback);
+      }
     });
   }
 
@@ -262,10 +316,18 @@ export class Index {
   /**
    * The k records closest to query, closest first; equal distances come in
    * insertion order.  Returns { ids, distances } with up to k entries.
+   * options.ef (HNSW): candidate list size, >= k (default: the index's
+   * efSearch, raised to k).  options.filter: a function id => boolean; only
+   * records it accepts are returned (k of them whenever k match).  It is
+   * called once per record per search.
    */
   search(query, k, options = {}) {
     return this.#call((M, handle, scratch) => {
       checkOptions(options, SEARCH_OPTIONS, 'search');
+      const ef = uint32Option(options.ef, 'ef');
+      const { filter } = options;
+      if (filter !== undefined && typeof filter !== 'function')
+        throw new TypeError('filter must be a function (id) => boolean');
       const q = toFloat32(query, 'query');
       // C takes a uint32: a fraction or negative number would arrive changed.
       if (!Number.isInteger(k) || k < 0 || k > 0xffffffff)
@@ -277,16 +339,48 @@ export class Index {
       const labels = scratch.alloc(room * 4);
       const distances = scratch.alloc(room * 4);
       const idPtr = scratch.alloc(4);
+      const [bitmap, bits] = filter ? this.#filterBitmap(M, handle, scratch, idPtr, filter) : [0, 0];
       M.HEAPF32.set(q, qp >>> 2);
-      const count = this.#check(M._shoal_js_search(handle, qp, q.length, k, 0, 0, labels, distances));
+      const count = this.#check(
+        M._shoal_js_search(handle, qp, q.length, k, ef, bitmap, bits, labels, distances));
       const ids = new Array(count);
-      for (let i = 0; i < count; i++) {
-        const label = M.HEAPU32[(labels >>> 2) + i];
-        const len = this.#check(M._shoal_index_label_id(handle, label, idPtr));
-        const at = M.HEAPU32[idPtr >>> 2];
-        ids[i] = decoder.decode(M.HEAPU8.subarray(at, at + len));
-      }
+      for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, M.HEAPU32[(labels >>> 2) + i]);
       return { ids, distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count) };
+    });
+  }
+
+  // The id of a live label, or undefined for a free one; idPtr is 4 bytes of scratch.
+  #idOf(M, handle, idPtr, label) {
+    const len = M._shoal_index_label_id(handle, label, idPtr);
+    if (len < 0) return undefined;
+    const at = M.HEAPU32[idPtr >>> 2];
+    return decoder.decode(M.HEAPU8.subarray(at, at + len));
+  }
+
+  // A bitmap over labels with the bits of the records filter accepts.
+  #filterBitmap(M, handle, scratch, idPtr, filter) {
+    const bound = M._shoal_index_label_bound(handle) >>> 0;
+    const bitmap = scratch.alloc(Math.ceil(bound / 8));
+    const bits = new Uint8Array(Math.ceil(bound / 8));
+    for (let label = 0; label < bound; label++) {
+      const id = this.#idOf(M, handle, idPtr, label);
+      if (id !== undefined && filter(id)) bits[label >>> 3] |= 1 << (label & 7);
+    }
+    M.HEAPU8.set(bits, bitmap); // after filter(): it may have grown memory
+    return [bitmap, bound];
+  }
+
+  /** { size, levels, meanDegree, memoryBytes }: levels and meanDegree describe an HNSW graph. */
+  stats() {
+    return this.#call((M, handle, scratch) => {
+      const out = scratch.alloc(24); // shoal_stats in wasm32: u32, u32, f64, size_t
+      M._shoal_index_stats(handle, out);
+      return {
+        size: M.HEAPU32[out >>> 2],
+        levels: M.HEAPU32[(out >>> 2) + 1],
+        meanDegree: M.HEAPF64[(out + 8) >>> 3],
+        memoryBytes: M.HEAPU32[(out + 16) >>> 2],
+      };
     });
   }
 

@@ -253,7 +253,7 @@ test('bad input throws the right error and leaves the index unchanged', async (t
       ['k over the limit', ParameterError, -2, () => index.search(query, 65537)],
       ['fractional k', ParameterError, -2, () => index.search(query, 1.5)],
       ['negative k', ParameterError, -2, () => index.search(query, -1)],
-      ['unknown search option', ParameterError, -2, () => index.search(query, 3, { ef: 10 })],
+      ['unknown search option', ParameterError, -2, () => index.search(query, 3, { efSearch: 10 })],
     ];
     if (metric === 'cosine') {
       cases.push(
@@ -326,7 +326,7 @@ test('Index.create validates its options', async () => {
     [{ dim: '8' }, ParameterError],
     [{}, ParameterError],
     [{ dim: 4, metric: 'euclid' }, ParameterError],
-    [{ dim: 4, kind: 'hnsw' }, ParameterError],
+    [{ dim: 4, kind: 'ivf' }, ParameterError],
     [{ dim: 4, kind: 'toString' }, ParameterError],
     [{ dim: 4, seed: -1 }, ParameterError],
     [{ dim: 4, seed: 1n << 64n }, ParameterError],

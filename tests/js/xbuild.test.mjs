@@ -1,8 +1,8 @@
 // xbuild.test.mjs -- the same seeded exact searches must give the same ids,
-// in the same order, from all four builds: native C (build/xbuild), WASI
-// (build/wasi/xbuild.wasm under node:wasi), and the JS API over the SIMD128
-// and the baseline wasm.  Distances may differ in the last bits (FMA and
-// summation order differ per kernel), so they are compared with a tolerance.
+// in the same order, with the same float distances, from all four builds:
+// native C (build/xbuild), WASI (build/wasi/xbuild.wasm under node:wasi),
+// and the JS API over the SIMD128 and the baseline wasm.  Every kernel sums
+// in the reference's order without FMA, so not even the last bit may differ.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,23 +15,27 @@ import { TestRng } from './data.mjs';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // Keep in step with tests/xbuild.c.
 const N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300;
+const KINDS = ['flat', 'hnsw'];
 const METRICS = ['l2', 'ip', 'cosine'];
+const HNSW = { seed: 99, M: 8, efConstruction: 64, efSearch: 24 };
 
 function parse(text) {
   return text.trim().split('\n').map((line) => {
     const [metric, query, rank, id, distance] = line.split(' ');
-    return { key: `${metric} ${query} ${rank}`, id, distance: Number(distance) };
+    // %.9g round-trips a float exactly.
+    return { key: `${metric} ${query} ${rank}`, id, distance: Math.fround(Number(distance)) };
   });
 }
 
 async function runJs(simd) {
   const rows = [];
-  for (let m = 0; m < METRICS.length; m++) {
+  for (let kind = 0; kind < KINDS.length; kind++) for (let m = 0; m < METRICS.length; m++) {
     const rng = new TestRng(1000 + m);
     const data = rng.fill(new Float32Array(N * DIM));
     for (let i = 9; i < N; i += 10) data.copyWithin(i * DIM, (i - 1) * DIM, i * DIM);
     const ids = Array.from({ length: N }, (_, i) => `v${i}`);
-    const index = await Index.create({ dim: DIM, metric: METRICS[m], kind: 'flat', simd });
+    const options = { dim: DIM, metric: METRICS[m], kind: KINDS[kind], simd };
+    const index = await Index.create(KINDS[kind] === 'hnsw' ? { ...options, ...HNSW } : options);
     try {
       index.add(ids, data);
       for (let i = 0; i < DELETE_BELOW; i += DELETE_STEP) assert.equal(index.delete([ids[i]]), 1);
@@ -45,7 +49,7 @@ async function runJs(simd) {
         else query.set(data.subarray(998 * DIM, 999 * DIM));
         const result = index.search(query, K);
         result.ids.forEach((id, r) =>
-          rows.push({ key: `${m} ${q} ${r}`, id, distance: result.distances[r] }));
+          rows.push({ key: `${kind}${m} ${q} ${r}`, id, distance: result.distances[r] }));
       }
     } finally {
       index.free();
@@ -59,20 +63,18 @@ function assertSame(name, rows, reference) {
   for (let i = 0; i < rows.length; i++) {
     assert.equal(rows[i].key, reference[i].key, `${name}: row ${i}`);
     assert.equal(rows[i].id, reference[i].id, `${name}: id at ${rows[i].key}`);
-    const scale = Math.max(1, Math.abs(reference[i].distance));
-    assert.ok(Math.abs(rows[i].distance - reference[i].distance) <= 1e-5 * scale,
-      `${name}: distance at ${rows[i].key}: ${rows[i].distance} vs ${reference[i].distance}`);
+    assert.equal(rows[i].distance, reference[i].distance, `${name}: distance at ${rows[i].key}`);
   }
 }
 
-test('native, WASI, wasm SIMD and wasm baseline agree on exact search', async () => {
+test('native, WASI, wasm SIMD and wasm baseline agree on flat and HNSW search', async () => {
   const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
   assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
   const native = parse(execFileSync(nativeBin, { encoding: 'utf8' }));
-  assert.equal(native.length, 3 * (QUERIES + 1) * K);
+  assert.equal(native.length, KINDS.length * METRICS.length * (QUERIES + 1) * K);
   // The tie query: rows 998 and 999 are equal, so 998 (inserted first) leads.
   const tie = native.filter((r) => r.key.endsWith(` ${QUERIES} 0`) || r.key.endsWith(` ${QUERIES} 1`));
-  for (let m = 0; m < 3; m++) assert.deepEqual([tie[2 * m].id, tie[2 * m + 1].id], ['v998', 'v999']);
+  for (let i = 0; i < tie.length; i += 2) assert.deepEqual([tie[i].id, tie[i + 1].id], ['v998', 'v999']);
 
   const wasi = parse(execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));

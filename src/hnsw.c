@@ -1,0 +1,1248 @@
+/*
+ * hnsw.c -- approximate search over a hierarchical navigable small world
+ * graph (Malkov & Yashunin, "Efficient and robust approximate nearest
+ * neighbor search using Hierarchical Navigable Small World graphs", 2016).
+ *
+ * What it is
+ *   Every record is a node.  A node draws a level L (P(L >= l) = M^-l, the
+ *   paper's mL = 1/ln M) and takes part in levels 0..L.  Each level is a
+ *   directed graph whose out-lists hold at most M labels (2*M on level 0).  A
+ *   search descends greedily from the entry point (a node of the top level)
+ *   to level 1, then runs a beam search of width ef on level 0.  An insert
+ *   runs the same search with ef_construction, picks its neighbours with the
+ *   paper's heuristic (Algorithm 4: a candidate is kept only if it is closer
+ *   to the new node than to every neighbour kept before it, which favours
+ *   links in different directions) and links back from each neighbour,
+ *   re-running the heuristic on a neighbour whose list is full.
+ *
+ * Layout
+ *   Level 0 is one flat block indexed by label: per label `stride` bytes
+ *   holding the traversal form of the vector, then a uint32 count and 2*M
+ *   uint32 link slots.  Links are labels, never pointers (wasm32 and a
+ *   future zero-copy segment both need that), and a node's links sit next
+ *   to its vector, so an expansion touches few cache lines.  Upper levels
+ *   are sparse: only a node with L > 0 owns an array of L lists of 1 + M
+ *   uint32.  Nothing stored has a size_t or pointer-sized field, so the
+ *   graph is the same natively and in wasm32.
+ *
+ * How it differs from the paper (and from hnswlib)
+ *   - Levels are drawn without log(): the level is the number of successive
+ *     thresholds 1/M, 1/M^2, ... (each computed by an exact IEEE division)
+ *     that a uniform double falls below.  libm's log() may differ in the
+ *     last bit between glibc and wasi-libc; a division does not, so the same
+ *     seed gives the same levels everywhere.
+ *   - A new node keeps M neighbours on every level (as hnswlib does); only
+ *     the lists of older nodes grow to 2*M on level 0.  The next level is
+ *     entered from the single closest node found, not the whole beam.
+ *   - Ties between equal distances are broken by label in every heap and
+ *     sort, so a build is a pure function of the seed and the insertion
+ *     order (and of the kernel's float rounding).
+ *   - keepPrunedConnections is used for inner product only (see
+ *     select_neighbours); for l2 and cosine pruned candidates are dropped.
+ *   - Deletes really remove the node (see below); hnswlib only tombstones.
+ *   - Filtered search traverses through every node but collects only
+ *     matches, and bypasses the graph when few records match (see below).
+ *
+ * Deletes: repair with in-neighbour lists
+ *   A deleted node disappears from the graph at once, so results never
+ *   contain it, its label can be reused at the next insert, and the graph
+ *   check can demand that every link target is alive.  Each in-neighbour u
+ *   that linked the deleted node d (on any level) is repaired: the heuristic
+ *   re-selects u's list from u's remaining links plus d's out-links, which
+ *   reconnects u to the region it reached through d (hnswlib's
+ *   "repairConnectionsForUpdate" idea applied to deletion).
+ *   Finding the in-neighbours needs either a scan of every list (O(N * 2M)
+ *   per delete: a 90% delete of N records becomes quadratic) or stored
+ *   reverse links.  We store them: per node a small array of the labels that
+ *   link to it, one entry per (linking node, level).  It costs about 4 bytes
+ *   per link plus a 24-byte header per node -- roughly 10-15% of an f32 index
+ *   at dim 128, far less at dim 784 -- and makes a delete cost
+ *   O(in-degree * 4M) distances, independent of N.
+ *   Redis vector sets instead keep every link bidirectional, so in- and
+ *   out-lists coincide and cost nothing extra; but that replaces the paper's
+ *   directed pruning with a symmetric one and changes how inserts evict
+ *   links, and we preferred to keep the well-studied insert unchanged.
+ *
+ *   Reachability: pruning (on insert and on repair) can drop the last path
+ *   into a node, and hnswlib lets that happen.  We keep every node reachable
+ *   from the entry point on level 0 by path preservation: each removed
+ *   level-0 link u -> w queues the pair (u, w), a delete queues (u, x0) for
+ *   each in-neighbour u of d and (x0, x) for each out-neighbour x (x0 being
+ *   d's first), and a new entry point must reach the old one.  After the
+ *   operation each pair is checked by a breadth-first search bounded to
+ *   REACH_BUDGET nodes (usually one or two hops); for a pair that fails, a
+ *   node the search did reach links `to` (one with room, else one that can
+ *   drop a link whose target it still reaches).  Every path that used a
+ *   removed link then has a detour, so reachability holds by induction.
+ *   (A first version only kept every in-degree above zero; groups of nodes
+ *   linking only each other were still cut off.)
+ *   XXX: the repairs have a budget; past it (seen only with hundreds of
+ *   copies of one vector, whose hub nodes then have in-degree ~200) a node
+ *   can be left unreachable, and check() reports it.  Heavy duplicates also
+ *   make the heuristic keep the lowest labels, so hubs form; deduplicating
+ *   ties by something other than the label would help.
+ *
+ *   Deleting the entry point promotes a node of the highest remaining level
+ *   (the lowest such label, found by a scan of the level bytes: O(N) but
+ *   only on that rare delete).
+ *
+ * SQ8 storage
+ *   Traversal runs on int8 codes: x[j] ~ center[j] + scale * code[j], code in
+ *   [-127, 127], with one scale for every dimension (so the int8 kernels'
+ *   plain sums apply) and a per-dimension center.  With one scale the
+ *   distances follow exactly from the codes:
+ *     l2:  |x - y|^2 = scale^2 * l2sq_i8(cx, cy)
+ *     dot: x . y     = |center|^2 + scale * (oc(x) + oc(y)) + scale^2 * dot_i8
+ *   where oc(x) = sum_j center[j] * cx[j] is stored next to the codes.  The
+ *   query is quantized the same way for traversal; the final ef candidates
+ *   are then reranked in float32 between the exact query and the decoded
+ *   vectors (the asymmetric distance removes the query's quantization error).
+ *   The float32 vectors are NOT kept: with them SQ8 would cost more memory
+ *   than f32, while the goal is <= 0.35x the f32 index.  The price is that
+ *   shoal_index_get returns the decoded vector (within scale/2 per
+ *   component), and that results are reranked on decoded vectors.  At dim
+ *   784 (Fashion-MNIST) a node costs ~930 bytes instead of ~3300.
+ *   The scale is set once, deterministically: the first SQ8_TRAIN_COUNT
+ *   records are kept and searched in float32; when the graph reaches that
+ *   size, each dimension's min/max over the live records gives its center
+ *   (the midpoint) and the widest range, widened by 1/8 for values the
+ *   sample missed, gives the shared scale (range / 254).  The kept float32
+ *   vectors are then encoded and freed.  Later values outside a dimension's
+ *   window are clamped.  The scale is never retrained: codes cannot be
+ *   re-encoded without the originals.
+ *   XXX: data whose later records drift far outside the first records'
+ *   ranges loses precision to clamping; dimensions much narrower than the
+ *   widest one get few distinct codes.
+ *
+ * Filtered search
+ *   The filter is applied on level 0 only: every node can be traversed, but
+ *   only matching nodes enter the result beam, and the search stops only
+ *   once the beam holds ef matches (or the graph is exhausted), so k results
+ *   come back whenever k reachable records match.  With a selective filter
+ *   that walk grows like ef / selectivity, so first the number of matches m
+ *   is estimated (counted exactly for a bitmap alone, else sampled at
+ *   FILTER_SAMPLE evenly spaced labels) and when m <= ef or
+ *   m^2 <= FILTER_EXACT_FACTOR * ef * N the matches are scanned exactly.
+ *   (Graph cost ~ 20 * ef / s distances, scan cost ~ s * N; they cross near
+ *   s^2 = 20 ef / N.  We use 8, a bit in the scan's disfavour, because a
+ *   scan's cost is also paid in filter calls on every record.)
+ *
+ * Invariants (verified by hnsw_check)
+ *   - A label is in the graph iff it is alive; levels[label] is 0xff otherwise.
+ *   - Link targets are alive, on the list's level, not the node itself, not
+ *     repeated; counts are within M (upper) and 2*M (level 0).
+ *   - rev[v] holds u once per level on which u links v.
+ *   - The entry point is alive and on the top level; the top level is the
+ *     highest level of any node; every live node is reachable from it.
+ *
+ * Thread safety
+ *   None inside a handle: searches reuse scratch heaps and the visited set
+ *   kept in the state, as the public contract allows (one thread per
+ *   handle).  Distinct handles share nothing.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define HNSW_M_MAX 1024u
+#define HNSW_LEVEL_MAX 30u
+#define HNSW_NOT_IN_GRAPH 0xffu
+#define SQ8_TRAIN_COUNT 1024u
+#define SQ8_HEADROOM 1.125
+#define SQ8_CODE_MAX 127
+#define FILTER_SAMPLE 256u
+#define FILTER_EXACT_FACTOR 8u
+#define REACH_BUDGET 1024u
+#define REACH_LINKERS 256u
+#define REACH_SWAPPERS 4u
+
+#if defined(__GNUC__) || defined(__clang__)
+#define HNSW_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define HNSW_PREFETCH(p) ((void)(p))
+#endif
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct hnsw_item {
+    float dist;
+    uint32_t label;
+} hnsw_item;
+
+/* A vector in traversal form: float32, or int8 codes plus their oc term. */
+typedef struct hnsw_probe {
+    const float *f32;
+    const int8_t *codes;
+    float oc;
+} hnsw_probe;
+
+typedef struct hnsw_state {
+    uint32_t M, M0, ef_construction, ef_search, dim;
+    int sq8;
+
+    /* Level 0: per label [traversal vector][count][M0 links], stride bytes. */
+    unsigned char *block0;
+    size_t stride, link_offset;
+    uint32_t cap; /* labels the per-label arrays hold */
+    uint8_t *levels; /* top level of a node, or HNSW_NOT_IN_GRAPH */
+    uint32_t **upper; /* NULL, or levels * (1 + M): level l at (l - 1) * (1 + M) */
+    uint32_t **rev;   /* NULL, or [count][cap][labels linking here, once per level] */
+    uint32_t entry, top, nodes;
+
+    /* Visited set: visit[label] == epoch means seen by the current pass. */
+    uint32_t *visit;
+    uint32_t epoch;
+
+    /* Scratch reused across calls. */
+    hnsw_item *cand, *res, *pool;
+    uint32_t cand_cap, cand_n, res_cap, res_n, pool_cap;
+    uint32_t *sel, sel_cap; /* insert: chosen neighbours per level */
+    uint32_t *tmp, *old;    /* M0 + 1 each */
+    uint32_t *work, work_cap, work_n; /* pairs (from, to) */
+    uint32_t *queue;                  /* REACH_BUDGET */
+
+    /* SQ8 */
+    int trained;
+    float *train; /* before training: cap * dim floats */
+    float scale, scale_sq, center_sq;
+    float *center;   /* dim */
+    int8_t *qcodes;  /* dim: the query's codes */
+    float *decoded;  /* dim */
+} hnsw_state;
+
+static hnsw_state *state_of(const shoal_index *index) { return index->kind_state; }
+
+static inline unsigned char *node_block(const hnsw_state *st, uint32_t label) {
+    return st->block0 + (size_t)label * st->stride;
+}
+
+/* [count, link...] of label on level. */
+static inline uint32_t *links_at(const hnsw_state *st, uint32_t label, uint32_t level) {
+    if (level == 0) return (uint32_t *)(void *)(node_block(st, label) + st->link_offset);
+    return st->upper[label] + (size_t)(level - 1) * (st->M + 1);
+}
+
+static inline uint32_t max_links(const hnsw_state *st, uint32_t level) {
+    return level ? st->M : st->M0;
+}
+
+static inline int in_graph(const hnsw_state *st, uint32_t label) {
+    return st->levels[label] != HNSW_NOT_IN_GRAPH;
+}
+
+static inline int traverse_i8(const hnsw_state *st) { return st->sq8 && st->trained; }
+
+/* The float32 vector of a node while traversal is float32. */
+static inline const float *f32_row(const hnsw_state *st, uint32_t label) {
+    if (st->sq8) return st->train + (size_t)label * st->dim;
+    return (const float *)(const void *)node_block(st, label);
+}
+
+static inline const int8_t *codes_of(const hnsw_state *st, uint32_t label) {
+    return (const int8_t *)(node_block(st, label) + sizeof(float));
+}
+
+static inline float oc_of(const hnsw_state *st, uint32_t label) {
+    float oc;
+    memcpy(&oc, node_block(st, label), sizeof oc);
+    return oc;
+}
+
+static int list_contains(const uint32_t *list, uint32_t label) {
+    for (uint32_t i = 1; i <= list[0]; i++)
+        if (list[i] == label) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------- distances */
+
+static hnsw_probe probe_of_node(const hnsw_state *st, uint32_t label) {
+    hnsw_probe p = {NULL, NULL, 0.0f};
+    if (traverse_i8(st)) {
+        p.codes = codes_of(st, label);
+        p.oc = oc_of(st, label);
+    } else {
+        p.f32 = f32_row(st, label);
+    }
+    return p;
+}
+
+static inline float probe_distance(const shoal_index *index, const hnsw_state *st,
+                                   const hnsw_probe *p, uint32_t label) {
+    if (p->f32) return shoal__distance(index, p->f32, f32_row(st, label));
+    const shoal__kernels *k = index->kernels;
+    if (index->params.metric == SHOAL_METRIC_L2)
+        return st->scale_sq * (float)k->l2sq_i8(p->codes, codes_of(st, label), st->dim);
+    float cross = st->scale * (p->oc + oc_of(st, label));
+    float dot = st->center_sq + cross;
+    dot += st->scale_sq * (float)k->dot_i8(p->codes, codes_of(st, label), st->dim);
+    return index->params.metric == SHOAL_METRIC_IP ? -dot : 1.0f - dot;
+}
+
+/* ------------------------------------------------------------------- SQ8 */
+
+/* Encodes v to codes; returns its oc term. */
+static float sq8_encode(const hnsw_state *st, const float *v, int8_t *codes) {
+    double oc = 0.0;
+    for (uint32_t j = 0; j < st->dim; j++) {
+        float t = (v[j] - st->center[j]) / st->scale;
+        int c;
+        if (t >= (float)SQ8_CODE_MAX)
+            c = SQ8_CODE_MAX;
+        else if (t <= -(float)SQ8_CODE_MAX)
+            c = -SQ8_CODE_MAX;
+        else
+            c = (int)floorf(t + 0.5f);
+        codes[j] = (int8_t)c;
+        oc += (double)st->center[j] * c;
+    }
+    return (float)oc;
+}
+
+static void sq8_decode(const hnsw_state *st, const int8_t *codes, float *out) {
+    for (uint32_t j = 0; j < st->dim; j++) {
+        float step = st->scale * (float)codes[j];
+        out[j] = st->center[j] + step;
+    }
+}
+
+static void sq8_store(const hnsw_state *st, uint32_t label, const float *v) {
+    unsigned char *b = node_block(st, label);
+    float oc = sq8_encode(st, v, (int8_t *)(b + sizeof(float)));
+    memcpy(b, &oc, sizeof oc);
+}
+
+/* Sets center and scale from the live records' float32 vectors, encodes
+ * them and frees the float32 copies.  Deterministic: min, max and sums are
+ * taken in label order in double. */
+static void sq8_train(shoal_index *index, hnsw_state *st) {
+    uint32_t dim = st->dim, bound = index->label_bound;
+    double widest = 0.0, center_sq = 0.0;
+    for (uint32_t j = 0; j < dim; j++) {
+        double lo = 0.0, hi = 0.0;
+        int seen = 0;
+        for (uint32_t label = 0; label < bound; label++) {
+            if (!in_graph(st, label)) continue;
+            double x = st->train[(size_t)label * dim + j];
+            if (!seen || x < lo) lo = x;
+            if (!seen || x > hi) hi = x;
+            seen = 1;
+        }
+        double mid = 0.5 * (lo + hi);
+        st->center[j] = (float)mid;
+        center_sq += (double)st->center[j] * st->center[j];
+        if (hi - lo > widest) widest = hi - lo;
+    }
+    if (!(widest > 0.0)) widest = 1.0; /* every record equal: any scale works */
+    st->scale = (float)(widest * SQ8_HEADROOM / (2.0 * SQ8_CODE_MAX));
+    if (!(st->scale > 0.0f)) st->scale = 1.0f; /* widest underflowed float */
+    st->scale_sq = st->scale * st->scale;
+    st->center_sq = (float)center_sq;
+    for (uint32_t label = 0; label < bound; label++)
+        if (in_graph(st, label)) sq8_store(st, label, st->train + (size_t)label * dim);
+    shoal__free(&index->mem, st->train);
+    st->train = NULL;
+    st->trained = 1;
+}
+
+/* ----------------------------------------------------------------- heaps */
+
+static inline int item_before(hnsw_item a, hnsw_item b) {
+    return a.dist < b.dist || (a.dist == b.dist && a.label < b.label);
+}
+
+/* Min-heap (closest on top): the candidates still to expand. */
+static void minheap_push(hnsw_item *h, uint32_t *n, hnsw_item it) {
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!item_before(it, h[parent])) break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = it;
+}
+
+static void minheap_pop(hnsw_item *h, uint32_t *n) {
+    hnsw_item last = h[--(*n)];
+    uint32_t i = 0, count = *n;
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, best = i;
+        hnsw_item b = last;
+        if (l < count && item_before(h[l], b)) best = l, b = h[l];
+        if (r < count && item_before(h[r], b)) best = r;
+        if (best == i) break;
+        h[i] = h[best];
+        i = best;
+    }
+    if (count) h[i] = last;
+}
+
+/* Max-heap (farthest on top): the best results so far. */
+static void maxheap_push(hnsw_item *h, uint32_t *n, hnsw_item it) {
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!item_before(h[parent], it)) break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = it;
+}
+
+static void maxheap_pop(hnsw_item *h, uint32_t *n) {
+    hnsw_item last = h[--(*n)];
+    uint32_t i = 0, count = *n;
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, worst = i;
+        hnsw_item w = last;
+        if (l < count && item_before(w, h[l])) worst = l, w = h[l];
+        if (r < count && item_before(w, h[r])) worst = r;
+        if (worst == i) break;
+        h[i] = h[worst];
+        i = worst;
+    }
+    if (count) h[i] = last;
+}
+
+static int cmp_items(const void *a, const void *b) {
+    hnsw_item x = *(const hnsw_item *)a, y = *(const hnsw_item *)b;
+    return item_before(x, y) ? -1 : item_before(y, x) ? 1 : 0;
+}
+
+static int grow_items(shoal_index *index, hnsw_item **items, uint32_t *cap, uint32_t need) {
+    return shoal__grow(&index->mem, (void **)items, cap, need, sizeof **items);
+}
+
+/* Empties the result heap into pool, closest first.  Returns the count. */
+static int drain_sorted(shoal_index *index, hnsw_state *st) {
+    uint32_t n = st->res_n;
+    if (grow_items(index, &st->pool, &st->pool_cap, n)) return SHOAL_ENOMEM;
+    for (uint32_t i = n; i-- > 0;) {
+        st->pool[i] = st->res[0];
+        maxheap_pop(st->res, &st->res_n);
+    }
+    return (int)n;
+}
+
+static uint32_t next_epoch(hnsw_state *st) {
+    if (++st->epoch == 0) {
+        memset(st->visit, 0, (size_t)st->cap * sizeof *st->visit);
+        st->epoch = 1;
+    }
+    return st->epoch;
+}
+
+/* ---------------------------------------------------------- search layer */
+
+static uint32_t random_level(shoal_index *index, const hnsw_state *st) {
+    double u = shoal__rng_double(&index->rng);
+    double threshold = 1.0 / st->M;
+    uint32_t level = 0;
+    while (u < threshold && level < HNSW_LEVEL_MAX) {
+        level++;
+        threshold /= st->M;
+    }
+    return level;
+}
+
+static inline const void *traversal_row(const hnsw_state *st, uint32_t label) {
+    return st->sq8 && !st->trained ? (const void *)f32_row(st, label)
+                                   : (const void *)node_block(st, label);
+}
+
+/* Greedy walk (beam width 1) from ep down the levels above `stop`. */
+static uint32_t greedy_descent(const shoal_index *index, const hnsw_state *st,
+                               const hnsw_probe *p, uint32_t ep, uint32_t from, uint32_t stop) {
+    float best = probe_distance(index, st, p, ep);
+    for (uint32_t level = from; level > stop; level--) {
+        int moved = 1;
+        while (moved) {
+            moved = 0;
+            const uint32_t *links = links_at(st, ep, level);
+            for (uint32_t i = 1; i <= links[0]; i++) {
+                float d = probe_distance(index, st, p, links[i]);
+                if (d < best || (d == best && links[i] < ep)) {
+                    best = d;
+                    ep = links[i];
+                    moved = 1;
+                }
+            }
+        }
+    }
+    return ep;
+}
+
+/*
+ * Beam search on one level from ep, leaving up to ef results in st->res (a
+ * max-heap).  Every reached node is expanded, but only nodes that pass the
+ * filter and are not `exclude` become results; the walk stops when the
+ * closest unexpanded candidate is farther than the ef-th result.
+ */
+static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p, uint32_t ep,
+                        uint32_t ef, uint32_t level, const shoal_search_params *filter,
+                        uint32_t exclude) {
+    uint32_t epoch = next_epoch(st);
+    st->cand_n = st->res_n = 0;
+    if (grow_items(index, &st->res, &st->res_cap, ef + 1) ||
+        grow_items(index, &st->cand, &st->cand_cap, st->M0 + 1))
+        return SHOAL_ENOMEM;
+
+    hnsw_item first = {probe_distance(index, st, p, ep), ep};
+    st->visit[ep] = epoch;
+    minheap_push(st->cand, &st->cand_n, first);
+    if (ep != exclude && (!filter || shoal__allowed(filter, ep)))
+        maxheap_push(st->res, &st->res_n, first);
+
+    while (st->cand_n) {
+        hnsw_item c = st->cand[0];
+        if (st->res_n >= ef && c.dist > st->res[0].dist) break;
+        minheap_pop(st->cand, &st->cand_n);
+        const uint32_t *links = links_at(st, c.label, level);
+        uint32_t n = links[0];
+        for (uint32_t i = 1; i <= n; i++) {
+            HNSW_PREFETCH(&st->visit[links[i]]);
+            HNSW_PREFETCH(traversal_row(st, links[i]));
+        }
+        /* Room for every push this expansion can make, so the loop below
+         * never allocates. */
+        if (grow_items(index, &st->cand, &st->cand_cap, st->cand_n + n)) return SHOAL_ENOMEM;
+        for (uint32_t i = 1; i <= n; i++) {
+            uint32_t v = links[i];
+            if (st->visit[v] == epoch) continue;
+            st->visit[v] = epoch;
+            float d = probe_distance(index, st, p, v);
+            if (st->res_n < ef || d < st->res[0].dist) {
+                hnsw_item it = {d, v};
+                minheap_push(st->cand, &st->cand_n, it);
+                if (v != exclude && (!filter || shoal__allowed(filter, v))) {
+                    maxheap_push(st->res, &st->res_n, it);
+                    if (st->res_n > ef) maxheap_pop(st->res, &st->res_n);
+                }
+            }
+        }
+    }
+    return SHOAL_OK;
+}
+
+/*
+ * The heuristic of Algorithm 4: walks cands (sorted, closest to the base
+ * first) and keeps a candidate only if no kept one is closer to it than the
+ * base is.  Writes up to m labels to out; returns their count.
+ */
+static uint32_t select_neighbours(const shoal_index *index, const hnsw_state *st,
+                                  const hnsw_item *cands, uint32_t n, uint32_t m, uint32_t *out) {
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n && count < m; i++) {
+        hnsw_probe pc = probe_of_node(st, cands[i].label);
+        int keep = 1;
+        for (uint32_t j = 0; j < count && keep; j++)
+            if (probe_distance(index, st, &pc, out[j]) < cands[i].dist) keep = 0;
+        if (keep) out[count++] = cands[i].label;
+    }
+    /* keepPrunedConnections, for inner product only: there a big-norm
+     * neighbour "dominates" most candidates (c.s > c.q), the heuristic
+     * leaves lists short, and recall@10 at ef 64 on clustered dim-100 data
+     * was 0.78; filling the list with the pruned candidates gives 0.94.
+     * For l2 and cosine it costs memory and gains nothing. */
+    if (index->params.metric == SHOAL_METRIC_IP)
+        for (uint32_t i = 0; i < n && count < m; i++) {
+            int chosen = 0;
+            for (uint32_t j = 0; j < count && !chosen; j++) chosen = out[j] == cands[i].label;
+            if (!chosen) out[count++] = cands[i].label;
+        }
+    return count;
+}
+
+/* --------------------------------------------------------- link bookkeeping */
+
+/* Queues the level-0 pair (from, to): after the operation, `to` must still
+ * be reachable from `from`. */
+static void work_push(shoal_index *index, hnsw_state *st, uint32_t from, uint32_t to) {
+    /* XXX: out of memory here skips one reachability repair. */
+    if (shoal__grow(&index->mem, (void **)&st->work, &st->work_cap, 2 * (st->work_n + 1),
+                    sizeof *st->work))
+        return;
+    st->work[2 * st->work_n] = from;
+    st->work[2 * st->work_n + 1] = to;
+    st->work_n++;
+}
+
+/* Room for `extra` more entries in rev[v]. */
+static int rev_reserve(shoal_index *index, hnsw_state *st, uint32_t v, uint32_t extra) {
+    uint32_t *r = st->rev[v];
+    uint32_t count = r ? r[0] : 0, cap = r ? r[1] : 0;
+    if (count + extra <= cap) return SHOAL_OK;
+    uint32_t fresh = cap + cap / 2 + 4;
+    if (fresh < count + extra) fresh = count + extra;
+    uint32_t *grown = shoal__realloc(&index->mem, r, (2 + (size_t)fresh) * sizeof *grown);
+    if (!grown) return SHOAL_ENOMEM;
+    if (!r) grown[0] = 0;
+    grown[1] = fresh;
+    st->rev[v] = grown;
+    return SHOAL_OK;
+}
+
+/* Records a new link u -> v (rev[v] must have room). */
+static void link_added(hnsw_state *st, uint32_t u, uint32_t v, uint32_t level) {
+    uint32_t *r = st->rev[v];
+    r[2 + r[0]++] = u;
+    (void)level;
+}
+
+/* Records that the link u -> v is gone. */
+static void rev_remove(hnsw_state *st, uint32_t u, uint32_t v) {
+    uint32_t *r = st->rev[v];
+    for (uint32_t i = 0; i < r[0]; i++) {
+        if (r[2 + i] != u) continue;
+        r[2 + i] = r[2 + r[0] - 1];
+        r[0]--;
+        break;
+    }
+}
+
+/* Records that the link u -> v is gone; on level 0, queues the check that
+ * u still reaches v. */
+static void link_removed(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t v,
+                         uint32_t level) {
+    rev_remove(st, u, v);
+    if (level == 0) work_push(index, st, u, v);
+}
+
+/* Replaces u's list on level with list[0..n) (which must not alias it).  A
+ * new target whose reverse list cannot grow is left out, so this cannot
+ * fail; callers that must not lose links reserve beforehand. */
+static void set_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t level,
+                      const uint32_t *list, uint32_t n) {
+    uint32_t *lu = links_at(st, u, level);
+    uint32_t old_n = lu[0];
+    memcpy(st->old, lu + 1, old_n * sizeof *st->old);
+    uint32_t out = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        int had = 0;
+        for (uint32_t i = 0; i < old_n && !had; i++) had = st->old[i] == list[j];
+        if (!had) {
+            if (rev_reserve(index, st, list[j], 1)) continue;
+            link_added(st, u, list[j], level);
+        }
+        lu[1 + out++] = list[j];
+    }
+    lu[0] = out;
+    for (uint32_t i = 0; i < old_n; i++) {
+        int kept = 0;
+        for (uint32_t j = 1; j <= out && !kept; j++) kept = lu[j] == st->old[i];
+        if (!kept) link_removed(index, st, u, st->old[i], level);
+    }
+}
+
+/* Adds q to v's list on level, re-selecting v's list with the heuristic
+ * when it is full (q may then be left out).  rev[q] must have room. */
+static void add_back_link(shoal_index *index, hnsw_state *st, uint32_t v, uint32_t q,
+                          uint32_t level) {
+    uint32_t *lv = links_at(st, v, level);
+    uint32_t m = max_links(st, level);
+    if (lv[0] < m) {
+        lv[1 + lv[0]++] = q;
+        link_added(st, v, q, level);
+        return;
+    }
+    hnsw_probe pv = probe_of_node(st, v);
+    uint32_t n = 0;
+    for (uint32_t i = 1; i <= lv[0]; i++) {
+        hnsw_item it = {probe_distance(index, st, &pv, lv[i]), lv[i]};
+        st->pool[n++] = it;
+    }
+    hnsw_item it = {probe_distance(index, st, &pv, q), q};
+    st->pool[n++] = it;
+    qsort(st->pool, n, sizeof *st->pool, cmp_items);
+    uint32_t kept = select_neighbours(index, st, st->pool, n, m, st->tmp);
+    set_links(index, st, v, level, st->tmp, kept);
+}
+
+/* ----------------------------------------------------------- reachability */
+
+/* Whether `to` is reachable from `from` over level-0 links within
+ * REACH_BUDGET visited nodes (breadth first, so near targets are found
+ * first and cheaply).  On failure st->queue[0..*seen) holds the nodes
+ * visited, nearest (in hops) first. */
+static int reaches(hnsw_state *st, uint32_t from, uint32_t to, uint32_t *seen) {
+    *seen = 0;
+    if (list_contains(links_at(st, from, 0), to)) return 1;
+    uint32_t epoch = next_epoch(st), head = 0, tail = 0;
+    st->queue[tail++] = from;
+    st->visit[from] = epoch;
+    while (head < tail) {
+        const uint32_t *lu = links_at(st, st->queue[head++], 0);
+        for (uint32_t i = 1; i <= lu[0]; i++) {
+            uint32_t v = lu[i];
+            if (v == to) return 1;
+            if (st->visit[v] == epoch) continue;
+            st->visit[v] = epoch;
+            if (tail == REACH_BUDGET) {
+                *seen = tail;
+                return 0;
+            }
+            st->queue[tail++] = v;
+        }
+    }
+    *seen = tail;
+    return 0;
+}
+
+/* Makes `to` reachable from `from` again by one new level-0 link from a
+ * node `from` reaches (st->queue[0..seen), the first REACH_LINKERS of them
+ * considered): the one closest to `to` that has room.  If all are full, one
+ * of the REACH_SWAPPERS closest gives up a link whose target it still
+ * reaches without it (checked by search).  Only if none can, the closest
+ * gives up its link to the target with the most in-links, and that pair is
+ * queued in turn.  (Evicting the farthest link without a check was tried
+ * first: it kills exactly the rare long links between clusters, and on
+ * duplicate-heavy data the repairs then cycle.) */
+static void link_toward(shoal_index *index, hnsw_state *st, uint32_t to, uint32_t seen) {
+    if (rev_reserve(index, st, to, 1)) return; /* XXX: repair skipped */
+    hnsw_probe pt = probe_of_node(st, to);
+    uint32_t roomy = SHOAL_NO_LABEL;
+    float roomy_d = 0.0f;
+    hnsw_item full[REACH_SWAPPERS];
+    uint32_t nfull = 0;
+    for (uint32_t i = 0; i < seen && i < REACH_LINKERS; i++) {
+        uint32_t v = st->queue[i];
+        if (list_contains(links_at(st, v, 0), to)) return; /* past the search budget */
+        float d = probe_distance(index, st, &pt, v);
+        if (links_at(st, v, 0)[0] < st->M0) {
+            if (roomy == SHOAL_NO_LABEL || d < roomy_d) roomy = v, roomy_d = d;
+            continue;
+        }
+        /* Keep the REACH_SWAPPERS closest full nodes, sorted. */
+        hnsw_item it = {d, v};
+        uint32_t at = nfull < REACH_SWAPPERS ? nfull++ : REACH_SWAPPERS;
+        while (at > 0 && item_before(it, full[at - 1])) {
+            if (at < REACH_SWAPPERS) full[at] = full[at - 1];
+            at--;
+        }
+        if (at < REACH_SWAPPERS) full[at] = it;
+    }
+    if (roomy != SHOAL_NO_LABEL) {
+        uint32_t *lv = links_at(st, roomy, 0);
+        lv[1 + lv[0]++] = to;
+        link_added(st, roomy, to, 0);
+        return;
+    }
+    if (nfull == 0) return;
+    for (uint32_t i = 0; i < nfull; i++) {
+        uint32_t via = full[i].label, *lv = links_at(st, via, 0), seen2;
+        for (uint32_t j = 1; j <= lv[0]; j++) {
+            uint32_t z = lv[j];
+            lv[j] = to; /* try the swap */
+            if (reaches(st, via, z, &seen2)) {
+                link_added(st, via, to, 0);
+                rev_remove(st, via, z);
+                return;
+            }
+            lv[j] = z;
+        }
+    }
+    uint32_t via = full[0].label, *lv = links_at(st, via, 0);
+    uint32_t evict = 1;
+    for (uint32_t i = 2; i <= lv[0]; i++)
+        if (st->rev[lv[i]][0] > st->rev[lv[evict]][0]) evict = i;
+    uint32_t z = lv[evict];
+    lv[evict] = to;
+    link_added(st, via, to, 0);
+    link_removed(index, st, via, z, 0);
+}
+
+/* Checks every queued pair and repairs the broken ones. */
+static void process_work(shoal_index *index, hnsw_state *st) {
+    /* Swaps can cascade; the budget bounds that.  XXX: a pair left over is
+     * only reported by check(). */
+    uint32_t budget = 16 * st->work_n + 256;
+    for (uint32_t i = 0; i < st->work_n && budget; i++, budget--) {
+        uint32_t from = st->work[2 * i], to = st->work[2 * i + 1];
+        if (from == to || !in_graph(st, from) || !in_graph(st, to)) continue;
+        uint32_t seen;
+        if (!reaches(st, from, to, &seen)) link_toward(index, st, to, seen);
+    }
+    st->work_n = 0;
+}
+
+/* ------------------------------------------------------------ kind ops */
+
+static int hnsw_create(shoal_index *index) {
+    shoal_hnsw_params *hp = &index->params.hnsw;
+    if (hp->M == 0) hp->M = 16;
+    if (hp->M < 2 || hp->M > HNSW_M_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "hnsw M = %u; it must be 2..%u", hp->M,
+                           HNSW_M_MAX);
+    if (hp->ef_construction == 0) hp->ef_construction = hp->M > 200 ? hp->M : 200;
+    if (hp->ef_construction < hp->M)
+        return shoal__fail(index, SHOAL_EPARAM, "hnsw ef_construction = %u is below M = %u",
+                           hp->ef_construction, hp->M);
+    if (hp->ef_search == 0) hp->ef_search = 64;
+    if ((unsigned)hp->storage > SHOAL_STORAGE_SQ8)
+        return shoal__fail(index, SHOAL_EPARAM, "hnsw storage = %u is unknown",
+                           (unsigned)hp->storage);
+
+    hnsw_state *st = shoal__calloc(&index->mem, 1, sizeof *st);
+    if (!st) return SHOAL_ENOMEM;
+    index->kind_state = st;
+    st->M = hp->M;
+    st->M0 = 2 * hp->M;
+    st->ef_construction = hp->ef_construction;
+    st->ef_search = hp->ef_search;
+    st->dim = index->params.dim;
+    st->sq8 = hp->storage == SHOAL_STORAGE_SQ8;
+    st->entry = SHOAL_NO_LABEL;
+    size_t vec_bytes = st->sq8 ? sizeof(float) + st->dim : (size_t)st->dim * sizeof(float);
+    st->link_offset = (vec_bytes + 3) & ~(size_t)3;
+    st->stride = (st->link_offset + (1 + (size_t)st->M0) * sizeof(uint32_t) + 15) & ~(size_t)15;
+
+    st->tmp = shoal__alloc(&index->mem, (st->M0 + 1) * sizeof *st->tmp);
+    st->old = shoal__alloc(&index->mem, (st->M0 + 1) * sizeof *st->old);
+    st->queue = shoal__alloc(&index->mem, REACH_BUDGET * sizeof *st->queue);
+    if (!st->tmp || !st->old || !st->queue ||
+        grow_items(index, &st->pool, &st->pool_cap, 2 * st->M0 + 2))
+        return SHOAL_ENOMEM;
+    if (st->sq8) {
+        st->center = shoal__calloc(&index->mem, st->dim, sizeof *st->center);
+        st->qcodes = shoal__alloc(&index->mem, st->dim);
+        st->decoded = shoal__alloc(&index->mem, (size_t)st->dim * sizeof *st->decoded);
+        if (!st->center || !st->qcodes || !st->decoded) return SHOAL_ENOMEM;
+    }
+    return SHOAL_OK;
+}
+
+/* Grows *p (elem-byte items, old of them) to cap items, zeroing the rest. */
+static int grow_zeroed(shoal_index *index, void **p, uint32_t old, uint32_t cap, size_t elem) {
+    unsigned char *fresh = shoal__realloc(&index->mem, *p, (size_t)cap * elem);
+    if (!fresh) return SHOAL_ENOMEM;
+    memset(fresh + (size_t)old * elem, 0, (size_t)(cap - old) * elem);
+    *p = fresh;
+    return SHOAL_OK;
+}
+
+static int hnsw_reserve(shoal_index *index, uint32_t cap) {
+    hnsw_state *st = state_of(index);
+    if (cap <= st->cap) return SHOAL_OK;
+    uint32_t old = st->cap;
+    if ((size_t)cap > SIZE_MAX / st->stride) return SHOAL_ENOMEM;
+    /* A failure part-way leaves some arrays larger than st->cap: harmless. */
+    if (grow_zeroed(index, (void **)&st->block0, old, cap, st->stride) ||
+        grow_zeroed(index, (void **)&st->upper, old, cap, sizeof *st->upper) ||
+        grow_zeroed(index, (void **)&st->rev, old, cap, sizeof *st->rev) ||
+        grow_zeroed(index, (void **)&st->visit, old, cap, sizeof *st->visit) ||
+        grow_zeroed(index, (void **)&st->levels, old, cap, sizeof *st->levels))
+        return SHOAL_ENOMEM;
+    memset(st->levels + old, HNSW_NOT_IN_GRAPH, cap - old);
+    if (st->sq8 && !st->trained &&
+        grow_zeroed(index, (void **)&st->train, old, cap, (size_t)st->dim * sizeof(float)))
+        return SHOAL_ENOMEM;
+    st->cap = cap;
+    return SHOAL_OK;
+}
+
+static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) {
+    hnsw_state *st = state_of(index);
+    uint32_t M = st->M;
+
+    /* The vector, in traversal form. */
+    if (!st->sq8)
+        memcpy(node_block(st, label), vector, (size_t)st->dim * sizeof(float));
+    else if (!st->trained)
+        memcpy(st->train + (size_t)label * st->dim, vector, (size_t)st->dim * sizeof(float));
+    else
+        sq8_store(st, label, vector);
+
+    uint32_t level = random_level(index, st);
+    links_at(st, label, 0)[0] = 0;
+    if (st->rev[label]) st->rev[label][0] = 0;
+    if (level > 0) {
+        size_t words = (size_t)level * (M + 1);
+        uint32_t *up = shoal__alloc(&index->mem, words * sizeof *up);
+        if (!up) return SHOAL_ENOMEM;
+        for (uint32_t l = 0; l < level; l++) up[(size_t)l * (M + 1)] = 0;
+        st->upper[label] = up;
+    }
+    if (st->entry == SHOAL_NO_LABEL) {
+        st->levels[label] = (uint8_t)level;
+        st->entry = label;
+        st->top = level;
+        st->nodes = 1;
+        return SHOAL_OK;
+    }
+
+    /* Search phase: find every level's neighbours before changing anything,
+     * so that running out of memory leaves the graph as it was. */
+    hnsw_probe p = probe_of_node(st, label);
+    uint32_t lmax = level < st->top ? level : st->top;
+    uint32_t chosen[HNSW_LEVEL_MAX + 1];
+    int rc = shoal__grow(&index->mem, (void **)&st->sel, &st->sel_cap, (lmax + 1) * M,
+                         sizeof *st->sel);
+    uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, lmax);
+    for (uint32_t l = lmax + 1; l-- > 0 && !rc;) {
+        rc = search_layer(index, st, &p, ep, st->ef_construction, l, NULL, SHOAL_NO_LABEL);
+        int n = rc ? rc : drain_sorted(index, st);
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        ep = st->pool[0].label;
+        chosen[l] = select_neighbours(index, st, st->pool, (uint32_t)n, M, st->sel + l * M);
+    }
+    /* Reverse-list room for every link this insert adds. */
+    uint32_t total = 0;
+    for (uint32_t l = 0; l <= lmax && !rc; l++) {
+        total += chosen[l];
+        for (uint32_t i = 0; i < chosen[l] && !rc; i++) {
+            uint32_t v = st->sel[l * M + i], times = 0;
+            for (uint32_t l2 = 0; l2 <= lmax; l2++)
+                for (uint32_t j = 0; j < chosen[l2]; j++) times += st->sel[l2 * M + j] == v;
+            rc = rev_reserve(index, st, v, times);
+        }
+    }
+    if (!rc) rc = rev_reserve(index, st, label, total);
+    if (rc) {
+        shoal__free(&index->mem, st->upper[label]);
+        st->upper[label] = NULL;
+        return rc;
+    }
+
+    /* Link phase: cannot fail. */
+    st->levels[label] = (uint8_t)level;
+    st->nodes++;
+    for (uint32_t l = 0; l <= lmax; l++) {
+        uint32_t *lq = links_at(st, label, l);
+        const uint32_t *sel = st->sel + l * M;
+        lq[0] = chosen[l];
+        for (uint32_t i = 0; i < chosen[l]; i++) {
+            lq[1 + i] = sel[i];
+            link_added(st, label, sel[i], l);
+        }
+        for (uint32_t i = 0; i < chosen[l]; i++) add_back_link(index, st, sel[i], label, l);
+    }
+    if (level > st->top) {
+        work_push(index, st, label, st->entry); /* the old root reached everything */
+        st->entry = label;
+        st->top = level;
+    }
+    work_push(index, st, st->sel[0], label); /* its closest neighbour reaches it */
+    process_work(index, st);
+    if (st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT) sq8_train(index, st);
+    return SHOAL_OK;
+}
+
+/* Re-selects u's list on level after its link to the deleted d: from u's
+ * other links and d's links. */
+static void repair_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t d,
+                         uint32_t level) {
+    uint32_t epoch = next_epoch(st);
+    st->visit[u] = st->visit[d] = epoch;
+    hnsw_probe pu = probe_of_node(st, u);
+    uint32_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const uint32_t *list = links_at(st, pass ? d : u, level);
+        for (uint32_t i = 1; i <= list[0]; i++) {
+            uint32_t w = list[i];
+            if (st->visit[w] == epoch) continue;
+            st->visit[w] = epoch;
+            hnsw_item it = {probe_distance(index, st, &pu, w), w};
+            st->pool[n++] = it; /* pool holds >= 2 * M0 items */
+        }
+    }
+    qsort(st->pool, n, sizeof *st->pool, cmp_items);
+    uint32_t kept = select_neighbours(index, st, st->pool, n, max_links(st, level), st->tmp);
+    set_links(index, st, u, level, st->tmp, kept);
+}
+
+static void hnsw_remove(shoal_index *index, uint32_t d) {
+    hnsw_state *st = state_of(index);
+    if (d >= st->cap || !in_graph(st, d)) return;
+    uint32_t L = st->levels[d];
+
+    /* Paths that ran u -> d -> x must survive: every level-0 in-neighbour u
+     * must reach x0 (d's first level-0 out-neighbour), and x0 every other x. */
+    const uint32_t *out0 = links_at(st, d, 0);
+    uint32_t x0 = out0[0] ? out0[1] : SHOAL_NO_LABEL;
+    if (x0 != SHOAL_NO_LABEL) {
+        for (uint32_t i = 2; i <= out0[0]; i++) work_push(index, st, x0, out0[i]);
+        const uint32_t *r = st->rev[d];
+        for (uint32_t i = 0; r && i < r[0]; i++)
+            if (list_contains(links_at(st, r[2 + i], 0), d)) work_push(index, st, r[2 + i], x0);
+    }
+
+    /* Repair every in-neighbour; each repair drops its links to d. */
+    while (st->rev[d] && st->rev[d][0]) {
+        uint32_t u = st->rev[d][2 + st->rev[d][0] - 1];
+        uint32_t top = st->levels[u] < L ? st->levels[u] : L;
+        int repaired = 0;
+        for (uint32_t l = 0; l <= top; l++) {
+            if (!list_contains(links_at(st, u, l), d)) continue;
+            repair_links(index, st, u, d, l);
+            repaired = 1;
+        }
+        if (!repaired) st->rev[d][0]--; /* cannot happen while the invariants hold */
+    }
+    /* Drop d's own links. */
+    for (uint32_t l = 0; l <= L; l++) {
+        uint32_t *ld = links_at(st, d, l);
+        for (uint32_t i = 1; i <= ld[0]; i++) link_removed(index, st, d, ld[i], l);
+        ld[0] = 0;
+    }
+    shoal__free(&index->mem, st->upper[d]);
+    st->upper[d] = NULL;
+    st->levels[d] = HNSW_NOT_IN_GRAPH;
+    st->nodes--;
+    if (d == st->entry) {
+        st->entry = SHOAL_NO_LABEL;
+        st->top = 0;
+        for (uint32_t label = 0; label < index->label_bound; label++) {
+            if (!in_graph(st, label)) continue;
+            if (st->entry == SHOAL_NO_LABEL || st->levels[label] > st->top) {
+                st->entry = label;
+                st->top = st->levels[label];
+            }
+        }
+        if (x0 != SHOAL_NO_LABEL) work_push(index, st, st->entry, x0);
+    }
+    process_work(index, st);
+}
+
+static const float *hnsw_vector(const shoal_index *index, uint32_t label) {
+    hnsw_state *st = state_of(index);
+    if (!traverse_i8(st)) return f32_row(st, label);
+    sq8_decode(st, codes_of(st, label), st->decoded);
+    return st->decoded;
+}
+
+/* ----------------------------------------------------------------- search */
+
+/* Float32 distance from the query to a node: exact, or to its decoded vector. */
+static float exact_distance(const shoal_index *index, hnsw_state *st, const float *query,
+                            uint32_t label) {
+    if (!traverse_i8(st)) return shoal__distance(index, query, f32_row(st, label));
+    sq8_decode(st, codes_of(st, label), st->decoded);
+    return shoal__distance(index, query, st->decoded);
+}
+
+static uint32_t popcount8(uint32_t x) {
+    uint32_t n = 0;
+    for (; x; x &= x - 1) n++;
+    return n;
+}
+
+/* Estimated number of live records the filter keeps. */
+static uint32_t estimate_matches(const shoal_index *index, const hnsw_state *st,
+                                 const shoal_search_params *params) {
+    uint32_t bound = index->label_bound;
+    if (params->filter_bitmap && !params->filter) {
+        uint32_t bits = params->filter_bitmap_bits < bound ? params->filter_bitmap_bits : bound;
+        uint32_t count = 0;
+        for (uint32_t byte = 0; byte < bits / 8; byte++)
+            count += popcount8(params->filter_bitmap[byte] & index->alive[byte]);
+        for (uint32_t label = bits & ~7u; label < bits; label++)
+            count += shoal__is_alive(index, label) && shoal__allowed(params, label);
+        return count;
+    }
+    uint32_t sampled = 0, kept = 0;
+    uint32_t samples = st->nodes < FILTER_SAMPLE ? bound : FILTER_SAMPLE;
+    for (uint32_t i = 0; i < samples; i++) {
+        uint32_t label = (uint32_t)((uint64_t)i * bound / samples);
+        if (!in_graph(st, label)) continue;
+        sampled++;
+        kept += (uint32_t)shoal__allowed(params, label);
+    }
+    return sampled ? (uint32_t)((uint64_t)kept * st->nodes / sampled) : st->nodes;
+}
+
+static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
+                       const shoal_search_params *params) {
+    hnsw_state *st = state_of(index);
+    uint32_t ef = params && params->ef ? params->ef : st->ef_search;
+    if (ef < topk->k) ef = topk->k;
+    const shoal_search_params *filter =
+        params && (params->filter || params->filter_bitmap) ? params : NULL;
+
+    if (filter) {
+        uint64_t m = estimate_matches(index, st, filter);
+        if (m <= ef || m * m <= (uint64_t)FILTER_EXACT_FACTOR * ef * st->nodes) {
+            for (uint32_t label = 0; label < index->label_bound; label++) {
+                if (!in_graph(st, label) || !shoal__allowed(filter, label)) continue;
+                shoal__topk_push(topk, exact_distance(index, st, query, label),
+                                 index->seqs[label], label);
+            }
+            return SHOAL_OK;
+        }
+    }
+
+    hnsw_probe p = {NULL, NULL, 0.0f};
+    if (traverse_i8(st)) {
+        p.oc = sq8_encode(st, query, st->qcodes);
+        p.codes = st->qcodes;
+    } else {
+        p.f32 = query;
+    }
+    uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, 0);
+    int rc = search_layer(index, st, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
+    if (rc) return shoal__fail(index, rc, "out of memory for search scratch");
+    for (uint32_t i = 0; i < st->res_n; i++) {
+        uint32_t label = st->res[i].label;
+        float d = p.f32 ? st->res[i].dist : exact_distance(index, st, query, label);
+        shoal__topk_push(topk, d, index->seqs[label], label);
+    }
+    return SHOAL_OK;
+}
+
+/* ------------------------------------------------------- check and stats */
+
+static int hnsw_check(shoal_index *index) {
+    hnsw_state *st = state_of(index);
+    uint32_t bound = index->label_bound, live = 0, max_level = 0;
+    uint64_t links_total = 0, rev_total = 0;
+    for (uint32_t u = 0; u < bound; u++) {
+        int alive = shoal__is_alive(index, u);
+        if (alive != in_graph(st, u))
+            return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u alive %d but in graph %d",
+                               u, alive, in_graph(st, u));
+        if (!alive) {
+            if (st->upper[u] || (st->rev[u] && st->rev[u][0]) || links_at(st, u, 0)[0])
+                return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: dead label %u keeps links", u);
+            continue;
+        }
+        live++;
+        uint32_t L = st->levels[u];
+        if (L > HNSW_LEVEL_MAX || (L > 0) != (st->upper[u] != NULL))
+            return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u has bad level %u", u, L);
+        if (L > max_level) max_level = L;
+        for (uint32_t l = 0; l <= L; l++) {
+            const uint32_t *lu = links_at(st, u, l);
+            if (lu[0] > max_links(st, l))
+                return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u has %u links on level %u",
+                                   u, lu[0], l);
+            links_total += lu[0];
+            for (uint32_t i = 1; i <= lu[0]; i++) {
+                uint32_t v = lu[i];
+                if (v >= bound || !shoal__is_alive(index, v))
+                    return shoal__fail(index, SHOAL_ECORRUPT,
+                                       "hnsw: label %u links dead label %u on level %u", u, v, l);
+                if (v == u)
+                    return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u links itself", u);
+                if (st->levels[v] < l)
+                    return shoal__fail(index, SHOAL_ECORRUPT,
+                                       "hnsw: label %u links %u above its level", u, v);
+                for (uint32_t j = 1; j < i; j++)
+                    if (lu[j] == v)
+                        return shoal__fail(index, SHOAL_ECORRUPT,
+                                           "hnsw: label %u links %u twice on level %u", u, v, l);
+            }
+        }
+        /* rev[u]: each entry w appears as often as w links u. */
+        const uint32_t *r = st->rev[u];
+        uint32_t rn = r ? r[0] : 0;
+        rev_total += rn;
+        for (uint32_t i = 0; i < rn; i++) {
+            uint32_t w = r[2 + i], times = 0, linked = 0;
+            if (w >= bound || !in_graph(st, w))
+                return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u has bad in-link %u",
+                                   u, w);
+            for (uint32_t j = 0; j < rn; j++) times += r[2 + j] == w;
+            uint32_t top = st->levels[w] < L ? st->levels[w] : L;
+            for (uint32_t l = 0; l <= top; l++)
+                linked += (uint32_t)list_contains(links_at(st, w, l), u);
+            if (times != linked)
+                return shoal__fail(index, SHOAL_ECORRUPT,
+                                   "hnsw: in-links of %u list %u %u times for %u links", u, w,
+                                   times, linked);
+        }
+    }
+    if (live != index->live || live != st->nodes)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: %u nodes, %u live, %u counted", st->nodes,
+                           index->live, live);
+    if (links_total != rev_total)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: %llu links but %llu in-links",
+                           (unsigned long long)links_total, (unsigned long long)rev_total);
+    if (live == 0) {
+        if (st->entry != SHOAL_NO_LABEL)
+            return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: empty graph has an entry point");
+        return SHOAL_OK;
+    }
+    if (st->entry >= bound || !in_graph(st, st->entry) || st->levels[st->entry] != st->top ||
+        st->top != max_level)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: entry point %u (top %u, highest %u)",
+                           st->entry, st->top, max_level);
+
+    /* Breadth-first over every level's links from the entry point. */
+    uint32_t *queue = shoal__alloc(&index->mem, (size_t)live * sizeof *queue);
+    if (!queue) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the graph check");
+    uint32_t epoch = next_epoch(st), head = 0, tail = 0;
+    queue[tail++] = st->entry;
+    st->visit[st->entry] = epoch;
+    while (head < tail) {
+        uint32_t u = queue[head++];
+        for (uint32_t l = 0; l <= st->levels[u]; l++) {
+            const uint32_t *lu = links_at(st, u, l);
+            for (uint32_t i = 1; i <= lu[0]; i++) {
+                if (st->visit[lu[i]] == epoch) continue;
+                st->visit[lu[i]] = epoch;
+                queue[tail++] = lu[i];
+            }
+        }
+    }
+    shoal__free(&index->mem, queue);
+    if (tail != live) {
+        uint32_t lost = 0;
+        while (lost < bound && (!in_graph(st, lost) || st->visit[lost] == epoch)) lost++;
+        return shoal__fail(index, SHOAL_ECORRUPT,
+                           "hnsw: %u of %u nodes unreachable from the entry point (e.g. %u)",
+                           live - tail, live, lost);
+    }
+    return SHOAL_OK;
+}
+
+static void hnsw_stats(const shoal_index *index, shoal_stats *out) {
+    const hnsw_state *st = state_of(index);
+    out->levels = st->entry == SHOAL_NO_LABEL ? 0 : st->top + 1;
+    uint64_t degree = 0;
+    for (uint32_t label = 0; label < index->label_bound; label++)
+        if (in_graph(st, label)) degree += links_at(st, label, 0)[0];
+    out->mean_degree = st->nodes ? (double)degree / st->nodes : 0.0;
+}
+
+static void hnsw_destroy(shoal_index *index) {
+    hnsw_state *st = state_of(index);
+    if (!st) return;
+    shoal__mem *mem = &index->mem;
+    for (uint32_t label = 0; label < st->cap; label++) {
+        shoal__free(mem, st->upper[label]);
+        shoal__free(mem, st->rev[label]);
+    }
+    shoal__free(mem, st->block0);
+    shoal__free(mem, st->levels);
+    shoal__free(mem, st->upper);
+    shoal__free(mem, st->rev);
+    shoal__free(mem, st->queue);
+    shoal__free(mem, st->visit);
+    shoal__free(mem, st->cand);
+    shoal__free(mem, st->res);
+    shoal__free(mem, st->pool);
+    shoal__free(mem, st->sel);
+    shoal__free(mem, st->tmp);
+    shoal__free(mem, st->old);
+    shoal__free(mem, st->work);
+    shoal__free(mem, st->train);
+    shoal__free(mem, st->center);
+    shoal__free(mem, st->qcodes);
+    shoal__free(mem, st->decoded);
+    shoal__free(mem, st);
+    index->kind_state = NULL;
+}
+
+const shoal__kind_ops shoal__hnsw_ops = {
+    "hnsw",      hnsw_create, hnsw_reserve, hnsw_insert, hnsw_remove, hnsw_vector,
+    hnsw_search, hnsw_check,  hnsw_stats,   hnsw_destroy,
+};
+
+uint32_t shoal__hnsw_entry_point(const shoal_index *index) {
+    if (index->ops != &shoal__hnsw_ops) return SHOAL_NO_LABEL;
+    return state_of(index)->entry;
+}
