@@ -16,7 +16,7 @@ BUILD   := build
 DIST    := js/dist
 VERSION := $(shell cat VERSION)
 
-CORE_SRC := src/util.c src/index.c src/flat.c src/hnsw.c src/kernels.c src/kernels_scalar.c \
+CORE_SRC := src/util.c src/index.c src/flat.c src/hnsw.c src/kmeans.c src/ivf.c src/kernels.c src/kernels_scalar.c \
             src/kernels_avx2.c src/kernels_avx512.c src/kernels_wasm128.c
 CORE_HDR := $(wildcard src/*.h)
 TEST_SRC := tests/harness.c $(wildcard tests/test_*.c)
@@ -89,7 +89,8 @@ WASM_EXPORTS := malloc free shoal_version shoal_strerror shoal_error_name shoal_
     shoal_index_free shoal_index_errmsg shoal_index_dim shoal_index_size \
     shoal_index_memory_bytes shoal_index_simd_name shoal_index_add shoal_index_delete \
     shoal_index_get shoal_index_label_id shoal_index_label_bound shoal_index_check \
-    shoal_index_on_progress shoal_index_stats shoal_js_index_new shoal_js_search
+    shoal_index_on_progress shoal_index_stats shoal_js_index_new shoal_js_search \
+    shoal_index_train shoal_index_trained
 comma := ,
 empty :=
 space := $(empty) $(empty)

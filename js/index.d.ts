@@ -12,8 +12,11 @@ export type Metric =
   /** 1 - cosine similarity (vectors are normalized once, on insert) */
   | 'cosine';
 
-/** Index kinds: 'flat' exact search; 'hnsw' approximate graph search. */
-export type Kind = 'flat' | 'hnsw';
+/** Index kinds: 'flat' exact search; 'hnsw' approximate graph search; 'ivf' inverted lists (needs training). */
+export type Kind = 'flat' | 'hnsw' | 'ivf';
+
+/** How an IVF index encodes its lists: float32, int8 per dimension, or product quantization. */
+export type Quantizer = 'flat' | 'sq8' | 'pq';
 
 /** How an HNSW index keeps vectors: float32, or int8 codes for traversal + float32 rerank. */
 export type Storage = 'f32' | 'sq8';
@@ -40,6 +43,22 @@ export interface IndexOptions {
   efSearch?: number;
   /** HNSW: vector storage; default 'f32'. */
   storage?: Storage;
+  /** IVF: lists (k-means centroids); default chosen at training (~4 sqrt(n), at most n / 39). */
+  nlist?: number;
+  /** IVF: default lists probed per search; default max(1, nlist / 16). */
+  nprobe?: number;
+  /** IVF: list encoding; default 'flat'. */
+  quantizer?: Quantizer;
+  /** IVF pq: sub-quantizers, must divide dim; default leaves 2 (pqBits 4) or 4 (pqBits 8) dims each. */
+  pqM?: number;
+  /** IVF pq: bits per code; 4 is the SIMD fast-scan path. Default 8. */
+  pqBits?: 4 | 8;
+  /** IVF sq8/pq: keep float32 copies and re-score this many best candidates exactly; 0 = none. */
+  rerank?: number;
+  /** IVF: k-means trains on at most this many vectors per centroid; default 256. */
+  trainSample?: number;
+  /** IVF: k-means iterations; default 10. */
+  trainIters?: number;
 }
 
 export interface AddOptions {
@@ -50,6 +69,10 @@ export interface AddOptions {
 export interface SearchOptions {
   /** HNSW: candidate list size, at least k; default the index's efSearch raised to k. */
   ef?: number;
+  /** IVF: lists scanned, 1..nlist; default the index's nprobe. */
+  nprobe?: number;
+  /** IVF with rerank: candidates re-scored in float32, at least k; default the index's rerank. */
+  rerank?: number;
   /** Only records whose id it accepts are returned; called once per record per search. */
   filter?: (id: string) => boolean;
 }
@@ -61,6 +84,12 @@ export interface IndexStats {
   /** HNSW: mean base-level out-degree; 0 otherwise. */
   meanDegree: number;
   memoryBytes: number;
+  /** IVF: bytes a search scans (centroids, codebooks, list labels and codes); 0 otherwise. */
+  codesBytes: number;
+  /** IVF: bytes of the float32 rerank copies (kept per list, apart from the codes); 0 otherwise. */
+  rerankBytes: number;
+  /** IVF: number of lists (0 until trained); 0 otherwise. */
+  nlist: number;
 }
 
 export interface SearchResult {
@@ -91,6 +120,14 @@ export declare class Index {
    * @throws DimensionError, InvalidVectorError, InvalidIdError, OutOfMemoryError, StateError, TypeError
    */
   add(ids: string[], vectors: Float32Array | ArrayLike<number>, options?: AddOptions): number;
+  /**
+   * IVF: trains on vectors (n * dim floats; only read, not added); retrains an
+   * index that holds records.  Without it, the first add of enough vectors trains.
+   * @throws UnsupportedError (flat, hnsw), ParameterError (too few vectors), DimensionError
+   */
+  train(vectors: Float32Array | ArrayLike<number>): void;
+  /** Whether the index can take records (always true for flat and hnsw). */
+  readonly trained: boolean;
   /** Deletes these ids (absent ones are skipped); returns how many were deleted. */
   delete(ids: string[]): number;
   /** The stored vector (unit length under cosine), or undefined if the id is absent. */

@@ -69,5 +69,5 @@ static void flat_destroy(shoal_index *index) {
 
 const shoal__kind_ops shoal__flat_ops = {
     "flat", flat_create, flat_reserve, flat_insert, flat_remove, flat_vector, flat_search,
-    NULL,   NULL,        flat_destroy,
+    NULL,   NULL,        flat_destroy, NULL,      NULL,        NULL,
 };

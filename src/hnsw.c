@@ -1239,7 +1239,8 @@ static void hnsw_destroy(shoal_index *index) {
 
 const shoal__kind_ops shoal__hnsw_ops = {
     "hnsw",      hnsw_create, hnsw_reserve, hnsw_insert, hnsw_remove, hnsw_vector,
-    hnsw_search, hnsw_check,  hnsw_stats,   hnsw_destroy,
+    hnsw_search, hnsw_check,  hnsw_stats,   hnsw_destroy, NULL,        NULL,
+    NULL,
 };
 
 uint32_t shoal__hnsw_entry_point(const shoal_index *index) {

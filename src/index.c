@@ -4,8 +4,10 @@
  * This layer owns what all kinds share: parameter checks, input validation,
  * string ids and the labels they map to, insertion sequence numbers (which
  * break distance ties deterministically), the liveness bitmap and the free
- * list of labels.  A kind (flat.c, later hnsw.c and ivf.c) sees only labels
- * and validated vectors.
+ * list of labels.  A kind (flat.c, hnsw.c, ivf.c) sees only labels and
+ * validated vectors.  Kinds that must be trained (IVF) get the raw batch
+ * once more, last of all reservations, to train on it and to reserve their
+ * lists (ops->prepare_add).
  *
  * Mutations validate the whole batch and reserve every byte they will need
  * before the first change, so a failing call leaves the index as it was.
@@ -28,6 +30,8 @@ static const shoal__kind_ops *kind_ops(shoal_kind kind) {
         return &shoal__flat_ops;
     case SHOAL_KIND_HNSW:
         return &shoal__hnsw_ops;
+    case SHOAL_KIND_IVF:
+        return &shoal__ivf_ops;
     default:
         return NULL;
     }
@@ -209,8 +213,7 @@ static int check_vector(shoal_index *index, const float *v, const char *what, ui
     return SHOAL_OK;
 }
 
-/* Copies v to out in stored form: normalized under cosine, as is otherwise. */
-static void to_stored_form(const shoal_index *index, const float *v, float *out) {
+void shoal__stored_form(const shoal_index *index, const float *v, float *out) {
     uint32_t dim = index->params.dim;
     if (index->params.metric == SHOAL_METRIC_COSINE) {
         double inv = 1.0 / l2norm(v, dim);
@@ -285,6 +288,7 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
 
     /* Reserve everything the loop below can need. */
     uint32_t need = index->label_bound + n;
+    int kind_failed = 0; /* the kind's message stands */
     char **fresh_ids = shoal__calloc(&index->mem, n ? n : 1, sizeof *fresh_ids);
     float *stored = shoal__alloc(&index->mem, dim * sizeof *stored);
     rc = !fresh_ids || !stored ? SHOAL_ENOMEM : reserve_labels(index, need);
@@ -302,6 +306,10 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         memcpy(fresh_ids[i], &len, sizeof len);
         memcpy(fresh_ids[i] + sizeof len, id_bytes + id_offsets[i], len);
     }
+    /* Last, because it may train: nothing after it can fail. */
+    if (!rc && index->ops->prepare_add &&
+        (rc = index->ops->prepare_add(index, n, vectors)) != SHOAL_OK)
+        kind_failed = 1;
     if (rc) goto fail;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -314,7 +322,7 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         }
         uint32_t label = index->free_count ? index->free_labels[--index->free_count]
                                            : index->label_bound++;
-        to_stored_form(index, vectors + (size_t)i * dim, stored);
+        shoal__stored_form(index, vectors + (size_t)i * dim, stored);
         /* XXX: a kind whose insert allocates (HNSW) can fail here part-way;
          * the records before this one then stay added. */
         if ((rc = index->ops->insert(index, label, stored))) {
@@ -346,8 +354,28 @@ fail:
         for (uint32_t i = 0; i < n; i++) shoal__free(&index->mem, fresh_ids[i]);
     shoal__free(&index->mem, fresh_ids);
     shoal__free(&index->mem, stored);
+    if (kind_failed) return rc;
     if (rc == SHOAL_ETOOBIG) return shoal__fail(index, rc, "id map would exceed 2^31 slots");
     return shoal__fail(index, rc, "out of memory adding %u records", n);
+}
+
+int shoal_index_train(shoal_index *index, uint32_t n, const float *vectors, uint32_t vector_dim) {
+    int rc;
+    index->errmsg[0] = '\0';
+    if (!index->ops->train)
+        return shoal__fail(index, SHOAL_EUNSUPPORTED, "a %s index needs no training",
+                           index->ops->name);
+    if ((rc = check_dim(index, "each vector", vector_dim))) return rc;
+    if (n == 0 || !vectors)
+        return shoal__fail(index, SHOAL_EPARAM, "training needs vectors (n = %u)", n);
+    uint32_t dim = index->params.dim;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = check_vector(index, vectors + (size_t)i * dim, "vector", i))) return rc;
+    return index->ops->train(index, n, vectors);
+}
+
+int shoal_index_trained(const shoal_index *index) {
+    return index->ops->trained ? index->ops->trained(index) : 1;
 }
 
 int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
@@ -400,6 +428,8 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
         return shoal__fail(index, SHOAL_EPARAM, "query or result arrays are NULL");
     if (params && params->ef && params->ef < k)
         return shoal__fail(index, SHOAL_EPARAM, "ef = %u is below k = %u", params->ef, k);
+    if (params && params->rerank && params->rerank < k)
+        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u is below k = %u", params->rerank, k);
     if ((rc = check_vector(index, query, "query", 0))) return rc;
 
     uint32_t dim = index->params.dim;
@@ -411,7 +441,7 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
         rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for search scratch");
         goto done;
     }
-    to_stored_form(index, query, q);
+    shoal__stored_form(index, query, q);
     if (keep && (rc = index->ops->search(index, q, &topk, params))) goto done;
     shoal__topk_sort(&topk);
     for (uint32_t i = 0; i < topk.count; i++) {

@@ -101,6 +101,17 @@ typedef struct shoal__kind_ops {
     int (*check)(shoal_index *index);        /* NULL: nothing kind-specific */
     void (*stats)(const shoal_index *index, shoal_stats *out); /* NULL: defaults */
     void (*destroy)(shoal_index *index);
+    /* Kinds that must be trained (IVF); all three NULL for the others.
+     * train: trains (or retrains) on n >= 1 validated vectors, not yet in
+     * stored form (shoal__stored_form); all-or-nothing. */
+    int (*train)(shoal_index *index, uint32_t n, const float *vectors);
+    /* Called by add once everything else is reserved and before the first
+     * change, with the batch's validated raw vectors: trains on them if the
+     * kind is untrained (SHOAL_ESTATE if there are too few) and reserves
+     * what inserting them will need, so the inserts cannot fail.  Sets the
+     * detail message on failure; all-or-nothing. */
+    int (*prepare_add)(shoal_index *index, uint32_t n, const float *vectors);
+    int (*trained)(const shoal_index *index);
 } shoal__kind_ops;
 
 struct shoal_index {
@@ -133,6 +144,10 @@ struct shoal_index {
 static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {
     return label < index->label_bound && (index->alive[label >> 3] >> (label & 7)) & 1;
 }
+
+/* Copies v to out[dim] in stored form: normalized under cosine, as is
+ * otherwise. */
+void shoal__stored_form(const shoal_index *index, const float *v, float *out);
 
 /* Distance between two stored-form vectors (normalized under cosine). */
 static inline float shoal__distance(const shoal_index *index, const float *a, const float *b) {
@@ -167,6 +182,7 @@ int shoal__fail(shoal_index *index, int code, const char *fmt, ...)
 
 extern const shoal__kind_ops shoal__flat_ops;
 extern const shoal__kind_ops shoal__hnsw_ops;
+extern const shoal__kind_ops shoal__ivf_ops;
 /* The HNSW entry point's label (SHOAL_NO_LABEL when empty); for tests. */
 uint32_t shoal__hnsw_entry_point(const shoal_index *index);
 

@@ -30,7 +30,19 @@ typedef struct shoal__kernels {
      * per term) for n <= 33025; SHOAL_DIM_MAX stays below both */
     int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
     int32_t (*l2sq_i8)(const int8_t *a, const int8_t *b, size_t n);
+    /* Fast-scan PQ with 4-bit codes (see ivf.c): for each of nblocks blocks
+     * of SHOAL_PQ4_BLOCK codes, out[32 b + v] = sum over j < m2 of
+     * lut[16 j + code_j(v)], in uint16 arithmetic (mod 2^16; callers keep the
+     * true sums below 65536, so every table returns the same integers).
+     * m2 is even.  A block is m2 * 16 bytes: bytes 16 j .. 16 j + 15 hold
+     * sub-quantizer j, byte i its code for vector i in the low nibble and
+     * for vector i + 16 in the high nibble.  lut holds m2 rows of 16 uint8. */
+    void (*pq4_scan)(const uint8_t *codes, const uint8_t *lut, size_t m2, size_t nblocks,
+                     uint16_t *out);
 } shoal__kernels;
+
+/* Vectors per fast-scan block. */
+#define SHOAL_PQ4_BLOCK 32
 
 extern const shoal__kernels shoal__kernels_scalar;
 #if defined(__x86_64__) || defined(_M_X64)

@@ -49,6 +49,22 @@ static int32_t l2sq_i8_scalar(const int8_t *a, const int8_t *b, size_t n) {
     return sum;
 }
 
+/* The fast-scan specification: plain table lookups, uint16 wraparound. */
+static void pq4_scan_scalar(const uint8_t *codes, const uint8_t *lut, size_t m2, size_t nblocks,
+                            uint16_t *out) {
+    for (size_t b = 0; b < nblocks; b++, codes += m2 * 16, out += SHOAL_PQ4_BLOCK) {
+        uint16_t acc[SHOAL_PQ4_BLOCK] = {0};
+        for (size_t j = 0; j < m2; j++) {
+            const uint8_t *c = codes + 16 * j, *t = lut + 16 * j;
+            for (int i = 0; i < 16; i++) {
+                acc[i] = (uint16_t)(acc[i] + t[c[i] & 15]);
+                acc[i + 16] = (uint16_t)(acc[i + 16] + t[c[i] >> 4]);
+            }
+        }
+        for (int i = 0; i < SHOAL_PQ4_BLOCK; i++) out[i] = acc[i];
+    }
+}
+
 const shoal__kernels shoal__kernels_scalar = {
-    "scalar", l2sq_f32_scalar, dot_f32_scalar, dot_i8_scalar, l2sq_i8_scalar,
+    "scalar", l2sq_f32_scalar, dot_f32_scalar, dot_i8_scalar, l2sq_i8_scalar, pq4_scan_scalar,
 };

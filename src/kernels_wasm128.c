@@ -2,7 +2,8 @@
  * kernels_wasm128.c -- WebAssembly SIMD128 kernels, compiled only into the
  * SIMD wasm variants (-msimd128).  SIMD128 has no FMA (relaxed-simd is not in
  * every engine yet), so f32 uses mul + add with four accumulators; int8
- * widens to i16 and uses i32x4.dot_i16x8_s, which is exact.
+ * widens to i16 and uses i32x4.dot_i16x8_s, which is exact.  pq4 fast scan
+ * looks its tables up with i8x16.swizzle, one sub-quantizer per step.
  */
 #include "kernels.h"
 
@@ -90,7 +91,32 @@ static int32_t l2sq_i8_wasm128(const int8_t *a, const int8_t *b, size_t n) {
     return sum;
 }
 
+/* i8x16.swizzle is vpshufb without the lane split and with indices >= 16
+ * giving 0 (ours are 0..15).  Low nibbles: vectors 0..15, high: 16..31;
+ * widened to u16 into four accumulators of eight vectors each. */
+static void pq4_scan_wasm128(const uint8_t *codes, const uint8_t *lut, size_t m2,
+                             size_t nblocks, uint16_t *out) {
+    const v128_t low4 = wasm_i8x16_splat(0x0f);
+    for (size_t b = 0; b < nblocks; b++, codes += m2 * 16, out += SHOAL_PQ4_BLOCK) {
+        v128_t a0 = wasm_i16x8_splat(0), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t j = 0; j < m2; j++) {
+            v128_t c = wasm_v128_load(codes + 16 * j), t = wasm_v128_load(lut + 16 * j);
+            v128_t lo = wasm_i8x16_swizzle(t, wasm_v128_and(c, low4));
+            v128_t hi = wasm_i8x16_swizzle(t, wasm_u8x16_shr(c, 4));
+            a0 = wasm_i16x8_add(a0, wasm_u16x8_extend_low_u8x16(lo));
+            a1 = wasm_i16x8_add(a1, wasm_u16x8_extend_high_u8x16(lo));
+            a2 = wasm_i16x8_add(a2, wasm_u16x8_extend_low_u8x16(hi));
+            a3 = wasm_i16x8_add(a3, wasm_u16x8_extend_high_u8x16(hi));
+        }
+        wasm_v128_store(out, a0);
+        wasm_v128_store(out + 8, a1);
+        wasm_v128_store(out + 16, a2);
+        wasm_v128_store(out + 24, a3);
+    }
+}
+
 const shoal__kernels shoal__kernels_wasm128 = {
     "wasm-simd128", l2sq_f32_wasm128, dot_f32_wasm128, dot_i8_wasm128, l2sq_i8_wasm128,
+    pq4_scan_wasm128,
 };
 #endif

@@ -131,7 +131,9 @@ typedef enum shoal_metric {
 
 typedef enum shoal_kind {
     SHOAL_KIND_FLAT = 0, /* exact search over every record */
-    SHOAL_KIND_HNSW = 1  /* approximate: hierarchical navigable small world graph */
+    SHOAL_KIND_HNSW = 1, /* approximate: hierarchical navigable small world graph */
+    SHOAL_KIND_IVF = 2   /* approximate: inverted lists around k-means centroids;
+                            must be trained (shoal_index_train, or a large first add) */
 } shoal_kind;
 
 /* How a kind keeps its vectors. */
@@ -147,6 +149,35 @@ typedef struct shoal_hnsw_params {
     shoal_storage storage;    /* default f32 */
 } shoal_hnsw_params;
 
+/* How an IVF index encodes the vectors in its lists.  Every quantizer
+ * encodes the residual (vector minus its list's centroid). */
+typedef enum shoal_quantizer {
+    SHOAL_QUANTIZER_FLAT = 0, /* float32: exact distances within the probed lists */
+    SHOAL_QUANTIZER_SQ8 = 1,  /* int8 per dimension (one shared scale): 1 byte per dimension */
+    SHOAL_QUANTIZER_PQ = 2    /* product quantization: pq_m codes of pq_bits bits */
+} shoal_quantizer;
+
+typedef struct shoal_ivf_params {
+    uint32_t nlist;        /* lists (k-means centroids); default: chosen at training,
+                              about 4 * sqrt(training vectors), at most n / 39.
+                              Must not exceed the training vectors. */
+    uint32_t nprobe;       /* default lists probed per search; default max(1, nlist / 16);
+                              at most nlist (checked when trained) */
+    shoal_quantizer quantizer; /* default flat */
+    uint32_t pq_m;         /* PQ: sub-quantizers; must divide dim; default the largest
+                              divisor of dim leaving >= 2 (pq_bits 4) or >= 4 (pq_bits 8)
+                              dimensions per sub-quantizer */
+    uint32_t pq_bits;      /* PQ: 8 (float tables) or 4 (fast scan: SIMD shuffles over
+                              uint8 tables); default 8 */
+    uint32_t rerank;       /* SQ8/PQ: keep float32 copies of the vectors (reported as
+                              shoal_stats.rerank_bytes) and by default rerank this many
+                              best candidates exactly; 0 = no copies, no rerank.
+                              Must be 0 for the flat quantizer. */
+    uint32_t train_sample; /* k-means trains on at most this many vectors per centroid,
+                              sampled without replacement; default 256, >= 1 */
+    uint32_t train_iters;  /* k-means iterations; default 10, at most 1000 */
+} shoal_ivf_params;
+
 typedef struct shoal_params {
     uint32_t dim;           /* required: 1..SHOAL_DIM_MAX */
     shoal_metric metric;    /* default l2 */
@@ -155,6 +186,7 @@ typedef struct shoal_params {
     uint64_t seed;          /* PRNG seed for randomized kinds; 0 = fixed default */
     const shoal_allocator *allocator; /* NULL = malloc/free; copied */
     shoal_hnsw_params hnsw; /* kind HNSW only */
+    shoal_ivf_params ivf;   /* kind IVF only */
 } shoal_params;
 
 void shoal_params_init(shoal_params *params);
@@ -191,6 +223,24 @@ const char *shoal_index_simd_name(const shoal_index *index);
 int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t dim);
 
+/*
+ * Trains an index kind that needs it (IVF: the coarse k-means centroids and
+ * the quantizer's codebooks) on n vectors of dim floats (dim must equal the
+ * index's).  The vectors are only read; they are not added.  Training an
+ * index that holds records retrains it: every record is re-assigned and
+ * re-encoded (from its float32 vector when the index keeps one -- flat
+ * lists or rerank copies -- otherwise from its decoded approximation).
+ * Without a call, the first add of at least as many vectors as training
+ * needs trains on that batch; a smaller first add fails with SHOAL_ESTATE.
+ * Errors: SHOAL_EUNSUPPORTED (flat, HNSW), SHOAL_EDIM, SHOAL_EVECTOR,
+ * SHOAL_EPARAM (too few vectors for nlist or for the codebooks),
+ * SHOAL_ENOMEM.  A failing call leaves the index unchanged.  Returns 0.
+ */
+int shoal_index_train(shoal_index *index, uint32_t n, const float *vectors, uint32_t dim);
+
+/* Whether the index can take records: 1 for kinds that need no training. */
+int shoal_index_trained(const shoal_index *index);
+
 /* Called during long adds with the records done so far and the batch size;
  * returning nonzero stops the add after the current record (the records
  * done stay added; shoal_index_add then returns their count).  fn NULL
@@ -214,6 +264,11 @@ typedef int (*shoal_filter_fn)(void *ctx, uint32_t label);
 typedef struct shoal_search_params {
     uint32_t ef;                 /* HNSW candidate list size; 0 = the index's
                                     ef_search (raised to k); else must be >= k */
+    uint32_t nprobe;             /* IVF lists probed; 0 = the index's nprobe;
+                                    else 1..nlist */
+    uint32_t rerank;             /* IVF SQ8/PQ with rerank copies: candidates
+                                    reranked in float32; 0 = the index's rerank
+                                    (raised to k); else must be >= k */
     shoal_filter_fn filter;      /* NULL = every record */
     void *filter_ctx;
     /* Alternatively a bitmap: bit (label % 8) of byte (label / 8) set keeps
@@ -258,6 +313,14 @@ typedef struct shoal_stats {
     uint32_t levels;       /* HNSW: number of levels (top level + 1); else 1 */
     double mean_degree;    /* HNSW: mean level-0 out-degree of live nodes; else 0 */
     size_t memory_bytes;   /* as shoal_index_memory_bytes */
+    /* IVF: bytes of what a search must read -- centroids, codebooks, list
+     * labels and codes (allocation headers included); else 0 */
+    size_t codes_bytes;
+    /* IVF: bytes of the float32 rerank copies, kept per list apart from the
+     * codes (so a later store can leave them out of memory); else 0.
+     * memory_bytes includes both. */
+    size_t rerank_bytes;
+    uint32_t nlist;        /* IVF: lists (0 until trained); else 0 */
 } shoal_stats;
 
 void shoal_index_stats(const shoal_index *index, shoal_stats *out);

@@ -137,7 +137,7 @@ static void test_names(void) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (!all[i]) continue;
         CHECK(all[i]->name && all[i]->l2sq_f32 && all[i]->dot_f32 && all[i]->dot_i8 &&
-              all[i]->l2sq_i8);
+              all[i]->l2sq_i8 && all[i]->pq4_scan);
     }
 }
 
@@ -316,6 +316,65 @@ static void test_f32_exact_integers(void) {
     }
 }
 
+/* ------------------------------------------------------------ fast scan */
+
+/*
+ * pq4_scan: every table must return the scalar reference's integers for
+ * every even m2 up to 80 (so AVX-512's four-at-a-time loop ends on each
+ * residue, with and without a leftover pair), 1..3 blocks, codes and tables
+ * at odd offsets, random tables and then saturated ones (every entry 255 at
+ * m2 = 256: sums of 65280, the most a uint16 lane must hold without
+ * wrapping).  The reference itself is checked against plain uint32 sums.
+ */
+static void test_pq4_scan_every_m_misaligned(void) {
+    enum { M2_MAX = 80, BLOCKS = 3, BIG_M2 = 256 };
+    size_t code_cap = (size_t)BIG_M2 * 16 * BLOCKS + 64, lut_cap = (size_t)BIG_M2 * 16 + 64;
+    uint8_t *codes = malloc(code_cap), *lut = malloc(lut_cap);
+    uint16_t want[BLOCKS * SHOAL_PQ4_BLOCK], got[BLOCKS * SHOAL_PQ4_BLOCK];
+    if (!CHECK(codes && lut)) goto out;
+    test_rng rng = {0x6b65726e656c7335ull};
+    int tested = 0;
+    for (int saturated = 0; saturated < 2; saturated++) {
+        for (size_t m2 = 2; m2 <= (saturated ? BIG_M2 : M2_MAX); m2 += saturated ? 254 : 2) {
+            for (size_t i = 0; i < code_cap; i++) codes[i] = (uint8_t)(test_rng_next(&rng) >> 56);
+            for (size_t i = 0; i < lut_cap; i++)
+                lut[i] = saturated ? 255 : (uint8_t)(test_rng_next(&rng) >> 56);
+            for (size_t blocks = 1; blocks <= BLOCKS; blocks++)
+                for (size_t oc = 0; oc < 32; oc += 7)
+                    for (size_t ol = 0; ol < 32; ol += 5) {
+                        const uint8_t *c = codes + oc, *t = lut + ol;
+                        scalar()->pq4_scan(c, t, m2, blocks, want);
+                        /* The reference against plain sums. */
+                        for (size_t b = 0; b < blocks; b++)
+                            for (size_t v = 0; v < SHOAL_PQ4_BLOCK; v++) {
+                                uint32_t sum = 0;
+                                for (size_t j = 0; j < m2; j++) {
+                                    uint8_t byte = c[b * m2 * 16 + j * 16 + (v % 16)];
+                                    sum += t[j * 16 + (v < 16 ? byte & 15 : byte >> 4)];
+                                }
+                                if (!CHECK_I32("scalar", "pq4_scan", m2, oc, ol,
+                                               want[b * SHOAL_PQ4_BLOCK + v], sum))
+                                    goto out;
+                            }
+                        for (size_t k = 0; k < N_TABLES; k++) {
+                            const shoal__kernels *kt = shoal__kernels_get(simd_tables[k]);
+                            if (!kt) continue;
+                            tested++;
+                            memset(got, 0xab, sizeof got);
+                            kt->pq4_scan(c, t, m2, blocks, got);
+                            for (size_t v = 0; v < blocks * SHOAL_PQ4_BLOCK; v++)
+                                if (!CHECK_I32(kt->name, "pq4_scan", m2, oc, ol, got[v], want[v]))
+                                    goto out;
+                        }
+                    }
+        }
+    }
+    printf("    pq4_scan runs compared with scalar: %d\n", tested);
+out:
+    free(codes);
+    free(lut);
+}
+
 /* ------------------------------------------------------------ overreads */
 
 /* Runs every table on vectors that end exactly at a[n_max] and b[n_max]. */
@@ -386,6 +445,7 @@ void suite_kernels(void) {
         {"f32_exact_integers", test_f32_exact_integers},
         {"i8_every_dim_misaligned", test_i8_every_dim_misaligned},
         {"i8_extremes", test_i8_extremes},
+        {"pq4_scan_every_m_misaligned", test_pq4_scan_every_m_misaligned},
         {"no_overread_malloc_end", test_no_overread_malloc_end},
 #ifdef TEST_HAVE_GUARD_PAGE
         {"no_overread_guard_page", test_no_overread_guard_page},

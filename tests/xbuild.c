@@ -4,7 +4,9 @@
  * and prints every result as "metric query rank id distance".
  * The same workload runs on a flat and on an HNSW index (seeded); HNSW
  * results depend on every distance computed while building the graph, so
- * agreement shows the graphs are identical too.
+ * agreement shows the graphs are identical too.  Then on two IVF indexes
+ * (flat lists; 4-bit fast-scan PQ with rerank, pq_m 37 so the tables are
+ * padded): their k-means, codebooks and fast-scan sums must match as well.
  * tests/js/xbuild.test.mjs runs this natively and as WASI and repeats it
  * through both wasm variants of the JS API; all four must agree.
  */
@@ -16,6 +18,9 @@
 /* Keep in step with tests/js/data.mjs. */
 enum { N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300 };
 enum { HNSW_SEED = 99, HNSW_M = 8, HNSW_EF_CONSTRUCTION = 64, HNSW_EF = 24 };
+enum { IVF_NLIST = 16, IVF_NPROBE = 4, IVF_PQ_M = 37, IVF_RERANK = 20 };
+/* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank. */
+enum { CONFIGS = 4 };
 
 static void fail(const char *what, int rc, shoal_index *index) {
     fprintf(stderr, "xbuild: %s: %s (%s)\n", what, shoal_strerror(rc),
@@ -25,7 +30,7 @@ static void fail(const char *what, int rc, shoal_index *index) {
 
 int main(void) {
     static float data[N * DIM], fresh[N * DIM], query[DIM];
-    for (int kind = 0; kind <= SHOAL_KIND_HNSW; kind++)
+    for (int kind = 0; kind < CONFIGS; kind++)
     for (int metric = 0; metric <= SHOAL_METRIC_COSINE; metric++) {
         test_rng rng = {1000u + (uint64_t)metric};
         test_fill(&rng, data, (size_t)N * DIM);
@@ -36,11 +41,21 @@ int main(void) {
         shoal_params_init(&p);
         p.dim = DIM;
         p.metric = (shoal_metric)metric;
-        p.kind = (shoal_kind)kind;
+        p.kind = kind < 2 ? (shoal_kind)kind : SHOAL_KIND_IVF;
         p.seed = HNSW_SEED;
         p.hnsw.M = HNSW_M;
         p.hnsw.ef_construction = HNSW_EF_CONSTRUCTION;
         p.hnsw.ef_search = HNSW_EF;
+        if (kind >= 2) {
+            p.ivf.nlist = IVF_NLIST;
+            p.ivf.nprobe = IVF_NPROBE;
+        }
+        if (kind == 3) {
+            p.ivf.quantizer = SHOAL_QUANTIZER_PQ;
+            p.ivf.pq_bits = 4;
+            p.ivf.pq_m = IVF_PQ_M;
+            p.ivf.rerank = IVF_RERANK;
+        }
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
         if (rc) fail("new", rc, NULL);

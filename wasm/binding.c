@@ -21,6 +21,14 @@ enum js_param {
     JS_HNSW_EF_CONSTRUCTION,
     JS_HNSW_EF_SEARCH,
     JS_HNSW_STORAGE,
+    JS_IVF_NLIST,
+    JS_IVF_NPROBE,
+    JS_IVF_QUANTIZER,
+    JS_IVF_PQ_M,
+    JS_IVF_PQ_BITS,
+    JS_IVF_RERANK,
+    JS_IVF_TRAIN_SAMPLE,
+    JS_IVF_TRAIN_ITERS,
     JS_PARAM_COUNT
 };
 
@@ -39,17 +47,28 @@ int shoal_js_index_new(const uint32_t *values, uint32_t count, shoal_index **out
     params.hnsw.ef_construction = values[JS_HNSW_EF_CONSTRUCTION];
     params.hnsw.ef_search = values[JS_HNSW_EF_SEARCH];
     params.hnsw.storage = (shoal_storage)values[JS_HNSW_STORAGE];
+    params.ivf.nlist = values[JS_IVF_NLIST];
+    params.ivf.nprobe = values[JS_IVF_NPROBE];
+    params.ivf.quantizer = (shoal_quantizer)values[JS_IVF_QUANTIZER];
+    params.ivf.pq_m = values[JS_IVF_PQ_M];
+    params.ivf.pq_bits = values[JS_IVF_PQ_BITS];
+    params.ivf.rerank = values[JS_IVF_RERANK];
+    params.ivf.train_sample = values[JS_IVF_TRAIN_SAMPLE];
+    params.ivf.train_iters = values[JS_IVF_TRAIN_ITERS];
     return shoal_index_new(&params, out);
 }
 
-/* filter_bitmap may be NULL (no filter); ef 0 is the index's default. */
+/* filter_bitmap may be NULL (no filter); ef, nprobe and rerank 0 are the
+ * index's defaults. */
 EMSCRIPTEN_KEEPALIVE
 int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k, uint32_t ef,
-                    const uint8_t *filter_bitmap, uint32_t filter_bitmap_bits, uint32_t *labels,
-                    float *distances) {
+                    uint32_t nprobe, uint32_t rerank, const uint8_t *filter_bitmap,
+                    uint32_t filter_bitmap_bits, uint32_t *labels, float *distances) {
     shoal_search_params params;
     shoal_search_params_init(&params);
     params.ef = ef;
+    params.nprobe = nprobe;
+    params.rerank = rerank;
     params.filter_bitmap = filter_bitmap;
     params.filter_bitmap_bits = filter_bitmap_bits;
     return shoal_index_search(index, query, dim, k, &params, labels, distances);

@@ -20,19 +20,23 @@ import { chooseVariant, loadVariant, simdSupported } from './load.mjs';
 const METRICS = ['l2', 'ip', 'cosine']; // index = shoal_metric
 
 // Per kind: its shoal_kind value and the create options it accepts beyond the
-// common ones.  HNSW/IVF will add theirs here (M, efConstruction, nlist, ...),
-// and wasm/binding.c's js_param array will grow to carry them.
+// common ones; wasm/binding.c's js_param array carries them.
 const KINDS = {
   flat: { value: 0, options: [] },
   hnsw: { value: 1, options: ['M', 'efConstruction', 'efSearch', 'storage'] },
+  ivf: {
+    value: 2,
+    options: ['nlist', 'nprobe', 'quantizer', 'pqM', 'pqBits', 'rerank', 'trainSample', 'trainIters'],
+  },
 };
 const STORAGES = ['f32', 'sq8']; // index = shoal_storage
+const QUANTIZERS = ['flat', 'sq8', 'pq']; // index = shoal_quantizer
 const COMMON_OPTIONS = ['dim', 'metric', 'kind', 'seed', 'simd'];
-const SEARCH_OPTIONS = ['ef', 'filter'];
+const SEARCH_OPTIONS = ['ef', 'nprobe', 'rerank', 'filter'];
 const ADD_OPTIONS = ['onProgress'];
 
 // Order of wasm/binding.c enum js_param.
-const JS_PARAM_COUNT = 10;
+const JS_PARAM_COUNT = 18;
 const SIMD_AUTO = 0;
 const SIMD_SCALAR = 1;
 const NOT_FOUND = -6; // SHOAL_ENOTFOUND, an answer rather than an error for get()
@@ -145,9 +149,13 @@ export class Index {
 
   /**
    * Creates an empty index.  Options: dim (required), metric 'l2' | 'ip' |
-   * 'cosine' (default 'l2'), kind 'flat' (default), seed (integer or bigint,
-   * for randomized kinds), simd true | false | undefined (auto: SIMD128 when
-   * the runtime has it; false forces the scalar build, true fails without it).
+   * 'cosine' (default 'l2'), kind 'flat' (default) | 'hnsw' | 'ivf', seed
+   * (integer or bigint, for randomized kinds), simd true | false | undefined
+   * (auto: SIMD128 when the runtime has it; false forces the scalar build,
+   * true fails without it).  hnsw: M, efConstruction, efSearch, storage.
+   * ivf: nlist, nprobe, quantizer 'flat' | 'sq8' | 'pq', pqM, pqBits 8 | 4
+   * (4 = fast scan), rerank (candidates re-scored in float32; keeps float32
+   * copies), trainSample, trainIters -- see docs/API.md.
    */
   static async create(options) {
     if (options === null || typeof options !== 'object')
@@ -172,6 +180,23 @@ export class Index {
       uint32Option(options.efSearch, 'efSearch'),
       storageValue,
     ];
+    const { quantizer = 'flat' } = options;
+    const quantizerValue = QUANTIZERS.indexOf(quantizer);
+    if (quantizerValue < 0)
+      throw fail(ParameterError, `quantizer must be one of ${QUANTIZERS.join(', ')}, not '${quantizer}'`);
+    if (options.pqBits !== undefined && options.pqBits !== 4 && options.pqBits !== 8)
+      throw fail(ParameterError, `pqBits must be 4 or 8, not ${String(options.pqBits)}`);
+    if (options.rerank !== undefined && options.rerank !== 0) uint32Option(options.rerank, 'rerank');
+    const ivf = [
+      uint32Option(options.nlist, 'nlist'),
+      uint32Option(options.nprobe, 'nprobe'),
+      quantizerValue,
+      uint32Option(options.pqM, 'pqM'),
+      uint32Option(options.pqBits, 'pqBits'),
+      options.rerank ? options.rerank : 0,
+      uint32Option(options.trainSample, 'trainSample'),
+      uint32Option(options.trainIters, 'trainIters'),
+    ];
     const variant = chooseVariant(simd);
     const M = await loadVariant(variant);
 
@@ -181,7 +206,7 @@ export class Index {
       const out = scratch.alloc(4);
       M.HEAPU32.set(
         [dim, metricValue, kindSpec.value, simd === false ? SIMD_SCALAR : SIMD_AUTO, seedLo, seedHi,
-          ...hnsw],
+          ...hnsw, ...ivf],
         values >>> 2,
       );
       const rc = M._shoal_js_index_new(values, JS_PARAM_COUNT, out);
@@ -291,6 +316,29 @@ export class Index {
     });
   }
 
+  /**
+   * Trains an index kind that needs it (ivf) on vectors (n * dim floats),
+   * which are only read, not added.  Training an index that holds records
+   * retrains it and re-encodes every record.  Without train(), the first add
+   * of enough vectors trains on them.  Throws UnsupportedError for flat and
+   * hnsw, ParameterError for too few vectors (fewer than nlist, or than 2^pqBits).
+   */
+  train(vectors) {
+    return this.#call((M, handle, scratch) => {
+      const data = toFloat32(vectors, 'vectors');
+      if (data.length === 0 || data.length % this.#dim !== 0)
+        throw fail(DimensionError, `${data.length} floats are not a positive multiple of dim ${this.#dim}`);
+      const vecs = scratch.alloc(data.length * 4);
+      M.HEAPF32.set(data, vecs >>> 2);
+      this.#check(M._shoal_index_train(handle, data.length / this.#dim, vecs, this.#dim));
+    });
+  }
+
+  /** Whether the index can take records (always true for flat and hnsw). */
+  get trained() {
+    return this.#M._shoal_index_trained(this.#live()) === 1;
+  }
+
   /** Deletes the records with these ids; absent ids are skipped.  Returns how many were deleted. */
   delete(ids) {
     return this.#call((M, handle, scratch) => {
@@ -316,6 +364,9 @@ export class Index {
   /**
    * The k records closest to query, closest first; equal distances come in
    * insertion order.  Returns { ids, distances } with up to k entries.
+   * options.nprobe (IVF): lists scanned, 1..nlist (default: the index's
+   * nprobe).  options.rerank (IVF with rerank): candidates re-scored in
+   * float32, >= k (default: the index's rerank, raised to k).
    * options.ef (HNSW): candidate list size, >= k (default: the index's
    * efSearch, raised to k).  options.filter: a function id => boolean; only
    * records it accepts are returned (k of them whenever k match).  It is
@@ -325,6 +376,8 @@ export class Index {
     return this.#call((M, handle, scratch) => {
       checkOptions(options, SEARCH_OPTIONS, 'search');
       const ef = uint32Option(options.ef, 'ef');
+      const nprobe = uint32Option(options.nprobe, 'nprobe');
+      const rerank = uint32Option(options.rerank, 'rerank');
       const { filter } = options;
       if (filter !== undefined && typeof filter !== 'function')
         throw new TypeError('filter must be a function (id) => boolean');
@@ -342,7 +395,7 @@ export class Index {
       const [bitmap, bits] = filter ? this.#filterBitmap(M, handle, scratch, idPtr, filter) : [0, 0];
       M.HEAPF32.set(q, qp >>> 2);
       const count = this.#check(
-        M._shoal_js_search(handle, qp, q.length, k, ef, bitmap, bits, labels, distances));
+        M._shoal_js_search(handle, qp, q.length, k, ef, nprobe, rerank, bitmap, bits, labels, distances));
       const ids = new Array(count);
       for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, M.HEAPU32[(labels >>> 2) + i]);
       return { ids, distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count) };
@@ -370,16 +423,26 @@ export class Index {
     return [bitmap, bound];
   }
 
-  /** { size, levels, meanDegree, memoryBytes }: levels and meanDegree describe an HNSW graph. */
+  /**
+   * { size, levels, meanDegree, memoryBytes, codesBytes, rerankBytes, nlist }:
+   * levels and meanDegree describe an HNSW graph; codesBytes (what a search
+   * scans: centroids, codebooks, list labels and codes), rerankBytes (float32
+   * rerank copies) and nlist an IVF index.  memoryBytes includes both.
+   */
   stats() {
     return this.#call((M, handle, scratch) => {
-      const out = scratch.alloc(24); // shoal_stats in wasm32: u32, u32, f64, size_t
+      // shoal_stats in wasm32: u32 size, u32 levels, f64 meanDegree, size_t
+      // memory, size_t codes, size_t rerank, u32 nlist.
+      const out = scratch.alloc(32);
       M._shoal_index_stats(handle, out);
       return {
         size: M.HEAPU32[out >>> 2],
         levels: M.HEAPU32[(out >>> 2) + 1],
         meanDegree: M.HEAPF64[(out + 8) >>> 3],
         memoryBytes: M.HEAPU32[(out + 16) >>> 2],
+        codesBytes: M.HEAPU32[(out + 20) >>> 2],
+        rerankBytes: M.HEAPU32[(out + 24) >>> 2],
+        nlist: M.HEAPU32[(out + 28) >>> 2],
       };
     });
   }

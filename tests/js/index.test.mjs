@@ -326,7 +326,7 @@ test('Index.create validates its options', async () => {
     [{ dim: '8' }, ParameterError],
     [{}, ParameterError],
     [{ dim: 4, metric: 'euclid' }, ParameterError],
-    [{ dim: 4, kind: 'ivf' }, ParameterError],
+    [{ dim: 4, kind: 'lsh' }, ParameterError],
     [{ dim: 4, kind: 'toString' }, ParameterError],
     [{ dim: 4, seed: -1 }, ParameterError],
     [{ dim: 4, seed: 1n << 64n }, ParameterError],

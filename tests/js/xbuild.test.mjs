@@ -15,9 +15,16 @@ import { TestRng } from './data.mjs';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // Keep in step with tests/xbuild.c.
 const N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300;
-const KINDS = ['flat', 'hnsw'];
-const METRICS = ['l2', 'ip', 'cosine'];
+// Configurations in tests/xbuild.c's order: kind plus its options.
 const HNSW = { seed: 99, M: 8, efConstruction: 64, efSearch: 24 };
+const IVF = { seed: 99, nlist: 16, nprobe: 4 };
+const KINDS = [
+  { kind: 'flat' },
+  { kind: 'hnsw', ...HNSW },
+  { kind: 'ivf', ...IVF },
+  { kind: 'ivf', ...IVF, quantizer: 'pq', pqBits: 4, pqM: 37, rerank: 20 },
+];
+const METRICS = ['l2', 'ip', 'cosine'];
 
 function parse(text) {
   return text.trim().split('\n').map((line) => {
@@ -34,8 +41,7 @@ async function runJs(simd) {
     const data = rng.fill(new Float32Array(N * DIM));
     for (let i = 9; i < N; i += 10) data.copyWithin(i * DIM, (i - 1) * DIM, i * DIM);
     const ids = Array.from({ length: N }, (_, i) => `v${i}`);
-    const options = { dim: DIM, metric: METRICS[m], kind: KINDS[kind], simd };
-    const index = await Index.create(KINDS[kind] === 'hnsw' ? { ...options, ...HNSW } : options);
+    const index = await Index.create({ dim: DIM, metric: METRICS[m], simd, ...KINDS[kind] });
     try {
       index.add(ids, data);
       for (let i = 0; i < DELETE_BELOW; i += DELETE_STEP) assert.equal(index.delete([ids[i]]), 1);
@@ -67,7 +73,7 @@ function assertSame(name, rows, reference) {
   }
 }
 
-test('native, WASI, wasm SIMD and wasm baseline agree on flat and HNSW search', async () => {
+test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF search', async () => {
   const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
   assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
   const native = parse(execFileSync(nativeBin, { encoding: 'utf8' }));

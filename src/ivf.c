@@ -1,0 +1,1167 @@
+/*
+ * ivf.c -- approximate search over inverted lists (kind "ivf"): IVF-Flat,
+ * IVF-SQ8 and IVF-PQ, the last also as 4-bit "fast scan" PQ.
+ *
+ * What it is
+ *   Training runs k-means (kmeans.c) on a sample of vectors; its nlist
+ *   centroids split the space into cells.  Every record goes to the list of
+ *   its nearest centroid (squared L2), encoded by the index's quantizer.  A
+ *   search ranks the centroids against the query, scans the nprobe best
+ *   lists and keeps the k best records found there.  Jegou, Douze & Schmid,
+ *   "Product quantization for nearest neighbor search" (2011), is the
+ *   reference design; faiss's IndexIVFFlat / IndexIVFScalarQuantizer /
+ *   IndexIVFPQ / IndexIVFPQFastScan are the reference implementations.
+ *
+ * Quantizers (all but flat encode the residual r = x - centroid)
+ *   flat  the float32 vector itself; distances are exact within the probed
+ *         lists.
+ *   sq8   per vector: ||d||^2 as a float, then dim int8 codes, where the
+ *         decoded residual is d[j] = center[j] + scale * code[j] -- a
+ *         per-dimension center, ONE scale for every dimension (as in
+ *         hnsw.c), so that the existing exact int8 kernels apply.  The query
+ *         residual q - c is quantized with its own scale s (max |.| / 127)
+ *         into qq, and
+ *           ||q - x||^2 ~ ||q-c||^2 - 2 ((q-c).center + scale s dot_i8(qq, code)) + ||d||^2
+ *           q . x       ~ q.c + q.center + scale s' dot_i8(qq', code)
+ *         (for ip/cosine qq' quantizes q itself, once per query).  faiss's
+ *         SQ8 decodes per dimension with its own scale each; ours trades that
+ *         accuracy on unevenly spread dimensions for SIMD int8 dot products.
+ *   pq    m sub-quantizers of dsub = dim / m dimensions, each a codebook of
+ *         ksub = 2^bits centroids trained by k-means on residual
+ *         sub-vectors.  Distances are table lookups (asymmetric distance
+ *         computation): per probed list (l2) or once per query (ip/cosine,
+ *         where q.x = q.c + sum_j q_j . y_j splits into a per-list constant
+ *         and a list-free table), table[j][c] holds the sub-distance to
+ *         code c, and a record's distance is sum_j table[j][code_j], summed
+ *         in j order in float.
+ *   pq4   (pq_bits 4) the same with 16 codes per sub-quantizer, so that each
+ *         table row fits one 128-bit register and SIMD byte shuffles (AVX2
+ *         vpshufb, AVX-512BW, WASM i8x16.swizzle) look up 16 or 32 records at
+ *         once (Andre, Kermarrec & Le Scouarnec, "Cache locality is not
+ *         enough: high-performance nearest neighbor search with product
+ *         quantization fast scan", 2015; "Quicker ADC", 2017).  The float
+ *         table is turned into uint8: row j loses its minimum, then one
+ *         common step delta = max(max_j range_j / 255, sum_j range_j /
+ *         (65535 - m2)) maps it to 0..255, so that any sum of m2 entries
+ *         fits uint16.  The kernels then return exact integers, the same in
+ *         every build (the scalar kernel is the reference, tests compare);
+ *         the float distance is base + delta * sum.  Records are stored in
+ *         blocks of 32: per sub-quantizer 16 bytes, byte i holding record
+ *         i's code in its low nibble and record i+16's in its high nibble
+ *         (kernels.h).  m is padded to an even m2 with zero rows.  This
+ *         layout is ours, not faiss's (which interleaves pairs of
+ *         sub-quantizers differently and accumulates in 8-bit lanes with a
+ *         later correction); ours is simpler and exact.
+ *
+ * Rerank and where its float32 vectors live
+ *   With rerank R > 0 (sq8 and pq only), the R best candidates by quantized
+ *   distance are re-scored exactly against float32 copies of the vectors,
+ *   and the k best of those are returned.  The copies are the expensive
+ *   part: at Fashion-MNIST's dim 784, a pq4 record costs 196 code bytes and
+ *   its float32 copy 3136.  So the copies are NOT mixed into the codes: each
+ *   list keeps them in a section of their own (`rerank`, count * dim floats
+ *   in list order), and shoal_stats reports them apart (rerank_bytes) from
+ *   what a scan reads (codes_bytes).  Today both are resident, and
+ *   memory_bytes counts both -- so an index with rerank copies is NOT
+ *   smaller than a float32 index; only codes_bytes is (~0.1x for pq4 at dim
+ *   784).  The layout is made for the next step: a segment stores each
+ *   list's codes and its rerank section as separate blocks, so a lazy
+ *   (remote) reader fetches the codes of the probed lists and only the rerank
+ *   rows of the final candidates.  We chose this over "rerank from a
+ *   separate flat index" (faiss's IndexRefine), whose rows are indexed by
+ *   label and cannot be fetched per list.
+ *
+ * Lists
+ *   A list is three contiguous arrays in the same order: labels (uint32),
+ *   codes, and the optional rerank section.  Nothing in a list points
+ *   elsewhere, so one list can be written, fetched and searched on its own.
+ *   Per label, list_of / pos_of say where a record is; a delete moves the
+ *   list's last record into the hole (O(code size), no tombstones), so a
+ *   list holds live records only and a scan never tests liveness.
+ *
+ * Training
+ *   shoal_index_train, or the first add of at least `auto-train minimum`
+ *   vectors (max(hard minimum, 39 * nlist), or 1000 when nlist is left to
+ *   default).  A sample of at most max(train_sample * nlist, 16384 for pq)
+ *   vectors is drawn without replacement (selection sampling, then shuffled
+ *   so that any prefix is uniform); coarse k-means runs on its first
+ *   train_sample * nlist rows, PQ codebooks on its first 16384 residuals,
+ *   SQ8 ranges on all of it.  Memory is bounded by the sample, never n x
+ *   nlist.  Training builds a complete new model (centroids, codebooks,
+ *   lists) beside the old one and swaps only on success; a retrain
+ *   re-encodes every record from its float32 vector (flat lists or rerank
+ *   copies) or, lacking one, from its decoded approximation.  The PRNG
+ *   state is copied and committed only on success, so a failed call changes
+ *   nothing at all.
+ *
+ * Determinism
+ *   Every float computation has a fixed order: kernel distances (the same
+ *   bits in every build), tables summed sequentially in C with
+ *   -ffp-contract=off, rounding written out as floor(x + 0.5) in float, no
+ *   libm.  Fast-scan sums are exact integers.  Ties: centroids by index,
+ *   results by insertion sequence (shoal__topk_push).
+ *
+ * Invariants (ivf_check)
+ *   Untrained: no records.  Trained: every live label is in exactly one
+ *   list, at list_of/pos_of; list counts sum to the live count; no list
+ *   holds a dead label.
+ *
+ * XXX weaknesses
+ *   - SQ8's single scale wastes levels on narrow dimensions, and the query
+ *     is quantized too (symmetric in precision, asymmetric in range).
+ *   - l2 pq tables are rebuilt per probed list (dim * ksub flops each);
+ *     faiss's precomputed "term 2" tables would avoid that at nlist * m *
+ *     ksub floats of memory, which breaks the memory budget of pq4.
+ *   - The last block of each pq4 list is on average half empty.
+ *   - A filter is applied inside the probed lists only: a selective filter
+ *     can leave fewer than k results; raise nprobe.
+ *   - Retraining without float32 vectors re-encodes decoded approximations,
+ *     which compounds the quantization error.
+ *   - Coarse assignment is brute force (nlist distances per record).
+ *
+ * Thread safety: none inside a handle (scratch lives in the state).
+ */
+#include "kmeans.h"
+
+#define IVF_NLIST_MAX 65536u
+#define IVF_RERANK_MAX (1u << 20)
+#define IVF_ITERS_MAX 1000u
+#define IVF_PQ_SAMPLE 16384u
+#define IVF_MIN_PER_LIST 39u
+#define IVF_AUTO_TRAIN_DEFAULT 1000u
+#define SQ8_HEADROOM 1.125f
+#define BLOCK SHOAL_PQ4_BLOCK
+#define RERANK_AHEAD 4u
+
+#if defined(__GNUC__) || defined(__clang__)
+#define IVF_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define IVF_PREFETCH(p) ((void)(p))
+#endif
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct ivf_list {
+    uint32_t count, cap; /* records; capacity (pq4: a multiple of BLOCK) */
+    uint32_t *labels;    /* cap */
+    uint8_t *codes;      /* cap * code_size, or cap / BLOCK blocks (pq4) */
+    float *rerank;       /* cap * dim float32 copies, or NULL */
+} ivf_list;
+
+/* Everything training produces; replaced as a whole by a retrain. */
+typedef struct ivf_model {
+    uint32_t nlist;
+    float *centroids;  /* nlist * dim */
+    float *sq_center;  /* sq8: dim */
+    float sq_scale;    /* sq8 */
+    float *codebooks;  /* pq: m * dsub * ksub, transposed: (j * dsub + t) * ksub + c */
+    ivf_list *lists;   /* nlist */
+} ivf_model;
+
+typedef struct ivf_probe {
+    float dist;
+    uint32_t list;
+} ivf_probe;
+
+typedef struct ivf_state {
+    uint32_t dim, quantizer, pq_m, pq_bits, ksub, dsub, m2;
+    uint32_t nprobe, rerank, nlist_param, train_sample, train_iters;
+    int copies;        /* rerank copies kept */
+    size_t code_size;  /* bytes per record (not pq4) */
+    size_t block_bytes; /* pq4: m2 * 16 */
+    ivf_model *model;  /* NULL until trained */
+
+    uint32_t *list_of, *pos_of, cap; /* per label */
+
+    /* The current add's list per row (prepare_add -> insert). */
+    uint32_t *batch, batch_cap, batch_n, batch_next;
+
+    /* Search scratch, sized at training. */
+    float *qres, *lut, *decoded;
+    uint8_t *lut8, *pq_codes;
+    int8_t *qcodes, *qcodes_ip;
+    ivf_probe *probes;
+    uint32_t probes_cap;
+    shoal__hit *cand;
+    uint32_t cand_cap;
+} ivf_state;
+
+static ivf_state *state_of(const shoal_index *index) { return index->kind_state; }
+
+static int is_pq4(const ivf_state *st) {
+    return st->quantizer == SHOAL_QUANTIZER_PQ && st->pq_bits == 4;
+}
+
+/* ---------------------------------------------------------------- params */
+
+static uint32_t default_pq_m(uint32_t dim, uint32_t bits) {
+    uint32_t min_dsub = bits == 4 ? 2 : 4;
+    for (uint32_t dsub = min_dsub; dsub <= dim; dsub++)
+        if (dim % dsub == 0) return dim / dsub;
+    return 1;
+}
+
+static int ivf_create(shoal_index *index) {
+    shoal_ivf_params *p = &index->params.ivf;
+    uint32_t dim = index->params.dim;
+    if ((unsigned)p->quantizer > SHOAL_QUANTIZER_PQ)
+        return shoal__fail(index, SHOAL_EPARAM, "ivf quantizer = %u is unknown",
+                           (unsigned)p->quantizer);
+    if (p->nlist > IVF_NLIST_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "ivf nlist = %u; the limit is %u", p->nlist,
+                           IVF_NLIST_MAX);
+    if (p->nlist && p->nprobe > p->nlist)
+        return shoal__fail(index, SHOAL_EPARAM, "ivf nprobe = %u exceeds nlist = %u", p->nprobe,
+                           p->nlist);
+    if (p->quantizer != SHOAL_QUANTIZER_PQ && (p->pq_m || p->pq_bits))
+        return shoal__fail(index, SHOAL_EPARAM, "pq_m and pq_bits apply to the pq quantizer only");
+    if (p->quantizer == SHOAL_QUANTIZER_PQ) {
+        if (p->pq_bits == 0) p->pq_bits = 8;
+        if (p->pq_bits != 4 && p->pq_bits != 8)
+            return shoal__fail(index, SHOAL_EPARAM, "pq_bits = %u; it must be 4 or 8", p->pq_bits);
+        if (p->pq_m == 0) p->pq_m = default_pq_m(dim, p->pq_bits);
+        if (p->pq_m > dim || dim % p->pq_m)
+            return shoal__fail(index, SHOAL_EPARAM, "pq_m = %u does not divide dim = %u", p->pq_m,
+                               dim);
+    }
+    if (p->rerank && p->quantizer == SHOAL_QUANTIZER_FLAT)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "rerank applies to sq8 and pq: flat lists already hold float32");
+    if (p->rerank > IVF_RERANK_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u; the limit is %u", p->rerank,
+                           IVF_RERANK_MAX);
+    if (p->train_sample == 0) p->train_sample = 256;
+    if (p->train_iters == 0) p->train_iters = 10;
+    if (p->train_iters > IVF_ITERS_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "train_iters = %u; the limit is %u",
+                           p->train_iters, IVF_ITERS_MAX);
+
+    ivf_state *st = shoal__calloc(&index->mem, 1, sizeof *st);
+    if (!st) return SHOAL_ENOMEM;
+    index->kind_state = st;
+    st->dim = dim;
+    st->quantizer = p->quantizer;
+    st->nlist_param = p->nlist;
+    st->nprobe = p->nprobe;
+    st->rerank = p->rerank;
+    st->copies = p->rerank > 0;
+    st->train_sample = p->train_sample;
+    st->train_iters = p->train_iters;
+    switch (p->quantizer) {
+    case SHOAL_QUANTIZER_FLAT:
+        st->code_size = (size_t)dim * sizeof(float);
+        break;
+    case SHOAL_QUANTIZER_SQ8:
+        st->code_size = sizeof(float) + dim;
+        break;
+    default:
+        st->pq_m = p->pq_m;
+        st->pq_bits = p->pq_bits;
+        st->ksub = 1u << p->pq_bits;
+        st->dsub = dim / p->pq_m;
+        st->m2 = (p->pq_m + 1) & ~1u;
+        st->code_size = p->pq_m;
+        st->block_bytes = (size_t)st->m2 * 16;
+    }
+    st->decoded = shoal__alloc(&index->mem, (size_t)dim * sizeof(float));
+    st->qres = shoal__alloc(&index->mem, (size_t)dim * sizeof(float));
+    st->qcodes = shoal__alloc(&index->mem, dim);
+    st->qcodes_ip = shoal__alloc(&index->mem, dim);
+    if (!st->decoded || !st->qres || !st->qcodes || !st->qcodes_ip) return SHOAL_ENOMEM;
+    if (p->quantizer == SHOAL_QUANTIZER_PQ) {
+        st->lut = shoal__alloc(&index->mem, (size_t)st->pq_m * st->ksub * sizeof(float));
+        st->lut8 = shoal__calloc(&index->mem, st->m2, 16);
+        st->pq_codes = shoal__alloc(&index->mem, st->pq_m);
+        if (!st->lut || !st->lut8 || !st->pq_codes) return SHOAL_ENOMEM;
+    }
+    return SHOAL_OK;
+}
+
+/* Hard minimum of training vectors, and the first add's auto-train minimum. */
+static uint32_t train_min(const ivf_state *st) {
+    uint32_t need = st->nlist_param ? st->nlist_param : 1;
+    return st->ksub > need ? st->ksub : need;
+}
+
+static uint32_t auto_train_min(const ivf_state *st) {
+    uint64_t want = st->nlist_param ? (uint64_t)IVF_MIN_PER_LIST * st->nlist_param
+                                    : IVF_AUTO_TRAIN_DEFAULT;
+    uint32_t hard = train_min(st);
+    return want > hard ? (uint32_t)want : hard;
+}
+
+/* Default nlist for n training vectors: about 4 sqrt(n), at most n / 39. */
+static uint32_t default_nlist(uint32_t n) {
+    uint32_t root = 0;
+    while ((uint64_t)(root + 1) * (root + 1) <= n) root++;
+    uint64_t nlist = 4ull * root;
+    if (nlist > n / IVF_MIN_PER_LIST) nlist = n / IVF_MIN_PER_LIST;
+    if (nlist < 1) nlist = 1;
+    if (nlist > IVF_NLIST_MAX) nlist = IVF_NLIST_MAX;
+    return (uint32_t)nlist;
+}
+
+/* --------------------------------------------------------------- codecs */
+
+/* floor(x + 0.5) clamped to [lo, hi], in plain float steps (no libm). */
+static int round_clamp(float x, int lo, int hi) {
+    if (!(x > (float)lo)) return lo; /* also NaN */
+    if (x >= (float)hi) return hi;
+    float y = x + 0.5f;
+    int i = (int)y;
+    if ((float)i > y) i--; /* truncation went up for negatives */
+    return i < lo ? lo : i > hi ? hi : i;
+}
+
+/* Squared distances from sub-vector x[dsub] to every code of sub-quantizer
+ * j (transposed codebook), into out[ksub]: summed over t in order. */
+static void pq_sub_l2(const ivf_state *st, const float *cb, const float *x, float *out) {
+    uint32_t ksub = st->ksub;
+    for (uint32_t c = 0; c < ksub; c++) out[c] = 0.0f;
+    for (uint32_t t = 0; t < st->dsub; t++) {
+        const float *row = cb + (size_t)t * ksub;
+        float xt = x[t];
+        for (uint32_t c = 0; c < ksub; c++) {
+            float d = xt - row[c];
+            out[c] += d * d;
+        }
+    }
+}
+
+static void pq_sub_dot(const ivf_state *st, const float *cb, const float *x, float *out) {
+    uint32_t ksub = st->ksub;
+    for (uint32_t c = 0; c < ksub; c++) out[c] = 0.0f;
+    for (uint32_t t = 0; t < st->dsub; t++) {
+        const float *row = cb + (size_t)t * ksub;
+        float xt = x[t];
+        for (uint32_t c = 0; c < ksub; c++) out[c] += xt * row[c];
+    }
+}
+
+static const float *pq_codebook(const ivf_state *st, const ivf_model *m, uint32_t j) {
+    return m->codebooks + (size_t)j * st->dsub * st->ksub;
+}
+
+/* PQ codes (one byte each) of residual r. */
+static void pq_encode(ivf_state *st, const ivf_model *m, const float *r, uint8_t *codes) {
+    float dist[256];
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        pq_sub_l2(st, pq_codebook(st, m, j), r + (size_t)j * st->dsub, dist);
+        uint32_t best = 0;
+        for (uint32_t c = 1; c < st->ksub; c++)
+            if (dist[c] < dist[best]) best = c;
+        codes[j] = (uint8_t)best;
+    }
+}
+
+static uint8_t pq4_get(const ivf_state *st, const uint8_t *codes, uint32_t pos, uint32_t j) {
+    const uint8_t *b = codes + (size_t)(pos / BLOCK) * st->block_bytes + 16 * j;
+    uint32_t i = pos % BLOCK;
+    return i < 16 ? b[i] & 15 : b[i - 16] >> 4;
+}
+
+static void pq4_set(const ivf_state *st, uint8_t *codes, uint32_t pos, uint32_t j, uint8_t v) {
+    uint8_t *b = codes + (size_t)(pos / BLOCK) * st->block_bytes + 16 * j;
+    uint32_t i = pos % BLOCK;
+    if (i < 16)
+        b[i] = (uint8_t)((b[i] & 0xf0) | v);
+    else
+        b[i - 16] = (uint8_t)((b[i - 16] & 0x0f) | (v << 4));
+}
+
+/* SQ8 code row of residual r: [||decoded||^2 float][dim int8]. */
+static void sq8_encode(const ivf_state *st, const ivf_model *m, const float *r, uint8_t *row) {
+    float inv = 1.0f / m->sq_scale, norm = 0.0f;
+    int8_t *codes = (int8_t *)(row + sizeof(float));
+    for (uint32_t j = 0; j < st->dim; j++) {
+        int c = round_clamp((r[j] - m->sq_center[j]) * inv, -127, 127);
+        codes[j] = (int8_t)c;
+        float d = m->sq_center[j] + m->sq_scale * (float)c;
+        norm += d * d;
+    }
+    memcpy(row, &norm, sizeof norm);
+}
+
+/* Writes record v (stored form) at position pos of list l. */
+static void encode_at(ivf_state *st, const ivf_model *m, uint32_t l, uint32_t pos,
+                      const float *v) {
+    ivf_list *list = &m->lists[l];
+    if (list->rerank) memcpy(list->rerank + (size_t)pos * st->dim, v, st->dim * sizeof(float));
+    if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+        memcpy(list->codes + pos * st->code_size, v, st->code_size);
+        return;
+    }
+    const float *c = m->centroids + (size_t)l * st->dim;
+    for (uint32_t j = 0; j < st->dim; j++) st->qres[j] = v[j] - c[j];
+    if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+        sq8_encode(st, m, st->qres, list->codes + pos * st->code_size);
+    } else if (!is_pq4(st)) {
+        pq_encode(st, m, st->qres, list->codes + pos * st->code_size);
+    } else {
+        pq_encode(st, m, st->qres, st->pq_codes);
+        for (uint32_t j = 0; j < st->pq_m; j++) pq4_set(st, list->codes, pos, j, st->pq_codes[j]);
+    }
+}
+
+/* The stored-form vector of the record at (l, pos): exact when the index
+ * keeps float32 (flat lists, rerank copies), else decoded into scratch. */
+static const float *vector_at(ivf_state *st, const ivf_model *m, uint32_t l, uint32_t pos) {
+    const ivf_list *list = &m->lists[l];
+    if (st->quantizer == SHOAL_QUANTIZER_FLAT)
+        return (const float *)(const void *)(list->codes + pos * st->code_size);
+    if (list->rerank) return list->rerank + (size_t)pos * st->dim;
+    const float *c = m->centroids + (size_t)l * st->dim;
+    float *out = st->decoded;
+    if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+        const int8_t *codes = (const int8_t *)(list->codes + pos * st->code_size + sizeof(float));
+        for (uint32_t j = 0; j < st->dim; j++)
+            out[j] = c[j] + (m->sq_center[j] + m->sq_scale * (float)codes[j]);
+        return out;
+    }
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        uint32_t code = is_pq4(st) ? pq4_get(st, list->codes, pos, j)
+                                   : list->codes[pos * st->code_size + j];
+        const float *cb = pq_codebook(st, m, j);
+        for (uint32_t t = 0; t < st->dsub; t++) {
+            size_t at = (size_t)j * st->dsub + t;
+            out[at] = c[at] + cb[(size_t)t * st->ksub + code];
+        }
+    }
+    return out;
+}
+
+/* ----------------------------------------------------------------- lists */
+
+/* Grows list l of model m to hold at least need records. */
+static int list_reserve(shoal_index *index, ivf_state *st, ivf_model *m, uint32_t l,
+                        uint32_t need) {
+    ivf_list *list = &m->lists[l];
+    if (need <= list->cap) return SHOAL_OK;
+    uint64_t cap = list->cap ? list->cap + list->cap / 2 : need;
+    if (cap < need) cap = need;
+    if (is_pq4(st)) cap = (cap + BLOCK - 1) / BLOCK * BLOCK;
+    if (cap > UINT32_MAX - BLOCK) return SHOAL_ENOMEM;
+    size_t code_bytes = is_pq4(st) ? (size_t)(cap / BLOCK) * st->block_bytes
+                                   : (size_t)cap * st->code_size;
+    size_t old_code_bytes = is_pq4(st) ? (size_t)(list->cap / BLOCK) * st->block_bytes
+                                       : (size_t)list->cap * st->code_size;
+    /* A failure part-way leaves some arrays larger than cap: harmless. */
+    uint32_t *labels = shoal__realloc(&index->mem, list->labels, (size_t)cap * sizeof *labels);
+    if (!labels) return SHOAL_ENOMEM;
+    list->labels = labels;
+    uint8_t *codes = shoal__realloc(&index->mem, list->codes, code_bytes);
+    if (!codes) return SHOAL_ENOMEM;
+    memset(codes + old_code_bytes, 0, code_bytes - old_code_bytes);
+    list->codes = codes;
+    if (st->copies) {
+        float *rr = shoal__realloc(&index->mem, list->rerank,
+                                   (size_t)cap * st->dim * sizeof *rr);
+        if (!rr) return SHOAL_ENOMEM;
+        list->rerank = rr;
+    }
+    list->cap = (uint32_t)cap;
+    return SHOAL_OK;
+}
+
+static void model_free(shoal_index *index, ivf_model *m) {
+    if (!m) return;
+    shoal__mem *mem = &index->mem;
+    if (m->lists)
+        for (uint32_t l = 0; l < m->nlist; l++) {
+            shoal__free(mem, m->lists[l].labels);
+            shoal__free(mem, m->lists[l].codes);
+            shoal__free(mem, m->lists[l].rerank);
+        }
+    shoal__free(mem, m->lists);
+    shoal__free(mem, m->centroids);
+    shoal__free(mem, m->sq_center);
+    shoal__free(mem, m->codebooks);
+    shoal__free(mem, m);
+}
+
+/* Nearest centroid of stored-form v (squared L2, lower index on ties). */
+static uint32_t assign_list(const shoal_index *index, const ivf_model *m, const float *v) {
+    return shoal__kmeans_nearest(index->kernels, m->centroids, m->nlist, index->params.dim, v,
+                                 NULL);
+}
+
+/* -------------------------------------------------------------- training */
+
+/* Per-dimension centres and the shared scale from n residual rows. */
+static int train_sq8(shoal_index *index, ivf_state *st, ivf_model *m, const float *rows,
+                     uint32_t n) {
+    uint32_t dim = st->dim;
+    float *lo = shoal__alloc(&index->mem, (size_t)dim * sizeof *lo);
+    m->sq_center = shoal__alloc(&index->mem, (size_t)dim * sizeof *m->sq_center);
+    if (!lo || !m->sq_center) {
+        shoal__free(&index->mem, lo);
+        return SHOAL_ENOMEM;
+    }
+    float *hi = m->sq_center;
+    memcpy(lo, rows, dim * sizeof *lo);
+    memcpy(hi, rows, dim * sizeof *hi);
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = 0; j < dim; j++) {
+            float x = rows[(size_t)i * dim + j];
+            if (x < lo[j]) lo[j] = x;
+            if (x > hi[j]) hi[j] = x;
+        }
+    float widest = 0.0f;
+    for (uint32_t j = 0; j < dim; j++) {
+        float range = hi[j] - lo[j];
+        if (range > widest) widest = range;
+        m->sq_center[j] = lo[j] + 0.5f * range;
+    }
+    m->sq_scale = widest > 0.0f ? widest * SQ8_HEADROOM / 254.0f : 1.0f;
+    shoal__free(&index->mem, lo);
+    return SHOAL_OK;
+}
+
+/* One codebook per sub-quantizer from n residual rows. */
+static int train_pq(shoal_index *index, ivf_state *st, ivf_model *m, shoal__rng *rng,
+                    const float *rows, uint32_t n) {
+    uint32_t dsub = st->dsub, ksub = st->ksub;
+    size_t per = (size_t)dsub * ksub;
+    m->codebooks = shoal__alloc(&index->mem, (size_t)st->pq_m * per * sizeof(float));
+    float *sub = shoal__alloc(&index->mem, (size_t)n * dsub * sizeof *sub);
+    float *cb = shoal__alloc(&index->mem, per * sizeof *cb);
+    int rc = !m->codebooks || !sub || !cb ? SHOAL_ENOMEM : SHOAL_OK;
+    for (uint32_t j = 0; j < st->pq_m && !rc; j++) {
+        for (uint32_t i = 0; i < n; i++)
+            memcpy(sub + (size_t)i * dsub, rows + (size_t)i * st->dim + (size_t)j * dsub,
+                   dsub * sizeof *sub);
+        shoal__kmeans km = {ksub, dsub, st->train_iters, index->kernels, &index->mem, rng,
+                            NULL, 0, 0};
+        rc = shoal__kmeans_run(&km, sub, n, cb, NULL);
+        /* Transposed, so table rows are contiguous over codes. */
+        float *out = m->codebooks + (size_t)j * per;
+        for (uint32_t c = 0; c < ksub && !rc; c++)
+            for (uint32_t t = 0; t < dsub; t++) out[(size_t)t * ksub + c] = cb[(size_t)c * dsub + t];
+    }
+    shoal__free(&index->mem, sub);
+    shoal__free(&index->mem, cb);
+    return rc;
+}
+
+/* Builds a model (centroids, quantizer, empty lists) from n raw vectors. */
+static int build_model(shoal_index *index, ivf_state *st, shoal__rng *rng, uint32_t n,
+                       const float *vectors, ivf_model **out) {
+    uint32_t dim = st->dim;
+    uint32_t nlist = st->nlist_param ? st->nlist_param : default_nlist(n);
+    if (st->nlist_param && st->nlist_param > n)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "nlist = %u exceeds the %u training vectors; give at least %u "
+                           "(%u per list is better) or lower nlist",
+                           nlist, n, nlist, IVF_MIN_PER_LIST);
+    if (n < st->ksub)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "%u-bit pq codebooks need at least %u training vectors; got %u",
+                           st->pq_bits, st->ksub, n);
+    if (st->nprobe > nlist)
+        return shoal__fail(index, SHOAL_EPARAM, "nprobe = %u exceeds nlist = %u", st->nprobe,
+                           nlist);
+
+    uint64_t coarse = (uint64_t)st->train_sample * nlist;
+    uint64_t want = coarse;
+    if (st->quantizer == SHOAL_QUANTIZER_PQ && want < IVF_PQ_SAMPLE) want = IVF_PQ_SAMPLE;
+    uint32_t ns = want < n ? (uint32_t)want : n;
+    uint32_t nc = coarse < ns ? (uint32_t)coarse : ns;
+
+    int rc = SHOAL_ENOMEM;
+    uint32_t *idx = shoal__alloc(&index->mem, (size_t)ns * sizeof *idx);
+    float *sample = shoal__alloc(&index->mem, (size_t)ns * dim * sizeof *sample);
+    ivf_model *m = shoal__calloc(&index->mem, 1, sizeof *m);
+    if (!idx || !sample || !m) goto done;
+    m->nlist = nlist;
+    m->centroids = shoal__alloc(&index->mem, (size_t)nlist * dim * sizeof(float));
+    m->lists = shoal__calloc(&index->mem, nlist, sizeof *m->lists);
+    if (!m->centroids || !m->lists) goto done;
+
+    /* A uniform sample in random order, so any prefix is uniform too. */
+    shoal__sample_indices(rng, n, ns, idx);
+    for (uint32_t i = ns; i > 1; i--) {
+        uint32_t j = (uint32_t)(shoal__rng_next(rng) % i), t = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = t;
+    }
+    for (uint32_t i = 0; i < ns; i++)
+        shoal__stored_form(index, vectors + (size_t)idx[i] * dim, sample + (size_t)i * dim);
+
+    shoal__kmeans km = {nlist, dim, st->train_iters, index->kernels, &index->mem, rng,
+                        NULL, 0, 0};
+    if ((rc = shoal__kmeans_run(&km, sample, nc, m->centroids, idx)) != SHOAL_OK) goto done;
+    if (st->quantizer != SHOAL_QUANTIZER_FLAT) {
+        for (uint32_t i = 0; i < ns; i++) {
+            float *row = sample + (size_t)i * dim;
+            uint32_t l = i < nc ? idx[i] : assign_list(index, m, row);
+            const float *c = m->centroids + (size_t)l * dim;
+            for (uint32_t j = 0; j < dim; j++) row[j] -= c[j];
+        }
+        if (st->quantizer == SHOAL_QUANTIZER_SQ8)
+            rc = train_sq8(index, st, m, sample, ns);
+        else
+            rc = train_pq(index, st, m, rng, sample, ns < IVF_PQ_SAMPLE ? ns : IVF_PQ_SAMPLE);
+    }
+done:
+    shoal__free(&index->mem, idx);
+    shoal__free(&index->mem, sample);
+    if (rc == SHOAL_OK && m) {
+        *out = m;
+        return SHOAL_OK;
+    }
+    model_free(index, m);
+    return shoal__fail(index, rc, rc == SHOAL_ENOMEM ? "out of memory training %u vectors"
+                                                     : "k-means failed on %u vectors", n);
+}
+
+/* Search scratch whose size depends on nlist (never shrinks, so a failed
+ * retrain leaves it large enough for the old model). */
+static int size_scratch(shoal_index *index, ivf_state *st, uint32_t nlist) {
+    return shoal__grow(&index->mem, (void **)&st->probes, &st->probes_cap, nlist,
+                       sizeof *st->probes);
+}
+
+/* Moves every record into model fresh (assigning and encoding anew), then
+ * makes fresh the index's model.  Fails only before changing anything. */
+static int adopt_model(shoal_index *index, ivf_state *st, ivf_model *fresh) {
+    uint32_t bound = index->label_bound;
+    uint32_t *where = NULL;
+    int rc = size_scratch(index, st, fresh->nlist);
+    if (!rc && index->live) {
+        where = shoal__alloc(&index->mem, (size_t)bound * sizeof *where);
+        if (!where) rc = SHOAL_ENOMEM;
+    }
+    if (!rc && index->live) {
+        /* Assign, count, then reserve each list exactly. */
+        for (uint32_t label = 0; label < bound; label++) {
+            if (!shoal__is_alive(index, label)) continue;
+            const float *v = vector_at(st, st->model, st->list_of[label], st->pos_of[label]);
+            where[label] = assign_list(index, fresh, v);
+            fresh->lists[where[label]].count++;
+        }
+        for (uint32_t l = 0; l < fresh->nlist && !rc; l++) {
+            uint32_t need = fresh->lists[l].count;
+            fresh->lists[l].count = 0;
+            rc = list_reserve(index, st, fresh, l, need);
+        }
+    }
+    if (rc) {
+        shoal__free(&index->mem, where);
+        model_free(index, fresh);
+        return shoal__fail(index, rc, "out of memory re-encoding %u records", index->live);
+    }
+    if (index->live) {
+        /* Encode, keeping positions in where until the old model is gone. */
+        for (uint32_t label = 0; label < bound; label++) {
+            if (!shoal__is_alive(index, label)) continue;
+            const float *v = vector_at(st, st->model, st->list_of[label], st->pos_of[label]);
+            ivf_list *list = &fresh->lists[where[label]];
+            uint32_t pos = list->count++;
+            list->labels[pos] = label;
+            /* vector_at may return st->decoded; encode_at uses st->qres. */
+            encode_at(st, fresh, where[label], pos, v);
+        }
+        for (uint32_t l = 0; l < fresh->nlist; l++)
+            for (uint32_t pos = 0; pos < fresh->lists[l].count; pos++) {
+                uint32_t label = fresh->lists[l].labels[pos];
+                st->list_of[label] = l;
+                st->pos_of[label] = pos;
+            }
+    }
+    shoal__free(&index->mem, where);
+    model_free(index, st->model);
+    st->model = fresh;
+    return SHOAL_OK;
+}
+
+static int ivf_train(shoal_index *index, uint32_t n, const float *vectors) {
+    ivf_state *st = state_of(index);
+    uint32_t need = train_min(st);
+    if (n < need)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "training needs at least %u vectors (nlist = %u, %u codes per "
+                           "pq sub-quantizer); got %u",
+                           need, st->nlist_param, st->ksub, n);
+    shoal__rng rng = index->rng; /* committed only on success */
+    ivf_model *fresh = NULL;
+    int rc = build_model(index, st, &rng, n, vectors, &fresh);
+    if (rc) return rc;
+    if ((rc = adopt_model(index, st, fresh))) return rc;
+    index->rng = rng;
+    return SHOAL_OK;
+}
+
+static int ivf_trained(const shoal_index *index) { return state_of(index)->model != NULL; }
+
+/* ------------------------------------------------------------- mutation */
+
+static int ivf_reserve(shoal_index *index, uint32_t cap) {
+    ivf_state *st = state_of(index);
+    if (cap <= st->cap) return SHOAL_OK;
+    uint32_t *a = shoal__realloc(&index->mem, st->list_of, (size_t)cap * sizeof *a);
+    if (!a) return SHOAL_ENOMEM;
+    st->list_of = a;
+    uint32_t *b = shoal__realloc(&index->mem, st->pos_of, (size_t)cap * sizeof *b);
+    if (!b) return SHOAL_ENOMEM;
+    st->pos_of = b;
+    st->cap = cap;
+    return SHOAL_OK;
+}
+
+static int ivf_prepare_add(shoal_index *index, uint32_t n, const float *vectors) {
+    ivf_state *st = state_of(index);
+    st->batch_n = st->batch_next = 0;
+    if (n == 0) return SHOAL_OK;
+    int trained_here = 0, rc;
+    shoal__rng rng_before = index->rng;
+    if (!st->model) {
+        uint32_t need = auto_train_min(st);
+        if (n < need)
+            return shoal__fail(index, SHOAL_ESTATE,
+                               "the ivf index is not trained: call train() with at least %u "
+                               "vectors, or add at least %u in the first batch",
+                               train_min(st), need);
+        if ((rc = ivf_train(index, n, vectors))) return rc;
+        trained_here = 1;
+    }
+    ivf_model *m = st->model;
+    uint32_t *counts = shoal__calloc(&index->mem, m->nlist, sizeof *counts);
+    rc = counts ? shoal__grow(&index->mem, (void **)&st->batch, &st->batch_cap, n,
+                              sizeof *st->batch)
+                : SHOAL_ENOMEM;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        shoal__stored_form(index, vectors + (size_t)i * st->dim, st->decoded);
+        st->batch[i] = assign_list(index, m, st->decoded);
+        counts[st->batch[i]]++;
+    }
+    for (uint32_t l = 0; l < m->nlist && !rc; l++)
+        if (counts[l]) rc = list_reserve(index, st, m, l, m->lists[l].count + counts[l]);
+    shoal__free(&index->mem, counts);
+    if (rc) {
+        if (trained_here) { /* back to untrained: the index is as it was */
+            model_free(index, st->model);
+            st->model = NULL;
+            index->rng = rng_before;
+        }
+        return shoal__fail(index, rc, "out of memory adding %u records", n);
+    }
+    st->batch_n = n;
+    return SHOAL_OK;
+}
+
+static int ivf_insert(shoal_index *index, uint32_t label, const float *vector) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    if (!m) return SHOAL_ESTATE;
+    uint32_t l;
+    if (st->batch_next < st->batch_n) {
+        l = st->batch[st->batch_next++];
+    } else { /* not through add: assign now and make room */
+        l = assign_list(index, m, vector);
+        int rc = list_reserve(index, st, m, l, m->lists[l].count + 1);
+        if (rc) return rc;
+    }
+    ivf_list *list = &m->lists[l];
+    uint32_t pos = list->count++;
+    list->labels[pos] = label;
+    st->list_of[label] = l;
+    st->pos_of[label] = pos;
+    encode_at(st, m, l, pos, vector);
+    return SHOAL_OK;
+}
+
+static void ivf_remove(shoal_index *index, uint32_t label) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    if (!m || label >= st->cap) return;
+    uint32_t l = st->list_of[label], pos = st->pos_of[label];
+    ivf_list *list = &m->lists[l];
+    uint32_t last = --list->count;
+    if (pos == last) return;
+    uint32_t moved = list->labels[last];
+    list->labels[pos] = moved;
+    st->pos_of[moved] = pos;
+    if (is_pq4(st)) {
+        for (uint32_t j = 0; j < st->pq_m; j++)
+            pq4_set(st, list->codes, pos, j, pq4_get(st, list->codes, last, j));
+    } else {
+        memcpy(list->codes + pos * st->code_size, list->codes + last * st->code_size,
+               st->code_size);
+    }
+    if (list->rerank)
+        memcpy(list->rerank + (size_t)pos * st->dim, list->rerank + (size_t)last * st->dim,
+               st->dim * sizeof(float));
+}
+
+static const float *ivf_vector(const shoal_index *index, uint32_t label) {
+    ivf_state *st = state_of(index);
+    return vector_at(st, st->model, st->list_of[label], st->pos_of[label]);
+}
+
+/* ----------------------------------------------------------------- search */
+
+/* What one search needs besides the lists. */
+typedef struct ivf_query {
+    const float *q;
+    const shoal_search_params *filter; /* NULL = everything */
+    shoal__topk *out;                  /* final results, or rerank candidates */
+    float qscale_ip;                   /* sq8 ip/cosine: scale of qcodes_ip */
+    float q_center;                    /* sq8 ip/cosine: q . center */
+} ivf_query;
+
+/* Metric distance from (negated) dot product: ip -> -dot, cosine -> 1 - dot. */
+static inline float from_dot(const shoal_index *index, float dot) {
+    return index->params.metric == SHOAL_METRIC_COSINE ? 1.0f - dot : -dot;
+}
+
+/* The nprobe lists to scan, best first (ties: lower list). */
+static uint32_t select_probes(const shoal_index *index, ivf_state *st, const float *q,
+                              uint32_t nprobe) {
+    const ivf_model *m = st->model;
+    uint32_t kept = 0;
+    int ip = index->params.metric == SHOAL_METRIC_IP;
+    for (uint32_t l = 0; l < m->nlist; l++) {
+        const float *c = m->centroids + (size_t)l * st->dim;
+        float d = ip ? -index->kernels->dot_f32(q, c, st->dim)
+                     : index->kernels->l2sq_f32(q, c, st->dim);
+        if (kept == nprobe && !(d < st->probes[kept - 1].dist)) continue;
+        uint32_t i = kept < nprobe ? kept++ : kept - 1;
+        while (i > 0 && d < st->probes[i - 1].dist) {
+            st->probes[i] = st->probes[i - 1];
+            i--;
+        }
+        st->probes[i].dist = d;
+        st->probes[i].list = l;
+    }
+    return kept;
+}
+
+static inline int allowed(const ivf_query *qq, uint32_t label) {
+    return !qq->filter || shoal__allowed(qq->filter, label);
+}
+
+static void scan_flat(shoal_index *index, ivf_state *st, const ivf_list *list, ivf_query *qq) {
+    for (uint32_t i = 0; i < list->count; i++) {
+        uint32_t label = list->labels[i];
+        if (!allowed(qq, label)) continue;
+        const float *v = (const float *)(const void *)(list->codes + i * st->code_size);
+        shoal__topk_push(qq->out, shoal__distance(index, qq->q, v), index->seqs[label], label);
+    }
+}
+
+/* Symmetric int8 quantization of x[dim] with its own scale; returns it. */
+static float quantize_query(const float *x, uint32_t dim, int8_t *out) {
+    float top = 0.0f;
+    for (uint32_t j = 0; j < dim; j++) {
+        float a = x[j] < 0.0f ? -x[j] : x[j];
+        if (a > top) top = a;
+    }
+    float scale = top > 0.0f ? top / 127.0f : 1.0f, inv = 1.0f / scale;
+    for (uint32_t j = 0; j < dim; j++) out[j] = (int8_t)round_clamp(x[j] * inv, -127, 127);
+    return scale;
+}
+
+static void scan_sq8(shoal_index *index, ivf_state *st, uint32_t l, ivf_query *qq) {
+    const ivf_model *m = st->model;
+    const ivf_list *list = &m->lists[l];
+    const float *c = m->centroids + (size_t)l * st->dim;
+    uint32_t dim = st->dim;
+    if (index->params.metric == SHOAL_METRIC_L2) {
+        for (uint32_t j = 0; j < dim; j++) st->qres[j] = qq->q[j] - c[j];
+        float qs = quantize_query(st->qres, dim, st->qcodes);
+        float qn = index->kernels->dot_f32(st->qres, st->qres, dim);
+        float qc = index->kernels->dot_f32(st->qres, m->sq_center, dim);
+        float f = m->sq_scale * qs;
+        for (uint32_t i = 0; i < list->count; i++) {
+            uint32_t label = list->labels[i];
+            if (!allowed(qq, label)) continue;
+            const uint8_t *row = list->codes + i * st->code_size;
+            float norm;
+            memcpy(&norm, row, sizeof norm);
+            int32_t dot = index->kernels->dot_i8(st->qcodes, (const int8_t *)(row + 4), dim);
+            float cross = qc + f * (float)dot;
+            float d = qn - 2.0f * cross + norm;
+            shoal__topk_push(qq->out, d, index->seqs[label], label);
+        }
+        return;
+    }
+    float base = index->kernels->dot_f32(qq->q, c, dim) + qq->q_center;
+    float f = m->sq_scale * qq->qscale_ip;
+    for (uint32_t i = 0; i < list->count; i++) {
+        uint32_t label = list->labels[i];
+        if (!allowed(qq, label)) continue;
+        const uint8_t *row = list->codes + i * st->code_size;
+        int32_t dot = index->kernels->dot_i8(st->qcodes_ip, (const int8_t *)(row + 4), dim);
+        shoal__topk_push(qq->out, from_dot(index, base + f * (float)dot), index->seqs[label],
+                         label);
+    }
+}
+
+/* Float tables: l2 against residual q - c (per list), or -q.y (per query). */
+static void build_lut(const shoal_index *index, ivf_state *st, const float *x, int l2) {
+    const ivf_model *m = st->model;
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        float *row = st->lut + (size_t)j * st->ksub;
+        const float *xs = x + (size_t)j * st->dsub;
+        if (l2) {
+            pq_sub_l2(st, pq_codebook(st, m, j), xs, row);
+        } else {
+            pq_sub_dot(st, pq_codebook(st, m, j), xs, row);
+            for (uint32_t c = 0; c < st->ksub; c++) row[c] = -row[c];
+        }
+    }
+    (void)index;
+}
+
+static void scan_pq8(shoal_index *index, ivf_state *st, const ivf_list *list, float bias,
+                     ivf_query *qq) {
+    uint32_t m = st->pq_m;
+    for (uint32_t i = 0; i < list->count; i++) {
+        uint32_t label = list->labels[i];
+        if (!allowed(qq, label)) continue;
+        const uint8_t *codes = list->codes + i * st->code_size;
+        float sum = 0.0f;
+        for (uint32_t j = 0; j < m; j++) sum += st->lut[(size_t)j * 256 + codes[j]];
+        shoal__topk_push(qq->out, bias + sum, index->seqs[label], label);
+    }
+}
+
+/* uint8 tables from the float ones; returns delta, sets *base to the sum of
+ * the row minima. */
+static float quantize_lut(ivf_state *st, float *base) {
+    float widest = 0.0f, total = 0.0f, sum_min = 0.0f;
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        const float *row = st->lut + (size_t)j * 16;
+        float lo = row[0], hi = row[0];
+        for (uint32_t c = 1; c < 16; c++) {
+            if (row[c] < lo) lo = row[c];
+            if (row[c] > hi) hi = row[c];
+        }
+        float range = hi - lo;
+        if (range > widest) widest = range;
+        total += range;
+        sum_min += lo;
+    }
+    float delta = widest / 255.0f;
+    float by_total = total / (float)(65535u - st->m2);
+    if (by_total > delta) delta = by_total;
+    if (!(delta > 0.0f)) delta = 1.0f;
+    float inv = 1.0f / delta;
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        const float *row = st->lut + (size_t)j * 16;
+        float lo = row[0];
+        for (uint32_t c = 1; c < 16; c++)
+            if (row[c] < lo) lo = row[c];
+        for (uint32_t c = 0; c < 16; c++)
+            st->lut8[j * 16 + c] = (uint8_t)round_clamp((row[c] - lo) * inv, 0, 255);
+    }
+    /* Rows m..m2-1 stay zero (set at creation). */
+    *base = sum_min;
+    return delta;
+}
+
+/* base: the list's bias plus the table minima; delta: the table step. */
+static void scan_pq4(shoal_index *index, ivf_state *st, const ivf_list *list, float base,
+                     float delta, ivf_query *qq) {
+    float inv = 1.0f / delta;
+    uint16_t sums[BLOCK];
+    shoal__topk *out = qq->out;
+    uint32_t blocks = (list->count + BLOCK - 1) / BLOCK;
+    for (uint32_t b = 0; b < blocks; b++) {
+        index->kernels->pq4_scan(list->codes + (size_t)b * st->block_bytes, st->lut8, st->m2, 1,
+                                 sums);
+        /* Cheap pre-filter: a record whose integer sum is clearly past the
+         * worst kept result cannot enter (one step of slack for rounding). */
+        uint32_t limit = UINT32_MAX;
+        if (out->count == out->k) {
+            float t = (out->hits[0].distance - base) * inv + 1.0f;
+            limit = t < 0.0f ? 0 : t > 65536.0f ? UINT32_MAX : (uint32_t)t;
+        }
+        uint32_t end = list->count - b * BLOCK < BLOCK ? list->count - b * BLOCK : BLOCK;
+        for (uint32_t i = 0; i < end; i++) {
+            if (sums[i] > limit) continue;
+            uint32_t label = list->labels[b * BLOCK + i];
+            if (!allowed(qq, label)) continue;
+            shoal__topk_push(out, base + delta * (float)sums[i], index->seqs[label], label);
+            if (out->count == out->k) {
+                float t = (out->hits[0].distance - base) * inv + 1.0f;
+                limit = t < 0.0f ? 0 : t > 65536.0f ? UINT32_MAX : (uint32_t)t;
+            }
+        }
+    }
+}
+
+static inline const float *rerank_row(const ivf_state *st, uint32_t label) {
+    return st->model->lists[st->list_of[label]].rerank + (size_t)st->pos_of[label] * st->dim;
+}
+
+static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
+                      const shoal_search_params *params) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    if (!m) return SHOAL_OK; /* untrained: no records */
+    uint32_t nprobe = params && params->nprobe ? params->nprobe
+                      : st->nprobe                 ? st->nprobe
+                      : m->nlist / 16              ? m->nlist / 16
+                                                   : 1;
+    if (nprobe > m->nlist)
+        return shoal__fail(index, SHOAL_EPARAM, "nprobe = %u exceeds nlist = %u", nprobe,
+                           m->nlist);
+    uint32_t rerank = params && params->rerank ? params->rerank : st->rerank;
+    if (params && params->rerank && !st->copies)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "rerank needs float32 copies: create the index with rerank > 0");
+    if (rerank && rerank < topk->k) rerank = topk->k;
+    if (rerank > IVF_RERANK_MAX) rerank = IVF_RERANK_MAX;
+
+    ivf_query qq = {query, NULL, topk, 0.0f, 0.0f};
+    if (params && (params->filter || params->filter_bitmap)) qq.filter = params;
+    shoal__topk cand = {NULL, 0, 0};
+    if (rerank && st->quantizer != SHOAL_QUANTIZER_FLAT) {
+        if (shoal__grow(&index->mem, (void **)&st->cand, &st->cand_cap, rerank,
+                        sizeof *st->cand))
+            return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u rerank candidates",
+                               rerank);
+        cand.hits = st->cand;
+        cand.k = rerank;
+        qq.out = &cand;
+    }
+
+    int l2 = index->params.metric == SHOAL_METRIC_L2;
+    uint32_t probes = select_probes(index, st, query, nprobe);
+    if (!l2 && st->quantizer == SHOAL_QUANTIZER_SQ8) {
+        qq.qscale_ip = quantize_query(query, st->dim, st->qcodes_ip);
+        qq.q_center = index->kernels->dot_f32(query, m->sq_center, st->dim);
+    }
+    float delta = 1.0f, sum_min = 0.0f;
+    if (!l2 && st->quantizer == SHOAL_QUANTIZER_PQ) {
+        build_lut(index, st, query, 0);
+        if (is_pq4(st)) delta = quantize_lut(st, &sum_min); /* one table for every list */
+    }
+    for (uint32_t p = 0; p < probes; p++) {
+        uint32_t l = st->probes[p].list;
+        const ivf_list *list = &m->lists[l];
+        if (list->count == 0) continue;
+        if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+            scan_flat(index, st, list, &qq);
+        } else if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+            scan_sq8(index, st, l, &qq);
+        } else {
+            const float *c = m->centroids + (size_t)l * st->dim;
+            float bias = 0.0f;
+            if (l2) {
+                for (uint32_t j = 0; j < st->dim; j++) st->qres[j] = query[j] - c[j];
+                build_lut(index, st, st->qres, 1);
+                if (is_pq4(st)) delta = quantize_lut(st, &sum_min);
+            } else {
+                bias = from_dot(index, index->kernels->dot_f32(query, c, st->dim));
+            }
+            if (is_pq4(st))
+                scan_pq4(index, st, list, bias + sum_min, delta, &qq);
+            else
+                scan_pq8(index, st, list, bias, &qq);
+        }
+    }
+    /* Rerank: exact distances for the candidates, from the copies.  The rows
+     * are scattered and cold, so each is prefetched a few candidates ahead
+     * (memory latency, not arithmetic, is the cost here). */
+    for (uint32_t i = 0; i < cand.count + RERANK_AHEAD; i++) {
+        if (i < cand.count) {
+            uint32_t label = cand.hits[i].label;
+            const float *v = rerank_row(st, label);
+            shoal__topk_push(topk, shoal__distance(index, query, v), index->seqs[label], label);
+        }
+        if (i + RERANK_AHEAD < cand.count) {
+            const char *row = (const char *)rerank_row(st, cand.hits[i + RERANK_AHEAD].label);
+            for (size_t at = 0; at < (size_t)st->dim * sizeof(float); at += 64) IVF_PREFETCH(row + at);
+        }
+    }
+    return SHOAL_OK;
+}
+
+/* ------------------------------------------------------- check and stats */
+
+static int ivf_check(shoal_index *index) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    if (!m)
+        return index->live ? shoal__fail(index, SHOAL_ECORRUPT, "ivf: untrained with %u records",
+                                         index->live)
+                           : SHOAL_OK;
+    uint64_t total = 0;
+    for (uint32_t l = 0; l < m->nlist; l++) {
+        const ivf_list *list = &m->lists[l];
+        if (list->count > list->cap)
+            return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u holds %u of %u", l,
+                               list->count, list->cap);
+        if (st->copies && list->cap && !list->rerank)
+            return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u lacks its rerank section", l);
+        for (uint32_t pos = 0; pos < list->count; pos++) {
+            uint32_t label = list->labels[pos];
+            if (!shoal__is_alive(index, label))
+                return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u holds dead label %u", l,
+                                   label);
+            if (st->list_of[label] != l || st->pos_of[label] != pos)
+                return shoal__fail(index, SHOAL_ECORRUPT,
+                                   "ivf: label %u is at list %u pos %u but recorded at %u/%u",
+                                   label, l, pos, st->list_of[label], st->pos_of[label]);
+        }
+        total += list->count;
+    }
+    if (total != index->live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ivf: lists hold %llu records, %u are live",
+                           (unsigned long long)total, index->live);
+    return SHOAL_OK;
+}
+
+/* Bytes of a block as the allocator counts it (16-byte header). */
+static size_t block_size(const void *p, size_t bytes) { return p ? bytes + 16 : 0; }
+
+static void ivf_stats(const shoal_index *index, shoal_stats *out) {
+    const ivf_state *st = state_of(index);
+    const ivf_model *m = st->model;
+    if (!m) return;
+    size_t dim = st->dim, codes = 0, rerank = 0;
+    codes += block_size(m->centroids, (size_t)m->nlist * dim * sizeof(float));
+    codes += block_size(m->sq_center, dim * sizeof(float));
+    codes += block_size(m->codebooks, (size_t)st->pq_m * st->dsub * st->ksub * sizeof(float));
+    codes += block_size(m->lists, (size_t)m->nlist * sizeof *m->lists);
+    for (uint32_t l = 0; l < m->nlist; l++) {
+        const ivf_list *list = &m->lists[l];
+        size_t cb = is_pq4(st) ? (size_t)(list->cap / BLOCK) * st->block_bytes
+                               : (size_t)list->cap * st->code_size;
+        codes += block_size(list->labels, (size_t)list->cap * sizeof(uint32_t));
+        codes += block_size(list->codes, cb);
+        rerank += block_size(list->rerank, (size_t)list->cap * dim * sizeof(float));
+    }
+    out->codes_bytes = codes;
+    out->rerank_bytes = rerank;
+    out->nlist = m->nlist;
+}
+
+static void ivf_destroy(shoal_index *index) {
+    ivf_state *st = state_of(index);
+    if (!st) return;
+    shoal__mem *mem = &index->mem;
+    model_free(index, st->model);
+    shoal__free(mem, st->list_of);
+    shoal__free(mem, st->pos_of);
+    shoal__free(mem, st->batch);
+    shoal__free(mem, st->qres);
+    shoal__free(mem, st->lut);
+    shoal__free(mem, st->decoded);
+    shoal__free(mem, st->lut8);
+    shoal__free(mem, st->pq_codes);
+    shoal__free(mem, st->qcodes);
+    shoal__free(mem, st->qcodes_ip);
+    shoal__free(mem, st->probes);
+    shoal__free(mem, st->cand);
+    shoal__free(mem, st);
+    index->kind_state = NULL;
+}
+
+const shoal__kind_ops shoal__ivf_ops = {
+    "ivf",      ivf_create, ivf_reserve, ivf_insert,  ivf_remove,      ivf_vector,
+    ivf_search, ivf_check,  ivf_stats,   ivf_destroy, ivf_train,       ivf_prepare_add,
+    ivf_trained,
+};
