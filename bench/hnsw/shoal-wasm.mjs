@@ -1,0 +1,61 @@
+// shoal-wasm.mjs -- Shoal's npm package (js/index.mjs: the C core compiled by
+// Emscripten) in Node, SIMD128 build (--variant simd) or the baseline scalar
+// build (--variant base).  Needs `make wasm` first.
+//
+// --kind hnsw | flat.  HNSW options per the JS API: { kind: 'hnsw', M,
+// efConstruction, storage } and search(q, k, { ef }); flat is exact (recall
+// 1.0 at every "ef") and serves to prove the pipeline until HNSW is exposed
+// in the JS package.  The kind-specific bits are the two functions below.
+// --storage f32 | sq8 (HNSW only).
+//
+// Ids: the public API takes string ids, so row i gets id String(i), and
+// search() returns strings (turned back into numbers after timing).  Each
+// query pays the API's real costs: copying the query into the wasm heap and
+// decoding result ids.  Build: add() in batches of 1,000 (single-threaded).
+// Memory: RSS growth, and lib_mb = index.memoryBytes() (what the core
+// allocated for the index).
+import { Index, wasmInfo } from '../../js/index.mjs';
+import { parseArgs, runAdapter } from './common.mjs';
+
+const argv = process.argv.slice(2);
+const take = (name, fallback) => {
+  const at = argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const [, value] = argv.splice(at, 2);
+  return value;
+};
+const kind = take('kind', 'hnsw');
+const storage = take('storage', 'f32');
+const args = parseArgs(argv);
+const simd = args.variant !== 'base';
+
+const createOptions = (dim) => (kind === 'hnsw'
+  ? { dim, metric: 'l2', kind, simd, M: args.M, efConstruction: args.efc, storage }
+  : { dim, metric: 'l2', kind, simd });
+const searchOptions = (ef) => (kind === 'hnsw' ? { ef } : {});
+
+const info = await wasmInfo({ simd });
+let index;
+let options = {};
+await runAdapter(args, {
+  library: 'shoal-wasm',
+  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${storage}` : ''}`,
+  version: info.version,
+  params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, storage } : { kind },
+  notes: `js/index.mjs, ${info.kernels} kernels.` + (kind === 'flat' ? ' FLAT (exact): pipeline check, not HNSW.' : ''),
+}, {
+  async build(base, n, dim) {
+    index = await Index.create(createOptions(dim));
+    const batch = 1000;
+    for (let start = 0; start < n; start += batch) {
+      const end = Math.min(n, start + batch);
+      const ids = Array.from({ length: end - start }, (_, j) => String(start + j));
+      index.add(ids, base.subarray(start * dim, end * dim));
+    }
+    return { libBytes: index.memoryBytes() };
+  },
+  prepareQuery: (vec) => Float32Array.from(vec),
+  setEf(ef) { options = searchOptions(ef); },
+  search: (q, k) => index.search(q, k, options),
+  toIds: (answer) => answer.ids.map(Number),
+});

@@ -1,0 +1,264 @@
+/*
+ * hnsw_native.c -- Shoal's native (C) adapter for the HNSW benchmark
+ * (bench/hnsw/run.mjs runs it; `make bench-hnsw` builds and runs everything).
+ *
+ * Same protocol as the other adapters (bench/hnsw/common.mjs has the full
+ * description): read the cached Fashion-MNIST .fvecs from --data, build an
+ * index from the first --base rows with id "i" for row i, then for each ef of
+ * --efs time --runs passes of single queries over the first --queries test
+ * images and keep the best pass.  It prints JSON lines on stdout and writes
+ * each ef's neighbours (int32, queries x k, base row numbers) into
+ * --neighbors, so that recall is computed once, by run.mjs.
+ *
+ *   --kind hnsw|flat      flat is exact (recall 1.0): it proves the pipeline
+ *                         while the HNSW kind is not in the build
+ *   --storage f32|sq8     HNSW vector storage
+ *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
+ *
+ * What is timed: shoal_index_search() per query, with ef in
+ * shoal_search_params (HNSW only; flat ignores the sweep).  Labels are turned
+ * into ids after the timed pass.  The build is one shoal_index_add() of all
+ * rows: single-threaded, like every Shoal call.
+ * Memory: shoal_index_memory_bytes() (lib_mb: exact, every allocation goes
+ * through the handle's allocator) and RSS growth over the build.
+ *
+ * Uses only the public header; links build/libshoal.a.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "shoal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_EFS 64
+
+typedef struct bench_args {
+    const char *data;
+    const char *neighbors;
+    const char *kind;
+    const char *storage;
+    uint32_t base, queries, k, M, efc, runs;
+    uint32_t efs[MAX_EFS];
+    uint32_t n_efs;
+} bench_args;
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "hnsw_native: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    exit(1);
+}
+
+static uint32_t parse_u32(const char *name, const char *text)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || end == text || v > UINT32_MAX) die("bad number for", name);
+    return (uint32_t)v;
+}
+
+static void parse_args(int argc, char **argv, bench_args *a)
+{
+    static const uint32_t default_efs[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
+    *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
+                      .kind = "hnsw", .storage = "f32", .base = 60000, .queries = 1000,
+                      .k = 10, .M = 16, .efc = 200, .runs = 2};
+    a->n_efs = sizeof default_efs / sizeof default_efs[0];
+    memcpy(a->efs, default_efs, sizeof default_efs);
+    for (int i = 1; i < argc; i += 2) {
+        const char *key = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!val) die("missing value for", key);
+        if (!strcmp(key, "--data")) a->data = val;
+        else if (!strcmp(key, "--neighbors")) a->neighbors = val;
+        else if (!strcmp(key, "--kind")) a->kind = val;
+        else if (!strcmp(key, "--storage")) a->storage = val;
+        else if (!strcmp(key, "--variant")) (void)val; /* named by --kind/--storage */
+        else if (!strcmp(key, "--base")) a->base = parse_u32(key, val);
+        else if (!strcmp(key, "--queries")) a->queries = parse_u32(key, val);
+        else if (!strcmp(key, "--k")) a->k = parse_u32(key, val);
+        else if (!strcmp(key, "--M")) a->M = parse_u32(key, val);
+        else if (!strcmp(key, "--efc")) a->efc = parse_u32(key, val);
+        else if (!strcmp(key, "--runs")) a->runs = parse_u32(key, val);
+        else if (!strcmp(key, "--efs")) {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", val);
+            a->n_efs = 0;
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (a->n_efs == MAX_EFS) die("too many efs", NULL);
+                a->efs[a->n_efs++] = parse_u32(key, tok);
+            }
+        } else die("unknown option", key);
+    }
+    if (strcmp(a->kind, "hnsw") && strcmp(a->kind, "flat")) die("--kind must be hnsw or flat", a->kind);
+    if (strcmp(a->storage, "f32") && strcmp(a->storage, "sq8")) die("--storage must be f32 or sq8", a->storage);
+    if (!a->k || !a->runs || !a->n_efs || !a->base || !a->queries) die("counts must be positive", NULL);
+}
+
+/* The first `limit` rows of an .fvecs file; *dim receives the row length. */
+static float *read_fvecs(const char *dir, const char *name, uint32_t limit, uint32_t *dim)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open (run bench/hnsw/prepare_data.py)", path);
+    int32_t d;
+    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > (int32_t)SHOAL_DIM_MAX) die("bad .fvecs header", path);
+    *dim = (uint32_t)d;
+    float *out = malloc((size_t)limit * (uint32_t)d * sizeof *out);
+    if (!out) die("out of memory reading", path);
+    rewind(f);
+    for (uint32_t i = 0; i < limit; i++) {
+        int32_t row_dim;
+        if (fread(&row_dim, 4, 1, f) != 1 || row_dim != d ||
+            fread(out + (size_t)i * (uint32_t)d, sizeof *out, (size_t)d, f) != (size_t)d)
+            die("file has fewer rows than asked for", path);
+    }
+    fclose(f);
+    return out;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (double)resident * 4096.0 / (1024.0 * 1024.0);
+}
+
+static void check(shoal_index *index, int rc, const char *what)
+{
+    if (rc >= 0) return;
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s (%s)", shoal_error_name(rc) ? shoal_error_name(rc) : "?",
+             index ? shoal_index_errmsg(index) : shoal_strerror(rc));
+    /* One machine-readable line so the runner can report why, then stop. */
+    printf("{\"type\":\"error\",\"library\":\"shoal-native\",\"error\":\"%s: %s\"}\n", what, detail);
+    fflush(stdout);
+    die(what, detail);
+}
+
+int main(int argc, char **argv)
+{
+    bench_args a;
+    parse_args(argc, argv, &a);
+    uint32_t dim, qdim;
+    float *base = read_fvecs(a.data, "fashion-mnist-base.fvecs", a.base, &dim);
+    float *queries = read_fvecs(a.data, "fashion-mnist-query.fvecs", a.queries, &qdim);
+    if (qdim != dim) die("base and query dimensions differ", NULL);
+
+    /* Ids "0".."n-1" as one byte buffer plus offsets (shoal.h's layout). */
+    uint32_t *offsets = malloc(((size_t)a.base + 1) * sizeof *offsets);
+    char *id_bytes = malloc((size_t)a.base * 11);
+    if (!offsets || !id_bytes) die("out of memory", NULL);
+    offsets[0] = 0;
+    for (uint32_t i = 0; i < a.base; i++)
+        offsets[i + 1] = offsets[i] + (uint32_t)sprintf(id_bytes + offsets[i], "%u", i);
+
+    int hnsw = !strcmp(a.kind, "hnsw");
+    char variant[64];
+    snprintf(variant, sizeof variant, "%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.storage : "");
+    shoal_params params;
+    shoal_params_init(&params);
+    params.dim = dim;
+    params.metric = SHOAL_METRIC_L2;
+    params.kind = hnsw ? SHOAL_KIND_HNSW : SHOAL_KIND_FLAT;
+    params.hnsw.M = a.M;
+    params.hnsw.ef_construction = a.efc;
+    params.hnsw.storage = !strcmp(a.storage, "sq8") ? SHOAL_STORAGE_SQ8 : SHOAL_STORAGE_F32;
+
+    double rss0 = rss_mb();
+    double t0 = now_seconds();
+    shoal_index *index = NULL;
+    check(NULL, shoal_index_new(&params, &index), "shoal_index_new");
+    check(index, shoal_index_add(index, a.base, id_bytes, offsets, base, dim), "shoal_index_add");
+    double build_s = now_seconds() - t0;
+    double rss1 = rss_mb();
+    shoal_stats stats;
+    shoal_index_stats(index, &stats);
+
+    printf("{\"type\":\"build\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
+           "\"queries\":%u,\"k\":%u,\"version\":\"%s\",\"params\":{\"M\":%u,\"ef_construction\":%u,"
+           "\"storage\":\"%s\",\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
+           "\"lib_mb\":%.1f,\"levels\":%u,\"mean_degree\":%.2f,"
+           "\"notes\":\"C, %s kernels; lib_mb = shoal_index_memory_bytes.%s\"}\n",
+           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.storage, a.kind,
+           build_s, rss1 - rss0, (double)stats.memory_bytes / (1024.0 * 1024.0), stats.levels,
+           stats.mean_degree, shoal_index_simd_name(index),
+           hnsw ? "" : " FLAT (exact): pipeline check, not HNSW.");
+    fflush(stdout);
+
+    uint32_t *labels = malloc((size_t)a.queries * a.k * sizeof *labels);
+    int32_t *ids = malloc((size_t)a.queries * a.k * sizeof *ids);
+    float *dist = malloc((size_t)a.k * sizeof *dist);
+    int *counts = malloc((size_t)a.queries * sizeof *counts);
+    if (!labels || !ids || !dist || !counts) die("out of memory", NULL);
+
+    shoal_search_params sp;
+    shoal_search_params_init(&sp);
+    uint32_t warm = a.queries < 200 ? a.queries : 200;
+    sp.ef = hnsw ? (a.efs[0] > a.k ? a.efs[0] : a.k) : 0;
+    for (uint32_t i = 0; i < warm; i++)
+        check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
+                                        labels + (size_t)i * a.k, dist), "warm-up search");
+
+    for (uint32_t e = 0; e < a.n_efs; e++) {
+        sp.ef = hnsw ? a.efs[e] : 0;
+        double best = 1e300;
+        for (uint32_t run = 0; run < a.runs; run++) {
+            double start = now_seconds();
+            for (uint32_t i = 0; i < a.queries; i++) {
+                counts[i] = shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
+                                               labels + (size_t)i * a.k, dist);
+                if (counts[i] < 0) check(index, counts[i], "shoal_index_search");
+            }
+            double seconds = now_seconds() - start;
+            if (seconds < best) best = seconds;
+        }
+        for (uint32_t i = 0; i < a.queries; i++) {
+            for (uint32_t j = 0; j < a.k; j++) {
+                ids[(size_t)i * a.k + j] = -1;
+                if ((int)j >= counts[i]) continue;
+                const char *id;
+                int len = shoal_index_label_id(index, labels[(size_t)i * a.k + j], &id);
+                check(index, len, "shoal_index_label_id");
+                char text[16];
+                snprintf(text, sizeof text, "%.*s", len, id);
+                ids[(size_t)i * a.k + j] = (int32_t)strtol(text, NULL, 10);
+            }
+        }
+        char path[1024];
+        snprintf(path, sizeof path, "%s/shoal-native-%s-ef%u.i32", a.neighbors, variant, a.efs[e]);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(ids, sizeof *ids, (size_t)a.queries * a.k, f) != (size_t)a.queries * a.k ||
+            fclose(f))
+            die("cannot write (does --neighbors exist?)", path);
+        printf("{\"type\":\"search\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
+               "\"queries\":%u,\"k\":%u,\"ef\":%u,\"qps\":%.1f,\"neighbors\":\"%s\"}\n",
+               variant, a.base, a.queries, a.k, a.efs[e], (double)a.queries / best, path);
+        fflush(stdout);
+    }
+
+    shoal_index_free(index);
+    free(counts);
+    free(dist);
+    free(ids);
+    free(labels);
+    free(id_bytes);
+    free(offsets);
+    free(queries);
+    free(base);
+    return 0;
+}
