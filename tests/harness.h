@@ -90,4 +90,24 @@ static inline void test_fill(test_rng *r, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = test_rng_float(r);
 }
 
+/* n points scattered (spread * a sum of three uniforms, roughly Gaussian)
+ * around `clusters` random centres: structure that approximate indexes must
+ * navigate, unlike uniform noise.  malloc'd; the caller frees. */
+static inline float *test_clustered(uint64_t seed, uint32_t n, uint32_t dim, uint32_t clusters,
+                                    float spread) {
+    test_rng r = {seed};
+    float *centers = malloc((size_t)clusters * dim * sizeof *centers);
+    float *data = malloc((size_t)n * dim * sizeof *data);
+    test_fill(&r, centers, (size_t)clusters * dim);
+    for (uint32_t i = 0; i < n; i++) {
+        const float *c = centers + (size_t)(test_rng_next(&r) % clusters) * dim;
+        for (uint32_t j = 0; j < dim; j++) {
+            float g = test_rng_float(&r) + test_rng_float(&r) + test_rng_float(&r);
+            data[(size_t)i * dim + j] = c[j] + spread * g;
+        }
+    }
+    free(centers);
+    return data;
+}
+
 #endif

@@ -30,19 +30,7 @@
 /* ----------------------------------------------------------------- data */
 
 static float *clustered(uint64_t seed, uint32_t n, uint32_t dim, uint32_t clusters) {
-    test_rng r = {seed};
-    float *centers = malloc((size_t)clusters * dim * sizeof *centers);
-    float *data = malloc((size_t)n * dim * sizeof *data);
-    test_fill(&r, centers, (size_t)clusters * dim);
-    for (uint32_t i = 0; i < n; i++) {
-        const float *c = centers + (size_t)(test_rng_next(&r) % clusters) * dim;
-        for (uint32_t j = 0; j < dim; j++) {
-            float g = test_rng_float(&r) + test_rng_float(&r) + test_rng_float(&r);
-            data[(size_t)i * dim + j] = c[j] + 0.3f * g;
-        }
-    }
-    free(centers);
-    return data;
+    return test_clustered(seed, n, dim, clusters, 0.3f);
 }
 
 static float *g_data, *g_queries;

@@ -5,35 +5,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Index, ParameterError, DimensionError } from '../../js/index.mjs';
-import { TestRng } from './data.mjs';
-import { idsFor } from './reference.mjs';
+import { clustered, idsFor, recall } from './reference.mjs';
 
 const DIM = 32, N = 3000, CLUSTERS = 20, QUERIES = 40, K = 10;
 
-// Points scattered around CLUSTERS random centres: structure a graph index
-// must navigate, unlike uniform noise.
-function clustered(n, dim, seed) {
-  const rng = new TestRng(seed);
-  const centres = rng.fill(new Float32Array(CLUSTERS * dim));
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const c = i % CLUSTERS;
-    for (let j = 0; j < dim; j++) out[i * dim + j] = centres[c * dim + j] + 0.25 * rng.float();
-  }
-  return out;
-}
-
-function recall(approx, exact) {
-  let hits = 0;
-  for (let q = 0; q < exact.length; q++) {
-    const want = new Set(exact[q].ids);
-    hits += approx[q].ids.filter((id) => want.has(id)).length;
-  }
-  return hits / exact.reduce((sum, r) => sum + r.ids.length, 0);
-}
-
-const data = clustered(N, DIM, 77);
-const queries = clustered(QUERIES, DIM, 78);
+const data = clustered(N, DIM, 77, { clusters: CLUSTERS, spread: 0.25 });
+const queries = clustered(QUERIES, DIM, 78, { clusters: CLUSTERS, spread: 0.25 });
 const ids = idsFor(N);
 const query = (q) => queries.subarray(q * DIM, (q + 1) * DIM);
 

@@ -15,6 +15,31 @@ export function integerVectors(n, dim, seed) {
   return out;
 }
 
+/**
+ * n*dim points around `clusters` random centres (centre i % clusters, plus
+ * spread * uniform noise): structure approximate indexes must navigate.
+ */
+export function clustered(n, dim, seed, { clusters = 20, spread = 0.25 } = {}) {
+  const rng = new TestRng(seed);
+  const centres = rng.fill(new Float32Array(clusters * dim));
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = i % clusters;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = centres[c * dim + j] + spread * rng.float();
+  }
+  return out;
+}
+
+/** Fraction of the exact results' ids that the approximate results found. */
+export function recall(approx, exact) {
+  let hits = 0;
+  for (let q = 0; q < exact.length; q++) {
+    const want = new Set(exact[q].ids);
+    hits += approx[q].ids.filter((id) => want.has(id)).length;
+  }
+  return hits / exact.reduce((sum, r) => sum + r.ids.length, 0);
+}
+
 export const idsFor = (n, prefix = 'v') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 function dot(a, b) {
