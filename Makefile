@@ -7,6 +7,8 @@
 #   make demo       builds the wasm and serves demo/ on 127.0.0.1
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures
 #   make docs       regenerates docs/ERRORS.md from the error list
+#   make fuzz       long libFuzzer run of the segment parser (make test runs a short one)
+#   make golden     rewrites tests/golden/ (only when the format version changes)
 #
 # Flags: SANITIZE=address,undefined builds the native tests under sanitizers
 # (make test does this itself into build/asan/).
@@ -17,7 +19,7 @@ DIST    := js/dist
 VERSION := $(shell cat VERSION)
 
 CORE_SRC := src/util.c src/index.c src/flat.c src/hnsw.c src/kmeans.c src/ivf.c src/kernels.c src/kernels_scalar.c \
-            src/kernels_avx2.c src/kernels_avx512.c src/kernels_wasm128.c
+            src/kernels_avx2.c src/kernels_avx512.c src/kernels_wasm128.c src/segment.c src/checksum.c
 CORE_HDR := $(wildcard src/*.h)
 TEST_SRC := tests/harness.c $(wildcard tests/test_*.c)
 TEST_HDR := tests/harness.h
@@ -37,36 +39,68 @@ FLAGS_kernels_scalar := $(NOVEC)
 FLAGS_kernels_avx2   := -mavx2 -mfma
 FLAGS_kernels_avx512 := -mavx512f -mavx512bw -mavx512vl -mfma
 
+# zstd 1.5.7, compiled from the same sources by every build so that every
+# build writes byte-identical segments (docs/FORMAT.md, "Compression").
+# tools/fetch_zstd.sh fetches them (npm pack zstd-napi@0.0.13, sha512
+# checked against tools/zstd-napi-0.0.13.sha512) into an ignored directory.
+ZSTD_SRC   := $(BUILD)/zstd-src/lib
+ZSTD_STAMP := $(BUILD)/zstd-src/.verified
+ZSTD_FILES := common/debug common/entropy_common common/error_private common/fse_decompress \
+    common/pool common/threading common/xxhash common/zstd_common compress/fse_compress \
+    compress/hist compress/huf_compress compress/zstd_compress compress/zstd_compress_literals \
+    compress/zstd_compress_sequences compress/zstd_compress_superblock compress/zstd_double_fast \
+    compress/zstd_fast compress/zstd_lazy compress/zstd_ldm compress/zstd_opt compress/zstd_preSplit \
+    compress/zstdmt_compress decompress/huf_decompress decompress/zstd_ddict \
+    decompress/zstd_decompress decompress/zstd_decompress_block
+ZSTD_DEFS  := -DZSTD_DISABLE_ASM -DZSTD_LEGACY_SUPPORT=0 -DZSTD_TRACE=0 -DXXH_NAMESPACE=ZSTD_ -w
+zstd_objs   = $(addprefix $(BUILD)/zstd/$(1)/,$(addsuffix .o,$(notdir $(ZSTD_FILES))))
+ZSTD_NATIVE_OBJ := $(call zstd_objs,native)
+ZSTD_EMCC_OBJ   := $(call zstd_objs,emcc)
+ZSTD_WASI_OBJ   := $(call zstd_objs,wasi)
+FLAGS_segment   := -I$(ZSTD_SRC)
+
 NATIVE_OBJ := $(patsubst src/%.c,$(BUILD)/native/%.o,$(CORE_SRC))
 ASAN_OBJ   := $(patsubst src/%.c,$(BUILD)/asan/%.o,$(CORE_SRC))
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all native wasm wasi test test-c test-asan test-wasi test-js demo bench docs deps clean
+.PHONY: all native wasm wasi check-docs test test-c test-asan test-wasi test-js demo bench docs deps clean
 all: native
 native: $(BUILD)/libshoal.a $(BUILD)/libshoal.so
 
 # ------------------------------------------------------------------ native
 
-$(BUILD)/native/%.o: src/%.c $(CORE_HDR)
+$(ZSTD_STAMP): tools/fetch_zstd.sh tools/zstd-napi-0.0.13.sha512
+	tools/fetch_zstd.sh $(BUILD)/zstd-src
+
+# One recipe per target compiles every zstd file (object names are known
+# statically; the sources appear only once fetched).
+$(BUILD)/zstd/native/.built: $(ZSTD_STAMP)
+	@mkdir -p $(@D)
+	for f in $(ZSTD_FILES); do $(CC) -std=c11 -O2 -fPIC $(ZSTD_DEFS) -c $(ZSTD_SRC)/$$f.c \
+	    -o $(@D)/$$(basename $$f).o || exit 1; done
+	touch $@ && touch $(@D)/*.o
+$(ZSTD_NATIVE_OBJ): $(BUILD)/zstd/native/.built ;
+
+$(BUILD)/native/%.o: src/%.c $(CORE_HDR) | $(ZSTD_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(FLAGS_$*) -c $< -o $@
 
-$(BUILD)/libshoal.a: $(NATIVE_OBJ)
+$(BUILD)/libshoal.a: $(NATIVE_OBJ) $(ZSTD_NATIVE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libshoal.so: $(NATIVE_OBJ)
+$(BUILD)/libshoal.so: $(NATIVE_OBJ) $(ZSTD_NATIVE_OBJ)
 	$(CC) -shared -o $@ $^ -lm
 
 $(BUILD)/test_shoal: $(TEST_SRC) $(TEST_HDR) $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -Itests $(TEST_SRC) $(BUILD)/libshoal.a -lm -o $@
 
-$(BUILD)/asan/%.o: src/%.c $(CORE_HDR)
+$(BUILD)/asan/%.o: src/%.c $(CORE_HDR) | $(ZSTD_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) $(FLAGS_$*) -c $< -o $@
 
-$(BUILD)/asan/test_shoal: $(TEST_SRC) $(TEST_HDR) $(ASAN_OBJ)
-	$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -Itests $(TEST_SRC) $(ASAN_OBJ) -lm -o $@
+$(BUILD)/asan/test_shoal: $(TEST_SRC) $(TEST_HDR) $(ASAN_OBJ) $(ZSTD_NATIVE_OBJ)
+	$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -Itests $(TEST_SRC) $(ASAN_OBJ) $(ZSTD_NATIVE_OBJ) -lm -o $@
 
 $(BUILD)/xbuild: tests/xbuild.c $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libshoal.a -lm -o $@
@@ -79,6 +113,11 @@ $(BUILD)/gen_errors: tools/gen_errors.c src/shoal.h
 docs: $(BUILD)/gen_errors
 	$(BUILD)/gen_errors md > docs/ERRORS.md
 
+# The committed table must match the error list it is generated from.
+check-docs: $(BUILD)/gen_errors
+	@$(BUILD)/gen_errors md | diff -u docs/ERRORS.md - || \
+	    { echo "docs/ERRORS.md is stale: run make docs"; exit 1; }
+
 # -------------------------------------------------------------------- wasm
 # Emscripten 3.1.6: ES module for web+worker; the loader (js/src/load.mjs)
 # hands the compiled module in through instantiateWasm, which also makes it
@@ -90,12 +129,13 @@ WASM_EXPORTS := malloc free shoal_version shoal_strerror shoal_error_name shoal_
     shoal_index_memory_bytes shoal_index_simd_name shoal_index_add shoal_index_delete \
     shoal_index_get shoal_index_label_id shoal_index_label_bound shoal_index_check \
     shoal_index_on_progress shoal_index_stats shoal_js_index_new shoal_js_search \
-    shoal_index_train shoal_index_trained
+    shoal_index_train shoal_index_trained shoal_index_save shoal_index_free_segment \
+    shoal_index_is_view shoal_js_index_load shoal_cid shoal_index_metric shoal_index_kind
 comma := ,
 empty :=
 space := $(empty) $(empty)
 WASM_EXPORT_LIST := $(subst $(space),$(comma),$(strip $(addprefix _,$(WASM_EXPORTS))))
-EMFLAGS := -O3 -std=c11 $(FP) -Isrc -sMODULARIZE -sEXPORT_ES6 -sENVIRONMENT=web,worker \
+EMFLAGS := -O3 -std=c11 $(FP) -Isrc -I$(ZSTD_SRC) -sMODULARIZE -sEXPORT_ES6 -sENVIRONMENT=web,worker \
            -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -sFILESYSTEM=0 \
            -sEXPORT_NAME=createShoalModule -sEXPORTED_FUNCTIONS=$(WASM_EXPORT_LIST) \
            -sALLOW_TABLE_GROWTH -sEXPORTED_RUNTIME_METHODS=UTF8ToString,addFunction,removeFunction
@@ -103,13 +143,21 @@ WASM_SRC := $(CORE_SRC) wasm/binding.c
 
 wasm: $(DIST)/shoal-simd.mjs $(DIST)/shoal-base.mjs $(DIST)/errors.mjs $(DIST)/errors.d.ts
 
-$(DIST)/shoal-simd.mjs: $(WASM_SRC) $(CORE_HDR)
+# zstd is compiled once without SIMD128 and linked into both variants.
+$(BUILD)/zstd/emcc/.built: $(ZSTD_STAMP)
 	@mkdir -p $(@D)
-	$(EMCC) $(EMFLAGS) -msimd128 $(WASM_SRC) -o $@
+	for f in $(ZSTD_FILES); do $(EMCC) -std=c11 -O3 $(ZSTD_DEFS) -c $(ZSTD_SRC)/$$f.c \
+	    -o $(@D)/$$(basename $$f).o || exit 1; done
+	touch $@ && touch $(@D)/*.o
+$(ZSTD_EMCC_OBJ): $(BUILD)/zstd/emcc/.built ;
 
-$(DIST)/shoal-base.mjs: $(WASM_SRC) $(CORE_HDR)
+$(DIST)/shoal-simd.mjs: $(WASM_SRC) $(CORE_HDR) $(ZSTD_EMCC_OBJ)
 	@mkdir -p $(@D)
-	$(EMCC) $(EMFLAGS) $(WASM_SRC) -o $@
+	$(EMCC) $(EMFLAGS) -msimd128 $(WASM_SRC) $(ZSTD_EMCC_OBJ) -o $@
+
+$(DIST)/shoal-base.mjs: $(WASM_SRC) $(CORE_HDR) $(ZSTD_EMCC_OBJ)
+	@mkdir -p $(@D)
+	$(EMCC) $(EMFLAGS) $(WASM_SRC) $(ZSTD_EMCC_OBJ) -o $@
 
 $(DIST)/errors.mjs: $(BUILD)/gen_errors
 	@mkdir -p $(@D)
@@ -124,22 +172,67 @@ $(DIST)/errors.d.ts: $(BUILD)/gen_errors
 # wasi/run.mjs under node:wasi.
 
 WASI_CC    ?= clang
-WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 $(FP) -Isrc -Itests
+WASI_FLAGS := --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 $(FP) -Isrc -Itests -I$(ZSTD_SRC)
 WASI_TESTS := $(BUILD)/wasi/test_shoal-simd.wasm $(BUILD)/wasi/test_shoal-base.wasm
 
 wasi: $(WASI_TESTS) $(BUILD)/wasi/xbuild.wasm
 
-$(BUILD)/wasi/test_shoal-simd.wasm: $(CORE_SRC) $(TEST_SRC) $(CORE_HDR) $(TEST_HDR)
+$(BUILD)/zstd/wasi/.built: $(ZSTD_STAMP)
 	@mkdir -p $(@D)
-	$(WASI_CC) $(WASI_FLAGS) -msimd128 $(CORE_SRC) $(TEST_SRC) -lm -o $@
+	for f in $(ZSTD_FILES); do $(WASI_CC) --target=wasm32-wasi --sysroot=/usr -std=c11 -O2 \
+	    $(ZSTD_DEFS) -c $(ZSTD_SRC)/$$f.c -o $(@D)/$$(basename $$f).o || exit 1; done
+	touch $@ && touch $(@D)/*.o
+$(ZSTD_WASI_OBJ): $(BUILD)/zstd/wasi/.built ;
 
-$(BUILD)/wasi/test_shoal-base.wasm: $(CORE_SRC) $(TEST_SRC) $(CORE_HDR) $(TEST_HDR)
+$(BUILD)/wasi/test_shoal-simd.wasm: $(CORE_SRC) $(TEST_SRC) $(CORE_HDR) $(TEST_HDR) $(ZSTD_WASI_OBJ)
 	@mkdir -p $(@D)
-	$(WASI_CC) $(WASI_FLAGS) $(CORE_SRC) $(TEST_SRC) -lm -o $@
+	$(WASI_CC) $(WASI_FLAGS) -msimd128 $(CORE_SRC) $(TEST_SRC) $(ZSTD_WASI_OBJ) -lm -o $@
 
-$(BUILD)/wasi/xbuild.wasm: tests/xbuild.c $(CORE_SRC) $(CORE_HDR)
+$(BUILD)/wasi/test_shoal-base.wasm: $(CORE_SRC) $(TEST_SRC) $(CORE_HDR) $(TEST_HDR) $(ZSTD_WASI_OBJ)
 	@mkdir -p $(@D)
-	$(WASI_CC) $(WASI_FLAGS) -msimd128 $(CORE_SRC) $< -lm -o $@
+	$(WASI_CC) $(WASI_FLAGS) $(CORE_SRC) $(TEST_SRC) $(ZSTD_WASI_OBJ) -lm -o $@
+
+$(BUILD)/wasi/xbuild.wasm: tests/xbuild.c $(CORE_SRC) $(CORE_HDR) $(ZSTD_WASI_OBJ)
+	@mkdir -p $(@D)
+	$(WASI_CC) $(WASI_FLAGS) -msimd128 $(CORE_SRC) $< $(ZSTD_WASI_OBJ) -lm -o $@
+
+# --------------------------------------------------------------------- cli
+# The shoal command-line tool (src/cli/, docs/CLI.md): a host that does the
+# file I/O and calls only src/shoal.h.  One set of sources, two builds:
+# native (linked with libshoal.a) and WASI (build/shoal.wasm, SIMD128,
+# threads off), run by wasi/shoal under node:wasi or by wasmtime.
+
+.PHONY: cli test-cli
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_HDR := $(wildcard src/cli/*.h)
+
+all: cli
+cli: $(BUILD)/shoal $(BUILD)/shoal.wasm
+
+$(BUILD)/shoal: $(CLI_SRC) $(CLI_HDR) $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) $(CLI_SRC) $(BUILD)/libshoal.a -lm -o $@
+
+# (Depends on zstd's stamp rather than its objects: their empty-recipe
+# rule makes them look remade on every run, which would relink each time.)
+$(BUILD)/shoal.wasm: $(CLI_SRC) $(CLI_HDR) $(CORE_SRC) $(CORE_HDR) $(BUILD)/zstd/wasi/.built
+	@mkdir -p $(@D)
+	$(WASI_CC) $(WASI_FLAGS) $(WARN) -msimd128 $(CORE_SRC) $(CLI_SRC) $(ZSTD_WASI_OBJ) -lm -o $@
+
+# Every command natively and through wasi/shoal (tests/cli/cli.test.mjs).
+test-cli: $(BUILD)/shoal $(BUILD)/shoal.wasm
+	node --test tests/cli/
+
+# libFuzzer over the JSONL reader (not part of make test).
+.PHONY: fuzz-cli
+FUZZ_CLI_TIME ?= 60
+$(BUILD)/fuzz/fuzz_jsonl: tests/cli/fuzz_jsonl.c src/cli/json.c $(CLI_HDR) src/shoal.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(FUZZ_SAN) -fsanitize=fuzzer -Isrc/cli tests/cli/fuzz_jsonl.c \
+	    src/cli/json.c -lm -o $@
+
+fuzz-cli: $(BUILD)/fuzz/fuzz_jsonl
+	@mkdir -p $(BUILD)/fuzz/corpus-jsonl
+	$(BUILD)/fuzz/fuzz_jsonl -max_total_time=$(FUZZ_CLI_TIME) -max_len=4096 $(BUILD)/fuzz/corpus-jsonl
 
 # -------------------------------------------------------------------- test
 
@@ -147,8 +240,8 @@ deps:
 	@tools/deps.sh test
 
 test: deps
-	$(MAKE) native wasm wasi $(BUILD)/test_shoal $(BUILD)/asan/test_shoal $(BUILD)/xbuild
-	$(MAKE) test-c test-asan test-wasi test-js
+	$(MAKE) native wasm wasi cli $(BUILD)/test_shoal $(BUILD)/asan/test_shoal $(BUILD)/xbuild
+	$(MAKE) check-docs test-c test-asan test-wasi test-js test-fuzz test-cli
 
 test-c: $(BUILD)/test_shoal
 	$(BUILD)/test_shoal
@@ -162,6 +255,48 @@ test-wasi: $(WASI_TESTS)
 
 test-js: wasm $(BUILD)/xbuild $(BUILD)/wasi/xbuild.wasm
 	node --test tests/js/
+
+# -------------------------------------------------------------------- fuzz
+# libFuzzer over shoal_index_load / _view / info / blocks (clang,
+# -fsanitize=fuzzer,address,undefined).  Seeds: the golden segments.
+# make test runs it for FUZZ_SHORT seconds; make fuzz for FUZZ_LONG.
+
+FUZZ_CC    ?= clang
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ   := $(patsubst src/%.c,$(BUILD)/fuzz/%.o,$(CORE_SRC))
+FUZZ_SHORT ?= 20
+FUZZ_LONG  ?= 1800
+FUZZ_ARGS  := -rss_limit_mb=3072 -max_len=200000 -dict=tests/fuzz/segment.dict \
+              -artifact_prefix=$(BUILD)/fuzz/
+
+.PHONY: fuzz test-fuzz golden
+$(BUILD)/fuzz/%.o: src/%.c $(CORE_HDR) | $(ZSTD_STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(FLAGS_$*) -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(FUZZ_OBJ) $(ZSTD_NATIVE_OBJ)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(ZSTD_NATIVE_OBJ) -lm -o $@
+
+test-fuzz: $(BUILD)/fuzz/fuzz_segment
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_segment $(FUZZ_ARGS) -max_total_time=$(FUZZ_SHORT) -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus tests/golden tests/fuzz/seeds > $(BUILD)/fuzz/log 2>&1 || \
+	    { tail -n 60 $(BUILD)/fuzz/log; exit 1; }
+	@grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' $(BUILD)/fuzz/log
+
+fuzz: $(BUILD)/fuzz/fuzz_segment
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_segment $(FUZZ_ARGS) -max_total_time=$(FUZZ_LONG) $(BUILD)/fuzz/corpus \
+	    tests/golden tests/fuzz/seeds
+
+# The golden segments are made once and kept: later versions must load them
+# and give the results in tests/golden/expected.txt.
+$(BUILD)/make_golden: tests/golden/make_golden.c $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libshoal.a -lm -o $@
+
+golden: $(BUILD)/make_golden
+	$(BUILD)/make_golden tests/golden
 
 # -------------------------------------------------------------------- demo
 
@@ -183,16 +318,16 @@ bench: $(BUILD)/bench_kernels $(BENCH_WASM)
 	$(BUILD)/bench_kernels
 	node bench/kernels-wasm.mjs
 
-$(BUILD)/bench_kernels: bench/kernels.c bench/kernel_timing.h $(NATIVE_OBJ)
-	$(CC) $(ALL_CFLAGS) -O3 $< $(NATIVE_OBJ) -lm -o $@
+$(BUILD)/bench_kernels: bench/kernels.c bench/kernel_timing.h $(NATIVE_OBJ) $(ZSTD_NATIVE_OBJ)
+	$(CC) $(ALL_CFLAGS) -O3 $< $(NATIVE_OBJ) $(ZSTD_NATIVE_OBJ) -lm -o $@
 
-$(BUILD)/bench/kernels-simd.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR)
+$(BUILD)/bench/kernels-simd.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR) $(ZSTD_WASI_OBJ)
 	@mkdir -p $(@D)
-	$(WASI_CC) $(BENCH_WASI_FLAGS) -msimd128 $(CORE_SRC) $< -lm -o $@
+	$(WASI_CC) $(BENCH_WASI_FLAGS) -I$(ZSTD_SRC) -msimd128 $(CORE_SRC) $< $(ZSTD_WASI_OBJ) -lm -o $@
 
-$(BUILD)/bench/kernels-base.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR)
+$(BUILD)/bench/kernels-base.wasm: bench/kernels_wasm.c bench/kernel_timing.h $(CORE_SRC) $(CORE_HDR) $(ZSTD_WASI_OBJ)
 	@mkdir -p $(@D)
-	$(WASI_CC) $(BENCH_WASI_FLAGS) $(CORE_SRC) $< -lm -o $@
+	$(WASI_CC) $(BENCH_WASI_FLAGS) -I$(ZSTD_SRC) $(CORE_SRC) $< $(ZSTD_WASI_OBJ) -lm -o $@
 
 # HNSW beside hnswlib, hnswlib-node, usearch, hnswlib-wasm and edgevec on
 # Fashion-MNIST (bench/README.md).  The peers are Debian and npm packages that
@@ -207,6 +342,29 @@ bench-hnsw: $(BUILD)/bench_hnsw_native wasm
 	node bench/hnsw/run.mjs $(BENCH_HNSW_ARGS)
 
 $(BUILD)/bench_hnsw_native: bench/hnsw_native.c $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
+
+# Segment save / load / view times and sizes on Fashion-MNIST (docs/BENCHMARKS.md,
+# "Segments").  Needs bench/data/fashion-mnist-base.fvecs (bench/setup.sh).
+.PHONY: bench-segment
+bench-segment: $(BUILD)/bench_segment_native
+	$(BUILD)/bench_segment_native bench/data/fashion-mnist-base.fvecs
+
+$(BUILD)/bench_segment_native: bench/segment_native.c $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
+
+# IVF beside faiss (python3-faiss: IVFFlat, IVFScalarQuantizer, IVFPQ,
+# IVFPQFastScan, IndexRefineFlat) on the same data (bench/README.md).  Runner
+# options go in BENCH_IVF_ARGS, e.g. "--only shoal --merge <faiss>.json".
+
+.PHONY: bench-ivf
+BENCH_IVF_ARGS ?=
+
+bench-ivf: $(BUILD)/bench_ivf_native
+	bench/setup.sh
+	node bench/ivf/run.mjs $(BENCH_IVF_ARGS)
+
+$(BUILD)/bench_ivf_native: bench/ivf_native.c $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
 clean:

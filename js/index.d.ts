@@ -99,10 +99,32 @@ export interface SearchResult {
   distances: Float32Array;
 }
 
+export interface SaveOptions {
+  /** 0 (default): sections stored uncompressed; 1..19: zstd level per section. */
+  zstdLevel?: number;
+}
+
+export interface LoadOptions {
+  /** As IndexOptions.simd. */
+  simd?: boolean;
+}
+
 export declare class Index {
   private constructor();
   /** Loads the wasm (once per variant) and creates an empty index. */
   static create(options: IndexOptions): Promise<Index>;
+  /**
+   * An index from segment bytes (from save(), a file, IndexedDB, IPFS...), fully verified.
+   * @throws CorruptDataError (or its subclasses TruncatedDataError, ChecksumError, VersionError), OutOfMemoryError, TypeError
+   */
+  static load(bytes: Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<Index>;
+  /** The index as segment bytes (docs/FORMAT.md); identical from every build. */
+  save(options?: SaveOptions): Uint8Array;
+  /**
+   * CIDv1 (raw, sha2-256, base32) of the segment last loaded or saved; undefined
+   * before the first save/load and after any change (add, delete, train).
+   */
+  readonly cid: string | undefined;
 
   readonly dim: number;
   readonly metric: Metric;

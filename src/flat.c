@@ -7,11 +7,12 @@
  * the liveness bitmap.  Results are exact, and their order is fully
  * determined: by distance, then by insertion sequence.
  */
-#include "internal.h"
+#include "segment.h"
 
 typedef struct flat_state {
     float *vectors; /* label_cap * dim */
     uint32_t cap;
+    int borrowed;   /* vectors point into a viewed segment */
 } flat_state;
 
 static flat_state *state(const shoal_index *index) { return index->kind_state; }
@@ -62,12 +63,62 @@ static int flat_search(shoal_index *index, const float *query, shoal__topk *topk
 static void flat_destroy(shoal_index *index) {
     flat_state *s = state(index);
     if (!s) return;
-    shoal__free(&index->mem, s->vectors);
+    if (!s->borrowed) shoal__free(&index->mem, s->vectors);
     shoal__free(&index->mem, s);
     index->kind_state = NULL;
 }
 
+/* -------------------------------------------------------------- segments */
+
+/* One section, VECTORS: label_bound rows of dim float32, dead rows zero. */
+
+static void flat_save_config(const shoal_index *index, uint32_t kp[10]) {
+    (void)index;
+    (void)kp;
+}
+
+static int flat_save(const shoal_index *index, shoal__seg_writer *w) {
+    size_t row = (size_t)index->params.dim * 4;
+    uint8_t *p = shoal__seg_begin(w, SHOAL__SEC_VECTORS, 0, (uint64_t)index->label_bound * row);
+    if (!p) return SHOAL_ENOMEM;
+    for (uint32_t label = 0; label < index->label_bound; label++)
+        if (shoal__is_alive(index, label))
+            shoal__put_u32s(p + label * row, flat_vector(index, label), index->params.dim);
+    shoal__seg_end(w);
+    return SHOAL_OK;
+}
+
+static int flat_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[10]) {
+    flat_state *s = state(index);
+    for (int i = 0; i < 10; i++)
+        if (kp[i]) return shoal__fail(index, SHOAL_ECORRUPT, "flat: config word %d is not zero", i);
+    uint32_t bound = index->label_bound, dim = index->params.dim;
+    size_t row = (size_t)dim * 4;
+    const uint8_t *raw;
+    int borrow, rc;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row, &raw, &borrow)))
+        return rc;
+    for (uint32_t label = 0; label < bound; label++) {
+        const uint8_t *v = raw + label * row;
+        if (shoal__is_alive(index, label) ? shoal__first_nonfinite(v, dim) != dim
+                                          : !shoal__all_zero(v, row))
+            return shoal__fail(index, SHOAL_ECORRUPT, "flat: vector %u is not finite (or a dead "
+                               "row is not zero)", label);
+    }
+    if (borrow) {
+        s->vectors = (float *)(uintptr_t)raw;
+        s->borrowed = 1;
+    } else if (bound) {
+        s->vectors = shoal__alloc(&index->mem, bound * row);
+        if (!s->vectors) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for vectors");
+        shoal__get_u32s(s->vectors, raw, (size_t)bound * dim);
+    }
+    s->cap = bound;
+    return SHOAL_OK;
+}
+
 const shoal__kind_ops shoal__flat_ops = {
-    "flat", flat_create, flat_reserve, flat_insert, flat_remove, flat_vector, flat_search,
-    NULL,   NULL,        flat_destroy, NULL,      NULL,        NULL,
+    "flat",          flat_create, flat_reserve, flat_insert, flat_remove, flat_vector, flat_search,
+    NULL,            NULL,        flat_destroy, NULL,        NULL,        NULL,        flat_save_config,
+    flat_save,       flat_load,
 };

@@ -143,10 +143,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "segment.h"
 
 #define HNSW_M_MAX 1024u
 #define HNSW_LEVEL_MAX 30u
+#define HNSW_EF_LOAD_MAX (1u << 20)
 #define HNSW_NOT_IN_GRAPH 0xffu
 #define SQ8_TRAIN_COUNT 1024u
 #define SQ8_HEADROOM 1.125
@@ -187,8 +188,10 @@ typedef struct hnsw_state {
     uint32_t M, M0, ef_construction, ef_search, dim;
     int sq8;
 
-    /* Level 0: per label [traversal vector][count][M0 links], stride bytes. */
+    /* Level 0: per label [traversal vector][count][M0 links], stride bytes.
+     * block0_borrowed: it points into a viewed segment (never freed). */
     unsigned char *block0;
+    int block0_borrowed;
     size_t stride, link_offset;
     uint32_t cap; /* labels the per-label arrays hold */
     uint8_t *levels; /* top level of a node, or HNSW_NOT_IN_GRAPH */
@@ -1118,7 +1121,8 @@ static int hnsw_check(shoal_index *index) {
             return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u alive %d but in graph %d",
                                u, alive, in_graph(st, u));
         if (!alive) {
-            if (st->upper[u] || (st->rev[u] && st->rev[u][0]) || links_at(st, u, 0)[0])
+            if (st->upper[u] || (st->rev && st->rev[u] && st->rev[u][0]) ||
+                links_at(st, u, 0)[0])
                 return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: dead label %u keeps links", u);
             continue;
         }
@@ -1150,7 +1154,7 @@ static int hnsw_check(shoal_index *index) {
             }
         }
         /* rev[u]: each entry w appears as often as w links u. */
-        const uint32_t *r = st->rev[u];
+        const uint32_t *r = st->rev ? st->rev[u] : NULL; /* a view keeps none */
         uint32_t rn = r ? r[0] : 0;
         rev_total += rn;
         for (uint32_t i = 0; i < rn; i++) {
@@ -1171,7 +1175,7 @@ static int hnsw_check(shoal_index *index) {
     if (live != index->live || live != st->nodes)
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: %u nodes, %u live, %u counted", st->nodes,
                            index->live, live);
-    if (links_total != rev_total)
+    if (st->rev && links_total != rev_total)
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: %llu links but %llu in-links",
                            (unsigned long long)links_total, (unsigned long long)rev_total);
     if (live == 0) {
@@ -1226,10 +1230,10 @@ static void hnsw_destroy(shoal_index *index) {
     if (!st) return;
     shoal__mem *mem = &index->mem;
     for (uint32_t label = 0; label < st->cap; label++) {
-        shoal__free(mem, st->upper[label]);
-        shoal__free(mem, st->rev[label]);
+        if (st->upper) shoal__free(mem, st->upper[label]);
+        if (st->rev) shoal__free(mem, st->rev[label]);
     }
-    shoal__free(mem, st->block0);
+    if (!st->block0_borrowed) shoal__free(mem, st->block0);
     shoal__free(mem, st->levels);
     shoal__free(mem, st->upper);
     shoal__free(mem, st->rev);
@@ -1250,10 +1254,335 @@ static void hnsw_destroy(shoal_index *index) {
     index->kind_state = NULL;
 }
 
+/* -------------------------------------------------------------- segments */
+
+/*
+ * Sections (docs/FORMAT.md): HNSW_LEVELS (a byte per label, 0xff = dead),
+ * HNSW_BASE (the level-0 block exactly as in memory: label_bound rows of
+ * `stride` bytes, dead rows and unused slots zero), HNSW_UPPER (per node of
+ * level L > 0, in label order, L lists of 1 + M uint32), then for SQ8 the
+ * quantizer (HNSW_SQ8) and, before it is trained, the float32 rows
+ * (VECTORS).  The reverse links are not stored: they follow from the
+ * links and are rebuilt on load, in canonical order (by linking label,
+ * then level).  XXX: a delete repairs in-neighbours in rev order, so
+ * deletes after a load can repair in a different order than the same
+ * deletes on the original would (the graph at load time is identical;
+ * inserts after a load are identical too).
+ */
+
+static size_t hnsw_vec_bytes(const hnsw_state *st) {
+    return st->sq8 ? sizeof(float) + st->dim : (size_t)st->dim * sizeof(float);
+}
+
+static uint64_t hnsw_upper_total(const shoal_index *index, const hnsw_state *st) {
+    uint64_t total = 0;
+    for (uint32_t label = 0; label < index->label_bound; label++)
+        if (in_graph(st, label)) total += st->levels[label];
+    return total;
+}
+
+static void hnsw_save_config(const shoal_index *index, uint32_t kp[10]) {
+    const hnsw_state *st = state_of(index);
+    kp[0] = st->M;
+    kp[1] = st->ef_construction;
+    kp[2] = st->ef_search;
+    kp[3] = (uint32_t)index->params.hnsw.storage;
+    kp[4] = (uint32_t)(st->sq8 && st->trained);
+    kp[5] = st->entry;
+    kp[6] = st->top;
+    kp[7] = (uint32_t)hnsw_upper_total(index, st);
+}
+
+/* Writes the list [count, links...] of max slots at p, unused slots zero. */
+static void put_list(uint8_t *p, const uint32_t *list) {
+    shoal__put_u32(p, list[0]);
+    shoal__put_u32s(p + 4, list + 1, list[0]);
+}
+
+static int hnsw_save(const shoal_index *index, shoal__seg_writer *w) {
+    const hnsw_state *st = state_of(index);
+    uint32_t bound = index->label_bound, M = st->M;
+    uint8_t *p = shoal__seg_begin(w, SHOAL__SEC_HNSW_LEVELS, 0, bound);
+    if (!p) return SHOAL_ENOMEM;
+    if (bound) memcpy(p, st->levels, bound);
+    shoal__seg_end(w);
+
+    p = shoal__seg_begin(w, SHOAL__SEC_HNSW_BASE, 0, (uint64_t)bound * st->stride);
+    if (!p) return SHOAL_ENOMEM;
+    for (uint32_t label = 0; label < bound; label++) {
+        if (!in_graph(st, label)) continue;
+        uint8_t *row = p + (size_t)label * st->stride;
+        if (!st->sq8)
+            shoal__put_u32s(row, node_block(st, label), st->dim);
+        else if (st->trained) {
+            shoal__put_f32(row, oc_of(st, label));
+            memcpy(row + 4, codes_of(st, label), st->dim);
+        }
+        put_list(row + st->link_offset, links_at(st, label, 0));
+    }
+    shoal__seg_end(w);
+
+    uint64_t upper = hnsw_upper_total(index, st);
+    p = shoal__seg_begin(w, SHOAL__SEC_HNSW_UPPER, 0, upper * (1 + M) * 4);
+    if (!p) return SHOAL_ENOMEM;
+    for (uint32_t label = 0; label < bound; label++) {
+        if (!in_graph(st, label)) continue;
+        for (uint32_t l = 1; l <= st->levels[label]; l++, p += (size_t)(1 + M) * 4)
+            put_list(p, links_at(st, label, l));
+    }
+    shoal__seg_end(w);
+
+    if (st->sq8) {
+        p = shoal__seg_begin(w, SHOAL__SEC_HNSW_SQ8, 0, 16 + 4ull * st->dim);
+        if (!p) return SHOAL_ENOMEM;
+        if (st->trained) {
+            shoal__put_f32(p, st->scale);
+            shoal__put_f32(p + 4, st->scale_sq);
+            shoal__put_f32(p + 8, st->center_sq);
+            shoal__put_u32s(p + 16, st->center, st->dim);
+        }
+        shoal__seg_end(w);
+        if (!st->trained) {
+            size_t row = (size_t)st->dim * 4;
+            p = shoal__seg_begin(w, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row);
+            if (!p) return SHOAL_ENOMEM;
+            for (uint32_t label = 0; label < bound; label++)
+                if (in_graph(st, label)) shoal__put_u32s(p + label * row, f32_row(st, label), st->dim);
+            shoal__seg_end(w);
+        }
+    }
+    return SHOAL_OK;
+}
+
+/* Validates the list at p (max slots) of label u on level l; levels and
+ * liveness are already loaded.  mark: label_bound zeroed bytes of scratch,
+ * left zeroed. */
+static int check_list(shoal_index *index, const hnsw_state *st, const uint8_t *p, uint32_t u,
+                      uint32_t l, uint8_t *mark) {
+    uint32_t max = max_links(st, l), count = shoal__get_u32(p);
+    int rc = SHOAL_OK;
+    if (count > max)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u has %u links on level %u", u,
+                           count, l);
+    uint32_t i;
+    for (i = 0; i < count && !rc; i++) {
+        uint32_t v = shoal__get_u32(p + 4 + 4 * (size_t)i);
+        if (v >= index->label_bound || !in_graph(st, v) || v == u || st->levels[v] < l ||
+            mark[v])
+            rc = shoal__fail(index, SHOAL_ECORRUPT,
+                             "hnsw: label %u links %u on level %u (dead, itself, above its "
+                             "level, repeated or out of range)", u, v, l);
+        else
+            mark[v] = 1;
+    }
+    for (uint32_t j = 0; j < i; j++) {
+        uint32_t v = shoal__get_u32(p + 4 + 4 * (size_t)j);
+        if (v < index->label_bound) mark[v] = 0;
+    }
+    if (!rc && !shoal__all_zero(p + 4 + 4 * (size_t)count, 4 * (size_t)(max - count)))
+        rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u has stale slots on level %u", u, l);
+    return rc;
+}
+
+static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[10]) {
+    hnsw_state *st = state_of(index);
+    uint32_t bound = index->label_bound, M = st->M, dim = st->dim;
+    int view = shoal__seg_is_view(r), rc, borrow;
+    const uint8_t *raw;
+    if (kp[4] > (uint32_t)st->sq8 || kp[8] || kp[9])
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad config words");
+    /* ef sizes scratch arrays: a hostile value must not become a huge
+     * allocation at the first search.  (XXX: an index created with a larger
+     * ef cannot be loaded.) */
+    if (st->ef_construction > HNSW_EF_LOAD_MAX || st->ef_search > HNSW_EF_LOAD_MAX)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: ef_construction %u / ef_search %u "
+                           "above %u", st->ef_construction, st->ef_search, HNSW_EF_LOAD_MAX);
+    st->trained = (int)kp[4];
+    uint32_t entry = kp[5], top = kp[6];
+    uint64_t upper_total = kp[7];
+    if (upper_total > (uint64_t)index->live * HNSW_LEVEL_MAX)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: %llu upper lists for %u nodes",
+                           (unsigned long long)upper_total, index->live);
+
+    /* Levels. */
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_HNSW_LEVELS, 0, bound, &raw, &borrow))) return rc;
+    uint64_t sum = 0;
+    uint32_t highest = 0;
+    for (uint32_t label = 0; label < bound; label++) {
+        uint32_t L = raw[label];
+        if (shoal__is_alive(index, label) ? L > HNSW_LEVEL_MAX : L != HNSW_NOT_IN_GRAPH)
+            return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: label %u has level %u", label, L);
+        if (L != HNSW_NOT_IN_GRAPH) {
+            sum += L;
+            if (L > highest) highest = L;
+        }
+    }
+    if (sum != upper_total)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: levels sum to %llu, config says %llu",
+                           (unsigned long long)sum, (unsigned long long)upper_total);
+    if (index->live ? entry >= bound || !shoal__is_alive(index, entry) || raw[entry] != top ||
+                          top != highest
+                    : entry != SHOAL_NO_LABEL || top != 0)
+        return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: entry point %u at level %u", entry, top);
+    if (bound) {
+        st->levels = shoal__alloc(&index->mem, bound);
+        st->upper = shoal__calloc(&index->mem, bound, sizeof *st->upper);
+        st->visit = shoal__calloc(&index->mem, bound, sizeof *st->visit);
+        if (!view) st->rev = shoal__calloc(&index->mem, bound, sizeof *st->rev);
+        if (!st->levels || !st->upper || !st->visit || (!view && !st->rev))
+            return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
+        memcpy(st->levels, raw, bound);
+        st->cap = bound;
+    }
+    uint8_t *mark = shoal__calloc(&index->mem, bound ? bound : 1, 1);
+    if (!mark) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
+
+    /* Level 0. */
+    size_t vec = hnsw_vec_bytes(st);
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_HNSW_BASE, 0, (uint64_t)bound * st->stride, &raw,
+                              &borrow)))
+        goto done;
+    for (uint32_t label = 0; label < bound && !rc; label++) {
+        const uint8_t *row = raw + (size_t)label * st->stride;
+        if (!in_graph(st, label)) {
+            if (!shoal__all_zero(row, st->stride))
+                rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: dead row %u is not zero", label);
+            continue;
+        }
+        int bad;
+        if (!st->sq8)
+            bad = shoal__first_nonfinite(row, dim) != dim;
+        else if (!st->trained)
+            bad = !shoal__all_zero(row, vec);
+        else {
+            bad = shoal__first_nonfinite(row, 1) != 1;
+            for (uint32_t j = 0; j < dim && !bad; j++) bad = row[4 + j] == 0x80;
+        }
+        if (bad || !shoal__all_zero(row + vec, st->link_offset - vec))
+            rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: the vector of label %u is invalid",
+                             label);
+        if (!rc) rc = check_list(index, st, row + st->link_offset, label, 0, mark);
+        size_t end = st->link_offset + (1 + (size_t)st->M0) * 4;
+        if (!rc && !shoal__all_zero(row + end, st->stride - end))
+            rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: row %u padding is not zero", label);
+    }
+    if (rc) goto done;
+    if (borrow) {
+        st->block0 = (unsigned char *)(uintptr_t)raw;
+        st->block0_borrowed = 1;
+    } else if (bound) {
+        st->block0 = shoal__alloc(&index->mem, (size_t)bound * st->stride);
+        if (!st->block0) {
+            rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for the level-0 block");
+            goto done;
+        }
+        if (shoal__little_endian()) {
+            memcpy(st->block0, raw, (size_t)bound * st->stride);
+        } else {
+            for (uint32_t label = 0; label < bound; label++) {
+                unsigned char *row = node_block(st, label);
+                const uint8_t *in = raw + (size_t)label * st->stride;
+                memcpy(row, in, st->stride);
+                if (!st->sq8) shoal__get_u32s(row, in, dim);
+                if (st->sq8) {
+                    float oc = shoal__get_f32(in);
+                    memcpy(row, &oc, 4);
+                }
+                shoal__get_u32s(row + st->link_offset, in + st->link_offset, 1 + st->M0);
+            }
+        }
+    }
+
+    /* Upper levels. */
+    size_t list_bytes = (size_t)(1 + M) * 4;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_HNSW_UPPER, 0, upper_total * list_bytes, &raw,
+                              &borrow)))
+        goto done;
+    for (uint32_t label = 0; label < bound && !rc; label++) {
+        if (!in_graph(st, label) || st->levels[label] == 0) continue;
+        uint32_t L = st->levels[label];
+        for (uint32_t l = 1; l <= L && !rc; l++)
+            rc = check_list(index, st, raw + (size_t)(l - 1) * list_bytes, label, l, mark);
+        if (rc) break;
+        st->upper[label] = shoal__alloc(&index->mem, L * list_bytes);
+        if (!st->upper[label]) {
+            rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for upper levels");
+            break;
+        }
+        shoal__get_u32s(st->upper[label], raw, (size_t)L * (1 + M));
+        raw += L * list_bytes;
+    }
+    if (rc) goto done;
+
+    /* SQ8 quantizer, and the float32 rows before it is trained. */
+    if (st->sq8) {
+        if ((rc = shoal__seg_next(r, SHOAL__SEC_HNSW_SQ8, 0, 16 + 4ull * dim, &raw, &borrow)))
+            goto done;
+        if (!st->trained) {
+            if (!shoal__all_zero(raw, 16 + 4 * (size_t)dim))
+                rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: untrained sq8 has parameters");
+        } else {
+            st->scale = shoal__get_f32(raw);
+            st->scale_sq = shoal__get_f32(raw + 4);
+            st->center_sq = shoal__get_f32(raw + 8);
+            if (!(st->scale > 0.0f) || shoal__first_nonfinite(raw, 3) != 3 ||
+                st->scale_sq != st->scale * st->scale || shoal__get_u32(raw + 12) ||
+                shoal__first_nonfinite(raw + 16, dim) != dim)
+                rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad sq8 parameters");
+            else
+                shoal__get_u32s(st->center, raw + 16, dim);
+        }
+        if (!rc && !st->trained) {
+            size_t row = (size_t)dim * 4;
+            if ((rc = shoal__seg_next(r, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row, &raw,
+                                      &borrow)))
+                goto done;
+            for (uint32_t label = 0; label < bound && !rc; label++) {
+                const uint8_t *v = raw + label * row;
+                if (in_graph(st, label) ? shoal__first_nonfinite(v, dim) != dim
+                                        : !shoal__all_zero(v, row))
+                    rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: float32 row %u is invalid",
+                                     label);
+            }
+            if (!rc && bound) {
+                st->train = shoal__alloc(&index->mem, (size_t)bound * row);
+                if (!st->train)
+                    rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for float32 rows");
+                else
+                    shoal__get_u32s(st->train, raw, (size_t)bound * dim);
+            }
+        }
+        if (rc) goto done;
+    }
+    st->entry = entry;
+    st->top = top;
+    st->nodes = index->live;
+
+    /* Reverse links, rebuilt in canonical order (not for views: they
+     * serve deletes only). */
+    if (!view) {
+        for (uint32_t u = 0; u < bound && !rc; u++) {
+            if (!in_graph(st, u)) continue;
+            for (uint32_t l = 0; l <= st->levels[u] && !rc; l++) {
+                const uint32_t *list = links_at(st, u, l);
+                for (uint32_t i = 1; i <= list[0] && !rc; i++) {
+                    if (rev_reserve(index, st, list[i], 1))
+                        rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for in-links");
+                    else
+                        link_added(st, u, list[i], l);
+                }
+            }
+        }
+    }
+done:
+    shoal__free(&index->mem, mark);
+    return rc;
+}
+
 const shoal__kind_ops shoal__hnsw_ops = {
     "hnsw",      hnsw_create, hnsw_reserve, hnsw_insert, hnsw_remove, hnsw_vector,
     hnsw_search, hnsw_check,  hnsw_stats,   hnsw_destroy, NULL,        NULL,
-    NULL,
+    NULL,        hnsw_save_config, hnsw_save, hnsw_load,
 };
 
 uint32_t shoal__hnsw_entry_point(const shoal_index *index) {

@@ -14,7 +14,7 @@
  */
 #include <math.h>
 
-#include "internal.h"
+#include "segment.h"
 
 /* --------------------------------------------------------------- params */
 
@@ -81,8 +81,9 @@ void shoal_index_stats(const shoal_index *index, shoal_stats *out) {
 void shoal_index_free(shoal_index *index) {
     if (!index) return;
     if (index->kind_state) index->ops->destroy(index);
-    for (uint32_t label = 0; label < index->label_bound; label++)
-        shoal__free(&index->mem, index->ids[label]);
+    if (!index->ids_borrowed && index->ids)
+        for (uint32_t label = 0; label < index->label_bound; label++)
+            shoal__free(&index->mem, index->ids[label]);
     shoal__free(&index->mem, index->ids);
     shoal__free(&index->mem, index->seqs);
     shoal__free(&index->mem, index->alive);
@@ -276,6 +277,9 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t vector_dim) {
     int rc;
     index->errmsg[0] = '\0';
+    if (index->view)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index is a read-only view of a segment; load it to change it");
     if ((rc = check_dim(index, "each vector", vector_dim))) return rc;
     if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
     if (n && !vectors) return shoal__fail(index, SHOAL_EPARAM, "vectors are NULL");
@@ -362,6 +366,9 @@ fail:
 int shoal_index_train(shoal_index *index, uint32_t n, const float *vectors, uint32_t vector_dim) {
     int rc;
     index->errmsg[0] = '\0';
+    if (index->view)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index is a read-only view of a segment; load it to change it");
     if (!index->ops->train)
         return shoal__fail(index, SHOAL_EUNSUPPORTED, "a %s index needs no training",
                            index->ops->name);
@@ -382,6 +389,9 @@ int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
                        const uint32_t *id_offsets) {
     int rc;
     index->errmsg[0] = '\0';
+    if (index->view)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index is a read-only view of a segment; load it to change it");
     if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
     int deleted = 0;
     for (uint32_t i = 0; i < n && index->idmap.cap; i++) {
@@ -497,4 +507,138 @@ int shoal_index_check(shoal_index *index) {
             return shoal__fail(index, SHOAL_ECORRUPT, "free label %u is alive",
                                index->free_labels[i]);
     return index->ops->check ? index->ops->check(index) : SHOAL_OK;
+}
+
+/* -------------------------------------------------------------- segments */
+
+/* The ids section (docs/FORMAT.md): seqs[label_bound] u64, the free list
+ * u32[free_count] in order, the liveness bitmap, then per live label in
+ * label order a u32 length and the id bytes -- the in-memory layout of
+ * ids[label], so a view can point into it. */
+
+uint64_t shoal__ids_section_size(uint32_t label_bound, uint32_t live, uint32_t free_count,
+                                 uint64_t id_bytes) {
+    return 8ull * label_bound + 4ull * free_count + ((uint64_t)label_bound + 7) / 8 +
+           4ull * live + id_bytes;
+}
+
+uint64_t shoal__ids_bytes(const shoal_index *index) {
+    uint64_t total = 0;
+    for (uint32_t label = 0; label < index->label_bound; label++)
+        if (shoal__is_alive(index, label)) total += stored_id_len(index->ids[label]);
+    return total;
+}
+
+int shoal__ids_save(const shoal_index *index, shoal__seg_writer *w) {
+    uint32_t bound = index->label_bound;
+    uint64_t size = shoal__ids_section_size(bound, index->live, index->free_count,
+                                            shoal__ids_bytes(index));
+    uint8_t *p = shoal__seg_begin(w, SHOAL__SEC_IDS, 0, size);
+    if (!p) return SHOAL_ENOMEM;
+    for (uint32_t label = 0; label < bound; label++, p += 8)
+        shoal__put_u64(p, shoal__is_alive(index, label) ? index->seqs[label] : 0);
+    shoal__put_u32s(p, index->free_labels, index->free_count);
+    p += 4 * (size_t)index->free_count;
+    for (uint32_t label = 0; label < bound; label++)
+        if (shoal__is_alive(index, label)) p[label >> 3] |= (uint8_t)(1u << (label & 7));
+    p += ((size_t)bound + 7) / 8;
+    for (uint32_t label = 0; label < bound; label++) {
+        if (!shoal__is_alive(index, label)) continue;
+        uint32_t len = stored_id_len(index->ids[label]);
+        shoal__put_u32(p, len);
+        memcpy(p + 4, index->ids[label] + 4, len);
+        p += 4 + (size_t)len;
+    }
+    shoal__seg_end(w);
+    return SHOAL_OK;
+}
+
+int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound, uint32_t live,
+                    uint32_t free_count, uint64_t id_bytes, uint64_t next_seq) {
+    uint64_t size = shoal__ids_section_size(bound, live, free_count, id_bytes);
+    const uint8_t *raw;
+    int borrow, rc;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_IDS, 0, size, &raw, &borrow))) return rc;
+    size_t bitmap_bytes = ((size_t)bound + 7) / 8;
+    const uint8_t *seqs = raw, *frees = raw + 8 * (size_t)bound;
+    const uint8_t *bits = frees + 4 * (size_t)free_count, *ids = bits + bitmap_bytes;
+    const uint8_t *end = raw + size;
+
+    /* The bitmap first: everything else is checked against it. */
+    uint32_t count = 0;
+    for (size_t i = 0; i < bitmap_bytes; i++)
+        for (uint32_t b = bits[i]; b; b &= b - 1) count++;
+    if (bound % 8 && bits[bitmap_bytes - 1] >> (bound % 8))
+        return shoal__fail(index, SHOAL_ECORRUPT, "ids: liveness bits set past label %u", bound);
+    if (count != live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ids: %u live bits for %u live records", count,
+                           live);
+
+    size_t n = bound ? bound : 1;
+    index->ids = shoal__calloc(&index->mem, n, sizeof *index->ids);
+    index->seqs = shoal__alloc(&index->mem, n * sizeof *index->seqs);
+    index->alive = shoal__calloc(&index->mem, bitmap_bytes ? bitmap_bytes : 1, 1);
+    index->free_labels =
+        shoal__alloc(&index->mem, (free_count ? free_count : 1) * sizeof *index->free_labels);
+    if (!index->ids || !index->seqs || !index->alive || !index->free_labels)
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u labels", bound);
+    index->label_cap = bound;
+    index->label_bound = bound;
+    index->free_cap = free_count;
+    index->ids_borrowed = borrow;
+    if (bitmap_bytes) memcpy(index->alive, bits, bitmap_bytes);
+
+    for (uint32_t label = 0; label < bound; label++) {
+        uint64_t seq = shoal__get_u64(seqs + 8 * (size_t)label);
+        int alive = shoal__is_alive(index, label);
+        if (alive ? seq >= next_seq : seq != 0)
+            return shoal__fail(index, SHOAL_ECORRUPT, "ids: label %u has sequence %llu (next %llu)",
+                               label, (unsigned long long)seq, (unsigned long long)next_seq);
+        index->seqs[label] = seq;
+    }
+    for (uint32_t i = 0; i < free_count; i++) {
+        uint32_t label = shoal__get_u32(frees + 4 * (size_t)i);
+        /* A free label is dead; marking it in seqs (0 for every dead
+         * label, checked above) catches repeats. */
+        if (label >= bound || shoal__is_alive(index, label) || index->seqs[label])
+            return shoal__fail(index, SHOAL_ECORRUPT, "ids: free label %u is bad or repeated",
+                               label);
+        index->seqs[label] = 1;
+        index->free_labels[i] = label;
+    }
+    for (uint32_t i = 0; i < free_count; i++) index->seqs[index->free_labels[i]] = 0;
+    index->free_count = free_count;
+
+    if ((rc = idmap_reserve(index, live)))
+        return shoal__fail(index, rc, "out of memory for the id map of %u records", live);
+    const uint8_t *p = ids;
+    for (uint32_t label = 0; label < bound; label++) {
+        if (!shoal__is_alive(index, label)) continue;
+        if (end - p < 4) return shoal__fail(index, SHOAL_ECORRUPT, "ids: section too short");
+        uint32_t len = shoal__get_u32(p);
+        if (len == 0 || len > SHOAL_ID_MAX || (uint64_t)(end - p - 4) < len)
+            return shoal__fail(index, SHOAL_ECORRUPT, "ids: label %u has an id of %u bytes",
+                               label, len);
+        if (borrow) {
+            index->ids[label] = (char *)(uintptr_t)p;
+        } else {
+            char *id = shoal__alloc(&index->mem, 4 + (size_t)len);
+            if (!id) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for ids");
+            memcpy(id, &len, 4);
+            memcpy(id + 4, p + 4, len);
+            index->ids[label] = id;
+        }
+        uint32_t slot = idmap_find(index, (const char *)p + 4, len);
+        if (index->idmap.slots[slot] != SHOAL_NO_LABEL)
+            return shoal__fail(index, SHOAL_ECORRUPT, "ids: labels %u and %u have the same id",
+                               index->idmap.slots[slot], label);
+        index->idmap.slots[slot] = label;
+        index->idmap.count++;
+        p += 4 + (size_t)len;
+    }
+    if (p != end)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ids: %zu bytes left over", (size_t)(end - p));
+    index->live = live;
+    index->next_seq = next_seq;
+    return SHOAL_OK;
 }

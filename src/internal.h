@@ -82,6 +82,9 @@ void shoal__topk_sort(shoal__topk *topk);
 
 /* ------------------------------------------------------------------ index */
 
+struct shoal__seg_writer;
+struct shoal__seg_reader;
+
 /* What one index kind implements.  The common layer (index.c) validates
  * input, owns ids, labels, sequence numbers and the liveness bitmap; a kind
  * only stores vectors by label and searches them. */
@@ -112,6 +115,18 @@ typedef struct shoal__kind_ops {
      * detail message on failure; all-or-nothing. */
     int (*prepare_add)(shoal_index *index, uint32_t n, const float *vectors);
     int (*trained)(const shoal_index *index);
+    /* Segments (segment.c, docs/FORMAT.md).  save_config fills the kind's
+     * ten words of the config section; save writes the kind's sections
+     * after the common ones (shoal__seg_begin / _end); load reads them back
+     * into a freshly created index whose common layer (ids, labels, seqs,
+     * liveness, free list) is already loaded, validating every value before
+     * trusting it, and leaves the kind's per-label capacity >= label_bound.
+     * On failure load sets the detail message; the caller frees the index,
+     * so destroy must cope with a half-loaded state. */
+    void (*save_config)(const shoal_index *index, uint32_t kind_params[10]);
+    int (*save)(const shoal_index *index, struct shoal__seg_writer *w);
+    int (*load)(shoal_index *index, struct shoal__seg_reader *r,
+                const uint32_t kind_params[10]);
 } shoal__kind_ops;
 
 struct shoal_index {
@@ -139,6 +154,11 @@ struct shoal_index {
     void *progress_ctx;
 
     void *kind_state; /* owned by ops */
+
+    /* A read-only view of a segment (shoal_index_view): mutations fail with
+     * SHOAL_ESTATE.  ids_borrowed: ids[] point into the segment's bytes. */
+    int view;
+    int ids_borrowed;
 };
 
 static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {

@@ -122,6 +122,7 @@
  * Thread safety: none inside a handle (scratch lives in the state).
  */
 #include "kmeans.h"
+#include "segment.h"
 
 #define IVF_NLIST_MAX 65536u
 #define IVF_RERANK_MAX (1u << 20)
@@ -146,6 +147,9 @@ typedef struct ivf_list {
     uint32_t *labels;    /* cap */
     uint8_t *codes;      /* cap * code_size, or cap / BLOCK blocks (pq4) */
     float *rerank;       /* cap * dim float32 copies, or NULL */
+    int borrowed;        /* labels and codes (and rerank unless rerank_owned)
+                            point into a viewed segment */
+    int rerank_owned;
 } ivf_list;
 
 /* Everything training produces; replaced as a whole by a retrain. */
@@ -468,6 +472,10 @@ static void model_free(shoal_index *index, ivf_model *m) {
     shoal__mem *mem = &index->mem;
     if (m->lists)
         for (uint32_t l = 0; l < m->nlist; l++) {
+            if (m->lists[l].borrowed) {
+                if (m->lists[l].rerank_owned) shoal__free(mem, m->lists[l].rerank);
+                continue;
+            }
             shoal__free(mem, m->lists[l].labels);
             shoal__free(mem, m->lists[l].codes);
             shoal__free(mem, m->lists[l].rerank);
@@ -960,6 +968,16 @@ static float quantize_lut(ivf_state *st, float *base) {
     return delta;
 }
 
+/* The integer sum past which a record cannot enter, from the float bound t.
+ * NaN (infinite distances from huge but finite values, e.g. a hostile
+ * segment's) disables the pre-filter instead of converting NaN to an
+ * integer, which C leaves undefined. */
+static inline uint32_t scan_limit(float t) {
+    if (t < 0.0f) return 0;
+    if (t <= 65536.0f) return (uint32_t)t;
+    return UINT32_MAX;
+}
+
 /* base: the list's bias plus the table minima; delta: the table step. */
 static void scan_pq4(shoal_index *index, ivf_state *st, const ivf_list *list, float base,
                      float delta, ivf_query *qq) {
@@ -975,7 +993,7 @@ static void scan_pq4(shoal_index *index, ivf_state *st, const ivf_list *list, fl
         uint32_t limit = UINT32_MAX;
         if (out->count == out->k) {
             float t = (out->hits[0].distance - base) * inv + 1.0f;
-            limit = t < 0.0f ? 0 : t > 65536.0f ? UINT32_MAX : (uint32_t)t;
+            limit = scan_limit(t);
         }
         uint32_t end = list->count - b * BLOCK < BLOCK ? list->count - b * BLOCK : BLOCK;
         for (uint32_t i = 0; i < end; i++) {
@@ -985,7 +1003,7 @@ static void scan_pq4(shoal_index *index, ivf_state *st, const ivf_list *list, fl
             shoal__topk_push(out, base + delta * (float)sums[i], index->seqs[label], label);
             if (out->count == out->k) {
                 float t = (out->hits[0].distance - base) * inv + 1.0f;
-                limit = t < 0.0f ? 0 : t > 65536.0f ? UINT32_MAX : (uint32_t)t;
+                limit = scan_limit(t);
             }
         }
     }
@@ -1160,8 +1178,250 @@ static void ivf_destroy(shoal_index *index) {
     index->kind_state = NULL;
 }
 
+/* -------------------------------------------------------------- segments */
+
+/*
+ * Sections (docs/FORMAT.md), only once trained: IVF_CENTROIDS (nlist x dim
+ * float32), IVF_SQ8 (scale, 4 zero bytes, dim centres) or IVF_CODEBOOKS
+ * (the transposed codebooks as in memory), IVF_COUNTS (records per list),
+ * then per list IVF_LIST (count labels, then the codes: count rows, or for
+ * 4-bit PQ ceil(count / 32) blocks with unused nibbles zero) and, with
+ * rerank copies, IVF_RERANK (count x dim float32).  Each list's sections
+ * are contiguous, so a reader can fetch one list alone (FORMAT.md,
+ * "Blocks"); a view uses them in place.
+ */
+
+static size_t list_code_bytes(const ivf_state *st, uint32_t count) {
+    return is_pq4(st) ? (size_t)((count + BLOCK - 1) / BLOCK) * st->block_bytes
+                      : (size_t)count * st->code_size;
+}
+
+static void ivf_save_config(const shoal_index *index, uint32_t kp[10]) {
+    const ivf_state *st = state_of(index);
+    kp[0] = st->nlist_param;
+    kp[1] = st->nprobe;
+    kp[2] = st->quantizer;
+    kp[3] = st->pq_m;
+    kp[4] = st->pq_bits;
+    kp[5] = st->rerank;
+    kp[6] = st->train_sample;
+    kp[7] = st->train_iters;
+    kp[8] = st->model ? st->model->nlist : 0;
+}
+
+static int ivf_save(const shoal_index *index, shoal__seg_writer *w) {
+    const ivf_state *st = state_of(index);
+    const ivf_model *m = st->model;
+    if (!m) return SHOAL_OK;
+    uint32_t dim = st->dim, nlist = m->nlist;
+    uint8_t *p = shoal__seg_begin(w, SHOAL__SEC_IVF_CENTROIDS, 0, 4ull * nlist * dim);
+    if (!p) return SHOAL_ENOMEM;
+    shoal__put_u32s(p, m->centroids, (size_t)nlist * dim);
+    shoal__seg_end(w);
+    if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+        if (!(p = shoal__seg_begin(w, SHOAL__SEC_IVF_SQ8, 0, 8 + 4ull * dim))) return SHOAL_ENOMEM;
+        shoal__put_f32(p, m->sq_scale);
+        shoal__put_u32s(p + 8, m->sq_center, dim);
+        shoal__seg_end(w);
+    } else if (st->quantizer == SHOAL_QUANTIZER_PQ) {
+        size_t n = (size_t)st->pq_m * st->dsub * st->ksub;
+        if (!(p = shoal__seg_begin(w, SHOAL__SEC_IVF_CODEBOOKS, 0, 4ull * n))) return SHOAL_ENOMEM;
+        shoal__put_u32s(p, m->codebooks, n);
+        shoal__seg_end(w);
+    }
+    if (!(p = shoal__seg_begin(w, SHOAL__SEC_IVF_COUNTS, 0, 4ull * nlist))) return SHOAL_ENOMEM;
+    for (uint32_t l = 0; l < nlist; l++) shoal__put_u32(p + 4 * (size_t)l, m->lists[l].count);
+    shoal__seg_end(w);
+    for (uint32_t l = 0; l < nlist; l++) {
+        const ivf_list *list = &m->lists[l];
+        uint32_t count = list->count;
+        size_t codes = list_code_bytes(st, count);
+        if (!(p = shoal__seg_begin(w, SHOAL__SEC_IVF_LIST, l, 4ull * count + codes)))
+            return SHOAL_ENOMEM;
+        shoal__put_u32s(p, list->labels, count);
+        uint8_t *c = p + 4 * (size_t)count;
+        if (codes && st->quantizer == SHOAL_QUANTIZER_FLAT) {
+            shoal__put_u32s(c, list->codes, (size_t)count * dim);
+        } else if (codes && st->quantizer == SHOAL_QUANTIZER_SQ8) {
+            for (uint32_t i = 0; i < count; i++) {
+                const uint8_t *row = list->codes + (size_t)i * st->code_size;
+                float norm;
+                memcpy(&norm, row, 4);
+                shoal__put_f32(c + (size_t)i * st->code_size, norm);
+                memcpy(c + (size_t)i * st->code_size + 4, row + 4, dim);
+            }
+        } else if (codes) {
+            memcpy(c, list->codes, codes);
+            /* Slots past the count may hold a moved record's old nibbles. */
+            if (is_pq4(st))
+                for (uint32_t pos = count; pos % BLOCK; pos++)
+                    for (uint32_t j = 0; j < st->m2; j++) pq4_set(st, c, pos, j, 0);
+        }
+        shoal__seg_end(w);
+        if (st->copies) {
+            if (!(p = shoal__seg_begin(w, SHOAL__SEC_IVF_RERANK, l, 4ull * count * dim)))
+                return SHOAL_ENOMEM;
+            shoal__put_u32s(p, list->rerank, (size_t)count * dim);
+            shoal__seg_end(w);
+        }
+    }
+    return SHOAL_OK;
+}
+
+/* Reads a float32 section of n values that must be finite into *out
+ * (allocated). */
+static int load_floats(shoal_index *index, shoal__seg_reader *r, uint32_t kind, uint64_t n,
+                       size_t skip, float **out) {
+    const uint8_t *raw;
+    int borrow, rc;
+    if ((rc = shoal__seg_next(r, kind, 0, skip + 4 * n, &raw, &borrow))) return rc;
+    if (!shoal__all_zero(raw + (skip ? 4 : 0), skip ? skip - 4 : 0) ||
+        shoal__first_nonfinite(raw + skip, (size_t)n) != n ||
+        (skip && shoal__first_nonfinite(raw, 1) != 1))
+        return shoal__fail(index, SHOAL_ECORRUPT, "ivf: a model value is not finite");
+    *out = shoal__alloc(&index->mem, (size_t)n * 4);
+    if (!*out) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the ivf model");
+    shoal__get_u32s(*out, raw + skip, (size_t)n);
+    return SHOAL_OK;
+}
+
+static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, ivf_model *m,
+                     uint32_t l) {
+    ivf_list *list = &m->lists[l];
+    uint32_t count = list->count, dim = st->dim;
+    size_t codes = list_code_bytes(st, count);
+    const uint8_t *raw;
+    int borrow, rc;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_IVF_LIST, l, 4ull * count + codes, &raw, &borrow)))
+        return rc;
+    for (uint32_t pos = 0; pos < count; pos++) {
+        uint32_t label = shoal__get_u32(raw + 4 * (size_t)pos);
+        if (label >= index->label_bound || !shoal__is_alive(index, label) ||
+            st->list_of[label] != SHOAL_NO_LABEL)
+            return shoal__fail(index, SHOAL_ECORRUPT,
+                               "ivf: list %u holds label %u (dead, repeated or out of range)", l,
+                               label);
+        st->list_of[label] = l;
+        st->pos_of[label] = pos;
+    }
+    const uint8_t *c = raw + 4 * (size_t)count;
+    int bad = 0;
+    if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+        bad = shoal__first_nonfinite(c, (size_t)count * dim) != (size_t)count * dim;
+    } else if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+        for (uint32_t i = 0; i < count && !bad; i++) {
+            const uint8_t *row = c + (size_t)i * st->code_size;
+            bad = shoal__first_nonfinite(row, 1) != 1;
+            for (uint32_t j = 0; j < dim && !bad; j++) bad = row[4 + j] == 0x80;
+        }
+    } else if (is_pq4(st)) {
+        for (uint32_t pos = count; pos % BLOCK && !bad; pos++)
+            for (uint32_t j = 0; j < st->m2 && !bad; j++) bad = pq4_get(st, c, pos, j) != 0;
+        for (uint32_t pos = 0; pos < count && !bad; pos++)
+            for (uint32_t j = st->pq_m; j < st->m2 && !bad; j++) bad = pq4_get(st, c, pos, j) != 0;
+    }
+    if (bad) return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u has invalid codes", l);
+    if (borrow && count) {
+        list->labels = (uint32_t *)(uintptr_t)raw;
+        list->codes = (uint8_t *)(uintptr_t)c;
+        list->cap = is_pq4(st) ? (count + BLOCK - 1) / BLOCK * BLOCK : count;
+        list->borrowed = 1;
+    } else if (count) {
+        uint32_t keep = list->count;
+        list->count = 0;
+        rc = list_reserve(index, st, m, l, keep);
+        list->count = keep;
+        if (rc) return shoal__fail(index, rc, "out of memory for ivf list %u", l);
+        shoal__get_u32s(list->labels, raw, count);
+        if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+            shoal__get_u32s(list->codes, c, (size_t)count * dim);
+        } else if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+            memcpy(list->codes, c, codes);
+            for (uint32_t i = 0; i < count; i++) {
+                float norm = shoal__get_f32(c + (size_t)i * st->code_size);
+                memcpy(list->codes + (size_t)i * st->code_size, &norm, 4);
+            }
+        } else {
+            memcpy(list->codes, c, codes);
+        }
+    }
+    if (!st->copies) return SHOAL_OK;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_IVF_RERANK, l, 4ull * count * dim, &raw, &borrow)))
+        return rc;
+    if (shoal__first_nonfinite(raw, (size_t)count * dim) != (size_t)count * dim)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u has invalid rerank rows", l);
+    if (!count) return SHOAL_OK;
+    if (list->borrowed && borrow)
+        list->rerank = (float *)(uintptr_t)raw;
+    else if (list->borrowed) { /* codes in place, rerank rows compressed */
+        list->rerank = shoal__alloc(&index->mem, (size_t)count * dim * 4);
+        if (!list->rerank) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for rerank rows");
+        list->rerank_owned = 1;
+        shoal__get_u32s(list->rerank, raw, (size_t)count * dim);
+    } else {
+        shoal__get_u32s(list->rerank, raw, (size_t)count * dim);
+    }
+    return SHOAL_OK;
+}
+
+static int ivf_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[10]) {
+    ivf_state *st = state_of(index);
+    uint32_t nlist = kp[8], dim = st->dim;
+    int rc;
+    if (kp[9] || (nlist == 0 && index->live) || nlist > IVF_NLIST_MAX ||
+        (nlist && st->nlist_param && nlist != st->nlist_param) || (nlist && st->nprobe > nlist))
+        return shoal__fail(index, SHOAL_ECORRUPT, "ivf: %u lists for %u records (nlist %u)",
+                           nlist, index->live, st->nlist_param);
+    if ((rc = ivf_reserve(index, index->label_bound)))
+        return shoal__fail(index, rc, "out of memory for %u labels", index->label_bound);
+    for (uint32_t label = 0; label < index->label_bound; label++)
+        st->list_of[label] = SHOAL_NO_LABEL;
+    if (nlist == 0) return SHOAL_OK;
+
+    ivf_model *m = shoal__calloc(&index->mem, 1, sizeof *m);
+    if (!m) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the ivf model");
+    st->model = m; /* freed by destroy if anything below fails */
+    m->nlist = nlist;
+    m->lists = shoal__calloc(&index->mem, nlist, sizeof *m->lists);
+    if (!m->lists) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u lists", nlist);
+    if ((rc = load_floats(index, r, SHOAL__SEC_IVF_CENTROIDS, (uint64_t)nlist * dim, 0,
+                          &m->centroids)))
+        return rc;
+    if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
+        const uint8_t *raw;
+        int borrow;
+        if ((rc = shoal__seg_next(r, SHOAL__SEC_IVF_SQ8, 0, 8 + 4ull * dim, &raw, &borrow)))
+            return rc;
+        m->sq_scale = shoal__get_f32(raw);
+        if (!(m->sq_scale > 0.0f) || shoal__first_nonfinite(raw, 1) != 1 ||
+            shoal__get_u32(raw + 4) || shoal__first_nonfinite(raw + 8, dim) != dim)
+            return shoal__fail(index, SHOAL_ECORRUPT, "ivf: bad sq8 parameters");
+        if (!(m->sq_center = shoal__alloc(&index->mem, (size_t)dim * 4)))
+            return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the ivf model");
+        shoal__get_u32s(m->sq_center, raw + 8, dim);
+    } else if (st->quantizer == SHOAL_QUANTIZER_PQ) {
+        if ((rc = load_floats(index, r, SHOAL__SEC_IVF_CODEBOOKS,
+                              (uint64_t)st->pq_m * st->dsub * st->ksub, 0, &m->codebooks)))
+            return rc;
+    }
+    const uint8_t *raw;
+    int borrow;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_IVF_COUNTS, 0, 4ull * nlist, &raw, &borrow)))
+        return rc;
+    uint64_t total = 0;
+    for (uint32_t l = 0; l < nlist; l++) total += m->lists[l].count = shoal__get_u32(raw + 4 * (size_t)l);
+    if (total != index->live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ivf: lists hold %llu records, %u are live",
+                           (unsigned long long)total, index->live);
+    for (uint32_t l = 0; l < nlist; l++)
+        if ((rc = load_list(index, r, st, m, l))) return rc;
+    if (size_scratch(index, st, nlist))
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for search scratch");
+    return SHOAL_OK;
+}
+
 const shoal__kind_ops shoal__ivf_ops = {
     "ivf",      ivf_create, ivf_reserve, ivf_insert,  ivf_remove,      ivf_vector,
     ivf_search, ivf_check,  ivf_stats,   ivf_destroy, ivf_train,       ivf_prepare_add,
-    ivf_trained,
+    ivf_trained, ivf_save_config, ivf_save, ivf_load,
 };

@@ -325,6 +325,135 @@ typedef struct shoal_stats {
 
 void shoal_index_stats(const shoal_index *index, shoal_stats *out);
 
+/* --------------------------------------------------------------- segments */
+
+/*
+ * A segment is the serialized form of an index: what is stored in files,
+ * IndexedDB, IPFS or S5.  Its bytes are specified in docs/FORMAT.md and are
+ * identical from every build (native, Emscripten, WASI) for the same index
+ * and save parameters.  The core does no I/O: segments are memory buffers.
+ */
+
+#define SHOAL_FORMAT_MAJOR 1
+#define SHOAL_FORMAT_MINOR 0
+/* Bytes of a CID string including its NUL ("bafkrei..." is 59 characters). */
+#define SHOAL_CID_SIZE 64
+/* Largest block shoal_segment_blocks makes (the IPFS block limit). */
+#define SHOAL_BLOCK_MAX (1u << 20)
+
+typedef struct shoal_save_params {
+    /* zstd level per section: 0 = store uncompressed (segments that can be
+     * opened zero-copy with shoal_index_view); 1..19 = zstd at that level.
+     * A section that does not shrink is stored uncompressed. */
+    int zstd_level;
+} shoal_save_params;
+
+void shoal_save_params_init(shoal_save_params *params);
+
+/*
+ * Writes the index as a segment.  On success *out points to *out_size bytes
+ * allocated through the index's allocator (counted in memory_bytes) that the
+ * caller releases with shoal_index_free_segment(index, *out); the index is
+ * not changed.  params may be NULL (uncompressed).  Errors: SHOAL_EPARAM
+ * (level out of range), SHOAL_ENOMEM, SHOAL_ETOOBIG.  Returns 0.
+ */
+int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_t **out,
+                     size_t *out_size);
+/* Releases a buffer from shoal_index_save (NULL is fine). */
+void shoal_index_free_segment(shoal_index *index, uint8_t *segment);
+
+typedef struct shoal_load_params {
+    shoal_simd simd;                  /* kernels for the loaded index; default auto */
+    const shoal_allocator *allocator; /* NULL = malloc/free; copied */
+    char *errmsg;                     /* optional: receives a detail message on failure */
+    size_t errmsg_size;               /* bytes at errmsg */
+} shoal_load_params;
+
+void shoal_load_params_init(shoal_load_params *params);
+
+/*
+ * Reads a segment into a new index that owns all its memory (bytes may be
+ * freed afterwards).  Everything is validated before it is trusted: header
+ * and table checksums, every section's CRC-32C, every count against its
+ * limits before any allocation, every link, list and label.  The loaded
+ * index is the saved one: same records, labels, free list, graph, lists,
+ * PRNG state -- searches and later mutations behave identically.
+ * params may be NULL.  On failure *out is NULL and the code is one of the
+ * corrupt-data family -- SHOAL_ECORRUPT, SHOAL_ETRUNCATED, SHOAL_ECHECKSUM,
+ * SHOAL_EVERSION (a newer major format or an unknown required feature) --
+ * or SHOAL_ENOMEM, SHOAL_EUNSUPPORTED (simd), SHOAL_EPARAM (NULL bytes).
+ */
+int shoal_index_load(const uint8_t *bytes, size_t size, const shoal_load_params *params,
+                     shoal_index **out);
+
+/*
+ * Like shoal_index_load, but uncompressed sections that hold bulk data
+ * (flat vectors, the HNSW level-0 block, ids, IVF lists and rerank rows)
+ * are used in place, zero-copy: bytes must stay valid and unchanged until
+ * shoal_index_free.  Compressed sections are decompressed into owned memory,
+ * and so is everything when bytes is not 16-byte aligned or the host is
+ * big-endian.  Validation is the same as load's.  A view is read-only:
+ * add, delete and train fail with SHOAL_ESTATE (load the segment to change
+ * it).  Searches, get and check work as on any index.
+ */
+int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_load_params *params,
+                     shoal_index **out);
+
+/* Whether the index is a read-only view (1) or owns its memory (0). */
+int shoal_index_is_view(const shoal_index *index);
+
+typedef struct shoal_segment_summary {
+    uint32_t format_major, format_minor;
+    uint64_t required_features, optional_features;
+    uint64_t segment_size;  /* bytes of the whole segment */
+    uint64_t head_size;     /* bytes this call needed: header, table, config */
+    uint32_t sections;
+    uint32_t compressed;    /* sections stored with zstd */
+    shoal_kind kind;
+    shoal_metric metric;
+    uint32_t dim;
+    uint32_t size;          /* live records */
+    uint32_t label_bound;
+    uint32_t storage;       /* HNSW: shoal_storage; IVF: shoal_quantizer */
+    uint32_t nlist;         /* IVF: lists (0 untrained) */
+} shoal_segment_summary;
+
+/*
+ * Reads the header, the section table and the config section only (all at
+ * the start of the segment), verifying their checksums.  bytes may be just
+ * a prefix of the segment: with too few bytes the result is
+ * SHOAL_ETRUNCATED and info->head_size (if at least the 64-byte header was
+ * given) says how many are needed.  Returns 0 or a corrupt-family code.
+ */
+int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary *info);
+
+/* One block of a segment cut for IPFS (docs/FORMAT.md, "Blocks"). */
+typedef struct shoal_block {
+    uint64_t offset; /* in the segment */
+    uint32_t size;   /* 1..SHOAL_BLOCK_MAX */
+    uint32_t list;   /* IVF list whose sections the block holds, or UINT32_MAX
+                        for the head (header, table, config, ids, ...) */
+} shoal_block;
+
+/*
+ * Cuts a segment into blocks of at most SHOAL_BLOCK_MAX bytes such that each
+ * IVF list (its codes and its rerank section) starts a block of its own and
+ * the first blocks (the head) hold the header and section table.  Needs
+ * only the head (bytes may be a prefix reaching past the section table).
+ * Writes up to cap blocks; returns the total count (call with cap 0 to
+ * size the array), or a corrupt-family code.
+ */
+int shoal_segment_blocks(const uint8_t *bytes, size_t size, shoal_block *out, uint32_t cap);
+
+/* The CIDv1 (raw codec, sha2-256, base32 "b...") of the bytes, into out;
+ * returns its length (59).  Identical in every build. */
+int shoal_cid(const void *bytes, size_t size, char out[SHOAL_CID_SIZE]);
+/* The same from a SHA-256 digest computed elsewhere. */
+int shoal_cid_of_digest(const uint8_t digest[32], char out[SHOAL_CID_SIZE]);
+void shoal_sha256(const void *bytes, size_t size, uint8_t out[32]);
+/* CRC-32C (Castagnoli), continuing from crc (0 to start). */
+uint32_t shoal_crc32c(uint32_t crc, const void *bytes, size_t size);
+
 /* ------------------------------------------------------------------ utils */
 
 /* Exposed so hosts and tests can compare against the reference kernels. */

@@ -7,6 +7,9 @@
  * agreement shows the graphs are identical too.  Then on two IVF indexes
  * (flat lists; 4-bit fast-scan PQ with rerank, pq_m 37 so the tables are
  * padded): their k-means, codebooks and fast-scan sums must match as well.
+ * Last, each index is saved as a segment, uncompressed and with zstd level
+ * 3, and the segments' CIDs printed as "cid <config> <level> <cid>": the
+ * bytes, and so the CIDs, must be identical from every build.
  * tests/js/xbuild.test.mjs runs this natively and as WASI and repeats it
  * through both wasm variants of the JS API; all four must agree.
  */
@@ -94,6 +97,18 @@ int main(void) {
                 int len = shoal_index_label_id(index, labels[r], &id);
                 printf("%d%d %d %d %.*s %.9g\n", kind, metric, q, r, len, id, distances[r]);
             }
+        }
+        for (int level = 0; level <= 3; level += 3) {
+            shoal_save_params sp;
+            shoal_save_params_init(&sp);
+            sp.zstd_level = level;
+            uint8_t *seg;
+            size_t size;
+            if ((rc = shoal_index_save(index, &sp, &seg, &size))) fail("save", rc, index);
+            char cid[SHOAL_CID_SIZE];
+            shoal_cid(seg, size, cid);
+            printf("cid %d%d %d %s\n", kind, metric, level, cid);
+            shoal_index_free_segment(index, seg);
         }
         test_ids_free(&ids);
         shoal_index_free(index);

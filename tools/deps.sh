@@ -21,7 +21,10 @@ have /usr/lib/wasm32-wasi/libc.a || need wasi-libc
 ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
     need libclang-rt-14-dev-wasm32
 command -v clang >/dev/null 2>&1 || need clang
-have /usr/include/zstd.h || need libzstd-dev
+# zstd is compiled from fetched sources (tools/fetch_zstd.sh), not libzstd-dev.
+# libFuzzer (make test runs the segment fuzzer briefly) comes with clang's runtime.
+ls /usr/lib/llvm-14/lib/clang/14*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+    need libclang-rt-14-dev
 if [ "$what" = test ]; then
     have /usr/bin/chromium || need chromium
 fi

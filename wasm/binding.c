@@ -73,3 +73,16 @@ int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32
     params.filter_bitmap_bits = filter_bitmap_bits;
     return shoal_index_search(index, query, dim, k, &params, labels, distances);
 }
+
+/* shoal_index_load with its parameters as arguments; msg (msg_size bytes)
+ * receives the detail message on failure. */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_index_load(const uint8_t *bytes, uint32_t size, uint32_t simd, char *msg,
+                        uint32_t msg_size, shoal_index **out) {
+    shoal_load_params params;
+    shoal_load_params_init(&params);
+    params.simd = (shoal_simd)simd;
+    params.errmsg = msg;
+    params.errmsg_size = msg_size;
+    return shoal_index_load(bytes, size, &params, out);
+}

@@ -33,6 +33,10 @@ const STORAGES = ['f32', 'sq8']; // index = shoal_storage
 const QUANTIZERS = ['flat', 'sq8', 'pq']; // index = shoal_quantizer
 const COMMON_OPTIONS = ['dim', 'metric', 'kind', 'seed', 'simd'];
 const SEARCH_OPTIONS = ['ef', 'nprobe', 'rerank', 'filter'];
+const SAVE_OPTIONS = ['zstdLevel'];
+const LOAD_OPTIONS = ['simd'];
+const CID_SIZE = 64; // SHOAL_CID_SIZE
+const KIND_NAMES = ['flat', 'hnsw', 'ivf']; // index = shoal_kind
 const ADD_OPTIONS = ['onProgress'];
 
 // Order of wasm/binding.c enum js_param.
@@ -133,6 +137,7 @@ export class Index {
   #metric;
   #kind;
   #simd;
+  #cid;
 
   /** Use Index.create(): construction needs the asynchronously loaded wasm. */
   constructor(token, M, handle, dim, metric, kind) {
@@ -222,6 +227,76 @@ export class Index {
     }
   }
 
+  /**
+   * Loads an index from segment bytes (a Uint8Array or ArrayBuffer, e.g.
+   * from save(), a file, IndexedDB or IPFS).  Every byte is verified; bad
+   * bytes throw a CorruptDataError (TruncatedDataError, ChecksumError,
+   * VersionError).  options.simd as for create().  The bytes are copied:
+   * the index does not keep them.  index.cid is then the segment's CID.
+   */
+  static async load(bytes, options = {}) {
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('Index.load needs a Uint8Array or ArrayBuffer');
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkOptions(options, LOAD_OPTIONS, 'Index.load');
+    const M = await loadVariant(chooseVariant(options.simd));
+    const scratch = new Scratch(M);
+    try {
+      const data = scratch.alloc(bytes.length);
+      const msg = scratch.alloc(256);
+      const out = scratch.alloc(4);
+      M.HEAPU8.set(bytes, data);
+      M.HEAPU8[msg] = 0;
+      const rc = M._shoal_js_index_load(data, bytes.length, options.simd === false ? SIMD_SCALAR : SIMD_AUTO,
+        msg, 256, out);
+      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || `loading ${bytes.length} bytes`);
+      const handle = M.HEAPU32[out >>> 2];
+      const index = new Index(Index.#token, M, handle, M._shoal_index_dim(handle) >>> 0,
+        METRICS[M._shoal_index_metric(handle)], KIND_NAMES[M._shoal_index_kind(handle)]);
+      index.#cid = cidOf(M, scratch, data, bytes.length);
+      return index;
+    } finally {
+      scratch.release();
+    }
+  }
+
+  /**
+   * The segment bytes of this index (docs/FORMAT.md): the same bytes from
+   * every build for the same index.  options.zstdLevel: 0 (default) stores
+   * sections uncompressed; 1..19 compresses each section with zstd.
+   * Afterwards index.cid is the CID of the returned bytes.
+   */
+  save(options = {}) {
+    return this.#call((M, handle, scratch) => {
+      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+      checkOptions(options, SAVE_OPTIONS, 'save');
+      const { zstdLevel = 0 } = options;
+      if (!Number.isInteger(zstdLevel)) throw fail(ParameterError, `zstdLevel must be an integer, not ${String(zstdLevel)}`);
+      const params = scratch.alloc(4);
+      const out = scratch.alloc(8);
+      M.HEAP32[params >>> 2] = zstdLevel;
+      this.#check(M._shoal_index_save(handle, params, out, out + 4));
+      const ptr = M.HEAPU32[out >>> 2], size = M.HEAPU32[(out + 4) >>> 2];
+      try {
+        const bytes = M.HEAPU8.slice(ptr, ptr + size);
+        this.#cid = cidOf(M, scratch, ptr, size);
+        return bytes;
+      } finally {
+        M._shoal_index_free_segment(handle, ptr);
+      }
+    });
+  }
+
+  /**
+   * CID (CIDv1, raw codec, sha2-256, base32 "bafkrei...") of the segment this
+   * index was last loaded from or saved to, or undefined if it has never been
+   * saved or loaded, or has changed (add, delete, train) since.
+   */
+  get cid() {
+    this.#live();
+    return this.#cid;
+  }
+
   #live() {
     if (!this.#handle) throw fail(StateError, 'this index was freed');
     return this.#handle;
@@ -290,6 +365,7 @@ export class Index {
           `${data.length} floats for ${n} ids; dim ${this.#dim} needs ${n * this.#dim}`);
       const vecs = scratch.alloc(data.length * 4);
       M.HEAPF32.set(data, vecs >>> 2);
+      this.#cid = undefined;
       if (!onProgress) return this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
 
       // A JS exception must not unwind through wasm frames (C would never
@@ -330,6 +406,7 @@ export class Index {
         throw fail(DimensionError, `${data.length} floats are not a positive multiple of dim ${this.#dim}`);
       const vecs = scratch.alloc(data.length * 4);
       M.HEAPF32.set(data, vecs >>> 2);
+      this.#cid = undefined;
       this.#check(M._shoal_index_train(handle, data.length / this.#dim, vecs, this.#dim));
     });
   }
@@ -343,7 +420,9 @@ export class Index {
   delete(ids) {
     return this.#call((M, handle, scratch) => {
       const [idBytes, idOffsets] = writeIds(M, scratch, ids);
-      return this.#check(M._shoal_index_delete(handle, ids.length, idBytes, idOffsets));
+      const deleted = this.#check(M._shoal_index_delete(handle, ids.length, idBytes, idOffsets));
+      if (deleted > 0) this.#cid = undefined;
+      return deleted;
     });
   }
 
@@ -454,6 +533,13 @@ export class Index {
     this.#M._shoal_index_free(this.#handle);
     this.#handle = 0;
   }
+}
+
+// The CID of size bytes at ptr on the wasm heap.
+function cidOf(M, scratch, ptr, size) {
+  const out = scratch.alloc(CID_SIZE);
+  const len = M._shoal_cid(ptr, size, out);
+  return decoder.decode(M.HEAPU8.subarray(out, out + len));
 }
 
 /** Library version, wasm variant ('simd' | 'base') and the kernels it resolves to. */

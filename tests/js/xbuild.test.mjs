@@ -19,7 +19,7 @@ const N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 
 const HNSW = { seed: 99, M: 8, efConstruction: 64, efSearch: 24 };
 const IVF = { seed: 99, nlist: 16, nprobe: 4 };
 const KINDS = [
-  { kind: 'flat' },
+  { kind: 'flat', seed: 99 }, // C seeds every kind; the seed is part of a segment
   { kind: 'hnsw', ...HNSW },
   { kind: 'ivf', ...IVF },
   { kind: 'ivf', ...IVF, quantizer: 'pq', pqBits: 4, pqM: 37, rerank: 20 },
@@ -27,14 +27,19 @@ const KINDS = [
 const METRICS = ['l2', 'ip', 'cosine'];
 
 function parse(text) {
-  return text.trim().split('\n').map((line) => {
+  return text.trim().split('\n').filter((line) => !line.startsWith('cid ')).map((line) => {
     const [metric, query, rank, id, distance] = line.split(' ');
     // %.9g round-trips a float exactly.
     return { key: `${metric} ${query} ${rank}`, id, distance: Math.fround(Number(distance)) };
   });
 }
 
-async function runJs(simd) {
+// "cid <config> <level> <cid>" lines: the segments' CIDs.
+function parseCids(text) {
+  return text.trim().split('\n').filter((line) => line.startsWith('cid ')).map((line) => line.slice(4));
+}
+
+async function runJs(simd, cids = []) {
   const rows = [];
   for (let kind = 0; kind < KINDS.length; kind++) for (let m = 0; m < METRICS.length; m++) {
     const rng = new TestRng(1000 + m);
@@ -57,6 +62,10 @@ async function runJs(simd) {
         result.ids.forEach((id, r) =>
           rows.push({ key: `${kind}${m} ${q} ${r}`, id, distance: result.distances[r] }));
       }
+      for (const level of [0, 3]) {
+        index.save({ zstdLevel: level });
+        cids.push(`${kind}${m} ${level} ${index.cid}`);
+      }
     } finally {
       index.free();
     }
@@ -73,18 +82,25 @@ function assertSame(name, rows, reference) {
   }
 }
 
-test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF search', async () => {
+test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF search and segment CIDs', async () => {
   const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
   assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
-  const native = parse(execFileSync(nativeBin, { encoding: 'utf8' }));
+  const nativeText = execFileSync(nativeBin, { encoding: 'utf8' });
+  const native = parse(nativeText);
+  const nativeCids = parseCids(nativeText);
+  assert.equal(nativeCids.length, KINDS.length * METRICS.length * 2);
   assert.equal(native.length, KINDS.length * METRICS.length * (QUERIES + 1) * K);
   // The tie query: rows 998 and 999 are equal, so 998 (inserted first) leads.
   const tie = native.filter((r) => r.key.endsWith(` ${QUERIES} 0`) || r.key.endsWith(` ${QUERIES} 1`));
   for (let i = 0; i < tie.length; i += 2) assert.deepEqual([tie[i].id, tie[i + 1].id], ['v998', 'v999']);
 
-  const wasi = parse(execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-  assertSame('wasi', wasi, native);
-  assertSame('wasm simd', await runJs(true), native);
-  assertSame('wasm baseline', await runJs(false), native);
+  const wasiText = execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  assertSame('wasi', parse(wasiText), native);
+  assert.deepEqual(parseCids(wasiText), nativeCids, 'wasi segment CIDs');
+  for (const simd of [true, false]) {
+    const cids = [];
+    assertSame(simd ? 'wasm simd' : 'wasm baseline', await runJs(simd, cids), native);
+    assert.deepEqual(cids, nativeCids, `${simd ? 'wasm simd' : 'wasm baseline'} segment CIDs`);
+  }
 });

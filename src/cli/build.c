@@ -1,0 +1,488 @@
+/*
+ * build.c -- `shoal build` and `shoal merge`, and the shared step both
+ * (and search / bench on raw data) use: records in, index out.
+ *
+ * build reads a vector file completely and validates it, then makes the
+ * index, then saves it, and only then opens the output -- so a bad input
+ * never creates a file, and a failure while writing removes the temporary
+ * (fileio.c).  The segment bytes depend only on the input, the options and
+ * the seed, never on the build: the WASI program writes the same bytes as
+ * the native one (tests/cli checks it).
+ *
+ * IVF is trained explicitly on all the records before they are added (the
+ * core samples at most train_sample vectors per list itself), rather than
+ * relying on a large first add, so a small file gets a clear message about
+ * nlist instead of a state error.
+ *
+ * merge loads every segment, takes its live records (label order; a later
+ * segment's record replaces an earlier one with the same id, like an
+ * upsert) and builds one new index from them.  It is a rebuild, not a
+ * splice: graphs and lists are recomputed.  Kind, metric, HNSW storage, the
+ * IVF quantizer and nlist default to the first segment's; the parameters a
+ * segment summary does not report (HNSW M and ef, PQ sizes, rerank, seed)
+ * take their defaults unless given.  Records are re-added from the stored
+ * vectors, which are exact for flat, HNSW f32 and IVF flat / with rerank
+ * copies, and decoded approximations for sq8 storage and PQ without rerank.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ------------------------------------------------------------ the index */
+
+static int core_failure(const char *source, shoal_index *index, int rc, const char *doing) {
+    const char *detail = index ? shoal_index_errmsg(index) : "";
+    cli_error("%s: %s failed: %s%s%s (%s)", source, doing, shoal_strerror(rc),
+              detail && *detail ? ": " : "", detail ? detail : "", shoal_error_name(rc));
+    return cli_exit_of(rc);
+}
+
+int cli_make_index(cli_args *args, const char *source, cli_records *recs, int quiet,
+                   int for_search, shoal_index **out) {
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = recs->dim;
+    int rc = cli_index_params(args, &p, for_search);
+    if (rc) return rc;
+    return cli_make_index_with(&p, source, recs, quiet, out);
+}
+
+int cli_make_index_with(const shoal_params *p, const char *source, cli_records *recs, int quiet,
+                        shoal_index **out) {
+    shoal_index *index = NULL;
+    *out = NULL;
+    int rc = shoal_index_new(p, &index);
+    if (rc < 0) {
+        cli_error("%s: cannot create a %s index of dimension %u: %s (%s)", source,
+                  cli_kind_name(p->kind), p->dim, shoal_strerror(rc), shoal_error_name(rc));
+        return rc == SHOAL_EPARAM ? CLI_USAGE : cli_exit_of(rc);
+    }
+    if (p->kind == SHOAL_KIND_IVF) {
+        cli_progress prog;
+        cli_progress_start(&prog, "training", quiet);
+        cli_progress_update(&prog, 0, 1);
+        rc = shoal_index_train(index, recs->n, recs->vectors, recs->dim);
+        cli_progress_update(&prog, 1, 1);
+        cli_progress_finish(&prog);
+        if (rc < 0) {
+            rc = core_failure(source, index, rc, "training");
+            shoal_index_free(index);
+            return rc;
+        }
+    }
+    cli_progress prog;
+    cli_progress_start(&prog, "adding", quiet);
+    shoal_index_on_progress(index, cli_progress_cb, &prog);
+    rc = shoal_index_add(index, recs->n, recs->id_bytes, recs->id_offsets, recs->vectors,
+                         recs->dim);
+    shoal_index_on_progress(index, NULL, NULL);
+    cli_progress_finish(&prog);
+    if (rc < 0) {
+        rc = core_failure(source, index, rc, "adding records");
+        shoal_index_free(index);
+        return rc;
+    }
+    *out = index;
+    return CLI_OK;
+}
+
+int cli_load_segment(const char *path, shoal_index **out, uint8_t **bytes_out, size_t *size_out) {
+    uint8_t *bytes;
+    size_t size;
+    *out = NULL;
+    int rc = cli_read_file(path, &bytes, &size);
+    if (rc) return rc;
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    char msg[256] = "";
+    lp.errmsg = msg;
+    lp.errmsg_size = sizeof msg;
+    rc = shoal_index_load(bytes, size, &lp, out);
+    if (rc < 0) {
+        cli_error("%s: not a valid segment: %s%s%s (%s)", path, shoal_strerror(rc),
+                  *msg ? ": " : "", msg, shoal_error_name(rc));
+        free(bytes);
+        return cli_exit_of(rc);
+    }
+    if (bytes_out) {
+        *bytes_out = bytes;
+        *size_out = size;
+    } else {
+        free(bytes);
+    }
+    return CLI_OK;
+}
+
+/* Whether the file starts like a segment (1), not (0), or cannot be read. */
+static int is_segment_file(const char *path, int *is_segment) {
+    FILE *f = fopen(path, "rb");
+    *is_segment = 0;
+    if (!f) return CLI_OK; /* the reader that follows reports it */
+    uint8_t head[16];
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    *is_segment = cli_sniff("", head, n) == CLI_FORMAT_SEGMENT;
+    return CLI_OK;
+}
+
+int cli_open_index(cli_args *args, const char *path, int quiet, shoal_index **out,
+                   cli_records *records) {
+    int seg;
+    is_segment_file(path, &seg);
+    if (seg) {
+        /* Index options make no sense for a segment: say so. */
+        static const char *const build_only[] = {"kind", "metric", "seed", "M", "ef-construction",
+                                                 "ef-search", "storage", "nlist", "quantizer",
+                                                 "pq-m", "pq-bits", "train-sample", "train-iters",
+                                                 "format", NULL};
+        for (int i = 0; build_only[i]; i++)
+            if (cli_flag(args, build_only[i])) {
+                cli_error("%s: --%s builds an index from a data file; %s is a segment, which "
+                          "already has its parameters",
+                          args->command, build_only[i], path);
+                return CLI_USAGE;
+            }
+        int rc = cli_load_segment(path, out, NULL, NULL);
+        if (rc) return rc;
+        if (records) {
+            memset(records, 0, sizeof *records);
+            records->dim = shoal_index_dim(*out);
+        }
+        return CLI_OK;
+    }
+    cli_format fmt;
+    int rc = cli_format_param(args, &fmt);
+    if (rc) return rc;
+    cli_records recs;
+    if ((rc = cli_read_records(path, fmt, &recs))) return rc;
+    rc = cli_make_index(args, path, &recs, quiet, 1, out);
+    if (records && !rc) *records = recs;
+    else cli_records_free(&recs);
+    return rc;
+}
+
+int cli_extract_records(shoal_index *index, const char *source, cli_records *recs) {
+    uint32_t dim = shoal_index_dim(index);
+    if (recs->dim == 0) recs->dim = dim;
+    float *v = malloc((size_t)dim * sizeof *v);
+    if (!v) {
+        cli_error("%s: out of memory", source);
+        return CLI_INTERNAL;
+    }
+    uint32_t bound = shoal_index_label_bound(index);
+    for (uint32_t label = 0; label < bound; label++) {
+        const char *id;
+        int len = shoal_index_label_id(index, label, &id);
+        if (len < 0) continue;
+        int rc = shoal_index_get(index, id, (uint32_t)len, v);
+        if (rc == 0) rc = cli_records_push(recs, id, (uint32_t)len, v);
+        if (rc < 0) {
+            free(v);
+            cli_error("%s: reading record %u: %s", source, label, shoal_strerror(rc));
+            return cli_exit_of(rc);
+        }
+    }
+    free(v);
+    return CLI_OK;
+}
+
+/* Saves, names the CID, writes the file.  Prints the summary. */
+static int save_index(shoal_index *index, const char *out_path, int zstd_level, int json,
+                      const char *source_desc, double seconds) {
+    shoal_save_params sp;
+    shoal_save_params_init(&sp);
+    sp.zstd_level = zstd_level;
+    uint8_t *seg = NULL;
+    size_t size = 0;
+    int rc = shoal_index_save(index, &sp, &seg, &size);
+    if (rc < 0) return core_failure(out_path, index, rc, "saving the segment");
+    char cid[SHOAL_CID_SIZE];
+    shoal_cid(seg, size, cid);
+    cli_outfile o;
+    if ((rc = cli_out_open(&o, out_path)) == CLI_OK && (rc = cli_out_write(&o, seg, size)) == CLI_OK)
+        rc = cli_out_commit(&o);
+    shoal_index_free_segment(index, seg);
+    if (rc) return rc;
+    if (json) {
+        printf("{\"out\":");
+        json_write_string(stdout, out_path, strlen(out_path));
+        printf(",\"kind\":\"%s\",\"metric\":\"%s\",\"dim\":%u,\"records\":%u,\"bytes\":%zu,"
+               "\"zstd\":%d,\"cid\":\"%s\"}\n",
+               cli_kind_name(shoal_index_kind(index)), cli_metric_name(shoal_index_metric(index)),
+               shoal_index_dim(index), shoal_index_size(index), size, zstd_level, cid);
+    } else {
+        printf("wrote %s: %s, %s, %u records of dimension %u from %s, %zu bytes in %.2f s\n",
+               out_path, cli_kind_name(shoal_index_kind(index)),
+               cli_metric_name(shoal_index_metric(index)), shoal_index_size(index),
+               shoal_index_dim(index), source_desc, size, seconds);
+        printf("cid %s\n", cid);
+    }
+    return CLI_OK;
+}
+
+/* ----------------------------------------------------------------- build */
+
+static const char BUILD_HELP[] =
+    "usage: shoal build INPUT --out FILE [options]\n"
+    "\n"
+    "Builds an index from a vector file and writes it as a segment.\n"
+    "INPUT is .fvecs, .bvecs, .npy (float32, C order) or JSONL (one\n"
+    "{\"id\": ..., \"vector\": [...], \"metadata\": ...} per line).  Binary formats have\n"
+    "no ids: record i gets the id \"i\".  Metadata is validated but not stored yet.\n"
+    "\n"
+    "  -o, --out FILE          segment to write (required); written to a temporary\n"
+    "                          name and renamed, so a failure leaves no file\n"
+    "      --format F          auto (default), fvecs, bvecs, npy, jsonl\n"
+    "      --kind K            flat (default, exact), hnsw, ivf\n"
+    "      --metric M          l2 (default, squared Euclidean), ip, cosine\n"
+    "      --seed N            PRNG seed; same input + options + seed = same bytes\n"
+    "      --zstd LEVEL        compress sections with zstd 1..19; 0 (default) stores\n"
+    "                          them raw, which lets readers view them zero-copy\n"
+    "      --limit N           use only the first N records\n"
+    "      --simd auto|scalar  kernels to compute with (results are identical)\n"
+    "  hnsw:\n"
+    "  -M, --M N               links per node (default 16; 2*M on level 0)\n"
+    "      --ef-construction N candidate list while building (default 200)\n"
+    "      --ef-search N       default candidate list for searches (default 64)\n"
+    "      --storage S         f32 (default) or sq8 (int8 codes, float rerank)\n"
+    "  ivf:\n"
+    "      --nlist N           lists (default ~4*sqrt(n), at most n/39)\n"
+    "      --nprobe N          default lists probed per search (default nlist/16)\n"
+    "      --quantizer Q       flat (default), sq8, pq\n"
+    "      --pq-m N            pq sub-quantizers (must divide the dimension)\n"
+    "      --pq-bits B         4 (fast scan) or 8 (default)\n"
+    "      --rerank N          sq8/pq: keep float32 copies, rerank N candidates\n"
+    "      --train-sample N    k-means vectors per list (default 256)\n"
+    "      --train-iters N     k-means iterations (default 10)\n"
+    "\n"
+    "      --json              print a JSON summary on stdout\n"
+    "  -q, --quiet             no progress bar, no notes\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "example: shoal build base.fvecs --kind hnsw --metric l2 --seed 1 --out base.seg\n";
+
+int cli_cmd_build(int argc, char **argv) {
+    cli_opt opts[] = {{"out", 'o', 1, NULL, 0},   {"format", 0, 1, NULL, 0},
+                      {"zstd", 0, 1, NULL, 0},    {"limit", 0, 1, NULL, 0},
+                      {"nprobe", 0, 1, NULL, 0},  {"rerank", 0, 1, NULL, 0},
+                      {"json", 0, 0, NULL, 0},    {"quiet", 'q', 0, NULL, 0},
+                      CLI_INDEX_OPTS,             {NULL, 0, 0, NULL, 0}};
+    cli_args args;
+    int rc = cli_parse(&args, opts, argc, argv);
+    if (rc) goto out;
+    if (args.help) {
+        fputs(BUILD_HELP, stdout);
+        goto out;
+    }
+    if (args.npos != 1) {
+        cli_error("build: expected one input file, got %d (run 'shoal build --help')", args.npos);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    const char *input = args.pos[0], *out_path = cli_str(&args, "out");
+    if (!out_path) {
+        cli_error("build: --out FILE is required (run 'shoal build --help')");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    uint32_t zstd = 0, limit = UINT32_MAX;
+    cli_format fmt;
+    shoal_params check;
+    shoal_params_init(&check);
+    /* Every flag is checked before the (possibly long) read. */
+    if ((rc = cli_u32(&args, "zstd", 0, 19, &zstd)) || (rc = cli_u32(&args, "limit", 1, UINT32_MAX, &limit)) ||
+        (rc = cli_format_param(&args, &fmt)) || (rc = cli_index_params(&args, &check, 0)))
+        goto out;
+    int quiet = cli_flag(&args, "quiet"), json = cli_flag(&args, "json");
+    double t0 = cli_now();
+    cli_records recs;
+    if ((rc = cli_read_records(input, fmt, &recs))) goto out;
+    if (recs.n > limit) {
+        recs.n = limit;
+        recs.id_len = recs.id_offsets[limit];
+    }
+    if (recs.with_metadata)
+        cli_note(quiet, "%s: %u records have metadata; segments do not store metadata yet, so it "
+                        "was validated and left out",
+                 input, recs.with_metadata);
+    if (recs.other_fields)
+        cli_note(quiet, "%s: %u records have fields other than id, vector and metadata; they were "
+                        "ignored",
+                 input, recs.other_fields);
+    shoal_index *index;
+    rc = cli_make_index(&args, input, &recs, quiet, 0, &index);
+    cli_records_free(&recs);
+    if (rc) goto out;
+    rc = save_index(index, out_path, (int)zstd, json, input, cli_now() - t0);
+    shoal_index_free(index);
+out:
+    free(args.pos);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- merge */
+
+static uint64_t id_hash(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Drops every record whose id occurs again later, keeping the order of
+ * the survivors: a later segment's record replaces an earlier one.  (The
+ * core would do the same for duplicates in one batch, but inserting and
+ * then replacing would leave holes in the new index's labels.) */
+static int keep_last(cli_records *r) {
+    size_t cap = 16;
+    while (cap < (size_t)r->n * 2) cap *= 2;
+    uint32_t *slots = malloc(cap * sizeof *slots);
+    uint8_t *keep = malloc(r->n ? r->n : 1);
+    if (!slots || !keep) {
+        free(slots);
+        free(keep);
+        cli_error("merge: out of memory");
+        return CLI_INTERNAL;
+    }
+    memset(slots, 0xff, cap * sizeof *slots);
+    for (uint32_t i = r->n; i-- > 0;) {
+        const char *id = r->id_bytes + r->id_offsets[i];
+        size_t len = r->id_offsets[i + 1] - r->id_offsets[i];
+        size_t h = (size_t)id_hash(id, len) & (cap - 1);
+        keep[i] = 1;
+        for (; slots[h] != UINT32_MAX; h = (h + 1) & (cap - 1)) {
+            uint32_t j = slots[h];
+            if (r->id_offsets[j + 1] - r->id_offsets[j] == len &&
+                !memcmp(r->id_bytes + r->id_offsets[j], id, len)) {
+                keep[i] = 0;
+                break;
+            }
+        }
+        if (keep[i]) slots[h] = i;
+    }
+    uint32_t n = 0;
+    size_t at = 0;
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (!keep[i]) continue;
+        uint32_t from = r->id_offsets[i], len = r->id_offsets[i + 1] - from;
+        memmove(r->id_bytes + at, r->id_bytes + from, len);
+        memmove(r->vectors + (size_t)n * r->dim, r->vectors + (size_t)i * r->dim,
+                (size_t)r->dim * sizeof *r->vectors);
+        r->id_offsets[n] = (uint32_t)at;
+        at += len;
+        n++;
+    }
+    r->n = n;
+    r->id_len = at;
+    if (r->id_offsets) r->id_offsets[n] = (uint32_t)at;
+    free(slots);
+    free(keep);
+    return CLI_OK;
+}
+
+static const char MERGE_HELP[] =
+    "usage: shoal merge SEGMENT SEGMENT... --out FILE [options]\n"
+    "\n"
+    "Merges segments into one by rebuilding an index from all their records.\n"
+    "A record in a later segment replaces one with the same id in an earlier\n"
+    "segment.  All segments must have the same dimension and metric.\n"
+    "Kind, HNSW storage, IVF quantizer and nlist default to the first segment's;\n"
+    "other parameters (M, ef, pq sizes, rerank, seed) to their defaults.\n"
+    "Records come back from the stored vectors: exact for flat, hnsw f32 and\n"
+    "ivf flat or with rerank copies; decoded approximations for sq8 and pq.\n"
+    "\n"
+    "  -o, --out FILE          segment to write (required)\n"
+    "      --kind, --seed, --M, --ef-construction, --ef-search, --storage,\n"
+    "      --nlist, --nprobe, --quantizer, --pq-m, --pq-bits, --rerank,\n"
+    "      --train-sample, --train-iters, --simd   as for build\n"
+    "      --zstd LEVEL        as for build (default 0: uncompressed)\n"
+    "      --json              print a JSON summary on stdout\n"
+    "  -q, --quiet             no progress bar\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "example: shoal merge day1.seg day2.seg --out week.seg\n";
+
+int cli_cmd_merge(int argc, char **argv) {
+    cli_opt opts[] = {{"out", 'o', 1, NULL, 0},  {"zstd", 0, 1, NULL, 0},
+                      {"nprobe", 0, 1, NULL, 0}, {"rerank", 0, 1, NULL, 0},
+                      {"json", 0, 0, NULL, 0},   {"quiet", 'q', 0, NULL, 0},
+                      CLI_INDEX_OPTS,            {NULL, 0, 0, NULL, 0}};
+    cli_args args;
+    cli_records recs;
+    memset(&recs, 0, sizeof recs);
+    int rc = cli_parse(&args, opts, argc, argv);
+    if (rc) goto out;
+    if (args.help) {
+        fputs(MERGE_HELP, stdout);
+        goto out;
+    }
+    const char *out_path = cli_str(&args, "out");
+    if (args.npos < 1 || !out_path) {
+        cli_error("merge: expected segments and --out FILE (run 'shoal merge --help')");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    uint32_t zstd = 0;
+    if ((rc = cli_u32(&args, "zstd", 0, 19, &zstd))) goto out;
+    int quiet = cli_flag(&args, "quiet"), json = cli_flag(&args, "json");
+    double t0 = cli_now();
+    shoal_params p;
+    shoal_params_init(&p);
+    shoal_segment_summary first;
+    memset(&first, 0, sizeof first);
+    for (int i = 0; i < args.npos; i++) {
+        uint8_t *bytes;
+        size_t size;
+        shoal_index *index;
+        if ((rc = cli_load_segment(args.pos[i], &index, &bytes, &size))) goto out;
+        shoal_segment_summary s;
+        shoal_segment_info(bytes, size, &s);
+        free(bytes);
+        if (i == 0) {
+            first = s;
+        } else if (s.dim != first.dim || s.metric != first.metric) {
+            cli_error("%s: dimension %u and metric %s differ from %s's (%u, %s)", args.pos[i],
+                      s.dim, cli_metric_name(s.metric), args.pos[0], first.dim,
+                      cli_metric_name(first.metric));
+            shoal_index_free(index);
+            rc = CLI_DATA;
+            goto out;
+        }
+        rc = cli_extract_records(index, args.pos[i], &recs);
+        shoal_index_free(index);
+        if (rc) goto out;
+    }
+    if ((rc = keep_last(&recs))) goto out;
+    if (recs.n == 0) {
+        cli_error("merge: the segments hold no records");
+        rc = CLI_DATA;
+        goto out;
+    }
+    p.dim = first.dim;
+    p.kind = first.kind;
+    p.metric = first.metric;
+    if ((rc = cli_index_params(&args, &p, 0))) goto out;
+    if (p.metric != first.metric) {
+        cli_error("merge: --metric %s differs from the segments' metric %s; vectors cannot be "
+                  "re-measured",
+                  cli_metric_name(p.metric), cli_metric_name(first.metric));
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (p.kind == first.kind && p.kind == SHOAL_KIND_HNSW && !cli_flag(&args, "storage"))
+        p.hnsw.storage = (shoal_storage)first.storage;
+    if (p.kind == first.kind && p.kind == SHOAL_KIND_IVF) {
+        if (!cli_flag(&args, "quantizer")) p.ivf.quantizer = (shoal_quantizer)first.storage;
+        if (!cli_flag(&args, "nlist") && first.nlist && first.nlist <= recs.n) p.ivf.nlist = first.nlist;
+    }
+    shoal_index *index;
+    if ((rc = cli_make_index_with(&p, "merge", &recs, quiet, &index))) goto out;
+    char desc[64];
+    snprintf(desc, sizeof desc, "%d segments", args.npos);
+    rc = save_index(index, out_path, (int)zstd, json, desc, cli_now() - t0);
+    shoal_index_free(index);
+out:
+    cli_records_free(&recs);
+    free(args.pos);
+    return rc;
+}

@@ -1,0 +1,246 @@
+/*
+ * cli.h -- the shared pieces of the `shoal` command-line tool.
+ *
+ * The CLI is a host, like the JS binding: it does the file I/O, the
+ * argument parsing and the printing, and calls the core only through the
+ * public header (src/shoal.h).  The same sources build natively and as a
+ * WASI program (build/shoal.wasm), so everything here sticks to C11 plus the
+ * few POSIX calls wasi-libc has (stat, isatty, rename, remove,
+ * clock_gettime): no threads, no mmap, no signals under WASI.
+ *
+ * Files
+ *   main.c      dispatch, global help, exit codes
+ *   args.c      the option parser every command shares, index options
+ *   input.c     vector readers: fvecs, bvecs, ivecs, npy (float32), JSONL
+ *   json.c      a small strict JSON reader (for JSONL) and JSON writers
+ *   fileio.c    whole-file reads and the temp-file-then-rename writer
+ *   progress.c  the stderr progress bar (terminal only)
+ *   build.c     build, merge and the shared "make an index from records"
+ *   search.c    search and bench
+ *   segment.c   info, verify, cid
+ *
+ * Errors are reported where they happen, as "shoal: <file>: <problem>",
+ * and a command returns one of the exit codes below.
+ */
+#ifndef SHOAL_CLI_H
+#define SHOAL_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shoal.h"
+
+/* ------------------------------------------------------------ exit codes */
+
+enum cli_exit {
+    CLI_OK = 0,        /* success */
+    CLI_USAGE = 1,     /* bad command line: unknown flag, missing argument */
+    CLI_DATA = 2,      /* bad input: missing, unreadable or malformed file or segment */
+    CLI_OUTPUT = 3,    /* the output file could not be written */
+    CLI_INTERNAL = 4,  /* out of memory or an unexpected library error */
+    CLI_THRESHOLD = 5  /* bench: recall below --min-recall */
+};
+
+/* Prints "shoal: <message>\n" to stderr.  Returns nothing: callers return
+ * the exit code themselves so that the code is visible at the call site. */
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Prints "shoal: note: <message>\n" unless quiet. */
+void cli_note(int quiet, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Maps a core error code to an exit code: corrupt / dimension / vector /
+ * id / parameter problems are bad data, out of memory is internal. */
+int cli_exit_of(int shoal_code);
+
+/* ------------------------------------------------------------- options */
+
+typedef struct cli_opt {
+    const char *name;  /* long name without "--"; NULL ends a table */
+    char short_name;   /* 0 if none */
+    int has_value;     /* 1: takes a value (--name V, --name=V, -x V, -xV) */
+    const char *value; /* last value given, or NULL */
+    int seen;          /* times given */
+} cli_opt;
+
+typedef struct cli_args {
+    const char *command;   /* for messages: "build" */
+    cli_opt *opts;
+    const char **pos;      /* positional arguments */
+    int npos;
+    int help;              /* --help / -h given */
+} cli_args;
+
+/* Parses argv (after the command name) against opts.  --help and -h are
+ * always accepted.  Returns 0, or CLI_USAGE after printing a message. */
+int cli_parse(cli_args *args, cli_opt *opts, int argc, char **argv);
+cli_opt *cli_find(cli_opt *opts, const char *name);
+const char *cli_str(cli_args *args, const char *name); /* NULL if absent */
+int cli_flag(cli_args *args, const char *name);        /* given at all */
+/* Reads an unsigned option into *out (left alone if absent).  Returns 0 or
+ * CLI_USAGE with a message naming the flag. */
+int cli_u32(cli_args *args, const char *name, uint32_t min, uint32_t max, uint32_t *out);
+int cli_u64(cli_args *args, const char *name, uint64_t *out);
+int cli_double(cli_args *args, const char *name, double min, double max, double *out);
+/* A comma-separated list of unsigned values ("16,32,64"), at most cap. */
+int cli_u32_list(cli_args *args, const char *name, uint32_t min, uint32_t max,
+                 uint32_t *out, uint32_t cap, uint32_t *count);
+
+/* The index options shared by build, merge, search and bench on raw data
+ * (kind, metric, seed, simd and the per-kind parameters).  CLI_INDEX_OPTS
+ * expands to their table rows. */
+#define CLI_INDEX_OPTS                                                                  \
+    {"kind", 0, 1, NULL, 0}, {"metric", 0, 1, NULL, 0}, {"seed", 0, 1, NULL, 0},         \
+    {"simd", 0, 1, NULL, 0}, {"M", 'M', 1, NULL, 0}, {"ef-construction", 0, 1, NULL, 0}, \
+    {"ef-search", 0, 1, NULL, 0}, {"storage", 0, 1, NULL, 0}, {"nlist", 0, 1, NULL, 0},  \
+    {"quantizer", 0, 1, NULL, 0}, {"pq-m", 0, 1, NULL, 0}, {"pq-bits", 0, 1, NULL, 0},   \
+    {"train-sample", 0, 1, NULL, 0}, {"train-iters", 0, 1, NULL, 0}
+/* Fills params from the index options (after shoal_params_init and with
+ * dim set by the caller).  --rerank (IVF) keeps float32 copies; --nprobe
+ * becomes the index default unless for_search (where it is per search).
+ * Returns 0 or CLI_USAGE. */
+int cli_index_params(cli_args *args, shoal_params *params, int for_search);
+/* Words for enums, as the JS API spells them. */
+const char *cli_kind_name(shoal_kind kind);
+const char *cli_metric_name(shoal_metric metric);
+int cli_simd_param(cli_args *args, shoal_simd *out);
+
+/* --------------------------------------------------------------- input */
+
+typedef enum cli_format {
+    CLI_FORMAT_AUTO = 0,
+    CLI_FORMAT_FVECS,
+    CLI_FORMAT_BVECS,
+    CLI_FORMAT_NPY,
+    CLI_FORMAT_JSONL,
+    CLI_FORMAT_SEGMENT
+} cli_format;
+
+/* Records read from a file: n vectors of dim floats and their ids in the
+ * core's bytes + offsets form.  Binary formats have no ids: record i gets
+ * the decimal id "i". */
+typedef struct cli_records {
+    uint32_t n, dim;
+    float *vectors;
+    size_t rows_cap;
+    char *id_bytes;
+    size_t id_len, id_cap;
+    uint32_t *id_offsets; /* n + 1 entries */
+    uint32_t with_metadata; /* JSONL records that had a "metadata" field */
+    uint32_t other_fields;  /* JSONL records with fields other than id/vector/metadata */
+} cli_records;
+
+void cli_records_free(cli_records *r);
+/* Appends one record (copies the vector and id).  Returns 0 or SHOAL_ENOMEM. */
+int cli_records_push(cli_records *r, const char *id, uint32_t id_len, const float *vector);
+
+/* Parses a --format word; CLI_USAGE on an unknown one. */
+int cli_format_param(cli_args *args, cli_format *out);
+/* Decides a file's format from its first bytes and its name. */
+cli_format cli_sniff(const char *path, const uint8_t *head, size_t head_len);
+const char *cli_format_name(cli_format f);
+
+/* Reads vectors (fvecs, bvecs, npy, JSONL; fmt AUTO sniffs).  Returns 0 or
+ * an exit code after printing a message naming the file and the problem. */
+int cli_read_records(const char *path, cli_format fmt, cli_records *out);
+/* Reads an .ivecs ground-truth file: rows of k int32 neighbour indices. */
+int cli_read_ivecs(const char *path, uint32_t **rows, uint32_t *n, uint32_t *k);
+/* Parses "0.1,0.2,0.3" or "[0.1, 0.2, 0.3]" into one vector. */
+int cli_parse_vector_arg(const char *text, cli_records *out);
+
+/* ------------------------------------------------------------------ json */
+
+/* One parsed JSONL record line.  The id is decoded into id_buf. */
+typedef struct json_record {
+    char id_buf[SHOAL_ID_MAX];
+    uint32_t id_len;
+    int has_id, has_vector, has_metadata, has_other;
+} json_record;
+
+/* Parses one JSONL line [p, end) whose vector is appended to *vec (grown as
+ * needed; *dim is set from the first record, 0 meaning unknown).  On a
+ * syntax or content error returns -1 and writes a message (with the
+ * 1-based column) to err. */
+int json_parse_record(const char *p, const char *end, json_record *rec, float **vec,
+                      size_t *vec_cap, uint32_t *count, char *err, size_t err_size);
+/* Strict JSON number at [p, end) -> float; -1 on bad syntax or overflow. */
+int json_parse_float(const char *p, size_t len, float *out);
+
+/* Writers: a JSON string (bytes escaped; invalid UTF-8 bytes become
+ * \u00XX), and a float as the shortest "%.9g" that round-trips. */
+void json_write_string(FILE *f, const char *s, size_t len);
+void json_write_float(FILE *f, double v);
+
+/* --------------------------------------------------------------- files */
+
+/* Reads a whole file.  Returns 0 or CLI_DATA after printing a message. */
+int cli_read_file(const char *path, uint8_t **bytes, size_t *size);
+/* Prints "shoal: <path>: <strerror>" with a hint under WASI. */
+void cli_error_errno(const char *path, const char *doing, int err);
+
+/* An output file written under a temporary name in the same directory and
+ * renamed over the final name on commit, so a failure never leaves a
+ * partial file: abort (or any failure in commit) removes it. */
+typedef struct cli_outfile {
+    char *path;
+    char *tmp;
+    FILE *f;
+} cli_outfile;
+
+int cli_out_open(cli_outfile *o, const char *path);
+int cli_out_write(cli_outfile *o, const void *bytes, size_t size);
+int cli_out_commit(cli_outfile *o);
+void cli_out_abort(cli_outfile *o);
+
+/* ------------------------------------------------------------- progress */
+
+typedef struct cli_progress {
+    int enabled;
+    const char *label;
+    int last_width;  /* bar cells last drawn, to redraw only on change */
+    uint64_t last_done;
+    double started;
+} cli_progress;
+
+/* Enabled only when stderr is a terminal and quiet is 0. */
+void cli_progress_start(cli_progress *p, const char *label, int quiet);
+void cli_progress_update(cli_progress *p, uint64_t done, uint64_t total);
+/* Adapter for shoal_index_on_progress. */
+int cli_progress_cb(void *ctx, uint32_t done, uint32_t total);
+void cli_progress_finish(cli_progress *p);
+
+/* Monotonic seconds. */
+double cli_now(void);
+
+/* ------------------------------------------------------------- commands */
+
+/* Builds an index from records with the index options (training IVF on
+ * the records first).  Returns 0 or an exit code after a message. */
+int cli_make_index(cli_args *args, const char *source, cli_records *recs, int quiet,
+                   int for_search, shoal_index **out);
+/* The same with parameters already filled. */
+int cli_make_index_with(const shoal_params *params, const char *source, cli_records *recs,
+                        int quiet, shoal_index **out);
+/* Opens a segment file as an index (load).  bytes/size may be NULL. */
+int cli_load_segment(const char *path, shoal_index **out, uint8_t **bytes, size_t *size);
+/* Either loads a segment or builds an index from a data file. */
+int cli_open_index(cli_args *args, const char *path, int quiet, shoal_index **out,
+                   cli_records *records_or_null);
+/* Appends every live record of an index to recs (for merge and bench). */
+int cli_extract_records(shoal_index *index, const char *source, cli_records *recs);
+
+int cli_cmd_build(int argc, char **argv);
+int cli_cmd_merge(int argc, char **argv);
+int cli_cmd_search(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_info(int argc, char **argv);
+int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_cid(int argc, char **argv);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * inspect.c -- `shoal info`, `shoal verify` and `shoal cid`: looking at
+ * segments without changing them.
+ *
+ * info reads the header, section table and config through
+ * shoal_segment_info (which verifies their checksums), then lists the
+ * sections grouped by kind with stored and raw sizes, the IPFS block count
+ * and the CID.  The per-section listing reads the 48-byte table entries
+ * directly as docs/FORMAT.md specifies them ("Section table entry"): the
+ * public API has no call for it yet, and the table's bytes have already
+ * been validated by shoal_segment_info, so only fields are read here, at
+ * offsets inside head_size.  (XXX: a shoal_segment_sections() in shoal.h
+ * would let this file drop its copy of the table layout and kind names.)
+ *
+ * verify is the strict check a pipeline runs before shipping a segment:
+ *   1. load -- header, table, every section's CRC-32C, every count, link,
+ *      list and label (shoal_index_load validates everything it trusts);
+ *   2. shoal_index_check -- the index's own invariants (HNSW: links valid
+ *      and live, degrees in bounds, entry point live, every node
+ *      reachable);
+ *   3. for an uncompressed segment, save the loaded index again and
+ *      compare: the format is canonical, so a faithful segment re-saves to
+ *      the same bytes.  (Compressed segments do not record their zstd
+ *      level, so this step is skipped for them and verify says so.)
+ *
+ * cid prints the CIDv1 (raw codec, sha2-256, base32) of any file's bytes,
+ * the same string Index.cid gives in JS.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define TABLE_AT 64u
+#define ENTRY_SIZE 48u
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* Section kinds, docs/FORMAT.md "Sections". */
+static const char *section_kind_name(uint32_t kind) {
+    switch (kind) {
+    case 1: return "config";
+    case 2: return "ids";
+    case 3: return "vectors";
+    case 16: return "hnsw levels";
+    case 17: return "hnsw level 0";
+    case 18: return "hnsw upper levels";
+    case 19: return "hnsw sq8";
+    case 32: return "ivf centroids";
+    case 33: return "ivf sq8";
+    case 34: return "ivf codebooks";
+    case 35: return "ivf list counts";
+    case 36: return "ivf list";
+    case 37: return "ivf rerank";
+    default: return kind & 0x80000000u ? "optional (unknown)" : "unknown";
+    }
+}
+
+static const char *storage_name(const shoal_segment_summary *s) {
+    if (s->kind == SHOAL_KIND_HNSW) return s->storage == SHOAL_STORAGE_SQ8 ? "sq8" : "f32";
+    if (s->kind == SHOAL_KIND_IVF)
+        return s->storage == SHOAL_QUANTIZER_SQ8 ? "sq8" : s->storage == SHOAL_QUANTIZER_PQ ? "pq" : "flat";
+    return "f32";
+}
+
+static int segment_failure(const char *path, int rc, const char *doing) {
+    cli_error("%s: %s: %s (%s)", path, doing, shoal_strerror(rc), shoal_error_name(rc));
+    return cli_exit_of(rc);
+}
+
+/* ------------------------------------------------------------------ info */
+
+typedef struct kind_group {
+    uint32_t kind, count, compressed;
+    uint64_t stored, raw;
+} kind_group;
+
+static const char INFO_HELP[] =
+    "usage: shoal info SEGMENT... [--json]\n"
+    "\n"
+    "Prints a segment's header (format version, features), index (kind,\n"
+    "metric, dimension, records), sections grouped by kind with stored and raw\n"
+    "sizes, IPFS block count and CID.  Checks the header, table and config\n"
+    "checksums; 'shoal verify' checks everything.\n"
+    "\n"
+    "      --json              one JSON object per segment on stdout\n"
+    "  -h, --help              this help\n";
+
+static int info_one(const char *path, int json) {
+    uint8_t *bytes;
+    size_t size;
+    int rc = cli_read_file(path, &bytes, &size);
+    if (rc) return rc;
+    shoal_segment_summary s;
+    memset(&s, 0, sizeof s);
+    int code = shoal_segment_info(bytes, size, &s);
+    if (code < 0) {
+        /* shoal_segment_info has no detail message; a load fails at the
+         * same place and has one. */
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        char msg[256] = "";
+        lp.errmsg = msg;
+        lp.errmsg_size = sizeof msg;
+        shoal_index *index = NULL;
+        int again = shoal_index_load(bytes, size, &lp, &index);
+        shoal_index_free(index);
+        free(bytes);
+        if (again < 0 && *msg) {
+            cli_error("%s: not a valid segment: %s: %s (%s)", path, shoal_strerror(code), msg,
+                      shoal_error_name(code));
+            return cli_exit_of(code);
+        }
+        return segment_failure(path, code, "not a valid segment");
+    }
+    int nblocks = shoal_segment_blocks(bytes, size, NULL, 0);
+    char cid[SHOAL_CID_SIZE];
+    shoal_cid(bytes, size, cid);
+    /* Group the section table by kind, in order of first appearance. */
+    kind_group groups[32];
+    uint32_t ngroups = 0;
+    for (uint32_t i = 0; i < s.sections && TABLE_AT + (uint64_t)(i + 1) * ENTRY_SIZE <= size; i++) {
+        const uint8_t *e = bytes + TABLE_AT + (size_t)i * ENTRY_SIZE;
+        uint32_t kind = rd32(e), codec = rd32(e + 4);
+        uint32_t g = 0;
+        while (g < ngroups && groups[g].kind != kind) g++;
+        if (g == ngroups) {
+            if (ngroups == sizeof groups / sizeof *groups) continue;
+            memset(&groups[g], 0, sizeof groups[g]);
+            groups[g].kind = kind;
+            ngroups++;
+        }
+        groups[g].count++;
+        groups[g].compressed += codec != 0;
+        groups[g].stored += rd64(e + 24);
+        groups[g].raw += rd64(e + 32);
+    }
+    if (json) {
+        printf("{\"file\":");
+        json_write_string(stdout, path, strlen(path));
+        printf(",\"format\":\"%u.%u\",\"required_features\":%llu,\"optional_features\":%llu,"
+               "\"kind\":\"%s\",\"metric\":\"%s\",\"dim\":%u,\"records\":%u,\"label_bound\":%u,"
+               "\"storage\":\"%s\",\"nlist\":%u,\"bytes\":%llu,\"head_bytes\":%llu,"
+               "\"compressed_sections\":%u,\"blocks\":%d,\"cid\":\"%s\",\"sections\":[",
+               s.format_major, s.format_minor, (unsigned long long)s.required_features,
+               (unsigned long long)s.optional_features, cli_kind_name(s.kind),
+               cli_metric_name(s.metric), s.dim, s.size, s.label_bound, storage_name(&s), s.nlist,
+               (unsigned long long)s.segment_size, (unsigned long long)s.head_size, s.compressed,
+               nblocks, cid);
+        for (uint32_t g = 0; g < ngroups; g++)
+            printf("%s{\"kind\":\"%s\",\"count\":%u,\"zstd\":%u,\"stored\":%llu,\"raw\":%llu}",
+                   g ? "," : "", section_kind_name(groups[g].kind), groups[g].count,
+                   groups[g].compressed, (unsigned long long)groups[g].stored,
+                   (unsigned long long)groups[g].raw);
+        printf("]}\n");
+    } else {
+        printf("%s\n", path);
+        printf("  format     %u.%u (required features 0x%llx, optional 0x%llx)\n", s.format_major,
+               s.format_minor, (unsigned long long)s.required_features,
+               (unsigned long long)s.optional_features);
+        printf("  index      %s, %s, storage %s", cli_kind_name(s.kind), cli_metric_name(s.metric),
+               storage_name(&s));
+        if (s.kind == SHOAL_KIND_IVF) printf(", nlist %u", s.nlist);
+        printf("\n  records    %u of dimension %u (label bound %u)\n", s.size, s.dim, s.label_bound);
+        printf("  size       %llu bytes (head %llu)\n", (unsigned long long)s.segment_size,
+               (unsigned long long)s.head_size);
+        printf("  sections   %u (%u compressed with zstd)\n", s.sections, s.compressed);
+        for (uint32_t g = 0; g < ngroups; g++) {
+            printf("    %-20s", section_kind_name(groups[g].kind));
+            if (groups[g].count > 1) printf(" x%-6u", groups[g].count);
+            else printf("        ");
+            printf(" %12llu bytes", (unsigned long long)groups[g].stored);
+            if (groups[g].compressed)
+                printf(" (raw %llu, %u zstd)", (unsigned long long)groups[g].raw,
+                       groups[g].compressed);
+            printf("\n");
+        }
+        printf("  blocks     %d (IPFS blocks of at most %u bytes)\n", nblocks, SHOAL_BLOCK_MAX);
+        printf("  cid        %s\n", cid);
+    }
+    free(bytes);
+    return CLI_OK;
+}
+
+int cli_cmd_info(int argc, char **argv) {
+    cli_opt opts[] = {{"json", 0, 0, NULL, 0}, {NULL, 0, 0, NULL, 0}};
+    cli_args args;
+    int rc = cli_parse(&args, opts, argc, argv);
+    if (rc || args.help) {
+        if (!rc) fputs(INFO_HELP, stdout);
+        free(args.pos);
+        return rc;
+    }
+    if (args.npos < 1) {
+        cli_error("info: expected one or more segments (run 'shoal info --help')");
+        free(args.pos);
+        return CLI_USAGE;
+    }
+    int worst = CLI_OK;
+    for (int i = 0; i < args.npos; i++) {
+        int r = info_one(args.pos[i], cli_flag(&args, "json"));
+        if (r && !worst) worst = r;
+    }
+    free(args.pos);
+    return worst;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static const char VERIFY_HELP[] =
+    "usage: shoal verify SEGMENT... [--json]\n"
+    "\n"
+    "Checks segments completely: header, table and every section's checksum,\n"
+    "every count, link, list and label (by loading); the index invariants (HNSW:\n"
+    "links valid and live, degrees in bounds, every node reachable); and, for\n"
+    "uncompressed segments, that re-saving gives back the same bytes.\n"
+    "Exit code 0 if all are good, 2 if any is not.\n"
+    "\n"
+    "      --json              one JSON object per segment on stdout\n"
+    "  -h, --help              this help\n";
+
+static int verify_one(const char *path, int json) {
+    uint8_t *bytes;
+    size_t size;
+    int rc = cli_read_file(path, &bytes, &size);
+    if (rc) return rc;
+    shoal_segment_summary s;
+    shoal_index *index = NULL;
+    char problem[400] = "";
+    const char *canonical = "skipped (compressed)";
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    char msg[256] = "";
+    lp.errmsg = msg;
+    lp.errmsg_size = sizeof msg;
+    int code = shoal_segment_info(bytes, size, &s);
+    if (code == 0) code = shoal_index_load(bytes, size, &lp, &index);
+    if (code < 0) {
+        snprintf(problem, sizeof problem, "%s%s%s (%s)", shoal_strerror(code), *msg ? ": " : "",
+                 msg, shoal_error_name(code));
+    } else if ((code = shoal_index_check(index)) < 0) {
+        snprintf(problem, sizeof problem, "invariant broken: %s (%s)", shoal_index_errmsg(index),
+                 shoal_error_name(code));
+    } else if (s.compressed == 0) {
+        uint8_t *again;
+        size_t again_size;
+        code = shoal_index_save(index, NULL, &again, &again_size);
+        if (code < 0) {
+            snprintf(problem, sizeof problem, "re-saving failed: %s", shoal_strerror(code));
+        } else {
+            if (again_size != size || memcmp(again, bytes, size)) {
+                size_t at = 0;
+                while (at < size && at < again_size && again[at] == bytes[at]) at++;
+                snprintf(problem, sizeof problem,
+                         "not canonical: re-saving gives %zu bytes that differ from byte %zu", again_size,
+                         at);
+                code = SHOAL_ECORRUPT;
+            }
+            canonical = "ok";
+            shoal_index_free_segment(index, again);
+        }
+    }
+    char cid[SHOAL_CID_SIZE];
+    shoal_cid(bytes, size, cid);
+    if (json) {
+        printf("{\"file\":");
+        json_write_string(stdout, path, strlen(path));
+        printf(",\"ok\":%s", *problem ? "false" : "true");
+        if (*problem) {
+            printf(",\"problem\":");
+            json_write_string(stdout, problem, strlen(problem));
+        } else {
+            printf(",\"kind\":\"%s\",\"records\":%u,\"canonical\":\"%s\"",
+                   cli_kind_name(shoal_index_kind(index)), shoal_index_size(index), canonical);
+        }
+        printf(",\"cid\":\"%s\"}\n", cid);
+    } else if (*problem) {
+        printf("FAIL %s: %s\n", path, problem);
+    } else {
+        printf("ok   %s: %s, %u records, checksums, structure and invariants good, re-save %s, cid "
+               "%s\n",
+               path, cli_kind_name(shoal_index_kind(index)), shoal_index_size(index), canonical, cid);
+    }
+    if (*problem) cli_error("%s: verification failed: %s", path, problem);
+    shoal_index_free(index);
+    free(bytes);
+    return *problem ? (code == SHOAL_ENOMEM ? CLI_INTERNAL : CLI_DATA) : CLI_OK;
+}
+
+int cli_cmd_verify(int argc, char **argv) {
+    cli_opt opts[] = {{"json", 0, 0, NULL, 0}, {NULL, 0, 0, NULL, 0}};
+    cli_args args;
+    int rc = cli_parse(&args, opts, argc, argv);
+    if (rc || args.help) {
+        if (!rc) fputs(VERIFY_HELP, stdout);
+        free(args.pos);
+        return rc;
+    }
+    if (args.npos < 1) {
+        cli_error("verify: expected one or more segments (run 'shoal verify --help')");
+        free(args.pos);
+        return CLI_USAGE;
+    }
+    int worst = CLI_OK;
+    for (int i = 0; i < args.npos; i++) {
+        int r = verify_one(args.pos[i], cli_flag(&args, "json"));
+        if (r && !worst) worst = r;
+    }
+    free(args.pos);
+    return worst;
+}
+
+/* ------------------------------------------------------------------- cid */
+
+static const char CID_HELP[] =
+    "usage: shoal cid FILE... [--json]\n"
+    "\n"
+    "Prints the CID of each file's bytes: CIDv1, raw codec, sha2-256, base32\n"
+    "(\"bafkrei...\"), as IPFS would address it and as Index.cid reports in JS.\n"
+    "Works on any file; for segments it is the identity to publish.\n"
+    "\n"
+    "      --json              one JSON object per file on stdout\n"
+    "  -h, --help              this help\n";
+
+int cli_cmd_cid(int argc, char **argv) {
+    cli_opt opts[] = {{"json", 0, 0, NULL, 0}, {NULL, 0, 0, NULL, 0}};
+    cli_args args;
+    int rc = cli_parse(&args, opts, argc, argv);
+    if (rc || args.help) {
+        if (!rc) fputs(CID_HELP, stdout);
+        free(args.pos);
+        return rc;
+    }
+    if (args.npos < 1) {
+        cli_error("cid: expected one or more files (run 'shoal cid --help')");
+        free(args.pos);
+        return CLI_USAGE;
+    }
+    int worst = CLI_OK;
+    for (int i = 0; i < args.npos; i++) {
+        uint8_t *bytes;
+        size_t size;
+        int r = cli_read_file(args.pos[i], &bytes, &size);
+        if (r) {
+            if (!worst) worst = r;
+            continue;
+        }
+        char cid[SHOAL_CID_SIZE];
+        shoal_cid(bytes, size, cid);
+        free(bytes);
+        if (cli_flag(&args, "json")) {
+            printf("{\"file\":");
+            json_write_string(stdout, args.pos[i], strlen(args.pos[i]));
+            printf(",\"bytes\":%zu,\"cid\":\"%s\"}\n", size, cid);
+        } else {
+            printf("%s  %s\n", cid, args.pos[i]);
+        }
+    }
+    free(args.pos);
+    return worst;
+}

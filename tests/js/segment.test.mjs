@@ -1,0 +1,139 @@
+// segment.test.mjs -- segments through the JS API, in both wasm variants:
+// save / load round trips, index.cid semantics, the golden segments of
+// tests/golden/ (same results and CIDs as the C tests natively and under
+// WASI), and corrupt or truncated bytes rejected as CorruptDataError.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import {
+  Index, CorruptDataError, TruncatedDataError, ChecksumError, VersionError, StateError,
+} from '../../js/node.mjs';
+import { TestRng } from './data.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const golden = (name) => readFileSync(`${root}tests/golden/${name}`);
+
+// tests/golden_cases.h: name, dim; queries use seed 5000 + case number, k 10.
+const CASES = [
+  ['flat-l2', 16], ['hnsw-cosine-f32', 37], ['hnsw-l2-sq8', 8], ['ivf-flat-ip', 16],
+  ['ivf-pq4-rerank-l2', 37],
+];
+const QUERIES = 5, K = 10;
+
+function expectedLines() {
+  const lines = new Map();
+  for (const line of golden('expected.txt').toString().trim().split('\n')) {
+    const [name, q, r, id, distance] = line.split(' ');
+    lines.set(`${name} ${q} ${r}`, { id, distance: Math.fround(Number(distance)) });
+  }
+  return lines;
+}
+
+function goldenCids() {
+  const cids = new Map();
+  for (const line of golden('cids.txt').toString().trim().split('\n')) {
+    const [name, cid, level] = line.split(' ');
+    cids.set(name, { cid, level: Number(level) });
+  }
+  return cids;
+}
+
+for (const simd of [true, false]) {
+  const variant = simd ? 'simd' : 'base';
+
+  test(`${variant}: golden segments load with the C results and CIDs`, async () => {
+    const expected = expectedLines();
+    const cids = goldenCids();
+    for (let c = 0; c < CASES.length; c++) {
+      const [name, dim] = CASES[c];
+      const bytes = golden(`${name}.seg`);
+      const index = await Index.load(bytes, { simd });
+      try {
+        assert.equal(index.cid, cids.get(name).cid, `${name}: cid`);
+        assert.equal(index.dim, dim);
+        const rng = new TestRng(5000 + c);
+        const query = new Float32Array(dim);
+        for (let q = 0; q < QUERIES; q++) {
+          rng.fill(query);
+          const { ids, distances } = index.search(query, K);
+          ids.forEach((id, r) => {
+            const want = expected.get(`${name} ${q} ${r}`);
+            assert.ok(want, `${name} ${q} ${r}: no expected line`);
+            assert.equal(id, want.id, `${name} ${q} ${r}: id`);
+            assert.equal(distances[r], want.distance, `${name} ${q} ${r}: distance`);
+          });
+        }
+        // Saved again at its level: the same bytes.
+        const again = index.save({ zstdLevel: cids.get(name).level });
+        assert.deepEqual(Buffer.from(again), bytes, `${name}: saved again`);
+        assert.equal(index.cid, cids.get(name).cid);
+      } finally {
+        index.free();
+      }
+    }
+  });
+
+  test(`${variant}: save / load round trip and cid semantics`, async () => {
+    const dim = 12, n = 300;
+    const index = await Index.create({ dim, kind: 'hnsw', M: 8, seed: 3, simd });
+    const rng = new TestRng(42);
+    const data = rng.fill(new Float32Array(n * dim));
+    index.add(Array.from({ length: n }, (_, i) => `doc:${i}`), data);
+    index.delete(['doc:1', 'doc:5']);
+    assert.equal(index.cid, undefined);
+    const bytes = index.save({ zstdLevel: 3 });
+    assert.ok(bytes instanceof Uint8Array);
+    assert.match(index.cid, /^bafkrei[a-z2-7]{52}$/);
+    const loaded = await Index.load(bytes, { simd });
+    try {
+      assert.equal(loaded.cid, index.cid);
+      assert.equal(loaded.size, n - 2);
+      assert.equal(loaded.kind, 'hnsw');
+      assert.equal(loaded.metric, 'l2');
+      const q = rng.fill(new Float32Array(dim));
+      assert.deepEqual(loaded.search(q, 10), index.search(q, 10));
+      assert.deepEqual(loaded.get('doc:7'), index.get('doc:7'));
+      assert.equal(loaded.get('doc:1'), undefined);
+      loaded.add(['new'], q);
+      assert.equal(loaded.cid, undefined, 'a change forgets the cid');
+      loaded.save();
+      assert.match(loaded.cid, /^bafkrei/);
+      // Uncompressed and compressed are different segments of one index.
+      const zstdCid = index.cid;
+      const raw = index.save();
+      assert.notEqual(index.cid, zstdCid);
+      assert.ok(raw.length > bytes.length);
+      // ArrayBuffer input works too.
+      const fromBuffer = await Index.load(bytes.slice().buffer, { simd });
+      assert.equal(fromBuffer.size, n - 2);
+      fromBuffer.free();
+    } finally {
+      loaded.free();
+      index.free();
+    }
+    assert.throws(() => index.cid, StateError);
+  });
+
+  test(`${variant}: corrupt and truncated bytes are CorruptDataErrors`, async () => {
+    const bytes = golden('flat-l2.seg');
+    await assert.rejects(Index.load(bytes.subarray(0, 100), { simd }), TruncatedDataError);
+    await assert.rejects(Index.load(new Uint8Array(0), { simd }), TruncatedDataError);
+    await assert.rejects(Index.load(new TextEncoder().encode('hello world, not a segment'), { simd }),
+      CorruptDataError);
+    const flipped = new Uint8Array(bytes);
+    flipped[flipped.length - 100] ^= 4;
+    await assert.rejects(Index.load(flipped, { simd }), ChecksumError);
+    const newer = new Uint8Array(bytes);
+    newer[12] = 9;
+    await assert.rejects(Index.load(newer, { simd }), VersionError);
+    // A dense sample of single-byte flips.
+    for (let at = 0; at < bytes.length; at += 97) {
+      const copy = new Uint8Array(bytes);
+      copy[at] ^= 0x20;
+      await assert.rejects(Index.load(copy, { simd }), CorruptDataError, `flip at ${at}`);
+    }
+    await assert.rejects(Index.load('not bytes', { simd }), TypeError);
+  });
+}

@@ -1,0 +1,546 @@
+/*
+ * test_segment.c -- the segment codec (src/segment.c, docs/FORMAT.md):
+ * checksum and CID vectors, round trips of every kind and storage (same
+ * results, same bytes when saved again, identical behaviour after more
+ * mutations), views, info and blocks, hostile input (every byte flipped,
+ * every truncation, version and feature bits), out-of-memory at every
+ * allocation of load and save, and the golden segments in tests/golden/.
+ * Runs natively, under sanitizers and under WASI (the golden files are
+ * read through the preopened current directory).
+ */
+#include <stdio.h>
+
+#include "golden_cases.h"
+
+/* ----------------------------------------------------------- helpers */
+
+typedef struct buf {
+    uint8_t *data;
+    size_t size;
+} buf;
+
+static buf save(shoal_index *index, int level) {
+    shoal_save_params sp;
+    shoal_save_params_init(&sp);
+    sp.zstd_level = level;
+    uint8_t *seg = NULL;
+    size_t size = 0;
+    int rc = shoal_index_save(index, &sp, &seg, &size);
+    CHECK_INT(rc, 0);
+    buf b = {NULL, 0};
+    if (rc) return b;
+    /* A 16-byte aligned copy, so views can borrow. */
+    b.data = malloc(size + 16);
+    memcpy(b.data, seg, size);
+    b.size = size;
+    shoal_index_free_segment(index, seg);
+    return b;
+}
+
+static shoal_index *load(const buf *b, int view) {
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    char msg[256] = "";
+    lp.errmsg = msg;
+    lp.errmsg_size = sizeof msg;
+    shoal_index *index = NULL;
+    int rc = view ? shoal_index_view(b->data, b->size, &lp, &index)
+                  : shoal_index_load(b->data, b->size, &lp, &index);
+    if (!CHECK_INT(rc, 0)) fprintf(stderr, "    load: %s\n", msg);
+    return index;
+}
+
+static int same_bytes(const buf *a, const buf *b) {
+    return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+}
+
+/* Every query gives the same labels and distances on both indexes. */
+static void check_same_results(shoal_index *a, shoal_index *b, uint32_t dim, uint64_t seed) {
+    test_rng rng = {seed};
+    float *q = malloc(dim * sizeof *q);
+    for (int i = 0; i < 8; i++) {
+        test_fill(&rng, q, dim);
+        uint32_t la[10], lb[10];
+        float da[10], db[10];
+        int na = shoal_index_search(a, q, dim, 10, NULL, la, da);
+        int nb = shoal_index_search(b, q, dim, 10, NULL, lb, db);
+        if (!CHECK_INT(na, nb)) break;
+        for (int r = 0; r < na; r++) {
+            CHECK_INT(la[r], lb[r]);
+            CHECK(da[r] == db[r]);
+        }
+    }
+    free(q);
+}
+
+static int is_corrupt_family(int rc) { return rc <= SHOAL_ECORRUPT && rc >= SHOAL_EVERSION; }
+
+typedef struct config {
+    const char *name;
+    shoal_kind kind;
+    shoal_metric metric;
+    uint32_t dim, n;
+    shoal_storage storage;
+    shoal_quantizer quantizer;
+    uint32_t nlist, pq_bits, rerank;
+} config;
+
+static const config CONFIGS[] = {
+    {"flat", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 12, 200, 0, 0, 0, 0, 0},
+    {"flat-empty", SHOAL_KIND_FLAT, SHOAL_METRIC_IP, 5, 0, 0, 0, 0, 0, 0},
+    {"hnsw", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 9, 300, SHOAL_STORAGE_F32, 0, 0, 0, 0},
+    {"hnsw-sq8-untrained", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 7, 200, SHOAL_STORAGE_SQ8, 0, 0, 0, 0},
+    {"hnsw-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_IP, 6, 1100, SHOAL_STORAGE_SQ8, 0, 0, 0, 0},
+    {"ivf-untrained", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 8, 0, 0, SHOAL_QUANTIZER_SQ8, 4, 0, 0},
+    {"ivf-flat", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 10, 400, 0, SHOAL_QUANTIZER_FLAT, 6, 0, 0},
+    {"ivf-sq8", SHOAL_KIND_IVF, SHOAL_METRIC_COSINE, 10, 400, 0, SHOAL_QUANTIZER_SQ8, 6, 0, 8},
+    {"ivf-pq8", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 8, 600, 0, SHOAL_QUANTIZER_PQ, 5, 8, 0},
+    {"ivf-pq4", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 10, 500, 0, SHOAL_QUANTIZER_PQ, 5, 4, 12},
+};
+#define CONFIG_COUNT (sizeof CONFIGS / sizeof CONFIGS[0])
+
+static shoal_index *build(const config *c, const shoal_allocator *allocator) {
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = c->dim;
+    p.metric = c->metric;
+    p.kind = c->kind;
+    p.seed = 11;
+    p.allocator = allocator;
+    p.hnsw.M = 6;
+    p.hnsw.ef_construction = 32;
+    p.hnsw.storage = c->storage;
+    p.ivf.nlist = c->nlist;
+    p.ivf.quantizer = c->quantizer;
+    p.ivf.pq_bits = c->pq_bits;
+    p.ivf.rerank = c->rerank;
+    shoal_index *index;
+    if (!CHECK_INT(shoal_index_new(&p, &index), 0)) return NULL;
+    if (c->n == 0) return index;
+    test_rng rng = {c->n + c->dim};
+    float *data = malloc((size_t)c->n * c->dim * sizeof *data);
+    test_fill(&rng, data, (size_t)c->n * c->dim);
+    test_ids ids;
+    test_ids_make(&ids, "r", 0, c->n);
+    CHECK_INT(shoal_index_add(index, c->n, ids.bytes, ids.offsets, data, c->dim), c->n);
+    for (uint32_t i = 0; i < c->n / 2; i += 5) {
+        uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
+        CHECK_INT(shoal_index_delete(index, 1, ids.bytes + ids.offsets[i], o), 1);
+    }
+    for (uint32_t i = 0; i < c->n / 2; i += 15) {
+        uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
+        CHECK_INT(shoal_index_add(index, 1, ids.bytes + ids.offsets[i], o, data + 7 * c->dim, c->dim), 1);
+    }
+    free(data);
+    test_ids_free(&ids);
+    return index;
+}
+
+/* The same mutations on two indexes. */
+static void mutate(shoal_index *index, const config *c, int with_deletes) {
+    test_rng rng = {99};
+    uint32_t n = 40;
+    float *data = malloc((size_t)n * c->dim * sizeof *data);
+    test_fill(&rng, data, (size_t)n * c->dim);
+    test_ids ids;
+    test_ids_make(&ids, "m", 0, n);
+    int rc = shoal_index_add(index, n, ids.bytes, ids.offsets, data, c->dim);
+    CHECK(rc == (int)n || (c->kind == SHOAL_KIND_IVF && rc == SHOAL_ESTATE));
+    if (with_deletes) {
+        test_ids old;
+        test_ids_make(&old, "r", 0, 30);
+        CHECK(shoal_index_delete(index, old.n, old.bytes, old.offsets) >= 0);
+        test_ids_free(&old);
+    }
+    free(data);
+    test_ids_free(&ids);
+}
+
+/* -------------------------------------------------------------- tests */
+
+static void test_checksum_vectors(void) {
+    CHECK_INT(shoal_crc32c(0, "123456789", 9), 0xe3069283u);
+    CHECK_INT(shoal_crc32c(0, "", 0), 0);
+    /* Continuation equals one pass, at every split (and unaligned). */
+    const char *text = "The quick brown fox jumps over the lazy dog, twice over.";
+    uint32_t whole = shoal_crc32c(0, text, strlen(text));
+    for (size_t cut = 0; cut <= strlen(text); cut++)
+        CHECK_INT(shoal_crc32c(shoal_crc32c(0, text, cut), text + cut, strlen(text) - cut), whole);
+    uint8_t d[32];
+    char hex[65];
+    static const char *const cases[][2] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        shoal_sha256(cases[i][0], strlen(cases[i][0]), d);
+        for (int j = 0; j < 32; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+        CHECK_STR(hex, cases[i][1]);
+    }
+    char cid[SHOAL_CID_SIZE];
+    CHECK_INT(shoal_cid("", 0, cid), 59);
+    CHECK_STR(cid, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+    shoal_cid("abc", 3, cid);
+    CHECK_STR(cid, "bafkreif2pall7dybz7vecqka3zo24irdwabwdi4wc55jznaq75q7eaavvu");
+}
+
+static void test_round_trip(void) {
+    for (size_t i = 0; i < CONFIG_COUNT; i++) {
+        const config *c = &CONFIGS[i];
+        for (int level = 0; level <= 3; level += 3) {
+            shoal_index *a = build(c, NULL);
+            if (!a) return;
+            buf s = save(a, level);
+            shoal_index *b = load(&s, 0);
+            if (!b) {
+                fprintf(stderr, "    (%s, level %d)\n", c->name, level);
+                shoal_index_free(a);
+                free(s.data);
+                continue;
+            }
+            if (!CHECK_INT(shoal_index_check(b), 0))
+                fprintf(stderr, "    %s: %s\n", c->name, shoal_index_errmsg(b));
+            CHECK_INT(shoal_index_size(b), shoal_index_size(a));
+            CHECK_INT(shoal_index_label_bound(b), shoal_index_label_bound(a));
+            check_same_results(a, b, c->dim, 3);
+            buf again = save(b, level);
+            if (!CHECK(same_bytes(&s, &again))) fprintf(stderr, "    %s level %d\n", c->name, level);
+
+            /* More mutations: the same on both.  HNSW deletes repair in
+             * canonical in-link order after a load (hnsw.c), so HNSW is
+             * compared with inserts only. */
+            int deletes = c->kind != SHOAL_KIND_HNSW;
+            mutate(a, c, deletes);
+            mutate(b, c, deletes);
+            CHECK_INT(shoal_index_check(b), 0);
+            check_same_results(a, b, c->dim, 4);
+            buf sa = save(a, level), sb = save(b, level);
+            if (!CHECK(same_bytes(&sa, &sb))) fprintf(stderr, "    after mutation: %s\n", c->name);
+
+            /* A view: same results, read-only. */
+            shoal_index *v = load(&s, 1);
+            if (v) {
+                CHECK_INT(shoal_index_is_view(v), 1);
+                /* Uncompressed: the bulk stays in the segment's bytes. */
+                if (level == 0 && c->n >= 200)
+                    CHECK(shoal_index_memory_bytes(v) < shoal_index_memory_bytes(b));
+                CHECK_INT(shoal_index_check(v), 0);
+                shoal_index *fresh = load(&s, 0);
+                check_same_results(fresh, v, c->dim, 5);
+                test_ids ids;
+                test_ids_make(&ids, "r", 0, 1);
+                float *vec = calloc(c->dim, sizeof *vec);
+                vec[0] = 1;
+                CHECK_INT(shoal_index_add(v, 1, ids.bytes, ids.offsets, vec, c->dim), SHOAL_ESTATE);
+                CHECK_INT(shoal_index_delete(v, 1, ids.bytes, ids.offsets), SHOAL_ESTATE);
+                buf sv = save(v, level);
+                CHECK(same_bytes(&s, &sv));
+                free(sv.data);
+                free(vec);
+                test_ids_free(&ids);
+                shoal_index_free(fresh);
+                shoal_index_free(v);
+            }
+            free(sa.data);
+            free(sb.data);
+            free(again.data);
+            free(s.data);
+            shoal_index_free(a);
+            shoal_index_free(b);
+        }
+    }
+}
+
+/* Every single-byte change and every truncation of small segments is a
+ * corrupt-family error, for load and view. */
+static void test_corruption(void) {
+    const size_t picks[] = {0, 2, 3, 6, 9};
+    for (size_t k = 0; k < sizeof picks / sizeof picks[0]; k++) {
+        const config *c = &CONFIGS[picks[k]];
+        config small = *c;
+        if (small.n > 120 && small.kind != SHOAL_KIND_IVF) small.n = 120;
+        shoal_index *a = build(&small, NULL);
+        for (int level = 0; level <= 3; level += 3) {
+            buf s = save(a, level);
+            uint8_t *copy = malloc(s.size + 16);
+            size_t step = s.size > 20000 ? 7 : 1;
+            int bad = 0;
+            for (size_t at = 0; at < s.size && bad < 5; at += step) {
+                memcpy(copy, s.data, s.size);
+                copy[at] ^= (uint8_t)(1u << (at % 8));
+                shoal_index *x = NULL;
+                int rc = at % 2 ? shoal_index_view(copy, s.size, NULL, &x)
+                                : shoal_index_load(copy, s.size, NULL, &x);
+                if (!is_corrupt_family(rc)) {
+                    bad++;
+                    CHECK(is_corrupt_family(rc));
+                    fprintf(stderr, "    %s level %d: flip at %zu of %zu gave %d\n", small.name,
+                            level, at, s.size, rc);
+                }
+                shoal_index_free(x);
+            }
+            for (size_t len = 0; len < s.size && bad < 5; len += len < 512 ? 1 : 13) {
+                shoal_index *x = NULL;
+                int rc = shoal_index_load(s.data, len, NULL, &x);
+                if (!is_corrupt_family(rc)) {
+                    bad++;
+                    CHECK(is_corrupt_family(rc));
+                }
+                shoal_index_free(x);
+            }
+            /* Trailing bytes. */
+            memcpy(copy, s.data, s.size);
+            copy[s.size] = 0;
+            shoal_index *x = NULL;
+            CHECK_INT(shoal_index_load(copy, s.size + 1, NULL, &x), SHOAL_ECORRUPT);
+            free(copy);
+            free(s.data);
+        }
+        shoal_index_free(a);
+    }
+}
+
+static void reseal_header(uint8_t *seg) {
+    uint32_t crc = shoal_crc32c(0, seg, 60);
+    for (int i = 0; i < 4; i++) seg[60 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+static void test_versions_and_features(void) {
+    shoal_index *a = build(&CONFIGS[0], NULL);
+    buf s = save(a, 0);
+    shoal_index *x = NULL;
+    char msg[200];
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    lp.errmsg = msg;
+    lp.errmsg_size = sizeof msg;
+    /* A newer major. */
+    s.data[12] = 2;
+    reseal_header(s.data);
+    CHECK_INT(shoal_index_load(s.data, s.size, &lp, &x), SHOAL_EVERSION);
+    s.data[12] = 1;
+    /* A newer minor is readable. */
+    s.data[14] = 7;
+    reseal_header(s.data);
+    x = load(&s, 0);
+    shoal_segment_summary info;
+    CHECK_INT(shoal_segment_info(s.data, s.size, &info), 0);
+    CHECK_INT(info.format_minor, 7);
+    shoal_index_free(x);
+    s.data[14] = 0;
+    /* An unknown required feature. */
+    s.data[17] = 0x10;
+    reseal_header(s.data);
+    CHECK_INT(shoal_index_load(s.data, s.size, &lp, &x), SHOAL_EVERSION);
+    CHECK(strstr(msg, "feature") != NULL);
+    s.data[17] = 0;
+    /* Text-mode damage is named. */
+    reseal_header(s.data);
+    s.data[6] = '\n';
+    CHECK_INT(shoal_index_load(s.data, s.size, &lp, &x), SHOAL_ECORRUPT);
+    CHECK(strstr(msg, "text-mode") != NULL);
+    free(s.data);
+    shoal_index_free(a);
+}
+
+static void test_info_and_blocks(void) {
+    const config *c = &CONFIGS[9];
+    shoal_index *a = build(c, NULL);
+    buf s = save(a, 3);
+    shoal_segment_summary info;
+    CHECK_INT(shoal_segment_info(s.data, s.size, &info), 0);
+    CHECK_INT(info.kind, SHOAL_KIND_IVF);
+    CHECK_INT(info.dim, c->dim);
+    CHECK_INT(info.size, shoal_index_size(a));
+    CHECK_INT(info.nlist, c->nlist);
+    CHECK_INT(info.segment_size, s.size);
+    CHECK(info.compressed > 0);
+    CHECK(info.required_features == 1);
+    /* A prefix: just the head is enough, less is ETRUNCATED. */
+    CHECK_INT(shoal_segment_info(s.data, (size_t)info.head_size, &info), 0);
+    CHECK_INT(shoal_segment_info(s.data, (size_t)info.head_size - 1, &info), SHOAL_ETRUNCATED);
+    CHECK_INT(shoal_segment_info(s.data, 10, &info), SHOAL_ETRUNCATED);
+
+    int n = shoal_segment_blocks(s.data, s.size, NULL, 0);
+    CHECK(n >= 1 + (int)c->nlist);
+    shoal_block *blocks = malloc((size_t)n * sizeof *blocks);
+    CHECK_INT(shoal_segment_blocks(s.data, s.size, blocks, (uint32_t)n), n);
+    uint64_t at = 0;
+    uint32_t last_list = UINT32_MAX, lists_seen = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(blocks[i].offset == at);
+        CHECK(blocks[i].size >= 1 && blocks[i].size <= SHOAL_BLOCK_MAX);
+        at += blocks[i].size;
+        if (i == 0) CHECK(blocks[i].list == UINT32_MAX);
+        if (blocks[i].list != last_list && blocks[i].list != UINT32_MAX) lists_seen++;
+        last_list = blocks[i].list;
+    }
+    CHECK(at == s.size);
+    CHECK(lists_seen <= c->nlist);
+    free(blocks);
+    free(s.data);
+    shoal_index_free(a);
+
+    /* A segment over 1 MiB is cut into blocks of at most 1 MiB. */
+    config big = {"flat-big", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 100, 3000, 0, 0, 0, 0, 0};
+    a = build(&big, NULL);
+    s = save(a, 0);
+    n = shoal_segment_blocks(s.data, s.size, NULL, 0);
+    CHECK_INT(n, (int)((s.size + SHOAL_BLOCK_MAX - 1) / SHOAL_BLOCK_MAX));
+    free(s.data);
+    shoal_index_free(a);
+}
+
+typedef struct counting {
+    long live_blocks, fail_at, calls;
+} counting;
+
+static void *counting_alloc(void *ctx, size_t size) {
+    counting *c = ctx;
+    if (c->fail_at >= 0 && c->calls++ == c->fail_at) return NULL;
+    void *p = malloc(size);
+    if (p) c->live_blocks++;
+    return p;
+}
+
+static void counting_free(void *ctx, void *ptr) {
+    if (!ptr) return;
+    ((counting *)ctx)->live_blocks--;
+    free(ptr);
+}
+
+static void test_out_of_memory(void) {
+    const size_t picks[] = {0, 3, 4, 9};
+    for (size_t k = 0; k < sizeof picks / sizeof picks[0]; k++) {
+        const config *c = &CONFIGS[picks[k]];
+        shoal_index *a = build(c, NULL);
+        buf s = save(a, 3);
+        counting cnt = {0, -1, 0};
+        shoal_allocator al = {counting_alloc, counting_free, &cnt};
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        lp.allocator = &al;
+        for (long fail = 0;; fail++) {
+            cnt.fail_at = fail;
+            cnt.calls = 0;
+            shoal_index *x = NULL;
+            int rc = shoal_index_load(s.data, s.size, &lp, &x);
+            if (rc == 0) {
+                /* Saving fails cleanly at every allocation too. */
+                for (long f2 = 0;; f2++) {
+                    cnt.fail_at = f2;
+                    cnt.calls = 0;
+                    shoal_save_params sp;
+                    shoal_save_params_init(&sp);
+                    sp.zstd_level = 3;
+                    uint8_t *out = NULL;
+                    size_t size = 0;
+                    int r2 = shoal_index_save(x, &sp, &out, &size);
+                    if (r2 == 0) {
+                        CHECK(size == s.size && memcmp(out, s.data, size) == 0);
+                        shoal_index_free_segment(x, out);
+                        break;
+                    }
+                    if (!CHECK_INT(r2, SHOAL_ENOMEM)) break;
+                }
+                cnt.fail_at = -1;
+                shoal_index_free(x);
+                break;
+            }
+            if (!CHECK_INT(rc, SHOAL_ENOMEM)) break;
+            CHECK(x == NULL);
+            CHECK_INT(cnt.live_blocks, 0);
+        }
+        CHECK_INT(cnt.live_blocks, 0);
+        free(s.data);
+        shoal_index_free(a);
+    }
+}
+
+/* ------------------------------------------------------------- golden */
+
+static buf read_file(const char *path) {
+    buf b = {NULL, 0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return b;
+    size_t cap = 1 << 16;
+    b.data = malloc(cap);
+    size_t n;
+    while ((n = fread(b.data + b.size, 1, cap - b.size, f)) > 0) {
+        b.size += n;
+        if (b.size == cap) b.data = realloc(b.data, cap *= 2);
+    }
+    fclose(f);
+    /* Keep a 16-byte aligned copy (malloc is) and a NUL for text. */
+    b.data = realloc(b.data, b.size + 1);
+    b.data[b.size] = 0;
+    return b;
+}
+
+static void test_golden(void) {
+    buf expected = read_file("tests/golden/expected.txt");
+    buf cids = read_file("tests/golden/cids.txt");
+    if (!CHECK(expected.data && cids.data)) {
+        fprintf(stderr, "    run from the repository root (tests/golden/)\n");
+        return;
+    }
+    size_t cap = 1 << 20;
+    char *got = malloc(cap);
+    size_t len = 0;
+    for (uint32_t i = 0; i < GOLDEN_COUNT; i++) {
+        const golden_case *c = &GOLDEN_CASES[i];
+        char path[256], want_cid[SHOAL_CID_SIZE] = "", cid[SHOAL_CID_SIZE];
+        snprintf(path, sizeof path, "tests/golden/%s.seg", c->name);
+        buf seg = read_file(path);
+        if (!CHECK(seg.data != NULL)) continue;
+        /* cids.txt: "<case> <cid> <level> <size>" */
+        const char *line = strstr((const char *)cids.data, c->name);
+        int level = -1;
+        if (line) sscanf(line + strlen(c->name), " %63s %d", want_cid, &level);
+        shoal_cid(seg.data, seg.size, cid);
+        CHECK_STR(cid, want_cid);
+        for (int view = 0; view <= 1; view++) {
+            shoal_index *index = load(&seg, view);
+            if (!index) continue;
+            CHECK_INT(shoal_index_check(index), 0);
+            long n = golden_results(index, c, i, got, cap, len);
+            CHECK(n >= 0);
+            if (!view) len = (size_t)n;
+            /* Saved again at its level, the same bytes (and CID). */
+            buf again = save(index, level);
+            CHECK(same_bytes(&seg, &again));
+            free(again.data);
+            shoal_index_free(index);
+        }
+        /* The same build from the recipe gives the same bytes. */
+        shoal_index *fresh = golden_build(c, i);
+        if (fresh) {
+            buf s = save(fresh, level);
+            CHECK(same_bytes(&seg, &s));
+            free(s.data);
+            shoal_index_free(fresh);
+        }
+        free(seg.data);
+    }
+    if (!CHECK(len == expected.size && memcmp(got, expected.data, len) == 0))
+        fprintf(stderr, "    golden results differ from tests/golden/expected.txt\n");
+    free(got);
+    free(expected.data);
+    free(cids.data);
+}
+
+void suite_segment(void);
+void suite_segment(void) {
+    static const harness_test tests[] = {
+        {"checksum_vectors", test_checksum_vectors},
+        {"round_trip", test_round_trip},
+        {"corruption", test_corruption},
+        {"versions_and_features", test_versions_and_features},
+        {"info_and_blocks", test_info_and_blocks},
+        {"out_of_memory", test_out_of_memory},
+        {"golden", test_golden},
+    };
+    harness_run("segment", tests, sizeof tests / sizeof tests[0]);
+}
