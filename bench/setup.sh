@@ -5,8 +5,8 @@
 #
 #   Debian packages: dataset-fashion-mnist (the data), python3-hnswlib,
 #   python3-numpy (ground truth), python3-matplotlib (the plot),
-#   libopenblas0-pthread (fast ground truth), python3-faiss (the later IVF
-#   bench).  As root with apt-get they are installed; otherwise the exact
+#   libopenblas0-pthread (fast ground truth), python3-faiss (the IVF bench's
+#   peer: bench/ivf/faiss_ivf.py, run with /usr/bin/python3).  As root with apt-get they are installed; otherwise the exact
 #   command is printed and the script fails.
 #   npm peers: `npm ci` in bench/ (its own package.json and lock).  Install
 #   scripts are allowed under allowScripts in bench/package.json (npm 11.19
@@ -46,6 +46,10 @@ if ! node -e "require('hnswlib-node')" >/dev/null 2>&1; then
     echo "bench setup: building hnswlib-node (npm rebuild)"
     npm rebuild hnswlib-node --foreground-scripts
 fi
+/usr/bin/python3 -c "import faiss" || {
+    echo "bench setup: python3-faiss does not import; see the error above" >&2
+    exit 1
+}
 node -e "require('hnswlib-node'); require('usearch')" || {
     echo "bench setup: a native peer does not load; see the error above" >&2
     exit 1

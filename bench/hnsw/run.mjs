@@ -101,7 +101,7 @@ function adapters(o) {
 
 // --------------------------------------------------------------------- data
 
-function ivecs(path, rows) {
+export function ivecs(path, rows) {
   const buf = readFileSync(path);
   const width = buf.readInt32LE(0);
   const out = [];
@@ -110,7 +110,7 @@ function ivecs(path, rows) {
   return out;
 }
 
-function ensureData(o, dataDir) {
+export function ensureData(o, dataDir) {
   const gt = join(dataDir, `fashion-mnist-gt-${o.base}.ivecs`);
   const need = [join(dataDir, 'fashion-mnist-base.fvecs'), join(dataDir, 'fashion-mnist-query.fvecs'), gt,
     join(dataDir, `fashion-mnist-gt-${o.base}-dist.ivecs`)];
@@ -120,7 +120,7 @@ function ensureData(o, dataDir) {
   if (r.status !== 0) throw new Error('prepare_data.py failed (is dataset-fashion-mnist installed? see bench/setup.sh)');
 }
 
-function groundTruth(o, dataDir) {
+export function groundTruth(o, dataDir) {
   return {
     ids: ivecs(join(dataDir, `fashion-mnist-gt-${o.base}.ivecs`), o.queries),
     dist: ivecs(join(dataDir, `fashion-mnist-gt-${o.base}-dist.ivecs`), o.queries),
@@ -128,7 +128,7 @@ function groundTruth(o, dataDir) {
 }
 
 /** recall@k of the neighbours file (int32, queries x k) against exact ground truth. */
-function recallOf(file, gt, k) {
+export function recallOf(file, gt, k) {
   const found = new Int32Array(readFileSync(file).buffer.slice(0));
   const nq = gt.ids.length;
   if (found.length !== nq * k) throw new Error(`${file}: ${found.length} ids, expected ${nq} x ${k}`);
@@ -149,12 +149,15 @@ function recallOf(file, gt, k) {
 
 // ---------------------------------------------------------------- running
 
-function threadEnv() {
+export function threadEnv() {
   return { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 }
 
-function runOne(adapter, o, dataDir, neighborsDir, gt) {
-  const args = ['--data', dataDir, '--base', String(o.base), '--queries', String(o.queries),
+export function runOne(adapter, o, dataDir, neighborsDir, gt) {
+  // adapter.argsFor (another benchmark reusing this runner, e.g. ivf/run.mjs)
+  // replaces the HNSW arguments.
+  const args = adapter.argsFor ? adapter.argsFor(o, dataDir, neighborsDir) : [
+    '--data', dataDir, '--base', String(o.base), '--queries', String(o.queries),
     '--k', String(o.k), '--M', String(o.M), '--efc', String(o.efc), '--runs', String(o.runs),
     '--efs', adapter.efs ?? o.efs, '--neighbors', neighborsDir];
   const [cmd, ...pre] = adapter.cmd;
@@ -186,7 +189,9 @@ function runOne(adapter, o, dataDir, neighborsDir, gt) {
         }
         rmSync(rec.neighbors, { force: true });
         delete rec.neighbors;
-        console.error(`   ef ${String(rec.ef).padStart(4)}  recall@${o.k} ${rec.recall.toFixed(4)}  ${rec.qps.toFixed(0).padStart(7)} QPS`);
+        const point = rec.ef !== undefined ? `ef ${String(rec.ef).padStart(4)}`
+          : `${rec.variant} nprobe ${String(rec.nprobe).padStart(4)}`;
+        console.error(`   ${point}  recall@${o.k} ${rec.recall.toFixed(4)}  ${rec.qps.toFixed(0).padStart(7)} QPS`);
       } else if (rec.type === 'build') {
         console.error(`   built ${rec.library} ${rec.variant} in ${rec.build_s} s, lib ${rec.lib_mb ?? '-'} MB, RSS +${rec.rss_delta_mb} MB`);
       }
@@ -326,11 +331,11 @@ function report(runInfo, records, o) {
 
 // ------------------------------------------------------------------- main
 
-function readJsonLines(file) {
+export function readJsonLines(file) {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
-function stamp() {
+export function stamp() {
   const t = new Date();
   const p = (n) => String(n).padStart(2, '0');
   return `${t.getFullYear()}-${p(t.getMonth() + 1)}-${p(t.getDate())}-${p(t.getHours())}${p(t.getMinutes())}`;

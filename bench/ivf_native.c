@@ -1,0 +1,310 @@
+/*
+ * ivf_native.c -- Shoal's native (C) adapter for the IVF benchmark
+ * (bench/ivf/run.mjs runs it; `make bench-ivf` builds and runs everything).
+ *
+ * Same protocol as the HNSW adapters (bench/README.md): read the cached
+ * Fashion-MNIST .fvecs from --data, train on the first --base rows, add them
+ * with id "i" for row i, then for each nprobe of --nprobes time --runs passes
+ * of single queries over the first --queries test images and keep the best
+ * pass.  JSON lines on stdout; each point's neighbours (int32, queries x k,
+ * base row numbers) go into --neighbors, so recall is computed once, by the
+ * runner.
+ *
+ *   --nlist 256              shoal_ivf_params.nlist
+ *   --quantizer flat|sq8|pq  shoal_ivf_params.quantizer
+ *   --pq-m 392 --pq-bits 4   shoal_ivf_params.pq_m / pq_bits (pq only)
+ *   --rerank 0 | R1,R2,...   0: no float32 copies, no rerank.  A list: the
+ *                            index keeps copies (created with rerank = the
+ *                            first R) and every R is swept as its own
+ *                            curve (shoal_search_params.rerank), variant
+ *                            "...-r<R>"; one build serves all of them.
+ *   --nprobes 1,2,4,...      shoal_search_params.nprobe sweep
+ *
+ * Build: shoal_index_train() on all base rows (k-means samples at most
+ * train_sample = 256 per list: 65,536 >= 60,000, i.e. all of them; 10
+ * iterations, the defaults), then one shoal_index_add() of all rows --
+ * timed separately (train_s, add_s).  Single-threaded, like every Shoal call.
+ * Memory (shoal_stats): codes_mb = codes_bytes (centroids, codebooks, list
+ * labels and codes: what a scan reads), rerank_mb = rerank_bytes (the float32
+ * copies), lib_mb = memory_bytes (everything the handle allocated, both of
+ * the above plus per-label bookkeeping and ids), and RSS growth.
+ *
+ * Uses only the public header; links build/libshoal.a.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "shoal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_LIST 64
+
+typedef struct bench_args {
+    const char *data, *neighbors, *quantizer;
+    uint32_t base, queries, k, runs, nlist, pq_m, pq_bits, seed;
+    uint32_t nprobes[MAX_LIST], n_nprobes;
+    uint32_t reranks[MAX_LIST], n_reranks;
+} bench_args;
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "ivf_native: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    exit(1);
+}
+
+static uint32_t parse_u32(const char *name, const char *text)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || end == text || v > UINT32_MAX) die("bad number for", name);
+    return (uint32_t)v;
+}
+
+static uint32_t parse_list(const char *name, const char *text, uint32_t *out)
+{
+    char buf[512];
+    uint32_t n = 0;
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == MAX_LIST) die("list too long:", name);
+        out[n++] = parse_u32(name, tok);
+    }
+    if (!n) die("empty list for", name);
+    return n;
+}
+
+static void parse_args(int argc, char **argv, bench_args *a)
+{
+    *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
+                      .quantizer = "flat", .base = 60000, .queries = 2000, .k = 10, .runs = 2,
+                      .nlist = 256, .seed = 1};
+    a->n_nprobes = parse_list("--nprobes", "1,2,4,8,16,32,64", a->nprobes);
+    a->n_reranks = parse_list("--rerank", "0", a->reranks);
+    for (int i = 1; i < argc; i += 2) {
+        const char *key = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!val) die("missing value for", key);
+        if (!strcmp(key, "--data")) a->data = val;
+        else if (!strcmp(key, "--neighbors")) a->neighbors = val;
+        else if (!strcmp(key, "--quantizer")) a->quantizer = val;
+        else if (!strcmp(key, "--base")) a->base = parse_u32(key, val);
+        else if (!strcmp(key, "--queries")) a->queries = parse_u32(key, val);
+        else if (!strcmp(key, "--k")) a->k = parse_u32(key, val);
+        else if (!strcmp(key, "--runs")) a->runs = parse_u32(key, val);
+        else if (!strcmp(key, "--nlist")) a->nlist = parse_u32(key, val);
+        else if (!strcmp(key, "--pq-m")) a->pq_m = parse_u32(key, val);
+        else if (!strcmp(key, "--pq-bits")) a->pq_bits = parse_u32(key, val);
+        else if (!strcmp(key, "--seed")) a->seed = parse_u32(key, val);
+        else if (!strcmp(key, "--nprobes")) a->n_nprobes = parse_list(key, val, a->nprobes);
+        else if (!strcmp(key, "--rerank")) a->n_reranks = parse_list(key, val, a->reranks);
+        else die("unknown option", key);
+    }
+    if (strcmp(a->quantizer, "flat") && strcmp(a->quantizer, "sq8") && strcmp(a->quantizer, "pq"))
+        die("--quantizer must be flat, sq8 or pq", a->quantizer);
+    if (!a->k || !a->runs || !a->base || !a->queries) die("counts must be positive", NULL);
+    if (a->n_reranks > 1)
+        for (uint32_t i = 0; i < a->n_reranks; i++)
+            if (!a->reranks[i]) die("--rerank: 0 cannot be mixed with R values", NULL);
+}
+
+/* The first `limit` rows of an .fvecs file; *dim receives the row length. */
+static float *read_fvecs(const char *dir, const char *name, uint32_t limit, uint32_t *dim)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open (run bench/hnsw/prepare_data.py)", path);
+    int32_t d;
+    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > (int32_t)SHOAL_DIM_MAX) die("bad .fvecs header", path);
+    *dim = (uint32_t)d;
+    float *out = malloc((size_t)limit * (uint32_t)d * sizeof *out);
+    if (!out) die("out of memory reading", path);
+    rewind(f);
+    for (uint32_t i = 0; i < limit; i++) {
+        int32_t row_dim;
+        if (fread(&row_dim, 4, 1, f) != 1 || row_dim != d ||
+            fread(out + (size_t)i * (uint32_t)d, sizeof *out, (size_t)d, f) != (size_t)d)
+            die("file has fewer rows than asked for", path);
+    }
+    fclose(f);
+    return out;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (double)resident * 4096.0 / (1024.0 * 1024.0);
+}
+
+static void check(shoal_index *index, int rc, const char *what)
+{
+    if (rc >= 0) return;
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s (%s)", shoal_error_name(rc) ? shoal_error_name(rc) : "?",
+             index ? shoal_index_errmsg(index) : shoal_strerror(rc));
+    printf("{\"type\":\"error\",\"library\":\"shoal-native\",\"error\":\"%s: %s\"}\n", what, detail);
+    fflush(stdout);
+    die(what, detail);
+}
+
+static const double MB = 1024.0 * 1024.0;
+
+int main(int argc, char **argv)
+{
+    bench_args a;
+    parse_args(argc, argv, &a);
+    uint32_t dim, qdim;
+    float *base = read_fvecs(a.data, "fashion-mnist-base.fvecs", a.base, &dim);
+    float *queries = read_fvecs(a.data, "fashion-mnist-query.fvecs", a.queries, &qdim);
+    if (qdim != dim) die("base and query dimensions differ", NULL);
+
+    uint32_t *offsets = malloc(((size_t)a.base + 1) * sizeof *offsets);
+    char *id_bytes = malloc((size_t)a.base * 11);
+    if (!offsets || !id_bytes) die("out of memory", NULL);
+    offsets[0] = 0;
+    for (uint32_t i = 0; i < a.base; i++)
+        offsets[i + 1] = offsets[i] + (uint32_t)sprintf(id_bytes + offsets[i], "%u", i);
+
+    int pq = !strcmp(a.quantizer, "pq");
+    shoal_params params;
+    shoal_params_init(&params);
+    params.dim = dim;
+    params.metric = SHOAL_METRIC_L2;
+    params.kind = SHOAL_KIND_IVF;
+    params.seed = a.seed;
+    params.ivf.nlist = a.nlist;
+    params.ivf.quantizer = pq ? SHOAL_QUANTIZER_PQ
+                           : !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8
+                                                         : SHOAL_QUANTIZER_FLAT;
+    if (pq) {
+        params.ivf.pq_m = a.pq_m;
+        params.ivf.pq_bits = a.pq_bits;
+    }
+    params.ivf.rerank = a.reranks[0];
+
+    double rss0 = rss_mb();
+    double t0 = now_seconds();
+    shoal_index *index = NULL;
+    check(NULL, shoal_index_new(&params, &index), "shoal_index_new");
+    check(index, shoal_index_train(index, a.base, base, dim), "shoal_index_train");
+    double t1 = now_seconds();
+    check(index, shoal_index_add(index, a.base, id_bytes, offsets, base, dim), "shoal_index_add");
+    double t2 = now_seconds();
+    double rss1 = rss_mb();
+    shoal_stats stats;
+    shoal_index_stats(index, &stats);
+    check(index, shoal_index_check(index), "shoal_index_check");
+
+    /* Effective PQ shape: the index's defaults if not given. */
+    uint32_t pq_m = a.pq_m, pq_bits = a.pq_bits ? a.pq_bits : 8;
+    if (pq && !pq_m) {
+        uint32_t min_dsub = pq_bits == 4 ? 2 : 4;
+        for (uint32_t dsub = min_dsub; dsub <= dim; dsub++)
+            if (dim % dsub == 0) { pq_m = dim / dsub; break; }
+    }
+    char family[64];
+    if (pq) snprintf(family, sizeof family, "ivf-pq%ux%u", pq_bits, pq_m);
+    else snprintf(family, sizeof family, "ivf-%s", a.quantizer);
+
+    uint32_t *labels = malloc((size_t)a.queries * a.k * sizeof *labels);
+    int32_t *ids = malloc((size_t)a.queries * a.k * sizeof *ids);
+    float *dist = malloc((size_t)a.k * sizeof *dist);
+    int *counts = malloc((size_t)a.queries * sizeof *counts);
+    if (!labels || !ids || !dist || !counts) die("out of memory", NULL);
+
+    for (uint32_t r = 0; r < a.n_reranks; r++) {
+        uint32_t R = a.reranks[r];
+        char variant[96];
+        if (R) snprintf(variant, sizeof variant, "%s-r%u", family, R);
+        else snprintf(variant, sizeof variant, "%s", family);
+        printf("{\"type\":\"build\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
+               "\"queries\":%u,\"k\":%u,\"version\":\"%s\",\"params\":{\"nlist\":%u,"
+               "\"quantizer\":\"%s\",\"pq_m\":%u,\"pq_bits\":%u,\"rerank\":%u,\"seed\":%u},"
+               "\"family\":\"%s\",\"shared_build\":%s,"
+               "\"train_s\":%.3f,\"add_s\":%.3f,\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
+               "\"lib_mb\":%.2f,\"codes_mb\":%.2f,\"rerank_mb\":%.2f,\"nlist\":%u,"
+               "\"notes\":\"C, %s kernels.\"}\n",
+               variant, a.base, a.queries, a.k, shoal_version(), stats.nlist, a.quantizer,
+               pq ? pq_m : 0, pq ? pq_bits : 0, R, a.seed, family, r ? "true" : "false", t1 - t0,
+               t2 - t1, t2 - t0, rss1 - rss0, (double)stats.memory_bytes / MB,
+               (double)stats.codes_bytes / MB, (double)stats.rerank_bytes / MB, stats.nlist,
+               shoal_index_simd_name(index));
+        fflush(stdout);
+
+        shoal_search_params sp;
+        shoal_search_params_init(&sp);
+        sp.rerank = R;
+        uint32_t warm = a.queries < 200 ? a.queries : 200;
+        sp.nprobe = a.nprobes[0] < stats.nlist ? a.nprobes[0] : stats.nlist;
+        for (uint32_t i = 0; i < warm; i++)
+            check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
+                                            labels + (size_t)i * a.k, dist), "warm-up search");
+
+        for (uint32_t e = 0; e < a.n_nprobes; e++) {
+            if (a.nprobes[e] > stats.nlist) continue;
+            sp.nprobe = a.nprobes[e];
+            double best = 1e300;
+            for (uint32_t run = 0; run < a.runs; run++) {
+                double start = now_seconds();
+                for (uint32_t i = 0; i < a.queries; i++) {
+                    counts[i] = shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
+                                                   labels + (size_t)i * a.k, dist);
+                    if (counts[i] < 0) check(index, counts[i], "shoal_index_search");
+                }
+                double seconds = now_seconds() - start;
+                if (seconds < best) best = seconds;
+            }
+            for (uint32_t i = 0; i < a.queries; i++) {
+                for (uint32_t j = 0; j < a.k; j++) {
+                    ids[(size_t)i * a.k + j] = -1;
+                    if ((int)j >= counts[i]) continue;
+                    const char *id;
+                    int len = shoal_index_label_id(index, labels[(size_t)i * a.k + j], &id);
+                    check(index, len, "shoal_index_label_id");
+                    char text[16];
+                    snprintf(text, sizeof text, "%.*s", len, id);
+                    ids[(size_t)i * a.k + j] = (int32_t)strtol(text, NULL, 10);
+                }
+            }
+            char path[1024];
+            snprintf(path, sizeof path, "%s/shoal-native-%s-np%u.i32", a.neighbors, variant,
+                     a.nprobes[e]);
+            FILE *f = fopen(path, "wb");
+            if (!f ||
+                fwrite(ids, sizeof *ids, (size_t)a.queries * a.k, f) != (size_t)a.queries * a.k ||
+                fclose(f))
+                die("cannot write (does --neighbors exist?)", path);
+            printf("{\"type\":\"search\",\"library\":\"shoal-native\",\"variant\":\"%s\","
+                   "\"base\":%u,\"queries\":%u,\"k\":%u,\"nprobe\":%u,\"rerank\":%u,"
+                   "\"qps\":%.1f,\"neighbors\":\"%s\"}\n",
+                   variant, a.base, a.queries, a.k, a.nprobes[e], R, (double)a.queries / best,
+                   path);
+            fflush(stdout);
+        }
+    }
+    shoal_index_free(index);
+    free(counts);
+    free(dist);
+    free(ids);
+    free(labels);
+    free(id_bytes);
+    free(offsets);
+    free(queries);
+    free(base);
+    return 0;
+}
