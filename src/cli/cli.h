@@ -17,7 +17,7 @@
  *   progress.c  the stderr progress bar (terminal only)
  *   build.c     build, merge and the shared "make an index from records"
  *   search.c    search and bench
- *   segment.c   info, verify, cid
+ *   inspect.c   info, verify, cid
  *
  * Errors are reported where they happen, as "shoal: <file>: <problem>",
  * and a command returns one of the exit codes below.
