@@ -57,3 +57,63 @@ test('Chromium loads the package and matches Node', { timeout: 120_000 }, async 
     await rm(profile, { recursive: true, force: true });
   }
 });
+
+// The demo page, driven like a user: build (auto-run from URL presets), then
+// save, load and a tampered load.  Small data, so it takes a few seconds.
+test('the demo page builds, searches, saves, loads and rejects tampered bytes', { timeout: 60_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing: apt-get install -y chromium (make test installs it)`);
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const server = createStaticServer();
+  const profile = await mkdtemp(path.join(tmpdir(), 'shoal-chromium-'));
+  let context;
+  try {
+    const origin = await listen(server, 0);
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: ARGS,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const problems = [];
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => msg.type() === 'error' && problems.push(`console: ${msg.text()}`));
+    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
+    page.on('response', (res) => res.status() >= 400 && !res.url().endsWith('/favicon.ico') &&
+      problems.push(`HTTP ${res.status()}: ${res.url()}`));
+
+    // The page counts finished actions in body[data-ops] and sets data-state.
+    const settled = (after) => page.waitForFunction(
+      (n) => Number(document.body.dataset.ops) > n && document.body.dataset.state === 'ready', after,
+      { timeout: 30_000 });
+    const click = async (selector) => {
+      const before = await page.evaluate(() => Number(document.body.dataset.ops));
+      await page.click(selector);
+      await settled(before);
+    };
+    const visibleErrors = () => page.evaluate(() => [...document.querySelectorAll('.error:not(.expected)')]
+      .filter((e) => !e.hidden).map((e) => `${e.id}: ${e.textContent}`));
+
+    await page.goto(`${origin}/demo/?n=2000&dim=32&kind=hnsw&efConstruction=64`);
+    await settled(1); // the first ready state, then the automatic build
+    assert.deepEqual(await visibleErrors(), []);
+    assert.equal(await page.locator('#results tr').count(), 10);
+    assert.match(await page.textContent('#build-stats'), /2,000\s*stats\(\)\.size/);
+    assert.match(await page.textContent('#search-stats'), /mean recall@10/);
+
+    await click('#pick-record');
+    assert.equal(await page.textContent('#results tr:first-child td:nth-child(2)'), '42');
+    await click('#save');
+    assert.match(await page.textContent('#save-cid'), /^index\.cid = bafkrei[a-z2-7]{52}$/);
+    await click('#load');
+    assert.match(await page.textContent('#load-desc'), /same 10 ids with bit-identical distances/);
+    await click('#tamper');
+    assert.match(await page.textContent('#tamper-result'), /Error \(code -2\d\) — instanceof CorruptDataError: true/);
+    assert.deepEqual(await visibleErrors(), []);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context?.close();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(profile, { recursive: true, force: true });
+  }
+});
