@@ -758,6 +758,8 @@ int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary 
     info->dim = c.dim;
     info->size = c.live;
     info->label_bound = c.label_bound;
+    shoal_params_init(&info->params);
+    params_from_config(&c, &info->params);
     if (c.kind == SHOAL_KIND_HNSW) info->storage = c.kp[3];
     if (c.kind == SHOAL_KIND_IVF) {
         info->storage = c.kp[2];

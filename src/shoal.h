@@ -416,6 +416,9 @@ typedef struct shoal_segment_summary {
     uint32_t label_bound;
     uint32_t storage;       /* HNSW: shoal_storage; IVF: shoal_quantizer */
     uint32_t nlist;         /* IVF: lists (0 untrained) */
+    shoal_params params;    /* the parameters the index was created with
+                               (allocator NULL, simd auto): what a rebuild
+                               or merge needs to make the same kind of index */
 } shoal_segment_summary;
 
 /*

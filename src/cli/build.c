@@ -17,10 +17,10 @@
  * merge loads every segment, takes its live records (label order; a later
  * segment's record replaces an earlier one with the same id, like an
  * upsert) and builds one new index from them.  It is a rebuild, not a
- * splice: graphs and lists are recomputed.  Kind, metric, HNSW storage, the
- * IVF quantizer and nlist default to the first segment's; the parameters a
- * segment summary does not report (HNSW M and ef, PQ sizes, rerank, seed)
- * take their defaults unless given.  Records are re-added from the stored
+ * splice: graphs and lists are recomputed.  Every index parameter (kind,
+ * metric, seed, HNSW M / ef / storage, IVF nlist / quantizer / PQ sizes /
+ * rerank) defaults to the first segment's, and command-line flags override
+ * them.  Records are re-added from the stored
  * vectors, which are exact for flat, HNSW f32 and IVF flat / with rerank
  * copies, and decoded approximations for sq8 storage and PQ without rerank.
  */
@@ -458,9 +458,10 @@ int cli_cmd_merge(int argc, char **argv) {
         rc = CLI_DATA;
         goto out;
     }
-    p.dim = first.dim;
-    p.kind = first.kind;
-    p.metric = first.metric;
+    p = first.params;
+    /* nlist was chosen for the first segment's records; more lists than
+     * merged records cannot be trained. */
+    if (p.ivf.nlist > recs.n) p.ivf.nlist = 0;
     if ((rc = cli_index_params(&args, &p, 0))) goto out;
     if (p.metric != first.metric) {
         cli_error("merge: --metric %s differs from the segments' metric %s; vectors cannot be "
@@ -468,12 +469,6 @@ int cli_cmd_merge(int argc, char **argv) {
                   cli_metric_name(p.metric), cli_metric_name(first.metric));
         rc = CLI_USAGE;
         goto out;
-    }
-    if (p.kind == first.kind && p.kind == SHOAL_KIND_HNSW && !cli_flag(&args, "storage"))
-        p.hnsw.storage = (shoal_storage)first.storage;
-    if (p.kind == first.kind && p.kind == SHOAL_KIND_IVF) {
-        if (!cli_flag(&args, "quantizer")) p.ivf.quantizer = (shoal_quantizer)first.storage;
-        if (!cli_flag(&args, "nlist") && first.nlist && first.nlist <= recs.n) p.ivf.nlist = first.nlist;
     }
     shoal_index *index;
     if ((rc = cli_make_index_with(&p, "merge", &recs, quiet, &index))) goto out;

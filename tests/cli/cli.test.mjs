@@ -261,7 +261,8 @@ for (const runner of Object.keys(RUNNERS)) {
     });
 
     test('merge: later segments win; a segment merged with itself is itself', () => {
-      const r = JSON.parse(ok(runner, ['merge', 'hnsw.seg', 'hnsw.seg', '--M', '8', '--ef-construction', '64', '--seed', '7', '--out', 'merged.seg', '--json'], cwd()).out);
+      // No index flags: every parameter (M, efConstruction, seed, ...) comes from the segment.
+      const r = JSON.parse(ok(runner, ['merge', 'hnsw.seg', 'hnsw.seg', '--out', 'merged.seg', '--json'], cwd()).out);
       assert.equal(r.records, N);
       assert.ok(readFileSync(join(cwd(), 'merged.seg')).equals(readFileSync(join(cwd(), 'hnsw.seg'))));
       const ivf = JSON.parse(ok(runner, ['merge', 'ivf.seg', 'flat.seg', '--out', 'merged-ivf.seg', '--json'], cwd()).out);
