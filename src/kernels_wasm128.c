@@ -33,26 +33,38 @@ static inline v128_t l2_term(v128_t a, v128_t b) {
 
 static inline v128_t dot_term(v128_t a, v128_t b) { return wasm_f32x4_mul(a, b); }
 
-/* SIMD128 has no masked loads: the tail is copied into zero-padded blocks,
- * whose extra lanes then add +0 exactly like the reference adds nothing. */
-#define F32_KERNEL(name, TERM)                                                         \
-    static float name(const float *a, const float *b, size_t n) {                     \
-        v128_t acc[8];                                                                 \
-        for (int k = 0; k < 8; k++) acc[k] = wasm_f32x4_splat(0.0f);                   \
-        size_t i = 0;                                                                  \
-        for (; i + 32 <= n; i += 32)                                                   \
-            for (int k = 0; k < 8; k++)                                                \
-                acc[k] = wasm_f32x4_add(                                               \
-                    acc[k], TERM(wasm_v128_load(a + i + 4 * k), wasm_v128_load(b + i + 4 * k))); \
-        if (i < n) {                                                                   \
-            float ta[32] = {0}, tb[32] = {0};                                          \
-            memcpy(ta, a + i, (n - i) * sizeof *ta);                                   \
-            memcpy(tb, b + i, (n - i) * sizeof *tb);                                   \
-            for (int k = 0; k < 8; k++)                                                \
-                acc[k] = wasm_f32x4_add(                                               \
-                    acc[k], TERM(wasm_v128_load(ta + 4 * k), wasm_v128_load(tb + 4 * k))); \
-        }                                                                              \
-        return fold32(acc);                                                            \
+/* The main loop keeps its eight accumulators in named variables: indexing
+ * an array with a variable (as the tail must) would make the compiler keep
+ * all of them in memory, which cost a third of the speed.  The tail then
+ * works on an array copy.  SIMD128 has no masked loads, so a partial group
+ * of four is copied into a zero-padded one; groups past the end are skipped,
+ * which is exact since the reference adds nothing there (x + 0 == x). */
+#define F32_KERNEL(name, TERM)                                                           \
+    static float name(const float *a, const float *b, size_t n) {                       \
+        v128_t z = wasm_f32x4_splat(0.0f);                                               \
+        v128_t s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;           \
+        size_t i = 0;                                                                    \
+        for (; i + 32 <= n; i += 32) {                                                   \
+            s0 = wasm_f32x4_add(s0, TERM(wasm_v128_load(a + i), wasm_v128_load(b + i))); \
+            s1 = wasm_f32x4_add(s1, TERM(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4))); \
+            s2 = wasm_f32x4_add(s2, TERM(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8))); \
+            s3 = wasm_f32x4_add(s3, TERM(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12))); \
+            s4 = wasm_f32x4_add(s4, TERM(wasm_v128_load(a + i + 16), wasm_v128_load(b + i + 16))); \
+            s5 = wasm_f32x4_add(s5, TERM(wasm_v128_load(a + i + 20), wasm_v128_load(b + i + 20))); \
+            s6 = wasm_f32x4_add(s6, TERM(wasm_v128_load(a + i + 24), wasm_v128_load(b + i + 24))); \
+            s7 = wasm_f32x4_add(s7, TERM(wasm_v128_load(a + i + 28), wasm_v128_load(b + i + 28))); \
+        }                                                                                \
+        v128_t acc[8] = {s0, s1, s2, s3, s4, s5, s6, s7};                                \
+        size_t k = 0;                                                                    \
+        for (; i + 4 <= n; i += 4, k++)                                                  \
+            acc[k] = wasm_f32x4_add(acc[k], TERM(wasm_v128_load(a + i), wasm_v128_load(b + i))); \
+        if (i < n) {                                                                     \
+            float ta[4] = {0}, tb[4] = {0};                                              \
+            memcpy(ta, a + i, (n - i) * sizeof *ta);                                     \
+            memcpy(tb, b + i, (n - i) * sizeof *tb);                                     \
+            acc[k] = wasm_f32x4_add(acc[k], TERM(wasm_v128_load(ta), wasm_v128_load(tb))); \
+        }                                                                                \
+        return fold32(acc);                                                              \
     }
 
 F32_KERNEL(l2sq_f32_wasm128, l2_term)
