@@ -341,7 +341,7 @@ bench-hnsw: $(BUILD)/bench_hnsw_native wasm
 	bench/setup.sh
 	node bench/hnsw/run.mjs $(BENCH_HNSW_ARGS)
 
-$(BUILD)/bench_hnsw_native: bench/hnsw_native.c $(BUILD)/libshoal.a
+$(BUILD)/bench_hnsw_native: bench/hnsw_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
 # Segment save / load / view times and sizes on Fashion-MNIST (docs/BENCHMARKS.md,
@@ -364,7 +364,7 @@ bench-ivf: $(BUILD)/bench_ivf_native
 	bench/setup.sh
 	node bench/ivf/run.mjs $(BENCH_IVF_ARGS)
 
-$(BUILD)/bench_ivf_native: bench/ivf_native.c $(BUILD)/libshoal.a
+$(BUILD)/bench_ivf_native: bench/ivf_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
 clean:

@@ -25,13 +25,8 @@
  * Uses only the public header; links build/libshoal.a.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "shoal.h"
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#define BENCH_PROGRAM "hnsw_native"
+#include "bench_util.h"
 
 #define MAX_EFS 64
 
@@ -44,21 +39,6 @@ typedef struct bench_args {
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
 } bench_args;
-
-static void die(const char *what, const char *detail)
-{
-    fprintf(stderr, "hnsw_native: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-    exit(1);
-}
-
-static uint32_t parse_u32(const char *name, const char *text)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || end == text || v > UINT32_MAX) die("bad number for", name);
-    return (uint32_t)v;
-}
 
 static void parse_args(int argc, char **argv, bench_args *a)
 {
@@ -95,59 +75,6 @@ static void parse_args(int argc, char **argv, bench_args *a)
     if (strcmp(a->kind, "hnsw") && strcmp(a->kind, "flat")) die("--kind must be hnsw or flat", a->kind);
     if (strcmp(a->storage, "f32") && strcmp(a->storage, "sq8")) die("--storage must be f32 or sq8", a->storage);
     if (!a->k || !a->runs || !a->n_efs || !a->base || !a->queries) die("counts must be positive", NULL);
-}
-
-/* The first `limit` rows of an .fvecs file; *dim receives the row length. */
-static float *read_fvecs(const char *dir, const char *name, uint32_t limit, uint32_t *dim)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open (run bench/hnsw/prepare_data.py)", path);
-    int32_t d;
-    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > (int32_t)SHOAL_DIM_MAX) die("bad .fvecs header", path);
-    *dim = (uint32_t)d;
-    float *out = malloc((size_t)limit * (uint32_t)d * sizeof *out);
-    if (!out) die("out of memory reading", path);
-    rewind(f);
-    for (uint32_t i = 0; i < limit; i++) {
-        int32_t row_dim;
-        if (fread(&row_dim, 4, 1, f) != 1 || row_dim != d ||
-            fread(out + (size_t)i * (uint32_t)d, sizeof *out, (size_t)d, f) != (size_t)d)
-            die("file has fewer rows than asked for", path);
-    }
-    fclose(f);
-    return out;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double rss_mb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-        fclose(f);
-    }
-    return (double)resident * 4096.0 / (1024.0 * 1024.0);
-}
-
-static void check(shoal_index *index, int rc, const char *what)
-{
-    if (rc >= 0) return;
-    char detail[512];
-    snprintf(detail, sizeof detail, "%s (%s)", shoal_error_name(rc) ? shoal_error_name(rc) : "?",
-             index ? shoal_index_errmsg(index) : shoal_strerror(rc));
-    /* One machine-readable line so the runner can report why, then stop. */
-    printf("{\"type\":\"error\",\"library\":\"shoal-native\",\"error\":\"%s: %s\"}\n", what, detail);
-    fflush(stdout);
-    die(what, detail);
 }
 
 int main(int argc, char **argv)
