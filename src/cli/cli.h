@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "shoal.h"
 
@@ -180,6 +181,9 @@ void json_write_float(FILE *f, double v);
 /* --------------------------------------------------------------- files */
 
 /* Reads a whole file.  Returns 0 or CLI_DATA after printing a message. */
+/* Opens an input file for reading ("rb"), filling *st; NULL (after a message
+ * naming the file: missing, a directory, unreadable) on failure. */
+FILE *cli_open_input(const char *path, struct stat *st);
 int cli_read_file(const char *path, uint8_t **bytes, size_t *size);
 /* Prints "shoal: <path>: <strerror>" with a hint under WASI. */
 void cli_error_errno(const char *path, const char *doing, int err);

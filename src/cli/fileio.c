@@ -45,23 +45,26 @@ void cli_error_errno(const char *path, const char *doing, int err) {
     cli_error("%s: cannot %s: %s", path, doing, strerror(err));
 }
 
+FILE *cli_open_input(const char *path, struct stat *st) {
+    if (stat(path, st) != 0) {
+        cli_error_errno(path, "read", errno);
+        return NULL;
+    }
+    if (S_ISDIR(st->st_mode)) {
+        cli_error("%s: is a directory, not a file", path);
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) cli_error_errno(path, "open", errno);
+    return f;
+}
+
 int cli_read_file(const char *path, uint8_t **bytes, size_t *size) {
     struct stat st;
     *bytes = NULL;
     *size = 0;
-    if (stat(path, &st) != 0) {
-        cli_error_errno(path, "read", errno);
-        return CLI_DATA;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cli_error("%s: is a directory, not a file", path);
-        return CLI_DATA;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error_errno(path, "open", errno);
-        return CLI_DATA;
-    }
+    FILE *f = cli_open_input(path, &st);
+    if (!f) return CLI_DATA;
     size_t cap = st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX - 1 ? (size_t)st.st_size + 1 : 65536;
     size_t len = 0;
     uint8_t *buf = malloc(cap);

@@ -700,19 +700,8 @@ static int read_jsonl(const char *path, FILE *f, cli_records *r) {
 int cli_read_records(const char *path, cli_format fmt, cli_records *out) {
     memset(out, 0, sizeof *out);
     struct stat st;
-    if (stat(path, &st) != 0) {
-        cli_error_errno(path, "read", errno);
-        return CLI_DATA;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cli_error("%s: is a directory, not a file", path);
-        return CLI_DATA;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error_errno(path, "open", errno);
-        return CLI_DATA;
-    }
+    FILE *f = cli_open_input(path, &st);
+    if (!f) return CLI_DATA;
     uint8_t head[64];
     size_t head_len = fread(head, 1, sizeof head, f);
     rewind(f);
