@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shoal.h"
+
 typedef struct harness_test {
     const char *name;
     void (*fn)(void);
@@ -39,6 +41,45 @@ int harness_check_str(const char *file, int line, const char *a_expr, const char
 #define CHECK_NEAR(a, b, tol) \
     harness_check_near(__FILE__, __LINE__, #a, #b, (double)(a), (double)(b), (tol))
 #define CHECK_STR(a, b) harness_check_str(__FILE__, __LINE__, #a, #b, (a), (b))
+
+/* --- a counting, failing allocator ------------------------------------- */
+
+/* Counts live blocks and bytes (exact, through a size header), and fails
+ * the allocation numbered fail_at (-1: never) to inject out-of-memory.
+ * Initialise with TEST_COUNTING_INIT, then pass test_counting_allocator(). */
+typedef struct test_counting {
+    size_t live_bytes;
+    long live_blocks;
+    long fail_at; /* allocation number that fails; -1 = never */
+    long calls;
+} test_counting;
+
+#define TEST_COUNTING_INIT {0, 0, -1, 0}
+
+static inline void *test_counting_alloc(void *ctx, size_t size) {
+    test_counting *c = ctx;
+    if (c->fail_at >= 0 && c->calls++ == c->fail_at) return NULL;
+    size_t *p = malloc(size + 16);
+    if (!p) return NULL;
+    *p = size;
+    c->live_bytes += size;
+    c->live_blocks++;
+    return (char *)p + 16;
+}
+
+static inline void test_counting_free(void *ctx, void *ptr) {
+    if (!ptr) return;
+    test_counting *c = ctx;
+    size_t *p = (size_t *)((char *)ptr - 16);
+    c->live_bytes -= *p;
+    c->live_blocks--;
+    free(p);
+}
+
+static inline shoal_allocator test_counting_allocator(test_counting *c) {
+    shoal_allocator a = {test_counting_alloc, test_counting_free, c};
+    return a;
+}
 
 /* --- ids ------------------------------------------------------------- */
 

@@ -8,34 +8,8 @@
 #include "harness.h"
 #include "shoal.h"
 
-typedef struct counting {
-    size_t live_bytes, live_blocks;
-    long fail_at; /* allocation number that fails; -1 = never */
-    long calls;
-} counting;
-
-static void *counting_alloc(void *ctx, size_t size) {
-    counting *c = ctx;
-    if (c->fail_at >= 0 && c->calls++ == c->fail_at) return NULL;
-    size_t *p = malloc(size + 16);
-    if (!p) return NULL;
-    *p = size;
-    c->live_bytes += size;
-    c->live_blocks++;
-    return (char *)p + 16;
-}
-
-static void counting_free(void *ctx, void *ptr) {
-    if (!ptr) return;
-    counting *c = ctx;
-    size_t *p = (size_t *)((char *)ptr - 16);
-    c->live_bytes -= *p;
-    c->live_blocks--;
-    free(p);
-}
-
-static shoal_index *make_index(counting *c, uint32_t dim) {
-    shoal_allocator a = {counting_alloc, counting_free, c};
+static shoal_index *make_index(test_counting *c, uint32_t dim) {
+    shoal_allocator a = test_counting_allocator(c);
     shoal_params p;
     shoal_params_init(&p);
     p.dim = dim;
@@ -48,7 +22,7 @@ static shoal_index *make_index(counting *c, uint32_t dim) {
 }
 
 static void test_accounting_is_exact(void) {
-    counting c = {0, 0, -1, 0};
+    test_counting c = TEST_COUNTING_INIT;
     const uint32_t n = 200, dim = 24;
     test_rng rng = {9};
     float *data = malloc((size_t)n * dim * sizeof *data);
@@ -88,7 +62,8 @@ static void test_out_of_memory_everywhere(void) {
     /* Creation: every failure point returns ENOMEM and leaks nothing. */
     int created = 0;
     for (long fail = 0; fail < 100 && !created; fail++) {
-        counting c = {0, 0, fail, 0};
+        test_counting c = TEST_COUNTING_INIT;
+        c.fail_at = fail;
         shoal_index *index = make_index(&c, dim);
         created = index != NULL;
         shoal_index_free(index);
@@ -99,7 +74,7 @@ static void test_out_of_memory_everywhere(void) {
     /* A batch add and a search on a populated index. */
     int added = 0, searched = 0;
     for (long fail = 0; fail < 1000 && !(added && searched); fail++) {
-        counting c = {0, 0, -1, 0};
+        test_counting c = TEST_COUNTING_INIT;
         shoal_index *index = make_index(&c, dim);
         CHECK_INT(shoal_index_add(index, n, first.bytes, first.offsets, data, dim), n);
         uint32_t labels_before[10], labels[10];

@@ -583,25 +583,6 @@ static void test_bad_parameters(void) {
 
 /* -------------------------------------------------------- out of memory */
 
-typedef struct counting {
-    size_t live_blocks;
-    long fail_at, calls;
-} counting;
-
-static void *counting_alloc(void *ctx, size_t size) {
-    counting *c = ctx;
-    if (c->fail_at >= 0 && c->calls++ == c->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) c->live_blocks++;
-    return p;
-}
-
-static void counting_free(void *ctx, void *ptr) {
-    if (!ptr) return;
-    ((counting *)ctx)->live_blocks--;
-    free(ptr);
-}
-
 #define OOM_BATCH 200
 
 /* Runs op at every allocation failure point until it succeeds; each must fail with ENOMEM and leave size, training and results as
@@ -616,8 +597,8 @@ static void test_out_of_memory(void) {
              * kind's part: skip over the ids after the first few. */
             for (long fail = 0; fail < 1000 && !succeeded;
                  fail = op == 1 || fail < 12 || fail >= OOM_BATCH ? fail + 1 : OOM_BATCH) {
-                counting cnt = {0, -1, 0};
-                shoal_allocator a = {counting_alloc, counting_free, &cnt};
+                test_counting cnt = TEST_COUNTING_INIT;
+                shoal_allocator a = test_counting_allocator(&cnt);
                 shoal_params p;
                 shoal_params_init(&p);
                 p.dim = DIM;

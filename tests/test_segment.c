@@ -393,32 +393,14 @@ static void test_info_and_blocks(void) {
     shoal_index_free(a);
 }
 
-typedef struct counting {
-    long live_blocks, fail_at, calls;
-} counting;
-
-static void *counting_alloc(void *ctx, size_t size) {
-    counting *c = ctx;
-    if (c->fail_at >= 0 && c->calls++ == c->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) c->live_blocks++;
-    return p;
-}
-
-static void counting_free(void *ctx, void *ptr) {
-    if (!ptr) return;
-    ((counting *)ctx)->live_blocks--;
-    free(ptr);
-}
-
 static void test_out_of_memory(void) {
     const size_t picks[] = {0, 3, 4, 9};
     for (size_t k = 0; k < sizeof picks / sizeof picks[0]; k++) {
         const config *c = &CONFIGS[picks[k]];
         shoal_index *a = build(c, NULL);
         buf s = save(a, 3);
-        counting cnt = {0, -1, 0};
-        shoal_allocator al = {counting_alloc, counting_free, &cnt};
+        test_counting cnt = TEST_COUNTING_INIT;
+        shoal_allocator al = test_counting_allocator(&cnt);
         shoal_load_params lp;
         shoal_load_params_init(&lp);
         lp.allocator = &al;
