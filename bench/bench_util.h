@@ -84,4 +84,47 @@ static void check(shoal_index *index, int rc, const char *what)
     die(what, detail);
 }
 
+/* Best of `runs` timed passes of single-query searches over n queries;
+ * labels[n * k] and counts[n] keep the last pass's results. */
+static double timed_searches(shoal_index *index, const float *queries, uint32_t n, uint32_t dim,
+                             uint32_t k, const shoal_search_params *sp, uint32_t runs,
+                             uint32_t *labels, float *dist, int *counts)
+{
+    double best = 1e300;
+    for (uint32_t run = 0; run < runs; run++) {
+        double start = now_seconds();
+        for (uint32_t i = 0; i < n; i++) {
+            counts[i] = shoal_index_search(index, queries + (size_t)i * dim, dim, k, sp,
+                                           labels + (size_t)i * k, dist);
+            if (counts[i] < 0) check(index, counts[i], "shoal_index_search");
+        }
+        double seconds = now_seconds() - start;
+        if (seconds < best) best = seconds;
+    }
+    return best;
+}
+
+/* Turns result labels back into base row numbers (ids are "<row>"; -1 where
+ * fewer than k came back) and writes them as int32 to path, for the runner
+ * to compute recall from.  ids is scratch of n * k. */
+static void write_neighbors(shoal_index *index, const uint32_t *labels, const int *counts,
+                            uint32_t n, uint32_t k, int32_t *ids, const char *path)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < k; j++) {
+            ids[(size_t)i * k + j] = -1;
+            if ((int)j >= counts[i]) continue;
+            const char *id;
+            int len = shoal_index_label_id(index, labels[(size_t)i * k + j], &id);
+            check(index, len, "shoal_index_label_id");
+            char text[16];
+            snprintf(text, sizeof text, "%.*s", len, id);
+            ids[(size_t)i * k + j] = (int32_t)strtol(text, NULL, 10);
+        }
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(ids, sizeof *ids, (size_t)n * k, f) != (size_t)n * k || fclose(f))
+        die("cannot write (does --neighbors exist?)", path);
+}
+
 #endif

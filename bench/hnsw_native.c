@@ -143,35 +143,11 @@ int main(int argc, char **argv)
 
     for (uint32_t e = 0; e < a.n_efs; e++) {
         sp.ef = hnsw ? a.efs[e] : 0;
-        double best = 1e300;
-        for (uint32_t run = 0; run < a.runs; run++) {
-            double start = now_seconds();
-            for (uint32_t i = 0; i < a.queries; i++) {
-                counts[i] = shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
-                                               labels + (size_t)i * a.k, dist);
-                if (counts[i] < 0) check(index, counts[i], "shoal_index_search");
-            }
-            double seconds = now_seconds() - start;
-            if (seconds < best) best = seconds;
-        }
-        for (uint32_t i = 0; i < a.queries; i++) {
-            for (uint32_t j = 0; j < a.k; j++) {
-                ids[(size_t)i * a.k + j] = -1;
-                if ((int)j >= counts[i]) continue;
-                const char *id;
-                int len = shoal_index_label_id(index, labels[(size_t)i * a.k + j], &id);
-                check(index, len, "shoal_index_label_id");
-                char text[16];
-                snprintf(text, sizeof text, "%.*s", len, id);
-                ids[(size_t)i * a.k + j] = (int32_t)strtol(text, NULL, 10);
-            }
-        }
+        double best = timed_searches(index, queries, a.queries, dim, a.k, &sp, a.runs, labels,
+                                     dist, counts);
         char path[1024];
         snprintf(path, sizeof path, "%s/shoal-native-%s-ef%u.i32", a.neighbors, variant, a.efs[e]);
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(ids, sizeof *ids, (size_t)a.queries * a.k, f) != (size_t)a.queries * a.k ||
-            fclose(f))
-            die("cannot write (does --neighbors exist?)", path);
+        write_neighbors(index, labels, counts, a.queries, a.k, ids, path);
         printf("{\"type\":\"search\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
                "\"queries\":%u,\"k\":%u,\"ef\":%u,\"qps\":%.1f,\"neighbors\":\"%s\"}\n",
                variant, a.base, a.queries, a.k, a.efs[e], (double)a.queries / best, path);

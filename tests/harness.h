@@ -109,6 +109,49 @@ static inline void test_ids_free(test_ids *ids) {
     memset(ids, 0, sizeof *ids);
 }
 
+/* --- results ---------------------------------------------------------- */
+
+/* The row number n of a record whose id is one letter and n ("v12", "r7"),
+ * or -1 for another id or a dead label. */
+static inline long test_row_of(const shoal_index *index, uint32_t label) {
+    const char *id;
+    int len = shoal_index_label_id(index, label, &id);
+    if (len < 2) return -1;
+    long row = 0;
+    for (int i = 1; i < len; i++) {
+        if (id[i] < '0' || id[i] > '9') return -1;
+        row = row * 10 + (id[i] - '0');
+    }
+    return row;
+}
+
+/* Mean recall@k (k <= 64) of approx against exact over nq queries, matching
+ * rows by id; also checks that each result list is sorted by distance. */
+static inline double test_recall_at_k(shoal_index *approx, shoal_index *exact, const float *queries,
+                                 uint32_t nq, uint32_t dim, uint32_t k,
+                                 const shoal_search_params *sp) {
+    uint32_t la[64], lb[64];
+    float da[64], db[64];
+    double hits = 0, total = 0;
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *v = queries + (size_t)q * dim;
+        int na = shoal_index_search(approx, v, dim, k, sp, la, da);
+        int nb = shoal_index_search(exact, v, dim, k, sp, lb, db);
+        if (!CHECK_INT(na, nb)) return 0;
+        for (int i = 1; i < na; i++) CHECK(da[i] >= da[i - 1]);
+        for (int i = 0; i < nb; i++) {
+            long want = test_row_of(exact, lb[i]);
+            for (int j = 0; j < na; j++)
+                if (test_row_of(approx, la[j]) == want) {
+                    hits++;
+                    break;
+                }
+        }
+        total += nb;
+    }
+    return total ? hits / total : 1.0;
+}
+
 /* --- seeded test data, the same in C and in tests/js/data.mjs ----------- */
 
 /* splitmix64; floats are (x >> 40) / 2^24 * 2 - 1, exactly representable. */

@@ -45,16 +45,6 @@ static int by_distance_then_row(const void *a, const void *b) {
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-/* id "v<row>" -> row */
-static long row_of(const shoal_index *index, uint32_t label) {
-    const char *id;
-    int len = shoal_index_label_id(index, label, &id);
-    if (len < 2 || id[0] != 'v') return -1;
-    long row = 0;
-    for (int i = 1; i < len; i++) row = row * 10 + (id[i] - '0');
-    return row;
-}
-
 /* Searches and compares with the brute force: same ids in the same order
  * wherever neighbouring reference distances are not within float noise. */
 static void check_against_reference(shoal_index *index, shoal_metric metric, const float *data,
@@ -73,7 +63,7 @@ static void check_against_reference(shoal_index *index, shoal_metric metric, con
         CHECK_NEAR(distances[i], ref[i].distance, 1e-4);
         int close_call = (i > 0 && fabs(ref[i].distance - ref[i - 1].distance) < 1e-4) ||
                          (i + 1 < (int)n && fabs(ref[i + 1].distance - ref[i].distance) < 1e-4);
-        if (!close_call) CHECK_INT(row_of(index, labels[i]), ref[i].row);
+        if (!close_call) CHECK_INT(test_row_of(index, labels[i]), ref[i].row);
         if (i > 0) CHECK(distances[i] >= distances[i - 1]);
     }
     free(ref);
@@ -207,7 +197,7 @@ static void test_labels_are_reused(void) {
 }
 
 static int even_rows_only(void *ctx, uint32_t label) {
-    return row_of(ctx, label) % 2 == 0;
+    return test_row_of(ctx, label) % 2 == 0;
 }
 
 static void test_filters(void) {
@@ -228,7 +218,7 @@ static void test_filters(void) {
     uint32_t labels[20];
     float distances[20];
     CHECK_INT(shoal_index_search(index, query, dim, 20, &sp, labels, distances), 20);
-    for (int i = 0; i < 20; i++) CHECK_INT(row_of(index, labels[i]) % 2, 0);
+    for (int i = 0; i < 20; i++) CHECK_INT(test_row_of(index, labels[i]) % 2, 0);
 
     /* Bitmap allowing rows 10..12 only: fewer matches than k. */
     uint32_t bound = shoal_index_label_bound(index);
@@ -245,7 +235,7 @@ static void test_filters(void) {
     sp.filter_bitmap_bits = bound;
     CHECK_INT(shoal_index_search(index, query, dim, 20, &sp, labels, distances), 3);
     for (int i = 0; i < 3; i++) {
-        long row = row_of(index, labels[i]);
+        long row = test_row_of(index, labels[i]);
         CHECK(row >= 10 && row <= 12);
     }
     free(bitmap);

@@ -58,16 +58,6 @@ static int delete_row(shoal_index *index, uint32_t row) {
     return shoal_index_delete(index, 1, ids_scratch.bytes, ids_scratch.offsets);
 }
 
-/* Row number of a label's id, or -1. */
-static long row_of(const shoal_index *index, uint32_t label) {
-    const char *id;
-    int len = shoal_index_label_id(index, label, &id);
-    if (len < 2 || id[0] != 'r') return -1;
-    long row = 0;
-    for (int i = 1; i < len; i++) row = row * 10 + (id[i] - '0');
-    return row;
-}
-
 static shoal_index *make_hnsw(uint32_t dim, shoal_metric metric, shoal_storage storage,
                               uint32_t M, uint64_t seed) {
     shoal_params p;
@@ -93,31 +83,6 @@ static shoal_index *make_flat(uint32_t dim, shoal_metric metric) {
     return index;
 }
 
-/* Mean recall@k of approx against exact over nq queries (rows of queries),
- * comparing ids.  Checks that approx returns as many results as exact. */
-static double recall_at(shoal_index *approx, shoal_index *exact, const float *queries,
-                        uint32_t nq, uint32_t dim, uint32_t k, const shoal_search_params *sp) {
-    uint32_t la[64], lb[64];
-    float da[64], db[64];
-    double hits = 0, total = 0;
-    for (uint32_t q = 0; q < nq; q++) {
-        const float *v = queries + (size_t)q * dim;
-        int na = shoal_index_search(approx, v, dim, k, sp, la, da);
-        int nb = shoal_index_search(exact, v, dim, k, sp, lb, db);
-        if (!CHECK_INT(na, nb)) return 0;
-        for (int i = 0; i < nb; i++) {
-            long want = row_of(exact, lb[i]);
-            for (int j = 0; j < na; j++)
-                if (row_of(approx, la[j]) == want) {
-                    hits++;
-                    break;
-                }
-        }
-        total += nb;
-    }
-    return total ? hits / total : 1.0;
-}
-
 /* --------------------------------------------------------------- recall */
 
 static const char *metric_name(shoal_metric m) {
@@ -136,7 +101,7 @@ static void recall_case(shoal_metric metric, shoal_storage storage, uint32_t dim
     shoal_search_params sp;
     shoal_search_params_init(&sp);
     sp.ef = ef;
-    double r = recall_at(h, f, queries, 50, dim, K, &sp);
+    double r = test_recall_at_k(h, f, queries, 50, dim, K, &sp);
     if (r < threshold || getenv("SHOAL_VERBOSE"))
         fprintf(stderr, "    %s %s dim %u ef %u: recall %.3f (want %.2f)\n", metric_name(metric),
                 storage == SHOAL_STORAGE_SQ8 ? "sq8" : "f32", dim, ef, r, threshold);
@@ -204,7 +169,7 @@ static void test_sq8_memory(void) {
     shoal_search_params sp;
     shoal_search_params_init(&sp);
     sp.ef = 256;
-    double r = recall_at(sq8, flat, queries, 30, dim, K, &sp);
+    double r = test_recall_at_k(sq8, flat, queries, 30, dim, K, &sp);
     if (r < 0.96 || getenv("SHOAL_VERBOSE")) fprintf(stderr, "    sq8 dim 784 ef 256: recall %.3f\n", r);
     CHECK(r >= 0.96);
     shoal_index_free(f32);
@@ -284,7 +249,7 @@ static void mutation_mix(shoal_storage storage, uint32_t steps, uint32_t rows) {
     }
     CHECK(!broken);
     float *queries = clustered(13, 40, dim, 20);
-    double rec = recall_at(h, f, queries, 40, dim, K, NULL);
+    double rec = test_recall_at_k(h, f, queries, 40, dim, K, NULL);
     if (rec < 0.9) fprintf(stderr, "    recall after mixing %.3f\n", rec);
     CHECK(rec >= 0.9);
     shoal_index_free(h);
@@ -307,7 +272,7 @@ static void test_delete_entry_point(void) {
     int broken = 0;
     for (int i = 0; i < 300 && !broken; i++) {
         uint32_t entry = shoal__hnsw_entry_point(h);
-        long row = row_of(h, entry);
+        long row = test_row_of(h, entry);
         if (!CHECK(row >= 0)) break;
         CHECK_INT(delete_row(h, (uint32_t)row), 1);
         delete_row(f, (uint32_t)row);
@@ -327,7 +292,7 @@ static void test_delete_entry_point(void) {
     shoal_index_stats(h, &s);
     CHECK(s.levels >= 1);
     float *queries = clustered(22, 40, dim, 20);
-    double rec = recall_at(h, f, queries, 40, dim, K, NULL);
+    double rec = test_recall_at_k(h, f, queries, 40, dim, K, NULL);
     CHECK(rec >= 0.9);
     shoal_index_free(h);
     shoal_index_free(f);
@@ -364,7 +329,7 @@ static void delete_most(shoal_metric metric, shoal_storage storage) {
     CHECK(!broken);
     CHECK_INT(shoal_index_size(h), n - n * 9 / 10);
     float *queries = clustered(32, 50, dim, 20);
-    double rec = recall_at(h, f, queries, 50, dim, K, NULL);
+    double rec = test_recall_at_k(h, f, queries, 50, dim, K, NULL);
     if (rec < 0.9) fprintf(stderr, "    %s recall after 90%% deletes %.3f\n", metric_name(metric), rec);
     CHECK(rec >= 0.9);
     /* Deleted records never come back. */
@@ -373,7 +338,7 @@ static void delete_most(shoal_metric metric, shoal_storage storage) {
     for (uint32_t q = 0; q < 50; q++) {
         int got = shoal_index_search(h, queries + (size_t)q * dim, dim, K, NULL, labels, dist);
         CHECK_INT(got, K);
-        for (int i = 0; i < got; i++) CHECK(row_of(h, labels[i]) >= 0);
+        for (int i = 0; i < got; i++) CHECK(test_row_of(h, labels[i]) >= 0);
     }
     /* Reinsert: labels are reused, so the label bound does not grow. */
     uint32_t bound = shoal_index_label_bound(h);
@@ -433,8 +398,8 @@ static void test_upsert(void) {
     CHECK_INT(shoal_index_search(h, data + dim, dim, 2, NULL, labels, dist), 2);
     CHECK_NEAR(dist[0], 0.0, 1e-6);
     CHECK_NEAR(dist[1], 0.0, 1e-6);
-    CHECK_INT(row_of(h, labels[0]), 1); /* r1 was inserted first: ties go to it */
-    CHECK_INT(row_of(h, labels[1]), 0);
+    CHECK_INT(test_row_of(h, labels[0]), 1); /* r1 was inserted first: ties go to it */
+    CHECK_INT(test_row_of(h, labels[1]), 0);
     CHECK_INT(shoal_index_search(h, data, dim, 1, NULL, labels, dist), 1);
     CHECK(dist[0] > 0.0f);
     CHECK_INT(shoal_index_size(h), n);
@@ -452,7 +417,7 @@ typedef struct mod_filter {
 /* Keeps rows with row % mod == rem. */
 static int keep_mod(void *ctx, uint32_t label) {
     const mod_filter *f = ctx;
-    long row = row_of(f->index, label);
+    long row = test_row_of(f->index, label);
     return row >= 0 && (uint32_t)row % f->mod == f->rem;
 }
 
@@ -491,7 +456,7 @@ static void filter_case(shoal_storage storage, uint32_t mod, int use_bitmap, dou
         CHECK_INT(got, matching < K ? matching : K);
         for (int i = 0; i < got; i++) CHECK(keep_mod(&mf, labels[i]));
     }
-    double r = recall_at(h, f, queries, 30, dim, K, &sp);
+    double r = test_recall_at_k(h, f, queries, 30, dim, K, &sp);
     if (r < threshold)
         fprintf(stderr, "    filter 1/%u %s: recall %.3f\n", mod, use_bitmap ? "bitmap" : "fn", r);
     CHECK(r >= threshold);

@@ -167,40 +167,6 @@ static int delete_row(shoal_index *index, uint32_t row) {
     return rc;
 }
 
-/* Row number of a label's id, or -1. */
-static long row_of(const shoal_index *index, uint32_t label) {
-    const char *id;
-    int len = shoal_index_label_id(index, label, &id);
-    if (len < 2 || id[0] != 'r') return -1;
-    long row = 0;
-    for (int i = 1; i < len; i++) row = row * 10 + (id[i] - '0');
-    return row;
-}
-
-/* Mean recall@K of approx against exact over the queries, comparing ids. */
-static double recall_vs(shoal_index *approx, shoal_index *exact, const shoal_search_params *sp) {
-    uint32_t la[K], lb[K];
-    float da[K], db[K];
-    double hits = 0, total = 0;
-    for (uint32_t q = 0; q < NQ; q++) {
-        const float *v = g_queries + (size_t)q * DIM;
-        int na = shoal_index_search(approx, v, DIM, K, sp, la, da);
-        int nb = shoal_index_search(exact, v, DIM, K, sp, lb, db);
-        if (!CHECK_INT(na, nb)) return 0;
-        for (int i = 1; i < na; i++) CHECK(da[i] >= da[i - 1]);
-        for (int i = 0; i < nb; i++) {
-            long want = row_of(exact, lb[i]);
-            for (int j = 0; j < na; j++)
-                if (row_of(approx, la[j]) == want) {
-                    hits++;
-                    break;
-                }
-        }
-        total += nb;
-    }
-    return total ? hits / total : 1.0;
-}
-
 /* ---------------------------------------------------------------- recall */
 
 typedef struct recall_case {
@@ -232,7 +198,7 @@ static void test_recall(void) {
             CHECK_INT(add_range(ivf, g_data, 0, N), N); /* trains on the first add */
             CHECK_INT(shoal_index_trained(ivf), 1);
             CHECK_INT(shoal_index_check(ivf), SHOAL_OK);
-            double r = recall_vs(ivf, exact, NULL);
+            double r = test_recall_at_k(ivf, exact, g_queries, NQ, DIM, K, NULL);
             printf(" %s %.3f", metrics[metric], r);
             if (r < rc->min_recall[metric])
                 fprintf(stderr, "    %s %s: recall %.3f below %.2f\n", rc->name, metrics[metric],
@@ -243,7 +209,7 @@ static void test_recall(void) {
                 shoal_search_params sp;
                 shoal_search_params_init(&sp);
                 sp.nprobe = NLIST;
-                CHECK(recall_vs(ivf, exact, &sp) == 1.0);
+                CHECK(test_recall_at_k(ivf, exact, g_queries, NQ, DIM, K, &sp) == 1.0);
             }
             shoal_stats stats;
             shoal_index_stats(ivf, &stats);
@@ -271,11 +237,11 @@ static void test_nprobe_and_rerank_params(void) {
     shoal_search_params sp;
     shoal_search_params_init(&sp);
     sp.nprobe = 1;
-    double r1 = recall_vs(ivf, exact, &sp);
+    double r1 = test_recall_at_k(ivf, exact, g_queries, NQ, DIM, K, &sp);
     sp.nprobe = 16;
-    double r16 = recall_vs(ivf, exact, &sp);
+    double r16 = test_recall_at_k(ivf, exact, g_queries, NQ, DIM, K, &sp);
     sp.rerank = 200;
-    double r16b = recall_vs(ivf, exact, &sp);
+    double r16b = test_recall_at_k(ivf, exact, g_queries, NQ, DIM, K, &sp);
     printf("    pq4 recall nprobe 1: %.3f, 16: %.3f, 16 + rerank 200: %.3f\n", r1, r16, r16b);
     CHECK(r1 < r16);
     CHECK(r16 <= r16b);
@@ -344,7 +310,7 @@ static void test_pq4_odd_m(void) {
     for (uint32_t r = 0; r < 50; r++) { /* every record finds itself */
         int found = shoal_index_search(index, data + (size_t)r * 30, 30, 5, &sp, labels, dist);
         CHECK_INT(found, 5);
-        CHECK_INT(row_of(index, labels[0]), r);
+        CHECK_INT(test_row_of(index, labels[0]), r);
     }
     test_ids_free(&ids);
     free(data);
@@ -379,7 +345,7 @@ static void test_delete_upsert(void) {
             int found = shoal_index_search(ivf, g_queries + (size_t)q * DIM, DIM, K, &sp, labels,
                                            dist);
             CHECK_INT(found, K);
-            for (int i = 0; i < found; i++) CHECK(row_of(ivf, labels[i]) % 3 == 0);
+            for (int i = 0; i < found; i++) CHECK(test_row_of(ivf, labels[i]) % 3 == 0);
         }
         /* Upsert: record 3 moves onto query 0 and comes first. */
         test_ids ids;
@@ -391,7 +357,7 @@ static void test_delete_upsert(void) {
         uint32_t labels[K];
         float dist[K];
         CHECK_INT(shoal_index_search(ivf, g_queries, DIM, K, &sp, labels, dist), K);
-        CHECK_INT(row_of(ivf, labels[0]), 3);
+        CHECK_INT(test_row_of(ivf, labels[0]), 3);
         /* Re-add the deleted ones: labels are reused, lists stay consistent. */
         CHECK_INT(add_range(ivf, g_data, 0, N), N);
         CHECK_INT(shoal_index_size(ivf), N);
@@ -401,7 +367,7 @@ static void test_delete_upsert(void) {
 }
 
 static int keep_even_row(void *ctx, uint32_t label) {
-    return row_of(ctx, label) % 2 == 0;
+    return test_row_of(ctx, label) % 2 == 0;
 }
 
 static void test_filters(void) {
@@ -416,7 +382,7 @@ static void test_filters(void) {
     uint32_t bound = shoal_index_label_bound(ivf);
     uint8_t *bitmap = calloc((bound + 7) / 8, 1);
     for (uint32_t label = 0; label < bound; label++)
-        if (row_of(ivf, label) % 5 == 0) bitmap[label / 8] |= (uint8_t)(1u << (label % 8));
+        if (test_row_of(ivf, label) % 5 == 0) bitmap[label / 8] |= (uint8_t)(1u << (label % 8));
     for (uint32_t q = 0; q < NQ; q++) {
         uint32_t labels[K];
         float dist[K];
@@ -424,12 +390,12 @@ static void test_filters(void) {
         sp.filter_bitmap = NULL;
         int found = shoal_index_search(ivf, v, DIM, K, &sp, labels, dist);
         CHECK_INT(found, K);
-        for (int i = 0; i < found; i++) CHECK(row_of(ivf, labels[i]) % 2 == 0);
+        for (int i = 0; i < found; i++) CHECK(test_row_of(ivf, labels[i]) % 2 == 0);
         sp.filter_bitmap = bitmap;
         sp.filter_bitmap_bits = bound;
         found = shoal_index_search(ivf, v, DIM, K, &sp, labels, dist);
         CHECK_INT(found, K);
-        for (int i = 0; i < found; i++) CHECK(row_of(ivf, labels[i]) % 10 == 0);
+        for (int i = 0; i < found; i++) CHECK(test_row_of(ivf, labels[i]) % 10 == 0);
     }
     free(bitmap);
     shoal_index_free(ivf);
@@ -452,7 +418,7 @@ static void test_add_after_training(void) {
     }
     CHECK_INT(add_range(exact, g_data, 0, N), N);
     CHECK_INT(shoal_index_check(ivf), SHOAL_OK);
-    double r = recall_vs(ivf, exact, NULL);
+    double r = test_recall_at_k(ivf, exact, g_queries, NQ, DIM, K, NULL);
     CHECK(r >= 0.85);
     shoal_index_free(exact);
     shoal_index_free(ivf);
@@ -483,8 +449,8 @@ static void test_retrain(void) {
             CHECK_INT(shoal_index_search(ivf, g_data + (size_t)r * DIM, DIM, K, &sp, labels, dist),
                       K);
             for (int i = 0; i < K; i++) {
-                CHECK(row_of(ivf, labels[i]) != 17);
-                self += row_of(ivf, labels[i]) == (long)r;
+                CHECK(test_row_of(ivf, labels[i]) != 17);
+                self += test_row_of(ivf, labels[i]) == (long)r;
             }
         }
         /* Rows 0, 7, ... (429 of them, one deleted... 17 is not a multiple of 7). */
