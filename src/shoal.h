@@ -108,7 +108,7 @@ typedef struct shoal_allocator {
 typedef enum shoal_simd {
     SHOAL_SIMD_AUTO = 0, /* best the CPU (or the wasm build) supports */
     SHOAL_SIMD_SCALAR,   /* the reference kernels: the specification */
-    SHOAL_SIMD_AVX2,     /* x86-64 AVX2 + FMA */
+    SHOAL_SIMD_AVX2,     /* x86-64 AVX2 (the CPU must also have FMA) */
     SHOAL_SIMD_AVX512,   /* x86-64 AVX-512 F/BW/VL */
     SHOAL_SIMD_WASM128   /* WebAssembly SIMD128 (chosen at build time) */
 } shoal_simd;
