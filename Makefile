@@ -18,9 +18,12 @@ BUILD   := build
 DIST    := js/dist
 VERSION := $(shell cat VERSION)
 
-CORE_SRC := src/util.c src/index.c src/flat.c src/hnsw.c src/kmeans.c src/ivf.c src/kernels.c src/kernels_scalar.c \
-            src/kernels_avx2.c src/kernels_avx512.c src/kernels_wasm128.c src/segment.c src/checksum.c
-CORE_HDR := $(wildcard src/*.h)
+# The core, by layer (docs/ARCHITECTURE.md): core/ shared pieces, kernels/
+# one file per instruction set, index/ the handle and its kinds, codec/ the
+# byte formats.
+CORE_DIRS := core kernels index codec
+CORE_SRC := $(foreach d,$(CORE_DIRS),$(sort $(wildcard src/$(d)/*.c)))
+CORE_HDR := $(wildcard src/*.h) $(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.h))
 TEST_SRC := tests/harness.c $(wildcard tests/test_*.c)
 TEST_HDR := tests/harness.h
 
@@ -35,9 +38,9 @@ ALL_CFLAGS := -std=c11 $(FP) $(WARN) $(CFLAGS) -Isrc -fPIC
 # stays baseline x86-64 so one binary runs on any CPU.  The scalar reference
 # is kept unvectorized: it is the specification and the benchmark baseline.
 NOVEC          := -fno-tree-vectorize $(if $(findstring clang,$(shell $(CC) --version)),-fno-slp-vectorize)
-FLAGS_kernels_scalar := $(NOVEC)
-FLAGS_kernels_avx2   := -mavx2 -mfma
-FLAGS_kernels_avx512 := -mavx512f -mavx512bw -mavx512vl -mfma
+FLAGS_kernels/scalar := $(NOVEC)
+FLAGS_kernels/avx2   := -mavx2 -mfma
+FLAGS_kernels/avx512 := -mavx512f -mavx512bw -mavx512vl -mfma
 
 # zstd 1.5.7, compiled from the same sources by every build so that every
 # build writes byte-identical segments (docs/FORMAT.md, "Compression").
@@ -57,7 +60,7 @@ zstd_objs   = $(addprefix $(BUILD)/zstd/$(1)/,$(addsuffix .o,$(notdir $(ZSTD_FIL
 ZSTD_NATIVE_OBJ := $(call zstd_objs,native)
 ZSTD_EMCC_OBJ   := $(call zstd_objs,emcc)
 ZSTD_WASI_OBJ   := $(call zstd_objs,wasi)
-FLAGS_segment   := -I$(ZSTD_SRC)
+FLAGS_codec/segment := -I$(ZSTD_SRC)
 
 NATIVE_OBJ := $(patsubst src/%.c,$(BUILD)/native/%.o,$(CORE_SRC))
 ASAN_OBJ   := $(patsubst src/%.c,$(BUILD)/asan/%.o,$(CORE_SRC))

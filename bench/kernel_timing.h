@@ -25,7 +25,7 @@
 #ifndef SHOAL_BENCH_KERNEL_TIMING_H
 #define SHOAL_BENCH_KERNEL_TIMING_H
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>

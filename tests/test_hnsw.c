@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "internal.h"
+#include "index/kind.h"
 #include "shoal.h"
 
 #define K 10

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "kmeans.h"
+#include "index/kmeans.h"
 #include "shoal.h"
 
 #define K 10

@@ -22,7 +22,7 @@
 #endif
 
 #include "harness.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
 #ifndef SHOAL_SEGMENT_H
 #define SHOAL_SEGMENT_H
 
-#include "internal.h"
+#include "index/kind.h"
 
 /* Section kinds (docs/FORMAT.md, "Sections").  Kinds with bit 31 set are
  * optional: a reader that does not know one verifies and skips it. */

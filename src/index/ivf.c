@@ -122,7 +122,8 @@
  * Thread safety: none inside a handle (scratch lives in the state).
  */
 #include "kmeans.h"
-#include "segment.h"
+#include "codec/segment.h"
+#include "kind.h"
 
 #define IVF_NLIST_MAX 65536u
 #define IVF_RERANK_MAX (1u << 20)
@@ -134,11 +135,6 @@
 #define BLOCK SHOAL_PQ4_BLOCK
 #define RERANK_AHEAD 4u
 
-#if defined(__GNUC__) || defined(__clang__)
-#define IVF_PREFETCH(p) __builtin_prefetch(p)
-#else
-#define IVF_PREFETCH(p) ((void)(p))
-#endif
 
 /* ------------------------------------------------------------------ state */
 
@@ -1102,7 +1098,7 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
         }
         if (i + RERANK_AHEAD < cand.count) {
             const char *row = (const char *)rerank_row(st, cand.hits[i + RERANK_AHEAD].label);
-            for (size_t at = 0; at < (size_t)st->dim * sizeof(float); at += 64) IVF_PREFETCH(row + at);
+            for (size_t at = 0; at < (size_t)st->dim * sizeof(float); at += 64) SHOAL__PREFETCH(row + at);
         }
     }
     return SHOAL_OK;

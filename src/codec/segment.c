@@ -52,7 +52,7 @@
 #include <stdio.h>
 #include <zstd.h>
 
-#include "segment.h"
+#include "codec/segment.h"
 
 #define HEADER_SIZE 64u
 #define ENTRY_SIZE 48u

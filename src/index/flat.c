@@ -7,7 +7,8 @@
  * the liveness bitmap.  Results are exact, and their order is fully
  * determined: by distance, then by insertion sequence.
  */
-#include "segment.h"
+#include "codec/segment.h"
+#include "kind.h"
 
 typedef struct flat_state {
     float *vectors; /* label_cap * dim */

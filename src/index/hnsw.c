@@ -143,7 +143,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "segment.h"
+#include "codec/segment.h"
+#include "kind.h"
 
 #define HNSW_M_MAX 1024u
 #define HNSW_LEVEL_MAX 30u
@@ -158,17 +159,6 @@
 #define REACH_LINKERS 256u
 #define REACH_SWAPPERS 4u
 
-#if defined(__wasm__)
-/* Wasm has no prefetch instruction (__builtin_prefetch compiles to nothing),
- * but a plain load whose value is never waited for does the same job: the
- * CPU issues it and moves on, so the misses of a node's neighbours overlap
- * instead of being taken one by one inside the distance kernel. */
-#define HNSW_PREFETCH(p) ((void)*(const volatile char *)(p))
-#elif defined(__GNUC__) || defined(__clang__)
-#define HNSW_PREFETCH(p) __builtin_prefetch(p)
-#else
-#define HNSW_PREFETCH(p) ((void)(p))
-#endif
 
 /* ------------------------------------------------------------------ state */
 
@@ -515,11 +505,11 @@ static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p,
          * first line left most of a 784-d row (49 lines) to be missed one
          * after another inside the kernel.  Measured on Fashion-MNIST 20k:
          * wasm SIMD 197 -> 118 us/query at ef 24, native +8%. */
-        for (uint32_t i = 1; i <= n; i++) HNSW_PREFETCH(&st->visit[links[i]]);
+        for (uint32_t i = 1; i <= n; i++) SHOAL__PREFETCH(&st->visit[links[i]]);
         for (uint32_t i = 1; i <= n; i++) {
             if (st->visit[links[i]] == epoch) continue;
             const char *row = traversal_row(st, links[i]);
-            for (size_t at = 0; at < st->link_offset; at += 64) HNSW_PREFETCH(row + at);
+            for (size_t at = 0; at < st->link_offset; at += 64) SHOAL__PREFETCH(row + at);
         }
         /* Room for every push this expansion can make, so the loop below
          * never allocates. */

@@ -14,7 +14,18 @@
  */
 #include <math.h>
 
-#include "segment.h"
+#include "codec/segment.h"
+#include "kind.h"
+
+/* ------------------------------------------------------------- messages */
+
+int shoal__fail(shoal_index *index, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    shoal__vmsg(index->errmsg, sizeof index->errmsg, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
 
 /* --------------------------------------------------------------- params */
 

@@ -1,0 +1,151 @@
+/*
+ * kind.h -- the index handle and the interface each index kind implements.
+ *
+ * index.c is the common layer every kind sits behind; flat.c, hnsw.c and
+ * ivf.c are the kinds; persist.c turns a handle into a segment and back.
+ */
+#ifndef SHOAL_KIND_H
+#define SHOAL_KIND_H
+
+#include "internal.h"
+
+#define SHOAL_NO_LABEL UINT32_MAX
+
+/* ----------------------------------------------------------------- id map */
+
+/* Open addressing with linear probing over labels; the id bytes live in the
+ * index's per-label id table, so the map itself is just uint32 slots.
+ * Deletion shifts entries back instead of leaving tombstones. */
+typedef struct shoal__idmap {
+    uint32_t *slots; /* SHOAL_NO_LABEL = empty */
+    uint32_t cap;    /* power of two, or 0 */
+    uint32_t count;
+} shoal__idmap;
+
+/* ------------------------------------------------------------------ index */
+
+struct shoal__seg_writer;
+struct shoal__seg_reader;
+
+/* What one index kind implements.  The common layer (index.c) validates
+ * input, owns ids, labels, sequence numbers and the liveness bitmap; a kind
+ * only stores vectors by label and searches them. */
+typedef struct shoal__kind_ops {
+    const char *name;
+    /* Validates the kind's parameters (filling defaults into index->params)
+     * and allocates index->kind_state. */
+    int (*create)(shoal_index *index);
+    /* Makes room for labels < cap. */
+    int (*reserve)(shoal_index *index, uint32_t cap);
+    /* Stores a validated (and, under cosine, normalized) vector at label. */
+    int (*insert)(shoal_index *index, uint32_t label, const float *vector);
+    void (*remove)(shoal_index *index, uint32_t label);
+    const float *(*vector)(const shoal_index *index, uint32_t label);
+    int (*search)(shoal_index *index, const float *query, shoal__topk *topk,
+                  const shoal_search_params *params);
+    int (*check)(shoal_index *index);        /* NULL: nothing kind-specific */
+    void (*stats)(const shoal_index *index, shoal_stats *out); /* NULL: defaults */
+    void (*destroy)(shoal_index *index);
+    /* Kinds that must be trained (IVF); all three NULL for the others.
+     * train: trains (or retrains) on n >= 1 validated vectors, not yet in
+     * stored form (shoal__stored_form); all-or-nothing. */
+    int (*train)(shoal_index *index, uint32_t n, const float *vectors);
+    /* Called by add once everything else is reserved and before the first
+     * change, with the batch's validated raw vectors: trains on them if the
+     * kind is untrained (SHOAL_ESTATE if there are too few) and reserves
+     * what inserting them will need, so the inserts cannot fail.  Sets the
+     * detail message on failure; all-or-nothing. */
+    int (*prepare_add)(shoal_index *index, uint32_t n, const float *vectors);
+    int (*trained)(const shoal_index *index);
+    /* Segments (segment.c, docs/FORMAT.md).  save_config fills the kind's
+     * ten words of the config section; save writes the kind's sections
+     * after the common ones (shoal__seg_begin / _end); load reads them back
+     * into a freshly created index whose common layer (ids, labels, seqs,
+     * liveness, free list) is already loaded, validating every value before
+     * trusting it, and leaves the kind's per-label capacity >= label_bound.
+     * On failure load sets the detail message; the caller frees the index,
+     * so destroy must cope with a half-loaded state. */
+    void (*save_config)(const shoal_index *index, uint32_t kind_params[10]);
+    int (*save)(const shoal_index *index, struct shoal__seg_writer *w);
+    int (*load)(shoal_index *index, struct shoal__seg_reader *r,
+                const uint32_t kind_params[10]);
+} shoal__kind_ops;
+
+struct shoal_index {
+    shoal__mem mem;
+    const shoal__kind_ops *ops;
+    const shoal__kernels *kernels;
+    shoal_params params;
+    shoal__rng rng;
+    char errmsg[256];
+
+    /* Records by label.  Labels of deleted records go on a free list and are
+     * reused, so storage stays dense. */
+    uint32_t label_cap;   /* capacity of the per-label arrays */
+    uint32_t label_bound; /* one past the largest label ever handed out */
+    uint32_t live;        /* live records */
+    char **ids;           /* per label: length-prefixed bytes, or NULL */
+    uint64_t *seqs;       /* per label: insertion sequence number */
+    uint8_t *alive;       /* bitmap */
+    uint32_t *free_labels;
+    uint32_t free_count, free_cap;
+    uint64_t next_seq;
+    shoal__idmap idmap;
+
+    shoal_progress_fn progress;
+    void *progress_ctx;
+
+    void *kind_state; /* owned by ops */
+
+    /* A read-only view of a segment (shoal_index_view): mutations fail with
+     * SHOAL_ESTATE.  ids_borrowed: ids[] point into the segment's bytes. */
+    int view;
+    int ids_borrowed;
+};
+
+static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {
+    return label < index->label_bound && (index->alive[label >> 3] >> (label & 7)) & 1;
+}
+
+/* Copies v to out[dim] in stored form: normalized under cosine, as is
+ * otherwise. */
+void shoal__stored_form(const shoal_index *index, const float *v, float *out);
+
+/* Distance between two stored-form vectors (normalized under cosine). */
+static inline float shoal__distance(const shoal_index *index, const float *a, const float *b) {
+    size_t dim = index->params.dim;
+    switch (index->params.metric) {
+    case SHOAL_METRIC_IP:
+        return -index->kernels->dot_f32(a, b, dim);
+    case SHOAL_METRIC_COSINE:
+        return 1.0f - index->kernels->dot_f32(a, b, dim);
+    default:
+        return index->kernels->l2sq_f32(a, b, dim);
+    }
+}
+
+/* The filter test shared by every kind. */
+static inline int shoal__allowed(const shoal_search_params *params, uint32_t label) {
+    if (!params) return 1;
+    if (params->filter_bitmap &&
+        (label >= params->filter_bitmap_bits ||
+         !((params->filter_bitmap[label >> 3] >> (label & 7)) & 1)))
+        return 0;
+    if (params->filter && !params->filter(params->filter_ctx, label)) return 0;
+    return 1;
+}
+
+/* Records a detail message and returns code, for `return shoal__fail(...)`. */
+int shoal__fail(shoal_index *index, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+extern const shoal__kind_ops shoal__flat_ops;
+extern const shoal__kind_ops shoal__hnsw_ops;
+extern const shoal__kind_ops shoal__ivf_ops;
+/* The HNSW entry point's label (SHOAL_NO_LABEL when empty); for tests. */
+uint32_t shoal__hnsw_entry_point(const shoal_index *index);
+
+#endif
