@@ -1,15 +1,15 @@
 /*
- * segment.c -- the segment codec: an index to bytes and back.
+ * segment.c -- the segment container: sections to bytes and back.
  *
  * What
  *   A segment is the one serialized form of an index, whatever holds it
  *   (a file, IndexedDB, an IPFS block store, S5).  docs/FORMAT.md is its
  *   specification; this file implements the container -- the 64-byte
- *   header, the section table, the config section, per-section CRC-32C and
- *   zstd -- and the public calls (save, load, view, info, blocks).  The
- *   contents of the sections belong to their owners: index.c writes the
- *   ids section, each kind (flat.c, hnsw.c, ivf.c) its own, through the
- *   small interface in segment.h.
+ *   header, the section table, per-section CRC-32C and zstd.  It knows
+ *   nothing of indexes: what the sections hold belongs to their owners
+ *   (index/persist.c puts an index together from them, index.c writes the
+ *   per-record sections, each kind its own), through segment.h.  The
+ *   dependency runs one way: index/ -> codec/.
  *
  * Why this shape
  *   - Explicit little-endian fields, never struct dumps or size_t, so a
@@ -36,8 +36,8 @@
  * Hostile input
  *   Before any allocation: the header (magic, sentinels, version, features,
  *   reserved fields, CRC), the table (CRC, canonical offsets, sizes, codecs,
- *   each zstd frame's declared and bounded size), the config (CRC, every
- *   count against its limit).  Then each section's CRC as it is read.  The
+ *   each zstd frame's declared and bounded size).  Then each section's CRC
+ *   as it is read; its owner checks every count against its limits.  The
  *   largest allocation a segment of n bytes can cause is bounded by the raw
  *   sizes its zstd frames can really produce (at most ~32768 x n).
  *
@@ -49,28 +49,22 @@
  *   - zstd's symbols are linked into libshoal unprefixed.
  */
 #define ZSTD_STATIC_LINKING_ONLY /* the advanced API: ZSTD_customMem, frame bounds */
-#include <stdio.h>
 #include <zstd.h>
 
 #include "codec/segment.h"
 
-#define HEADER_SIZE 64u
-#define ENTRY_SIZE 48u
-#define ALIGN 64u
+#define HEADER_SIZE SHOAL__SEG_HEADER
+#define ENTRY_SIZE SHOAL__SEG_ENTRY
+#define ALIGN SHOAL__SEG_ALIGN
 #define MAX_SECTIONS (1u << 22)
 #define FEATURE_ZSTD 1ull
-#define REQUIRED_KNOWN FEATURE_ZSTD
 #define CODEC_NONE 0u
 #define CODEC_ZSTD 1u
-#define ZSTD_LEVEL_MAX 19
+#define BYTE_ORDER_MARK 0x01020304u
 
 static const uint8_t MAGIC[12] = {0x89, 'S', 'H', 'O', 'A', 'L', '\r', '\n', 0x1a, '\n', 0x00, 0xff};
 
-/* Checksum comparison.  Fuzzing builds (FUZZING_BUILD_MODE_UNSAFE_FOR_
- * PRODUCTION, set by `make fuzz`) accept any checksum, so that mutated
- * inputs reach the structural validation behind the CRCs instead of
- * stopping at them; the C tests cover the checksums themselves. */
-static int crc_ok(uint32_t want, const void *data, size_t size) {
+int shoal__seg_crc_ok(uint32_t want, const void *data, size_t size) {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     (void)want;
     (void)data;
@@ -93,45 +87,18 @@ static ZSTD_customMem zstd_mem(shoal__mem *mem) {
     return cm;
 }
 
-/* ------------------------------------------------------------ messages */
-
-typedef struct seg_msg {
-    char text[256];
-} seg_msg;
-
-static int msg_fail(seg_msg *m, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int msg_fail(seg_msg *m, int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m->text, sizeof m->text, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* --------------------------------------------------------------- writer */
 
-typedef struct seg_entry {
+struct shoal__seg_entry {
     uint32_t kind, codec, index, crc;
     uint64_t offset, stored, raw; /* offset relative to the body */
-} seg_entry;
-
-struct shoal__seg_writer {
-    shoal__mem *mem;
-    int level;
-    ZSTD_CCtx *cctx;
-    uint8_t *body;
-    size_t size, cap; /* body bytes used (to the end of the last section) */
-    seg_entry *entries;
-    uint32_t count, entries_cap;
-    int open;
-    int error;
-    uint8_t *scratch;
-    size_t scratch_cap;
 };
+
+void shoal__seg_writer_init(shoal__seg_writer *w, shoal__mem *mem, int zstd_level) {
+    memset(w, 0, sizeof *w);
+    w->mem = mem;
+    w->level = zstd_level;
+}
 
 static int writer_reserve(shoal__seg_writer *w, uint64_t need) {
     if (need <= w->cap) return SHOAL_OK;
@@ -151,16 +118,17 @@ uint8_t *shoal__seg_begin(shoal__seg_writer *w, uint32_t kind, uint32_t index,
     uint64_t start = align_up(w->size);
     int rc = SHOAL_OK;
     if (raw_size > SIZE_MAX / 2 || start + raw_size > SIZE_MAX / 2) rc = SHOAL_ETOOBIG;
-    if (!rc) rc = writer_reserve(w, start + raw_size);
-    if (!rc) rc = shoal__grow(w->mem, (void **)&w->entries, &w->entries_cap, w->count + 1,
-                              sizeof *w->entries);
     if (!rc && w->count + 1 > MAX_SECTIONS) rc = SHOAL_ETOOBIG;
+    if (!rc) rc = writer_reserve(w, start + raw_size);
+    if (!rc)
+        rc = shoal__grow(w->mem, (void **)&w->entries, &w->entries_cap, w->count + 1,
+                         sizeof *w->entries);
     if (rc) {
         w->error = rc;
         return NULL;
     }
     memset(w->body + w->size, 0, (size_t)(start + raw_size - w->size));
-    seg_entry *e = &w->entries[w->count++];
+    shoal__seg_entry *e = &w->entries[w->count++];
     memset(e, 0, sizeof *e);
     e->kind = kind;
     e->index = index;
@@ -174,11 +142,12 @@ uint8_t *shoal__seg_begin(shoal__seg_writer *w, uint32_t kind, uint32_t index,
 void shoal__seg_end(shoal__seg_writer *w) {
     if (w->error || !w->open) return;
     w->open = 0;
-    seg_entry *e = &w->entries[w->count - 1];
+    shoal__seg_entry *e = &w->entries[w->count - 1];
     uint8_t *raw = w->body + e->offset;
-    /* The config is never compressed: shoal_segment_info reads it without
-     * zstd.  Sections below 64 bytes cannot gain enough to matter. */
-    if (w->level > 0 && e->kind != SHOAL__SEC_CONFIG && e->raw >= 64) {
+    /* The first section is never compressed, so that a reader can parse it
+     * from a prefix without zstd; sections below 64 bytes cannot gain
+     * enough to matter. */
+    if (w->level > 0 && w->count > 1 && e->raw >= 64) {
         size_t bound = ZSTD_compressBound((size_t)e->raw);
         if (!w->cctx) {
             w->cctx = ZSTD_createCCtx_advanced(zstd_mem(w->mem));
@@ -213,154 +182,36 @@ void shoal__seg_end(shoal__seg_writer *w) {
     e->crc = shoal_crc32c(0, raw, (size_t)e->stored);
 }
 
-static void writer_free(shoal__seg_writer *w) {
+void shoal__seg_writer_free(shoal__seg_writer *w) {
     ZSTD_freeCCtx(w->cctx);
     shoal__free(w->mem, w->body);
     shoal__free(w->mem, w->entries);
     shoal__free(w->mem, w->scratch);
+    w->cctx = NULL;
+    w->body = NULL;
+    w->entries = NULL;
+    w->scratch = NULL;
 }
 
-/* ---------------------------------------------------------------- config */
-
-/* The config section (docs/FORMAT.md, "Config"). */
-typedef struct seg_config {
-    uint32_t kind, metric, dim;
-    uint64_t seed, rng[4];
-    uint32_t label_bound, live, free_count;
-    uint64_t id_bytes, next_seq;
-    uint32_t kp[SHOAL__KIND_PARAMS];
-} seg_config;
-
-static void config_put(uint8_t *p, const seg_config *c) {
-    shoal__put_u32(p + 0, c->kind);
-    shoal__put_u32(p + 4, c->metric);
-    shoal__put_u32(p + 8, c->dim);
-    shoal__put_u64(p + 16, c->seed);
-    for (int i = 0; i < 4; i++) shoal__put_u64(p + 24 + 8 * i, c->rng[i]);
-    shoal__put_u32(p + 56, c->label_bound);
-    shoal__put_u32(p + 60, c->live);
-    shoal__put_u32(p + 64, c->free_count);
-    shoal__put_u64(p + 72, c->id_bytes);
-    shoal__put_u64(p + 80, c->next_seq);
-    for (uint32_t i = 0; i < SHOAL__KIND_PARAMS; i++) shoal__put_u32(p + 88 + 4 * i, c->kp[i]);
-}
-
-/* Parses and validates the config's own fields (not the kind's words,
- * which shoal_index_new and the kind's load check). */
-static int config_get(const uint8_t *p, seg_config *c, seg_msg *m) {
-    c->kind = shoal__get_u32(p + 0);
-    c->metric = shoal__get_u32(p + 4);
-    c->dim = shoal__get_u32(p + 8);
-    c->seed = shoal__get_u64(p + 16);
-    for (int i = 0; i < 4; i++) c->rng[i] = shoal__get_u64(p + 24 + 8 * i);
-    c->label_bound = shoal__get_u32(p + 56);
-    c->live = shoal__get_u32(p + 60);
-    c->free_count = shoal__get_u32(p + 64);
-    c->id_bytes = shoal__get_u64(p + 72);
-    c->next_seq = shoal__get_u64(p + 80);
-    for (uint32_t i = 0; i < SHOAL__KIND_PARAMS; i++) c->kp[i] = shoal__get_u32(p + 88 + 4 * i);
-    if (shoal__get_u32(p + 12) || shoal__get_u32(p + 68))
-        return msg_fail(m, SHOAL_ECORRUPT, "config: reserved fields are not zero");
-    if (c->kind > SHOAL_KIND_IVF)
-        return msg_fail(m, SHOAL_EVERSION, "config: unknown index kind %u", c->kind);
-    if (c->metric > SHOAL_METRIC_COSINE)
-        return msg_fail(m, SHOAL_EVERSION, "config: unknown metric %u", c->metric);
-    if (c->dim == 0 || c->dim > SHOAL_DIM_MAX)
-        return msg_fail(m, SHOAL_ECORRUPT, "config: dim %u is outside 1..%u", c->dim,
-                        SHOAL_DIM_MAX);
-    if (c->label_bound >= SHOAL_NO_LABEL || c->live > c->label_bound ||
-        c->free_count != c->label_bound - c->live)
-        return msg_fail(m, SHOAL_ECORRUPT, "config: %u labels, %u live, %u free", c->label_bound,
-                        c->live, c->free_count);
-    if (c->id_bytes < c->live || c->id_bytes > (uint64_t)c->live * SHOAL_ID_MAX ||
-        c->next_seq < c->live)
-        return msg_fail(m, SHOAL_ECORRUPT, "config: %llu id bytes, next sequence %llu for %u records",
-                        (unsigned long long)c->id_bytes, (unsigned long long)c->next_seq, c->live);
-    if (!(c->rng[0] | c->rng[1] | c->rng[2] | c->rng[3]))
-        return msg_fail(m, SHOAL_ECORRUPT, "config: the PRNG state is all zero");
-    return SHOAL_OK;
-}
-
-/* Kind words <-> public parameters (docs/FORMAT.md, "Config"). */
-static void params_from_config(const seg_config *c, shoal_params *p) {
-    p->dim = c->dim;
-    p->metric = (shoal_metric)c->metric;
-    p->kind = (shoal_kind)c->kind;
-    p->seed = c->seed;
-    if (c->kind == SHOAL_KIND_HNSW) {
-        p->hnsw.M = c->kp[0];
-        p->hnsw.ef_construction = c->kp[1];
-        p->hnsw.ef_search = c->kp[2];
-        p->hnsw.storage = (shoal_storage)c->kp[3];
-    } else if (c->kind == SHOAL_KIND_IVF) {
-        p->ivf.nlist = c->kp[0];
-        p->ivf.nprobe = c->kp[1];
-        p->ivf.quantizer = (shoal_quantizer)c->kp[2];
-        p->ivf.pq_m = c->kp[3];
-        p->ivf.pq_bits = c->kp[4];
-        p->ivf.rerank = c->kp[5];
-        p->ivf.train_sample = c->kp[6];
-        p->ivf.train_iters = c->kp[7];
-    }
-}
-
-/* ----------------------------------------------------------------- save */
-
-void shoal_save_params_init(shoal_save_params *params) { memset(params, 0, sizeof *params); }
-void shoal_load_params_init(shoal_load_params *params) { memset(params, 0, sizeof *params); }
-
-int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_t **out,
-                     size_t *out_size) {
-    index->errmsg[0] = '\0';
-    if (!out || !out_size) return shoal__fail(index, SHOAL_EPARAM, "out or out_size is NULL");
+int shoal__seg_finish(shoal__seg_writer *w, uint64_t optional_features, uint8_t **out,
+                      size_t *out_size) {
     *out = NULL;
     *out_size = 0;
-    int level = params ? params->zstd_level : 0;
-    if (level < 0 || level > ZSTD_LEVEL_MAX)
-        return shoal__fail(index, SHOAL_EPARAM, "zstd_level = %d; it must be 0..%d", level,
-                           ZSTD_LEVEL_MAX);
-    shoal__seg_writer w;
-    memset(&w, 0, sizeof w);
-    w.mem = &index->mem;
-    w.level = level;
-
-    seg_config c;
-    memset(&c, 0, sizeof c);
-    c.kind = (uint32_t)index->params.kind;
-    c.metric = (uint32_t)index->params.metric;
-    c.dim = index->params.dim;
-    c.seed = index->params.seed;
-    for (int i = 0; i < 4; i++) c.rng[i] = index->rng.s[i];
-    c.label_bound = index->label_bound;
-    c.live = index->live;
-    c.free_count = index->free_count;
-    c.id_bytes = shoal__ids_bytes(index);
-    c.next_seq = index->next_seq;
-    index->ops->save_config(index, c.kp);
-    uint8_t *p = shoal__seg_begin(&w, SHOAL__SEC_CONFIG, 0, SHOAL__CONFIG_SIZE);
-    if (p) {
-        config_put(p, &c);
-        shoal__seg_end(&w);
-    }
-    if (!w.error) shoal__ids_save(index, &w);
-    if (!w.error) index->ops->save(index, &w);
-
-    int rc = w.error;
-    uint64_t head = align_up(HEADER_SIZE + (uint64_t)ENTRY_SIZE * w.count);
-    uint64_t total = head + w.size;
+    int rc = w->error;
+    uint64_t head = align_up(HEADER_SIZE + (uint64_t)ENTRY_SIZE * w->count);
+    uint64_t total = head + w->size;
     if (!rc && total > SIZE_MAX / 2) rc = SHOAL_ETOOBIG;
-    if (!rc) rc = writer_reserve(&w, total);
+    if (!rc) rc = writer_reserve(w, total);
     if (rc) {
-        writer_free(&w);
-        return shoal__fail(index, rc, rc == SHOAL_ENOMEM ? "out of memory writing the segment"
-                                                         : "segment too large");
+        shoal__seg_writer_free(w);
+        return rc;
     }
-    uint8_t *seg = w.body;
-    memmove(seg + head, seg, w.size);
+    uint8_t *seg = w->body;
+    memmove(seg + head, seg, w->size);
     memset(seg, 0, (size_t)head);
     uint32_t any_zstd = 0;
-    for (uint32_t i = 0; i < w.count; i++) {
-        const seg_entry *e = &w.entries[i];
+    for (uint32_t i = 0; i < w->count; i++) {
+        const shoal__seg_entry *e = &w->entries[i];
         uint8_t *t = seg + HEADER_SIZE + (size_t)ENTRY_SIZE * i;
         shoal__put_u32(t + 0, e->kind);
         shoal__put_u32(t + 4, e->codec);
@@ -374,41 +225,26 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
     memcpy(seg, MAGIC, sizeof MAGIC);
     shoal__put_u32(seg + 12, SHOAL_FORMAT_MAJOR | (uint32_t)SHOAL_FORMAT_MINOR << 16);
     shoal__put_u64(seg + 16, any_zstd ? FEATURE_ZSTD : 0);
-    shoal__put_u64(seg + 24, 0);
+    shoal__put_u64(seg + 24, optional_features);
     shoal__put_u64(seg + 32, total);
-    shoal__put_u32(seg + 40, w.count);
+    shoal__put_u32(seg + 40, w->count);
     shoal__put_u32(seg + 44, ENTRY_SIZE);
-    shoal__put_u32(seg + 48, shoal_crc32c(0, seg + HEADER_SIZE, (size_t)ENTRY_SIZE * w.count));
-    shoal__put_u32(seg + 52, 0x01020304u);
+    shoal__put_u32(seg + 48, shoal_crc32c(0, seg + HEADER_SIZE, (size_t)ENTRY_SIZE * w->count));
+    shoal__put_u32(seg + 52, BYTE_ORDER_MARK);
     shoal__put_u32(seg + 60, shoal_crc32c(0, seg, 60));
 
-    w.body = NULL;
-    writer_free(&w);
+    w->body = NULL;
+    shoal__seg_writer_free(w);
     /* Give back the slack of the growth policy. */
-    uint8_t *fit = shoal__realloc(&index->mem, seg, (size_t)total);
+    uint8_t *fit = shoal__realloc(w->mem, seg, (size_t)total);
     *out = fit ? fit : seg;
     *out_size = (size_t)total;
     return SHOAL_OK;
 }
 
-void shoal_index_free_segment(shoal_index *index, uint8_t *segment) {
-    shoal__free(&index->mem, segment);
-}
-
 /* ------------------------------------------------------ header and table */
 
-typedef struct seg_head {
-    uint32_t major, minor, count;
-    uint64_t required, optional, size;
-    uint64_t table_end, data_start; /* end of the table; where sections begin */
-} seg_head;
-
-typedef struct seg_section {
-    uint32_t kind, codec, index, crc;
-    uint64_t offset, stored, raw;
-} seg_section;
-
-static void section_at(const uint8_t *bytes, uint32_t i, seg_section *s) {
+void shoal__seg_section_at(const uint8_t *bytes, uint32_t i, shoal__seg_section *s) {
     const uint8_t *t = bytes + HEADER_SIZE + (size_t)ENTRY_SIZE * i;
     s->kind = shoal__get_u32(t + 0);
     s->codec = shoal__get_u32(t + 4);
@@ -419,90 +255,91 @@ static void section_at(const uint8_t *bytes, uint32_t i, seg_section *s) {
     s->raw = shoal__get_u64(t + 32);
 }
 
+#define FAIL(...) shoal__msg(msg, msg_size, __VA_ARGS__)
+
 /* Validates the 64-byte header. */
-static int check_header(const uint8_t *bytes, size_t size, seg_head *h, seg_msg *m) {
-    memset(h, 0, sizeof *h);
-    if (!bytes) return msg_fail(m, SHOAL_EPARAM, "bytes is NULL");
+static int check_header(const uint8_t *bytes, size_t size, uint64_t known_required,
+                        shoal__seg_head *h, char *msg, size_t msg_size) {
+    if (!bytes) return FAIL(SHOAL_EPARAM, "bytes is NULL");
     size_t have = size < sizeof MAGIC ? size : sizeof MAGIC;
     if (memcmp(bytes, MAGIC, have) != 0) {
         /* Text-mode transfers turn \r\n into \n or the reverse. */
         if (have >= 7 && memcmp(bytes, MAGIC, 6) == 0 && bytes[6] == '\n')
-            return msg_fail(m, SHOAL_ECORRUPT, "not a segment: CR LF became LF (text-mode copy?)");
+            return FAIL(SHOAL_ECORRUPT, "not a segment: CR LF became LF (text-mode copy?)");
         if (have >= 1 && bytes[0] == (MAGIC[0] & 0x7f))
-            return msg_fail(m, SHOAL_ECORRUPT, "not a segment: the high bit was stripped");
-        return msg_fail(m, SHOAL_ECORRUPT, "not a Shoal segment (bad magic)");
+            return FAIL(SHOAL_ECORRUPT, "not a segment: the high bit was stripped");
+        return FAIL(SHOAL_ECORRUPT, "not a Shoal segment (bad magic)");
     }
     if (size < HEADER_SIZE)
-        return msg_fail(m, SHOAL_ETRUNCATED, "%zu bytes; the header alone has %u", size,
-                        HEADER_SIZE);
+        return FAIL(SHOAL_ETRUNCATED, "%zu bytes; the header alone has %u", size, HEADER_SIZE);
     uint32_t version = shoal__get_u32(bytes + 12);
     h->major = version & 0xffff;
     h->minor = version >> 16;
     /* The version is read before the CRC: a future major may lay out the
      * rest of the header differently. */
     if (h->major != SHOAL_FORMAT_MAJOR)
-        return msg_fail(m, SHOAL_EVERSION, "format %u.%u; this library reads %u.x", h->major,
-                        h->minor, SHOAL_FORMAT_MAJOR);
-    if (!crc_ok(shoal__get_u32(bytes + 60), bytes, 60))
-        return msg_fail(m, SHOAL_ECHECKSUM, "header checksum mismatch");
-    if (shoal__get_u32(bytes + 52) != 0x01020304u)
-        return msg_fail(m, SHOAL_ECORRUPT, "byte-order mark is wrong (byte-swapped copy?)");
+        return FAIL(SHOAL_EVERSION, "format %u.%u; this library reads %u.x", h->major, h->minor,
+                    SHOAL_FORMAT_MAJOR);
+    if (!shoal__seg_crc_ok(shoal__get_u32(bytes + 60), bytes, 60))
+        return FAIL(SHOAL_ECHECKSUM, "header checksum mismatch");
+    if (shoal__get_u32(bytes + 52) != BYTE_ORDER_MARK)
+        return FAIL(SHOAL_ECORRUPT, "byte-order mark is wrong (byte-swapped copy?)");
     h->required = shoal__get_u64(bytes + 16);
     h->optional = shoal__get_u64(bytes + 24);
     h->size = shoal__get_u64(bytes + 32);
     h->count = shoal__get_u32(bytes + 40);
-    if (h->required & ~REQUIRED_KNOWN)
-        return msg_fail(m, SHOAL_EVERSION, "required features %#llx are unknown",
-                        (unsigned long long)(h->required & ~REQUIRED_KNOWN));
+    uint64_t unknown = h->required & ~(known_required | FEATURE_ZSTD);
+    if (unknown)
+        return FAIL(SHOAL_EVERSION, "required features %#llx are unknown",
+                    (unsigned long long)unknown);
     if (shoal__get_u32(bytes + 44) != ENTRY_SIZE || shoal__get_u32(bytes + 56))
-        return msg_fail(m, SHOAL_ECORRUPT, "header: bad entry size or reserved field");
+        return FAIL(SHOAL_ECORRUPT, "header: bad entry size or reserved field");
     if (h->count == 0 || h->count > MAX_SECTIONS)
-        return msg_fail(m, SHOAL_ECORRUPT, "header: %u sections", h->count);
+        return FAIL(SHOAL_ECORRUPT, "header: %u sections", h->count);
     h->table_end = HEADER_SIZE + (uint64_t)ENTRY_SIZE * h->count;
     h->data_start = align_up(h->table_end);
-    if (h->size < h->data_start + SHOAL__CONFIG_SIZE)
-        return msg_fail(m, SHOAL_ECORRUPT, "header: segment size %llu is too small",
-                        (unsigned long long)h->size);
+    if (h->size < h->data_start)
+        return FAIL(SHOAL_ECORRUPT, "header: segment size %llu is too small",
+                    (unsigned long long)h->size);
     return SHOAL_OK;
 }
 
 /* Validates the table (bytes must reach h->table_end).  full: the whole
  * segment is present, so padding and zstd frames are checked too. */
-static int check_table(const uint8_t *bytes, size_t size, const seg_head *h, int full,
-                       uint32_t *compressed, seg_msg *m) {
+static int check_table(const uint8_t *bytes, size_t size, shoal__seg_head *h, int full,
+                       char *msg, size_t msg_size) {
     if (size < h->table_end)
-        return msg_fail(m, SHOAL_ETRUNCATED, "%zu bytes; the section table ends at %llu", size,
-                        (unsigned long long)h->table_end);
-    if (!crc_ok(shoal__get_u32(bytes + 48), bytes + HEADER_SIZE,
-                (size_t)(h->table_end - HEADER_SIZE)))
-        return msg_fail(m, SHOAL_ECHECKSUM, "section table checksum mismatch");
+        return FAIL(SHOAL_ETRUNCATED, "%zu bytes; the section table ends at %llu", size,
+                    (unsigned long long)h->table_end);
+    if (!shoal__seg_crc_ok(shoal__get_u32(bytes + 48), bytes + HEADER_SIZE,
+                           (size_t)(h->table_end - HEADER_SIZE)))
+        return FAIL(SHOAL_ECHECKSUM, "section table checksum mismatch");
     if (full && !shoal__all_zero(bytes + h->table_end, (size_t)(h->data_start - h->table_end)))
-        return msg_fail(m, SHOAL_ECORRUPT, "padding after the table is not zero");
+        return FAIL(SHOAL_ECORRUPT, "padding after the table is not zero");
     uint64_t at = h->data_start;
     uint32_t zstd = 0;
     for (uint32_t i = 0; i < h->count; i++) {
-        seg_section s;
-        section_at(bytes, i, &s);
+        shoal__seg_section s;
+        shoal__seg_section_at(bytes, i, &s);
         const uint8_t *t = bytes + HEADER_SIZE + (size_t)ENTRY_SIZE * i;
         if (shoal__get_u64(t + 40))
-            return msg_fail(m, SHOAL_ECORRUPT, "section %u: reserved field is not zero", i);
-        if (i == 0 && (s.kind != SHOAL__SEC_CONFIG || s.codec != CODEC_NONE ||
-                       s.raw != SHOAL__CONFIG_SIZE || s.index))
-            return msg_fail(m, SHOAL_ECORRUPT, "the first section is not an uncompressed config");
+            return FAIL(SHOAL_ECORRUPT, "section %u: reserved field is not zero", i);
         if (s.codec > CODEC_ZSTD)
-            return msg_fail(m, SHOAL_EVERSION, "section %u: unknown codec %u", i, s.codec);
+            return FAIL(SHOAL_EVERSION, "section %u: unknown codec %u", i, s.codec);
+        if (i == 0 && s.codec != CODEC_NONE)
+            return FAIL(SHOAL_ECORRUPT, "the first section is compressed");
         if (i > 0) at = align_up(at);
         if (s.offset != at)
-            return msg_fail(m, SHOAL_ECORRUPT, "section %u starts at %llu, not %llu", i,
-                            (unsigned long long)s.offset, (unsigned long long)at);
+            return FAIL(SHOAL_ECORRUPT, "section %u starts at %llu, not %llu", i,
+                        (unsigned long long)s.offset, (unsigned long long)at);
         if (s.stored > h->size || s.offset > h->size - s.stored)
-            return msg_fail(m, SHOAL_ECORRUPT, "section %u runs past the segment end", i);
+            return FAIL(SHOAL_ECORRUPT, "section %u runs past the segment end", i);
         if (s.codec == CODEC_NONE && s.raw != s.stored)
-            return msg_fail(m, SHOAL_ECORRUPT, "section %u: stored and raw sizes differ", i);
+            return FAIL(SHOAL_ECORRUPT, "section %u: stored and raw sizes differ", i);
         if (s.codec == CODEC_ZSTD) {
             zstd++;
             if (s.stored == 0 || s.stored >= s.raw)
-                return msg_fail(m, SHOAL_ECORRUPT, "section %u: zstd does not shrink it", i);
+                return FAIL(SHOAL_ECORRUPT, "section %u: zstd does not shrink it", i);
             if (full) {
                 const uint8_t *src = bytes + s.offset;
                 /* One frame, exactly the stored bytes, declaring the raw
@@ -513,125 +350,122 @@ static int check_table(const uint8_t *bytes, size_t size, const seg_head *h, int
                 unsigned long long bound = ZSTD_decompressBound(src, (size_t)s.stored);
                 if (ZSTD_isError(frame) || frame != s.stored || declared != s.raw ||
                     bound == ZSTD_CONTENTSIZE_ERROR || bound < s.raw)
-                    return msg_fail(m, SHOAL_ECORRUPT, "section %u: bad zstd frame", i);
+                    return FAIL(SHOAL_ECORRUPT, "section %u: bad zstd frame", i);
             }
         }
         at = s.offset + s.stored;
     }
     if (at != h->size)
-        return msg_fail(m, SHOAL_ECORRUPT, "sections end at %llu; the segment at %llu",
-                        (unsigned long long)at, (unsigned long long)h->size);
+        return FAIL(SHOAL_ECORRUPT, "sections end at %llu; the segment at %llu",
+                    (unsigned long long)at, (unsigned long long)h->size);
     if (((h->required & FEATURE_ZSTD) != 0) != (zstd != 0))
-        return msg_fail(m, SHOAL_ECORRUPT, "the zstd feature bit disagrees with the sections");
+        return FAIL(SHOAL_ECORRUPT, "the zstd feature bit disagrees with the sections");
     if (full) {
         /* Padding between sections must be zero. */
         uint64_t end = 0;
         for (uint32_t i = 0; i < h->count; i++) {
-            seg_section s;
-            section_at(bytes, i, &s);
+            shoal__seg_section s;
+            shoal__seg_section_at(bytes, i, &s);
             if (i > 0 && !shoal__all_zero(bytes + end, (size_t)(s.offset - end)))
-                return msg_fail(m, SHOAL_ECORRUPT, "padding before section %u is not zero", i);
+                return FAIL(SHOAL_ECORRUPT, "padding before section %u is not zero", i);
             end = s.offset + s.stored;
         }
     }
-    if (compressed) *compressed = zstd;
+    h->compressed = zstd;
     return SHOAL_OK;
 }
 
-/* Header, table and config from a (possibly partial) segment. */
-static int read_head(const uint8_t *bytes, size_t size, int full, seg_head *h, seg_config *c,
-                     uint32_t *compressed, seg_msg *m) {
-    int rc = check_header(bytes, size, h, m);
+int shoal__seg_open(const uint8_t *bytes, size_t size, int full, uint64_t known_required,
+                    shoal__seg_head *h, char *msg, size_t msg_size) {
+    memset(h, 0, sizeof *h);
+    int rc = check_header(bytes, size, known_required, h, msg, msg_size);
     if (rc) return rc;
     if (full && size < h->size)
-        return msg_fail(m, SHOAL_ETRUNCATED, "%zu bytes of a %llu-byte segment", size,
-                        (unsigned long long)h->size);
+        return FAIL(SHOAL_ETRUNCATED, "%zu bytes of a %llu-byte segment", size,
+                    (unsigned long long)h->size);
     if (full && size > h->size)
-        return msg_fail(m, SHOAL_ECORRUPT, "%llu bytes follow the segment's end",
-                        (unsigned long long)(size - h->size));
-    if ((rc = check_table(bytes, size, h, full, compressed, m))) return rc;
-    if (size < h->data_start + SHOAL__CONFIG_SIZE)
-        return msg_fail(m, SHOAL_ETRUNCATED, "%zu bytes; the config ends at %llu", size,
-                        (unsigned long long)(h->data_start + SHOAL__CONFIG_SIZE));
-    seg_section s;
-    section_at(bytes, 0, &s);
-    if (!crc_ok(s.crc, bytes + s.offset, SHOAL__CONFIG_SIZE))
-        return msg_fail(m, SHOAL_ECHECKSUM, "config checksum mismatch");
-    return config_get(bytes + s.offset, c, m);
+        return FAIL(SHOAL_ECORRUPT, "%llu bytes follow the segment's end",
+                    (unsigned long long)(size - h->size));
+    return check_table(bytes, size, h, full, msg, msg_size);
 }
+
+#undef FAIL
 
 /* ------------------------------------------------------------------ read */
 
-struct shoal__seg_reader {
-    shoal_index *index;
-    const uint8_t *bytes;
-    uint32_t count, next;
-    int view, borrow_ok;
-    ZSTD_DCtx *dctx;
-    uint8_t *buf;
-};
-
-int shoal__seg_is_view(const shoal__seg_reader *r) { return r->view; }
-
-static const char *section_name(uint32_t kind) {
-    switch (kind) {
-    case SHOAL__SEC_CONFIG: return "config";
-    case SHOAL__SEC_IDS: return "ids";
-    case SHOAL__SEC_VECTORS: return "vectors";
-    case SHOAL__SEC_HNSW_LEVELS: return "hnsw levels";
-    case SHOAL__SEC_HNSW_BASE: return "hnsw level 0";
-    case SHOAL__SEC_HNSW_UPPER: return "hnsw upper levels";
-    case SHOAL__SEC_HNSW_SQ8: return "hnsw sq8";
-    case SHOAL__SEC_IVF_CENTROIDS: return "ivf centroids";
-    case SHOAL__SEC_IVF_SQ8: return "ivf sq8";
-    case SHOAL__SEC_IVF_CODEBOOKS: return "ivf codebooks";
-    case SHOAL__SEC_IVF_COUNTS: return "ivf list counts";
-    case SHOAL__SEC_IVF_LIST: return "ivf list";
-    case SHOAL__SEC_IVF_RERANK: return "ivf rerank";
-    default: return "unknown";
-    }
+static const char *no_name(uint32_t kind) {
+    (void)kind;
+    return "section";
 }
 
-/* Verifies and skips unknown optional sections at the read position. */
-static int skip_optional(shoal__seg_reader *r, uint32_t kind, uint32_t index) {
-    while (r->next < r->count) {
-        seg_section s;
-        section_at(r->bytes, r->next, &s);
-        if (!(s.kind & 0x80000000u) || (s.kind == kind && s.index == index)) break;
-        if (!crc_ok(s.crc, r->bytes + s.offset, (size_t)s.stored))
-            return shoal__fail(r->index, SHOAL_ECHECKSUM, "section %u: checksum mismatch",
-                               r->next);
-        r->next++;
+void shoal__seg_reader_init(shoal__seg_reader *r, const uint8_t *bytes,
+                            const shoal__seg_head *head, shoal__mem *mem, int view, char *msg,
+                            size_t msg_size, const char *(*name)(uint32_t kind)) {
+    memset(r, 0, sizeof *r);
+    r->bytes = bytes;
+    r->head = head;
+    r->mem = mem;
+    r->next = 1;
+    r->view = view;
+    r->borrow_ok = shoal__little_endian() && ((uintptr_t)bytes & 15) == 0;
+    r->msg = msg;
+    r->msg_size = msg_size;
+    r->name = name ? name : no_name;
+}
+
+void shoal__seg_reader_free(shoal__seg_reader *r) {
+    shoal__free(r->mem, r->buf);
+    ZSTD_freeDCtx(r->dctx);
+    r->buf = NULL;
+    r->dctx = NULL;
+}
+
+#define RFAIL(...) shoal__msg(r->msg, r->msg_size, __VA_ARGS__)
+
+/* Verifies and skips sections from `from` up to `to` (exclusive), which are
+ * all optional. */
+static int skip_to(shoal__seg_reader *r, uint32_t to) {
+    for (; r->next < to; r->next++) {
+        shoal__seg_section s;
+        shoal__seg_section_at(r->bytes, r->next, &s);
+        if (!shoal__seg_crc_ok(s.crc, r->bytes + s.offset, (size_t)s.stored))
+            return RFAIL(SHOAL_ECHECKSUM, "section %u: checksum mismatch", r->next);
     }
     return SHOAL_OK;
 }
 
-int shoal__seg_next(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
-                    const uint8_t **raw, int *borrowable) {
-    int rc = skip_optional(r, kind, index);
+/* Position of (kind, index) at or after r->next past optional sections
+ * only, or UINT32_MAX; *stop is where the optional run ends. */
+static uint32_t find_section(const shoal__seg_reader *r, uint32_t kind, uint32_t index,
+                             uint32_t *stop) {
+    uint32_t i = r->next;
+    for (; i < r->head->count; i++) {
+        shoal__seg_section s;
+        shoal__seg_section_at(r->bytes, i, &s);
+        if (s.kind == kind && s.index == index) return i;
+        if (!(s.kind & SHOAL__SEC_OPTIONAL)) break;
+    }
+    *stop = i;
+    return UINT32_MAX;
+}
+
+static int take(shoal__seg_reader *r, uint32_t at, uint32_t kind, uint32_t index,
+                uint64_t raw_size, const uint8_t **raw, int *borrowable) {
+    int rc = skip_to(r, at);
     if (rc) return rc;
-    if (r->next >= r->count)
-        return shoal__fail(r->index, SHOAL_ECORRUPT, "the %s section %u is missing",
-                           section_name(kind), index);
-    seg_section s;
-    section_at(r->bytes, r->next, &s);
-    if (s.kind != kind || s.index != index)
-        return shoal__fail(r->index, SHOAL_ECORRUPT,
-                           "section %u is %s %u where %s %u belongs", r->next,
-                           section_name(s.kind), s.index, section_name(kind), index);
+    shoal__seg_section s;
+    shoal__seg_section_at(r->bytes, r->next, &s);
     if (s.raw != raw_size)
-        return shoal__fail(r->index, SHOAL_ECORRUPT, "the %s section %u has %llu bytes, not %llu",
-                           section_name(kind), index, (unsigned long long)s.raw,
-                           (unsigned long long)raw_size);
+        return RFAIL(SHOAL_ECORRUPT, "the %s section %u has %llu bytes, not %llu", r->name(kind),
+                     index, (unsigned long long)s.raw, (unsigned long long)raw_size);
     if (raw_size > SIZE_MAX / 2)
-        return shoal__fail(r->index, SHOAL_ETOOBIG, "the %s section is too large for this build",
-                           section_name(kind));
+        return RFAIL(SHOAL_ETOOBIG, "the %s section is too large for this build", r->name(kind));
     const uint8_t *src = r->bytes + s.offset;
-    if (!crc_ok(s.crc, src, (size_t)s.stored))
-        return shoal__fail(r->index, SHOAL_ECHECKSUM, "the %s section %u: checksum mismatch",
-                           section_name(kind), index);
+    if (!shoal__seg_crc_ok(s.crc, src, (size_t)s.stored))
+        return RFAIL(SHOAL_ECHECKSUM, "the %s section %u: checksum mismatch", r->name(kind),
+                     index);
     r->next++;
-    shoal__free(&r->index->mem, r->buf);
+    shoal__free(r->mem, r->buf);
     r->buf = NULL;
     if (s.codec == CODEC_NONE) {
         *raw = src;
@@ -640,169 +474,61 @@ int shoal__seg_next(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_
     }
     *borrowable = 0;
     if (!r->dctx) {
-        r->dctx = ZSTD_createDCtx_advanced(zstd_mem(&r->index->mem));
-        if (!r->dctx) return shoal__fail(r->index, SHOAL_ENOMEM, "out of memory for zstd");
+        r->dctx = ZSTD_createDCtx_advanced(zstd_mem(r->mem));
+        if (!r->dctx) return RFAIL(SHOAL_ENOMEM, "out of memory for zstd");
     }
-    r->buf = shoal__alloc(&r->index->mem, raw_size ? (size_t)raw_size : 1);
+    r->buf = shoal__alloc(r->mem, raw_size ? (size_t)raw_size : 1);
     if (!r->buf)
-        return shoal__fail(r->index, SHOAL_ENOMEM, "out of memory decompressing %llu bytes",
-                           (unsigned long long)raw_size);
+        return RFAIL(SHOAL_ENOMEM, "out of memory decompressing %llu bytes",
+                     (unsigned long long)raw_size);
     size_t n = ZSTD_decompressDCtx(r->dctx, r->buf, (size_t)raw_size, src, (size_t)s.stored);
     if (ZSTD_isError(n) || n != raw_size) {
         if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
-            return shoal__fail(r->index, SHOAL_ENOMEM, "out of memory in zstd");
-        return shoal__fail(r->index, SHOAL_ECORRUPT, "the %s section %u: zstd: %s",
-                           section_name(kind), index,
-                           ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
+            return RFAIL(SHOAL_ENOMEM, "out of memory in zstd");
+        return RFAIL(SHOAL_ECORRUPT, "the %s section %u: zstd: %s", r->name(kind), index,
+                     ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
     }
     *raw = r->buf;
     return SHOAL_OK;
 }
 
-static void copy_msg(const shoal_load_params *params, const char *text) {
-    if (!params || !params->errmsg || !params->errmsg_size) return;
-    size_t n = strlen(text);
-    if (n >= params->errmsg_size) n = params->errmsg_size - 1;
-    memcpy(params->errmsg, text, n);
-    params->errmsg[n] = '\0';
+int shoal__seg_next(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
+                    const uint8_t **raw, int *borrowable) {
+    uint32_t stop;
+    uint32_t at = find_section(r, kind, index, &stop);
+    if (at != UINT32_MAX) return take(r, at, kind, index, raw_size, raw, borrowable);
+    if (stop >= r->head->count)
+        return RFAIL(SHOAL_ECORRUPT, "the %s section %u is missing", r->name(kind), index);
+    shoal__seg_section s;
+    shoal__seg_section_at(r->bytes, stop, &s);
+    return RFAIL(SHOAL_ECORRUPT, "section %u is %s %u where %s %u belongs", stop,
+                 r->name(s.kind), s.index, r->name(kind), index);
 }
 
-static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_params *params,
-                        int view, shoal_index **out) {
-    seg_msg m;
-    m.text[0] = '\0';
-    if (!out) return SHOAL_EPARAM;
-    *out = NULL;
-    seg_head h;
-    seg_config c;
-    int rc = read_head(bytes, size, 1, &h, &c, NULL, &m);
-    if (rc) {
-        copy_msg(params, m.text);
-        return rc;
-    }
-    shoal_params p;
-    shoal_params_init(&p);
-    params_from_config(&c, &p);
-    if (params) {
-        p.simd = params->simd;
-        p.allocator = params->allocator;
-    }
-    shoal_index *index;
-    rc = shoal_index_new(&p, &index);
-    if (rc) {
-        if (rc == SHOAL_EPARAM) rc = SHOAL_ECORRUPT;
-        copy_msg(params, rc == SHOAL_ECORRUPT ? "config: the index parameters are invalid"
-                                              : shoal_strerror(rc));
-        return rc;
-    }
-    for (int i = 0; i < 4; i++) index->rng.s[i] = c.rng[i];
-    index->view = view;
-    shoal__seg_reader r;
-    memset(&r, 0, sizeof r);
-    r.index = index;
-    r.bytes = bytes;
-    r.count = h.count;
-    r.next = 1;
-    r.view = view;
-    r.borrow_ok = shoal__little_endian() && ((uintptr_t)bytes & 15) == 0;
-    rc = shoal__ids_load(index, &r, c.label_bound, c.live, c.free_count, c.id_bytes, c.next_seq);
-    if (!rc) rc = index->ops->load(index, &r, c.kp);
-    if (!rc) rc = skip_optional(&r, 0, 0);
-    if (!rc && r.next != r.count)
-        rc = shoal__fail(index, SHOAL_ECORRUPT, "section %u (%s) is not expected here", r.next,
-                         section_name(shoal__get_u32(bytes + HEADER_SIZE + ENTRY_SIZE * r.next)));
-    shoal__free(&index->mem, r.buf);
-    ZSTD_freeDCtx(r.dctx);
-    if (rc) {
-        copy_msg(params, index->errmsg);
-        shoal_index_free(index);
-        return rc;
-    }
-    index->errmsg[0] = '\0';
-    *out = index;
-    return SHOAL_OK;
+int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
+                     const uint8_t **raw, int *borrowable) {
+    uint32_t stop;
+    uint32_t at = find_section(r, kind, index, &stop);
+    if (at == UINT32_MAX) return 0;
+    int rc = take(r, at, kind, index, raw_size, raw, borrowable);
+    return rc ? rc : 1;
 }
 
-int shoal_index_load(const uint8_t *bytes, size_t size, const shoal_load_params *params,
-                     shoal_index **out) {
-    return open_segment(bytes, size, params, 0, out);
-}
-
-int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_load_params *params,
-                     shoal_index **out) {
-    return open_segment(bytes, size, params, 1, out);
-}
-
-int shoal_index_is_view(const shoal_index *index) { return index->view; }
-
-/* ----------------------------------------------------------- info, blocks */
-
-int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary *info) {
-    seg_msg m;
-    seg_head h;
-    seg_config c;
-    uint32_t compressed = 0;
-    memset(info, 0, sizeof *info);
-    int rc = read_head(bytes, size, 0, &h, &c, &compressed, &m);
-    info->format_major = h.major;
-    info->format_minor = h.minor;
-    info->head_size = h.count ? h.data_start + SHOAL__CONFIG_SIZE : 0;
+int shoal__seg_reader_end(shoal__seg_reader *r) {
+    uint32_t stop = r->next;
+    while (stop < r->head->count) {
+        shoal__seg_section s;
+        shoal__seg_section_at(r->bytes, stop, &s);
+        if (!(s.kind & SHOAL__SEC_OPTIONAL)) break;
+        stop++;
+    }
+    int rc = skip_to(r, stop);
     if (rc) return rc;
-    info->required_features = h.required;
-    info->optional_features = h.optional;
-    info->segment_size = h.size;
-    info->sections = h.count;
-    info->compressed = compressed;
-    info->kind = (shoal_kind)c.kind;
-    info->metric = (shoal_metric)c.metric;
-    info->dim = c.dim;
-    info->size = c.live;
-    info->label_bound = c.label_bound;
-    shoal_params_init(&info->params);
-    params_from_config(&c, &info->params);
-    if (c.kind == SHOAL_KIND_HNSW) info->storage = c.kp[3];
-    if (c.kind == SHOAL_KIND_IVF) {
-        info->storage = c.kp[2];
-        info->nlist = c.kp[8];
+    if (r->next != r->head->count) {
+        shoal__seg_section s;
+        shoal__seg_section_at(r->bytes, r->next, &s);
+        return RFAIL(SHOAL_ECORRUPT, "section %u (%s) is not expected here", r->next,
+                     r->name(s.kind));
     }
     return SHOAL_OK;
-}
-
-/* Cuts [from, to) into blocks of at most SHOAL_BLOCK_MAX bytes. */
-static void emit_blocks(uint64_t from, uint64_t to, uint32_t list, shoal_block *out,
-                        uint32_t cap, uint64_t *count) {
-    while (from < to) {
-        uint64_t n = to - from < SHOAL_BLOCK_MAX ? to - from : SHOAL_BLOCK_MAX;
-        if (*count < cap) {
-            out[*count].offset = from;
-            out[*count].size = (uint32_t)n;
-            out[*count].list = list;
-        }
-        ++*count;
-        from += n;
-    }
-}
-
-int shoal_segment_blocks(const uint8_t *bytes, size_t size, shoal_block *out, uint32_t cap) {
-    seg_msg m;
-    seg_head h;
-    int rc = check_header(bytes, size, &h, &m);
-    if (!rc) rc = check_table(bytes, size, &h, 0, NULL, &m);
-    if (rc) return rc;
-    uint64_t count = 0, start = 0;
-    uint32_t unit = UINT32_MAX;
-    for (uint32_t i = 0; i < h.count; i++) {
-        seg_section s;
-        section_at(bytes, i, &s);
-        uint32_t u = s.kind == SHOAL__SEC_IVF_LIST || s.kind == SHOAL__SEC_IVF_RERANK
-                         ? s.index
-                         : UINT32_MAX;
-        if (u == unit) continue;
-        emit_blocks(start, s.offset, unit, out, cap, &count);
-        start = s.offset;
-        unit = u;
-    }
-    emit_blocks(start, h.size, unit, out, cap, &count);
-    if (count > INT32_MAX) return SHOAL_ETOOBIG;
-    return (int)count;
 }

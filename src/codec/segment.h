@@ -1,146 +1,138 @@
 /*
- * segment.h -- the segment codec's internal interface (segment.c), used by
- * index.c for the ids section and by each kind (flat.c, hnsw.c, ivf.c) for
- * its own sections.  docs/FORMAT.md is the specification of the bytes.
+ * segment.h -- the segment container (segment.c): a 64-byte header, a table
+ * of sections, and the sections, each with its CRC-32C and optionally zstd.
  *
- * Writing: a kind asks for a section of an exact raw size, fills the bytes
- * (little-endian, through the put helpers below), and ends it; the writer
- * compresses it if that helps and records its table entry.
- * Reading: a kind asks for the next section by kind, list index and the raw
- * size its config implies; the reader checks all three, the CRC-32C and
- * the codec before returning the raw bytes -- so a kind only ever parses a
- * buffer of exactly the size it computed from validated counts.
+ * The container knows nothing of indexes.  What the sections hold, in which
+ * order and with which sizes, is decided by their owners: index/persist.c
+ * (config, the order of everything), index/index.c (the per-record
+ * sections), and each kind (flat.c, hnsw.c, ivf.c) for its own.
+ * docs/FORMAT.md is the specification of the bytes.
+ *
+ * Writing: open a section of an exact raw size, fill its bytes (zeroed;
+ * little-endian through codec/bytes.h), end it; the writer compresses it if
+ * that helps and records its table entry.  finish() assembles header and
+ * table in front.
+ * Reading: open() validates header and table (before anything is
+ * allocated); then the owner asks for each section in turn by kind, index
+ * and the raw size its already validated counts imply; the reader checks
+ * all three, the CRC-32C and the codec before returning the raw bytes -- so
+ * no parser ever sees a buffer of a size it did not predict.
  */
 #ifndef SHOAL_SEGMENT_H
 #define SHOAL_SEGMENT_H
 
-#include "index/kind.h"
+#include "codec/bytes.h"
+#include "internal.h"
 
-/* Section kinds (docs/FORMAT.md, "Sections").  Kinds with bit 31 set are
- * optional: a reader that does not know one verifies and skips it. */
-enum {
-    SHOAL__SEC_CONFIG = 1,
-    SHOAL__SEC_IDS = 2,
-    SHOAL__SEC_VECTORS = 3,
-    SHOAL__SEC_HNSW_LEVELS = 16,
-    SHOAL__SEC_HNSW_BASE = 17,
-    SHOAL__SEC_HNSW_UPPER = 18,
-    SHOAL__SEC_HNSW_SQ8 = 19,
-    SHOAL__SEC_IVF_CENTROIDS = 32,
-    SHOAL__SEC_IVF_SQ8 = 33,
-    SHOAL__SEC_IVF_CODEBOOKS = 34,
-    SHOAL__SEC_IVF_COUNTS = 35,
-    SHOAL__SEC_IVF_LIST = 36,
-    SHOAL__SEC_IVF_RERANK = 37,
-    SHOAL__SEC_OPTIONAL = (int)0x80000000u
-};
+#define SHOAL__SEG_HEADER 64u
+#define SHOAL__SEG_ENTRY 48u
+#define SHOAL__SEG_ALIGN 64u
+/* Section kinds with this bit are optional: a reader that does not know one
+ * verifies its CRC and skips it. */
+#define SHOAL__SEC_OPTIONAL 0x80000000u
 
-#define SHOAL__CONFIG_SIZE 128u
-#define SHOAL__KIND_PARAMS 10u
+typedef struct shoal__seg_section {
+    uint32_t kind, codec, index, crc;
+    uint64_t offset, stored, raw;
+} shoal__seg_section;
 
-typedef struct shoal__seg_writer shoal__seg_writer;
-typedef struct shoal__seg_reader shoal__seg_reader;
+/* What the header and table say (after shoal__seg_open). */
+typedef struct shoal__seg_head {
+    uint32_t major, minor, count;
+    uint64_t required, optional, size;
+    uint64_t table_end;  /* end of the section table */
+    uint64_t data_start; /* where the first section begins */
+    uint32_t compressed; /* sections stored with zstd */
+} shoal__seg_head;
 
+/* ---------------------------------------------------------------- writer */
+
+typedef struct shoal__seg_entry shoal__seg_entry;
+
+typedef struct shoal__seg_writer {
+    shoal__mem *mem;
+    int level;
+    void *cctx; /* ZSTD_CCtx */
+    uint8_t *body;
+    size_t size, cap; /* body bytes used (to the end of the last section) */
+    shoal__seg_entry *entries;
+    uint32_t count, entries_cap;
+    int open;
+    int error; /* sticky: the first failure */
+    uint8_t *scratch;
+    size_t scratch_cap;
+} shoal__seg_writer;
+
+/* zstd_level 0 stores every section raw. */
+void shoal__seg_writer_init(shoal__seg_writer *w, shoal__mem *mem, int zstd_level);
 /* Opens a section of exactly raw_size bytes (zeroed) and returns them, or
- * NULL after recording SHOAL_ENOMEM / SHOAL_ETOOBIG (the writer's error is
- * sticky; shoal_index_save reports it). */
+ * NULL after recording SHOAL_ENOMEM / SHOAL_ETOOBIG.  The first section of
+ * a segment is never compressed (a reader can parse it from a prefix). */
 uint8_t *shoal__seg_begin(shoal__seg_writer *w, uint32_t kind, uint32_t index,
                           uint64_t raw_size);
 /* Closes the open section (compressing it if that makes it smaller). */
 void shoal__seg_end(shoal__seg_writer *w);
+/* Puts header and table in front of the sections and hands the bytes
+ * (allocated through the writer's mem) to *out.  Returns the sticky error
+ * or 0; frees the writer's working memory either way. */
+int shoal__seg_finish(shoal__seg_writer *w, uint64_t optional_features, uint8_t **out,
+                      size_t *out_size);
+void shoal__seg_writer_free(shoal__seg_writer *w);
+
+/* ---------------------------------------------------------------- reader */
+
+/* Validates the header and the table of a segment.  full: bytes holds the
+ * whole segment (size must equal the segment size; padding and zstd frames
+ * are checked too); otherwise bytes may be a prefix reaching past the
+ * table.  known_required: the required feature bits the caller
+ * understands.  On failure writes a message to msg and returns a
+ * corrupt-family code; h->major/minor and h->data_start are set as far as
+ * the header was read. */
+int shoal__seg_open(const uint8_t *bytes, size_t size, int full, uint64_t known_required,
+                    shoal__seg_head *h, char *msg, size_t msg_size);
+/* Entry i of a validated table. */
+void shoal__seg_section_at(const uint8_t *bytes, uint32_t i, shoal__seg_section *s);
+/* CRC-32C check of stored section bytes (every check goes through here:
+ * fuzzing builds accept any checksum so that mutated inputs reach the
+ * structural validation behind it). */
+int shoal__seg_crc_ok(uint32_t want, const void *data, size_t size);
+
+typedef struct shoal__seg_reader {
+    const uint8_t *bytes;
+    const shoal__seg_head *head;
+    shoal__mem *mem;
+    uint32_t next;
+    int view, borrow_ok;
+    void *dctx; /* ZSTD_DCtx */
+    uint8_t *buf;
+    char *msg;
+    size_t msg_size;
+    const char *(*name)(uint32_t kind); /* section names for messages */
+} shoal__seg_reader;
+
+/* A reader positioned after the first section.  view: raw sections may be
+ * lent to a view (see shoal__seg_next).  Messages go to msg. */
+void shoal__seg_reader_init(shoal__seg_reader *r, const uint8_t *bytes,
+                            const shoal__seg_head *head, shoal__mem *mem, int view, char *msg,
+                            size_t msg_size, const char *(*name)(uint32_t kind));
 
 /*
  * The next section, which must be (kind, index) with exactly raw_size raw
- * bytes; unknown optional sections before it are skipped.  On success *raw
- * points to the raw bytes, valid until the next call, and *borrowable says
- * whether they are the caller's segment bytes themselves, aligned, usable
- * in place by a view for as long as the index lives (uncompressed, view
- * mode, little-endian host).  Errors set the index's message.
+ * bytes; unknown optional sections before it are verified and skipped.  On
+ * success *raw points to the raw bytes, valid until the next call, and
+ * *borrowable says whether they are the caller's segment bytes themselves,
+ * aligned, usable in place by a view for as long as the index lives
+ * (uncompressed, view mode, little-endian host).
  */
 int shoal__seg_next(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
                     const uint8_t **raw, int *borrowable);
-/* Whether the reader is building a view. */
-int shoal__seg_is_view(const shoal__seg_reader *r);
-
-/* ---------------------------------------------------- little-endian bytes */
-
-static inline int shoal__little_endian(void) {
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-static inline void shoal__put_u32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-static inline void shoal__put_u64(uint8_t *p, uint64_t v) {
-    shoal__put_u32(p, (uint32_t)v);
-    shoal__put_u32(p + 4, (uint32_t)(v >> 32));
-}
-static inline void shoal__put_f32(uint8_t *p, float f) {
-    uint32_t v;
-    memcpy(&v, &f, 4);
-    shoal__put_u32(p, v);
-}
-static inline uint32_t shoal__get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t shoal__get_u64(const uint8_t *p) {
-    return shoal__get_u32(p) | (uint64_t)shoal__get_u32(p + 4) << 32;
-}
-static inline float shoal__get_f32(const uint8_t *p) {
-    uint32_t v = shoal__get_u32(p);
-    float f;
-    memcpy(&f, &v, 4);
-    return f;
-}
-
-/* Arrays of 32-bit words (uint32 or float32): a memcpy on little-endian
- * hosts, a byte-order conversion elsewhere. */
-static inline void shoal__put_u32s(uint8_t *p, const void *src, size_t n) {
-    if (shoal__little_endian()) {
-        if (n) memcpy(p, src, n * 4);
-        return;
-    }
-    const uint32_t *s = src;
-    for (size_t i = 0; i < n; i++) shoal__put_u32(p + 4 * i, s[i]);
-}
-static inline void shoal__get_u32s(void *dst, const uint8_t *p, size_t n) {
-    if (shoal__little_endian()) {
-        if (n) memcpy(dst, p, n * 4);
-        return;
-    }
-    uint32_t *d = dst;
-    for (size_t i = 0; i < n; i++) d[i] = shoal__get_u32(p + 4 * i);
-}
-
-/* Index of the first non-finite float32 in n little-endian floats at p, or
- * n if every one is finite. */
-static inline size_t shoal__first_nonfinite(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if ((shoal__get_u32(p + 4 * i) & 0x7f800000u) == 0x7f800000u) return i;
-    return n;
-}
-
-/* Whether n bytes at p are all zero. */
-static inline int shoal__all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i]) return 0;
-    return 1;
-}
-
-/* --------------------------------------------- common layer (index.c) */
-
-/* Sizes the ids section implies, from validated config counts. */
-uint64_t shoal__ids_section_size(uint32_t label_bound, uint32_t live, uint32_t free_count,
-                                 uint64_t id_bytes);
-uint64_t shoal__ids_bytes(const shoal_index *index);
-int shoal__ids_save(const shoal_index *index, shoal__seg_writer *w);
-int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t label_bound,
-                    uint32_t live, uint32_t free_count, uint64_t id_bytes, uint64_t next_seq);
+/* Like shoal__seg_next for a section that may be absent: returns 1 and the
+ * bytes when the next section (after unknown optional ones) is (kind,
+ * index), 0 without consuming anything when it is not, or an error. */
+int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
+                     const uint8_t **raw, int *borrowable);
+/* Checks that only unknown optional sections are left (verifying them). */
+int shoal__seg_reader_end(shoal__seg_reader *r);
+void shoal__seg_reader_free(shoal__seg_reader *r);
 
 #endif

@@ -7,8 +7,7 @@
  * the liveness bitmap.  Results are exact, and their order is fully
  * determined: by distance, then by insertion sequence.
  */
-#include "codec/segment.h"
-#include "kind.h"
+#include "index/persist.h"
 
 typedef struct flat_state {
     float *vectors; /* label_cap * dim */

@@ -143,8 +143,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "codec/segment.h"
-#include "kind.h"
+#include "index/persist.h"
 
 #define HNSW_M_MAX 1024u
 #define HNSW_LEVEL_MAX 30u
@@ -1377,7 +1376,7 @@ static int check_list(shoal_index *index, const hnsw_state *st, const uint8_t *p
 static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[10]) {
     hnsw_state *st = state_of(index);
     uint32_t bound = index->label_bound, M = st->M, dim = st->dim;
-    int view = shoal__seg_is_view(r), rc, borrow;
+    int view = r->view, rc, borrow;
     const uint8_t *raw;
     if (kp[4] > (uint32_t)st->sq8 || kp[8] || kp[9])
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad config words");

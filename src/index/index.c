@@ -14,8 +14,7 @@
  */
 #include <math.h>
 
-#include "codec/segment.h"
-#include "kind.h"
+#include "index/persist.h"
 
 /* ------------------------------------------------------------- messages */
 

@@ -122,8 +122,7 @@
  * Thread safety: none inside a handle (scratch lives in the state).
  */
 #include "kmeans.h"
-#include "codec/segment.h"
-#include "kind.h"
+#include "index/persist.h"
 
 #define IVF_NLIST_MAX 65536u
 #define IVF_RERANK_MAX (1u << 20)

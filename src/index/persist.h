@@ -1,0 +1,46 @@
+/*
+ * persist.h -- how an index is laid out as a segment: the section kinds and
+ * the per-record section codec (index.c) that persist.c and the kinds use.
+ * The container itself is codec/segment.h; docs/FORMAT.md specifies both.
+ */
+#ifndef SHOAL_PERSIST_H
+#define SHOAL_PERSIST_H
+
+#include "codec/segment.h"
+#include "index/kind.h"
+
+/* Section kinds (docs/FORMAT.md, "Sections").  Kinds with bit 31 set are
+ * optional: a reader that does not know one verifies and skips it. */
+enum {
+    SHOAL__SEC_CONFIG = 1,
+    SHOAL__SEC_IDS = 2,
+    SHOAL__SEC_VECTORS = 3,
+    SHOAL__SEC_HNSW_LEVELS = 16,
+    SHOAL__SEC_HNSW_BASE = 17,
+    SHOAL__SEC_HNSW_UPPER = 18,
+    SHOAL__SEC_HNSW_SQ8 = 19,
+    SHOAL__SEC_IVF_CENTROIDS = 32,
+    SHOAL__SEC_IVF_SQ8 = 33,
+    SHOAL__SEC_IVF_CODEBOOKS = 34,
+    SHOAL__SEC_IVF_COUNTS = 35,
+    SHOAL__SEC_IVF_LIST = 36,
+    SHOAL__SEC_IVF_RERANK = 37
+};
+
+#define SHOAL__CONFIG_SIZE 128u
+#define SHOAL__KIND_PARAMS 10u
+
+/* Human names of section kinds, for messages. */
+const char *shoal__section_name(uint32_t kind);
+
+/* --------------------------------------------- common layer (index.c) */
+
+/* Sizes the ids section implies, from validated config counts. */
+uint64_t shoal__ids_section_size(uint32_t label_bound, uint32_t live, uint32_t free_count,
+                                 uint64_t id_bytes);
+uint64_t shoal__ids_bytes(const shoal_index *index);
+int shoal__ids_save(const shoal_index *index, shoal__seg_writer *w);
+int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t label_bound,
+                    uint32_t live, uint32_t free_count, uint64_t id_bytes, uint64_t next_seq);
+
+#endif
