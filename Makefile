@@ -16,7 +16,9 @@
 CC      ?= cc
 BUILD   := build
 DIST    := js/dist
-VERSION := $(shell cat VERSION)
+# The version lives in src/shoal.h (SHOAL_VERSION_*); js/package.json must
+# agree (check-docs).
+VERSION := $(shell awk '/define SHOAL_VERSION_(MAJOR|MINOR|PATCH) /{v=v (v==""?"":".") $$3} END{print v}' src/shoal.h)
 
 # The core, by layer (docs/ARCHITECTURE.md): core/ shared pieces, kernels/
 # one file per instruction set, index/ the handle and its kinds, codec/ the
@@ -108,18 +110,24 @@ $(BUILD)/asan/test_shoal: $(TEST_SRC) $(TEST_HDR) $(ASAN_OBJ) $(ZSTD_NATIVE_OBJ)
 $(BUILD)/xbuild: tests/xbuild.c $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libshoal.a -lm -o $@
 
-# One error list makes docs/ERRORS.md and the JS error classes.
-$(BUILD)/gen_errors: tools/gen_errors.c src/shoal.h
+# The lists in shoal.h make docs/ERRORS.md, docs/PARAMS.md, the JS error
+# classes and js/dist/abi.mjs (enum words, parameter order, limits).
+$(BUILD)/gen: tools/gen.c src/shoal.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $< -o $@
 
-docs: $(BUILD)/gen_errors
-	$(BUILD)/gen_errors md > docs/ERRORS.md
+docs: $(BUILD)/gen
+	$(BUILD)/gen md > docs/ERRORS.md
+	$(BUILD)/gen params > docs/PARAMS.md
 
-# The committed table must match the error list it is generated from.
-check-docs: $(BUILD)/gen_errors
-	@$(BUILD)/gen_errors md | diff -u docs/ERRORS.md - || \
+# The committed tables must match the lists they are generated from, and
+# the npm package must carry the library's version.
+check-docs: $(BUILD)/gen
+	@$(BUILD)/gen md | diff -u docs/ERRORS.md - || \
 	    { echo "docs/ERRORS.md is stale: run make docs"; exit 1; }
+	@$(BUILD)/gen params | diff -u docs/PARAMS.md - || \
+	    { echo "docs/PARAMS.md is stale: run make docs"; exit 1; }
+	@node tools/check_version.mjs $(VERSION)
 
 # -------------------------------------------------------------------- wasm
 # Emscripten 3.1.6: ES module for web+worker; the loader (js/src/load.mjs)
@@ -127,24 +135,16 @@ check-docs: $(BUILD)/gen_errors
 # work in Node (see ../shared/TOOLCHAIN.md).
 
 EMCC        ?= NODE_PATH=/usr/share/nodejs emcc
-WASM_EXPORTS := malloc free shoal_version shoal_strerror shoal_error_name shoal_simd_name \
-    shoal_index_free shoal_index_errmsg shoal_index_dim shoal_index_size \
-    shoal_index_memory_bytes shoal_index_simd_name shoal_index_add shoal_index_delete \
-    shoal_index_get shoal_index_label_id shoal_index_label_bound shoal_index_check \
-    shoal_index_on_progress shoal_index_stats shoal_js_index_new shoal_js_search \
-    shoal_index_train shoal_index_trained shoal_index_save shoal_index_free_segment \
-    shoal_index_is_view shoal_js_index_load shoal_cid shoal_index_metric shoal_index_kind
-comma := ,
-empty :=
-space := $(empty) $(empty)
-WASM_EXPORT_LIST := $(subst $(space),$(comma),$(strip $(addprefix _,$(WASM_EXPORTS))))
 EMFLAGS := -O3 -std=c11 $(FP) -Isrc -I$(ZSTD_SRC) -sMODULARIZE -sEXPORT_ES6 -sENVIRONMENT=web,worker \
            -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -sFILESYSTEM=0 \
-           -sEXPORT_NAME=createShoalModule -sEXPORTED_FUNCTIONS=$(WASM_EXPORT_LIST) \
+           -sEXPORT_NAME=createShoalModule -sEXPORTED_FUNCTIONS=_malloc,_free \
            -sALLOW_TABLE_GROWTH -sEXPORTED_RUNTIME_METHODS=UTF8ToString,addFunction,removeFunction
 WASM_SRC := $(CORE_SRC) wasm/binding.c
 
-wasm: $(DIST)/shoal-simd.mjs $(DIST)/shoal-base.mjs $(DIST)/errors.mjs $(DIST)/errors.d.ts
+# Every public function is exported by SHOAL_API (shoal.h) and every
+# binding entry by EMSCRIPTEN_KEEPALIVE: no export list is kept here.
+wasm: $(DIST)/shoal-simd.mjs $(DIST)/shoal-base.mjs $(DIST)/errors.mjs $(DIST)/errors.d.ts \
+      $(DIST)/abi.mjs $(DIST)/abi.d.ts
 
 # zstd is compiled once without SIMD128 and linked into both variants.
 $(BUILD)/zstd/emcc/.built: $(ZSTD_STAMP)
@@ -162,13 +162,21 @@ $(DIST)/shoal-base.mjs: $(WASM_SRC) $(CORE_HDR) $(ZSTD_EMCC_OBJ)
 	@mkdir -p $(@D)
 	$(EMCC) $(EMFLAGS) $(WASM_SRC) $(ZSTD_EMCC_OBJ) -o $@
 
-$(DIST)/errors.mjs: $(BUILD)/gen_errors
+$(DIST)/errors.mjs: $(BUILD)/gen
 	@mkdir -p $(@D)
-	$(BUILD)/gen_errors js > $@
+	$(BUILD)/gen js > $@
 
-$(DIST)/errors.d.ts: $(BUILD)/gen_errors
+$(DIST)/errors.d.ts: $(BUILD)/gen
 	@mkdir -p $(@D)
-	$(BUILD)/gen_errors dts > $@
+	$(BUILD)/gen dts > $@
+
+$(DIST)/abi.mjs: $(BUILD)/gen
+	@mkdir -p $(@D)
+	$(BUILD)/gen abi > $@
+
+$(DIST)/abi.d.ts: $(BUILD)/gen
+	@mkdir -p $(@D)
+	$(BUILD)/gen abi-dts > $@
 
 # -------------------------------------------------------------------- wasi
 # The same C tests as WASI programs, SIMD128 and baseline, run by

@@ -12,7 +12,7 @@
  *
  *   --kind hnsw|flat      flat is exact (recall 1.0): it proves the pipeline
  *                         while the HNSW kind is not in the build
- *   --storage f32|sq8     HNSW vector storage
+ *   --quantizer f32|sq8     HNSW vector quantizer
  *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
  *
  * What is timed: shoal_index_search() per query, with ef in
@@ -34,7 +34,7 @@ typedef struct bench_args {
     const char *data;
     const char *neighbors;
     const char *kind;
-    const char *storage;
+    const char *quantizer;
     uint32_t base, queries, k, M, efc, runs;
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
@@ -44,7 +44,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
 {
     static const uint32_t default_efs[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
     *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
-                      .kind = "hnsw", .storage = "f32", .base = 60000, .queries = 1000,
+                      .kind = "hnsw", .quantizer = "f32", .base = 60000, .queries = 1000,
                       .k = 10, .M = 16, .efc = 200, .runs = 2};
     a->n_efs = sizeof default_efs / sizeof default_efs[0];
     memcpy(a->efs, default_efs, sizeof default_efs);
@@ -54,8 +54,8 @@ static void parse_args(int argc, char **argv, bench_args *a)
         if (!strcmp(key, "--data")) a->data = val;
         else if (!strcmp(key, "--neighbors")) a->neighbors = val;
         else if (!strcmp(key, "--kind")) a->kind = val;
-        else if (!strcmp(key, "--storage")) a->storage = val;
-        else if (!strcmp(key, "--variant")) (void)val; /* named by --kind/--storage */
+        else if (!strcmp(key, "--quantizer")) a->quantizer = val;
+        else if (!strcmp(key, "--variant")) (void)val; /* named by --kind/--quantizer */
         else if (!strcmp(key, "--base")) a->base = parse_u32(key, val);
         else if (!strcmp(key, "--queries")) a->queries = parse_u32(key, val);
         else if (!strcmp(key, "--k")) a->k = parse_u32(key, val);
@@ -73,7 +73,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         } else die("unknown option", key);
     }
     if (strcmp(a->kind, "hnsw") && strcmp(a->kind, "flat")) die("--kind must be hnsw or flat", a->kind);
-    if (strcmp(a->storage, "f32") && strcmp(a->storage, "sq8")) die("--storage must be f32 or sq8", a->storage);
+    if (strcmp(a->quantizer, "f32") && strcmp(a->quantizer, "sq8")) die("--quantizer must be f32 or sq8", a->quantizer);
     if (!a->k || !a->runs || !a->n_efs || !a->base || !a->queries) die("counts must be positive", NULL);
 }
 
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 
     int hnsw = !strcmp(a.kind, "hnsw");
     char variant[64];
-    snprintf(variant, sizeof variant, "%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.storage : "");
+    snprintf(variant, sizeof variant, "%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     params.kind = hnsw ? SHOAL_KIND_HNSW : SHOAL_KIND_FLAT;
     params.hnsw.M = a.M;
     params.hnsw.ef_construction = a.efc;
-    params.hnsw.storage = !strcmp(a.storage, "sq8") ? SHOAL_STORAGE_SQ8 : SHOAL_STORAGE_F32;
+    params.quantizer = !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8 : SHOAL_QUANTIZER_F32;
 
     double rss0 = rss_mb();
     double t0 = now_seconds();
@@ -118,10 +118,10 @@ int main(int argc, char **argv)
 
     printf("{\"type\":\"build\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
            "\"queries\":%u,\"k\":%u,\"version\":\"%s\",\"params\":{\"M\":%u,\"ef_construction\":%u,"
-           "\"storage\":\"%s\",\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
+           "\"quantizer\":\"%s\",\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
            "\"lib_mb\":%.1f,\"levels\":%u,\"mean_degree\":%.2f,"
            "\"notes\":\"C, %s kernels; lib_mb = shoal_index_memory_bytes.%s\"}\n",
-           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.storage, a.kind,
+           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.quantizer, a.kind,
            build_s, rss1 - rss0, (double)stats.memory_bytes / (1024.0 * 1024.0), stats.levels,
            stats.mean_degree, shoal_index_simd_name(index),
            hnsw ? "" : " FLAT (exact): pipeline check, not HNSW.");

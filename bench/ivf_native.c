@@ -11,7 +11,7 @@
  * runner.
  *
  *   --nlist 256              shoal_ivf_params.nlist
- *   --quantizer flat|sq8|pq  shoal_ivf_params.quantizer
+ *   --quantizer f32|sq8|pq   shoal_params.quantizer
  *   --pq-m 392 --pq-bits 4   shoal_ivf_params.pq_m / pq_bits (pq only)
  *   --rerank 0 | R1,R2,...   0: no float32 copies, no rerank.  A list: the
  *                            index keeps copies (created with rerank = the
@@ -60,7 +60,7 @@ static uint32_t parse_list(const char *name, const char *text, uint32_t *out)
 static void parse_args(int argc, char **argv, bench_args *a)
 {
     *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
-                      .quantizer = "flat", .base = 60000, .queries = 2000, .k = 10, .runs = 2,
+                      .quantizer = "f32", .base = 60000, .queries = 2000, .k = 10, .runs = 2,
                       .nlist = 256, .seed = 1};
     a->n_nprobes = parse_list("--nprobes", "1,2,4,8,16,32,64", a->nprobes);
     a->n_reranks = parse_list("--rerank", "0", a->reranks);
@@ -82,8 +82,8 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--rerank")) a->n_reranks = parse_list(key, val, a->reranks);
         else die("unknown option", key);
     }
-    if (strcmp(a->quantizer, "flat") && strcmp(a->quantizer, "sq8") && strcmp(a->quantizer, "pq"))
-        die("--quantizer must be flat, sq8 or pq", a->quantizer);
+    if (strcmp(a->quantizer, "f32") && strcmp(a->quantizer, "sq8") && strcmp(a->quantizer, "pq"))
+        die("--quantizer must be f32, sq8 or pq", a->quantizer);
     if (!a->k || !a->runs || !a->base || !a->queries) die("counts must be positive", NULL);
     if (a->n_reranks > 1)
         for (uint32_t i = 0; i < a->n_reranks; i++)
@@ -116,9 +116,9 @@ int main(int argc, char **argv)
     params.kind = SHOAL_KIND_IVF;
     params.seed = a.seed;
     params.ivf.nlist = a.nlist;
-    params.ivf.quantizer = pq ? SHOAL_QUANTIZER_PQ
+    params.quantizer = pq ? SHOAL_QUANTIZER_PQ
                            : !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8
-                                                         : SHOAL_QUANTIZER_FLAT;
+                                                         : SHOAL_QUANTIZER_F32;
     if (pq) {
         params.ivf.pq_m = a.pq_m;
         params.ivf.pq_bits = a.pq_bits;

@@ -135,12 +135,12 @@ int main(int argc, char **argv) {
             p.kind = SHOAL_KIND_HNSW;
             p.hnsw.M = 16;
             p.hnsw.ef_construction = 100;
-            p.hnsw.storage = kind ? SHOAL_STORAGE_SQ8 : SHOAL_STORAGE_F32;
+            p.quantizer = kind ? SHOAL_QUANTIZER_SQ8 : SHOAL_QUANTIZER_F32;
             name = kind ? "HNSW SQ8" : "HNSW f32";
         } else {
             p.kind = SHOAL_KIND_IVF;
             p.ivf.nlist = 256;
-            p.ivf.quantizer = SHOAL_QUANTIZER_PQ;
+            p.quantizer = SHOAL_QUANTIZER_PQ;
             p.ivf.pq_bits = 4;
             p.ivf.pq_m = 392;
             name = "IVF-PQ4 (392 x 4 bit)";

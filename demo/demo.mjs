@@ -208,7 +208,7 @@ function evalTruth(k) {
 
 function kindOptions(kind) {
   if (kind === 'hnsw')
-    return { M: num('M'), efConstruction: num('efConstruction'), storage: $('storage').value };
+    return { M: num('M'), efConstruction: num('efConstruction'), quantizer: $('hnsw-quantizer').value };
   if (kind === 'ivf') {
     const quantizer = $('quantizer').value;
     const o = { nlist: num('nlist'), quantizer };
@@ -218,7 +218,7 @@ function kindOptions(kind) {
       if (pqM) o.pqM = pqM;
     }
     const rerank = num('rerank', 0);
-    if (quantizer !== 'flat' && rerank) o.rerank = rerank;
+    if (quantizer !== 'f32' && rerank) o.rerank = rerank;
     return o;
   }
   return {};
@@ -309,7 +309,7 @@ async function fill(index, options) {
     [fmtBytes(s.rerankBytes), 'stats().rerankBytes']);
   tiles.push([index.simd, 'kernels'], [fmtMs(state.ref.ms), 'exact reference build']);
   showStats('build-stats', tiles);
-  $('index-label').textContent = `${kind}${kind === 'ivf' ? ' ' + options.quantizer : kind === 'hnsw' ? ' ' + options.storage : ''}`;
+  $('index-label').textContent = `${kind}${kind === 'ivf' ? ' ' + options.quantizer : kind === 'hnsw' ? ' ' + options.quantizer : ''}`;
 
   // The slider: ef for HNSW, nprobe for IVF; nothing to tune for flat.
   const slider = $('slider');
@@ -569,7 +569,7 @@ function syncKind() {
   $('ivf-options').hidden = kind !== 'ivf';
   const pq = $('quantizer').value === 'pq';
   $('pqBits').disabled = $('pqM').disabled = !pq;
-  $('rerank').disabled = $('quantizer').value === 'flat';
+  $('rerank').disabled = $('quantizer').value === 'f32';
 }
 
 $('kind').addEventListener('change', syncKind);

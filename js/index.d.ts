@@ -3,93 +3,22 @@
 // list into dist/errors.d.ts.
 export * from './dist/errors.js';
 
-/** Distance functions; smaller is closer for every metric. */
-export type Metric =
-  /** squared Euclidean distance */
-  | 'l2'
-  /** negative inner product */
-  | 'ip'
-  /** 1 - cosine similarity (vectors are normalized once, on insert) */
-  | 'cosine';
 
-/** Index kinds: 'flat' exact search; 'hnsw' approximate graph search; 'ivf' inverted lists (needs training). */
-export type Kind = 'flat' | 'hnsw' | 'ivf';
-
-/** How an IVF index encodes its lists: float32, int8 per dimension, or product quantization. */
-export type Quantizer = 'flat' | 'sq8' | 'pq';
-
-/** How an HNSW index keeps vectors: float32, or int8 codes for traversal + float32 rerank. */
-export type Storage = 'f32' | 'sq8';
-
-export interface IndexOptions {
-  /** Vector length, 1..16384. */
-  dim: number;
-  /** Default 'l2'. */
-  metric?: Metric;
-  /** Default 'flat' (exact search over every record). */
-  kind?: Kind;
-  /** PRNG seed for randomized kinds (integer or bigint, 0..2^64-1); 0/undefined = fixed default. */
-  seed?: number | bigint;
-  /**
-   * Which wasm build: undefined picks SIMD128 when the runtime validates it,
-   * false forces the scalar build, true fails with UnsupportedError without SIMD128.
-   */
-  simd?: boolean;
-  /** HNSW: links per node (2*M on the base level); default 16, at least 2. */
-  M?: number;
-  /** HNSW: candidate list size while building; default 200. */
-  efConstruction?: number;
-  /** HNSW: default candidate list size for searches; default 64. */
-  efSearch?: number;
-  /** HNSW: vector storage; default 'f32'. */
-  storage?: Storage;
-  /** IVF: lists (k-means centroids); default chosen at training (~4 sqrt(n), at most n / 39). */
-  nlist?: number;
-  /** IVF: default lists probed per search; default max(1, nlist / 16). */
-  nprobe?: number;
-  /** IVF: list encoding; default 'flat'. */
-  quantizer?: Quantizer;
-  /** IVF pq: sub-quantizers, must divide dim; default leaves 2 (pqBits 4) or 4 (pqBits 8) dims each. */
-  pqM?: number;
-  /** IVF pq: bits per code; 4 is the SIMD fast-scan path. Default 8. */
-  pqBits?: 4 | 8;
-  /** IVF sq8/pq: keep float32 copies and re-score this many best candidates exactly; 0 = none. */
-  rerank?: number;
-  /** IVF: k-means trains on at most this many vectors per centroid; default 256. */
-  trainSample?: number;
-  /** IVF: k-means iterations; default 10. */
-  trainIters?: number;
-}
+// Enum words, create options per kind, search tuning and stats fields are
+// generated from the lists in src/shoal.h (tools/gen.c) into dist/abi.d.ts.
+import type { IndexOptions, IndexStats, Kind, Metric, SearchTuning } from './dist/abi.js';
+export type {
+  FlatOptions, HnswOptions, IndexOptions, IndexStats, IvfOptions, Kind, Metric, Quantizer, SearchTuning,
+} from './dist/abi.js';
 
 export interface AddOptions {
   /** Called every 1024 records and at the end; throwing stops the add after the current record. */
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface SearchOptions {
-  /** HNSW: candidate list size, at least k; default the index's efSearch raised to k. */
-  ef?: number;
-  /** IVF: lists scanned, 1..nlist; default the index's nprobe. */
-  nprobe?: number;
-  /** IVF with rerank: candidates re-scored in float32, at least k; default the index's rerank. */
-  rerank?: number;
+export interface SearchOptions extends SearchTuning {
   /** Only records whose id it accepts are returned; called once per record per search. */
   filter?: (id: string) => boolean;
-}
-
-export interface IndexStats {
-  size: number;
-  /** HNSW: number of graph levels; 1 otherwise. */
-  levels: number;
-  /** HNSW: mean base-level out-degree; 0 otherwise. */
-  meanDegree: number;
-  memoryBytes: number;
-  /** IVF: bytes a search scans (centroids, codebooks, list labels and codes); 0 otherwise. */
-  codesBytes: number;
-  /** IVF: bytes of the float32 rerank copies (kept per list, apart from the codes); 0 otherwise. */
-  rerankBytes: number;
-  /** IVF: number of lists (0 until trained); 0 otherwise. */
-  nlist: number;
 }
 
 export interface SearchResult {

@@ -36,6 +36,17 @@
 extern "C" {
 #endif
 
+/* Every public function is declared SHOAL_API: exported from the shared
+ * library, and from the Emscripten module (where `used` is what exports a
+ * function, so no list of exports is kept anywhere else). */
+#if defined(__EMSCRIPTEN__)
+#define SHOAL_API __attribute__((used, visibility("default")))
+#elif defined(__GNUC__) || defined(__clang__)
+#define SHOAL_API __attribute__((visibility("default")))
+#else
+#define SHOAL_API
+#endif
+
 /* ---------------------------------------------------------------- version */
 
 #define SHOAL_VERSION_MAJOR 0
@@ -45,8 +56,8 @@ extern "C" {
     (SHOAL_VERSION_MAJOR * 10000 + SHOAL_VERSION_MINOR * 100 + SHOAL_VERSION_PATCH)
 
 /* The version of the library actually linked, "MAJOR.MINOR.PATCH". */
-const char *shoal_version(void);
-int shoal_version_number(void);
+SHOAL_API const char *shoal_version(void);
+SHOAL_API int shoal_version_number(void);
 
 /* ----------------------------------------------------------------- errors */
 
@@ -86,9 +97,9 @@ enum shoal_error {
 };
 
 /* Static English text for a code; "unknown error" for codes not in the list. */
-const char *shoal_strerror(int code);
+SHOAL_API const char *shoal_strerror(int code);
 /* "SHOAL_EDIM" etc.; "SHOAL_OK" for 0; NULL for codes not in the list. */
-const char *shoal_error_name(int code);
+SHOAL_API const char *shoal_error_name(int code);
 
 /* -------------------------------------------------------------- allocator */
 
@@ -103,19 +114,74 @@ typedef struct shoal_allocator {
     void *ctx;
 } shoal_allocator;
 
-/* ------------------------------------------------------------ SIMD kernels */
+/* ------------------------------------------------------------ enumerations */
+
+/*
+ * Every enumeration that crosses a language boundary is one list,
+ * X(NAME, value, "word"): it yields the C enum below, the word JS options,
+ * CLI flags and docs use for each value (shoal_<enum>_word / _parse), and
+ * the JS and TypeScript word lists (tools/gen.c).  Values are stable: they
+ * are stored in segments.
+ */
+#define SHOAL_METRIC_LIST(X)                                                   \
+    X(L2, 0, "l2")         /* squared Euclidean distance */                    \
+    X(IP, 1, "ip")         /* negative inner product */                        \
+    X(COSINE, 2, "cosine") /* 1 - cosine similarity */
+#define SHOAL_KIND_LIST(X)                                                     \
+    X(FLAT, 0, "flat") /* exact search over every record */                    \
+    X(HNSW, 1, "hnsw") /* approximate: hierarchical navigable small world */   \
+    X(IVF, 2, "ivf")   /* approximate: inverted lists around k-means centroids */
+/* How an index keeps its vectors.  IVF encodes the residual (vector minus
+ * its list's centroid); HNSW the vector. */
+#define SHOAL_QUANTIZER_LIST(X)                                                \
+    X(F32, 0, "f32") /* float32: exact distances */                            \
+    X(SQ8, 1, "sq8") /* int8 per dimension (hnsw, ivf) */                      \
+    X(PQ, 2, "pq")   /* product quantization: pq_m codes of pq_bits bits (ivf) */
+#define SHOAL_SIMD_LIST(X)                                                     \
+    X(AUTO, 0, "auto")            /* the best the CPU (or wasm build) runs */  \
+    X(SCALAR, 1, "scalar")        /* the reference kernels: the specification */ \
+    X(AVX2, 2, "avx2")            /* x86-64 AVX2 (the CPU must also have FMA) */ \
+    X(AVX512, 3, "avx512")        /* x86-64 AVX-512 F/BW/VL */                 \
+    X(WASM128, 4, "wasm-simd128") /* WebAssembly SIMD128 (chosen at build time) */
+
+typedef enum shoal_metric {
+#define SHOAL__ENUM_METRIC(name, value, word) SHOAL_METRIC_##name = value,
+    SHOAL_METRIC_LIST(SHOAL__ENUM_METRIC)
+#undef SHOAL__ENUM_METRIC
+} shoal_metric;
+
+typedef enum shoal_kind {
+#define SHOAL__ENUM_KIND(name, value, word) SHOAL_KIND_##name = value,
+    SHOAL_KIND_LIST(SHOAL__ENUM_KIND)
+#undef SHOAL__ENUM_KIND
+} shoal_kind;
+
+typedef enum shoal_quantizer {
+#define SHOAL__ENUM_QUANTIZER(name, value, word) SHOAL_QUANTIZER_##name = value,
+    SHOAL_QUANTIZER_LIST(SHOAL__ENUM_QUANTIZER)
+#undef SHOAL__ENUM_QUANTIZER
+} shoal_quantizer;
 
 typedef enum shoal_simd {
-    SHOAL_SIMD_AUTO = 0, /* best the CPU (or the wasm build) supports */
-    SHOAL_SIMD_SCALAR,   /* the reference kernels: the specification */
-    SHOAL_SIMD_AVX2,     /* x86-64 AVX2 (the CPU must also have FMA) */
-    SHOAL_SIMD_AVX512,   /* x86-64 AVX-512 F/BW/VL */
-    SHOAL_SIMD_WASM128   /* WebAssembly SIMD128 (chosen at build time) */
+#define SHOAL__ENUM_SIMD(name, value, word) SHOAL_SIMD_##name = value,
+    SHOAL_SIMD_LIST(SHOAL__ENUM_SIMD)
+#undef SHOAL__ENUM_SIMD
 } shoal_simd;
+
+/* The word of a value ("cosine"), or NULL for a value not in the list. */
+SHOAL_API const char *shoal_metric_word(shoal_metric value);
+SHOAL_API const char *shoal_kind_word(shoal_kind value);
+SHOAL_API const char *shoal_quantizer_word(shoal_quantizer value);
+SHOAL_API const char *shoal_simd_word(shoal_simd value);
+/* The value of a word (len bytes, not NUL-terminated), or SHOAL_EPARAM. */
+SHOAL_API int shoal_metric_parse(const char *word, size_t len);
+SHOAL_API int shoal_kind_parse(const char *word, size_t len);
+SHOAL_API int shoal_quantizer_parse(const char *word, size_t len);
+SHOAL_API int shoal_simd_parse(const char *word, size_t len);
 
 /* Name of the kernels `want` resolves to on this machine ("scalar", "avx2",
  * "avx512", "wasm-simd128"), or NULL if this build or CPU cannot run them. */
-const char *shoal_simd_name(shoal_simd want);
+SHOAL_API const char *shoal_simd_name(shoal_simd want);
 
 /* ---------------------------------------------------------------- indexes */
 
@@ -123,39 +189,11 @@ const char *shoal_simd_name(shoal_simd want);
 #define SHOAL_ID_MAX 1024u
 #define SHOAL_K_MAX 65536u
 
-typedef enum shoal_metric {
-    SHOAL_METRIC_L2 = 0,
-    SHOAL_METRIC_IP = 1,
-    SHOAL_METRIC_COSINE = 2
-} shoal_metric;
-
-typedef enum shoal_kind {
-    SHOAL_KIND_FLAT = 0, /* exact search over every record */
-    SHOAL_KIND_HNSW = 1, /* approximate: hierarchical navigable small world graph */
-    SHOAL_KIND_IVF = 2   /* approximate: inverted lists around k-means centroids;
-                            must be trained (shoal_index_train, or a large first add) */
-} shoal_kind;
-
-/* How a kind keeps its vectors. */
-typedef enum shoal_storage {
-    SHOAL_STORAGE_F32 = 0, /* float32 */
-    SHOAL_STORAGE_SQ8 = 1  /* int8 codes for traversal, float32 rerank of the final candidates */
-} shoal_storage;
-
 typedef struct shoal_hnsw_params {
-    uint32_t M;               /* links per node on upper levels (2*M on level 0); default 16, >= 2 */
+    uint32_t M;               /* links per node on upper levels (2*M on level 0); default 16, 2..1024 */
     uint32_t ef_construction; /* candidate list size while building; default 200, >= M */
     uint32_t ef_search;       /* default candidate list size for searches; default 64 */
-    shoal_storage storage;    /* default f32 */
 } shoal_hnsw_params;
-
-/* How an IVF index encodes the vectors in its lists.  Every quantizer
- * encodes the residual (vector minus its list's centroid). */
-typedef enum shoal_quantizer {
-    SHOAL_QUANTIZER_FLAT = 0, /* float32: exact distances within the probed lists */
-    SHOAL_QUANTIZER_SQ8 = 1,  /* int8 per dimension (one shared scale): 1 byte per dimension */
-    SHOAL_QUANTIZER_PQ = 2    /* product quantization: pq_m codes of pq_bits bits */
-} shoal_quantizer;
 
 typedef struct shoal_ivf_params {
     uint32_t nlist;        /* lists (k-means centroids); default: chosen at training,
@@ -163,7 +201,6 @@ typedef struct shoal_ivf_params {
                               Must not exceed the training vectors. */
     uint32_t nprobe;       /* default lists probed per search; default max(1, nlist / 16);
                               at most nlist (checked when trained) */
-    shoal_quantizer quantizer; /* default flat */
     uint32_t pq_m;         /* PQ: sub-quantizers; must divide dim; default the largest
                               divisor of dim leaving >= 2 (pq_bits 4) or >= 4 (pq_bits 8)
                               dimensions per sub-quantizer */
@@ -172,7 +209,7 @@ typedef struct shoal_ivf_params {
     uint32_t rerank;       /* SQ8/PQ: keep float32 copies of the vectors (reported as
                               shoal_stats.rerank_bytes) and by default rerank this many
                               best candidates exactly; 0 = no copies, no rerank.
-                              Must be 0 for the flat quantizer. */
+                              Must be 0 for f32. */
     uint32_t train_sample; /* k-means trains on at most this many vectors per centroid,
                               sampled without replacement; default 256, >= 1 */
     uint32_t train_iters;  /* k-means iterations; default 10, at most 1000 */
@@ -182,34 +219,80 @@ typedef struct shoal_params {
     uint32_t dim;           /* required: 1..SHOAL_DIM_MAX */
     shoal_metric metric;    /* default l2 */
     shoal_kind kind;        /* default flat */
+    shoal_quantizer quantizer; /* default f32; hnsw: f32 or sq8 (int8 codes for
+                                  traversal, float rerank of the final candidates);
+                                  ivf: f32, sq8 or pq; flat: f32 */
     shoal_simd simd;        /* default auto; SCALAR forces the reference */
     uint64_t seed;          /* PRNG seed for randomized kinds; 0 = fixed default */
     const shoal_allocator *allocator; /* NULL = malloc/free; copied */
     shoal_hnsw_params hnsw; /* kind HNSW only */
     shoal_ivf_params ivf;   /* kind IVF only */
+    char *errmsg;           /* optional: receives the rule a rejected parameter broke */
+    size_t errmsg_size;     /* bytes at errmsg */
 } shoal_params;
 
-void shoal_params_init(shoal_params *params);
+/*
+ * The parameters every host sets by name: X(field, TYPE, "jsName",
+ * "cli-flag", APPLIES, ENUM, "help").  TYPE is U32, U64 or ENUM (then ENUM
+ * names its list); APPLIES says which kinds take it (ALL, HNSW, IVF,
+ * QUANTIZED = hnsw and ivf).  The JS binding passes them as one array in
+ * this order, the CLI builds its flags and help from it, and tools/gen.c
+ * writes the JS names, TypeScript types and docs/PARAMS.md -- so adding a
+ * parameter is one line here and its field above.  0 (or absent) means the
+ * default everywhere.
+ */
+#define SHOAL_PARAM_LIST(X)                                                                  \
+    X(dim, U32, "dim", "dim", ALL, NONE, "vector length, 1..16384 (required)")                \
+    X(metric, ENUM, "metric", "metric", ALL, METRIC,                                         \
+      "l2 (default, squared Euclidean), ip (negative inner product), cosine (1 - cosine)")   \
+    X(kind, ENUM, "kind", "kind", ALL, KIND,                                                 \
+      "flat (default, exact), hnsw (graph), ivf (inverted lists)")                           \
+    X(quantizer, ENUM, "quantizer", "quantizer", QUANTIZED, QUANTIZER,                       \
+      "f32 (default), sq8 (int8 codes; hnsw, ivf), pq (product quantization; ivf)")          \
+    X(simd, ENUM, "simd", "simd", ALL, SIMD,                                                 \
+      "kernels: auto (default), scalar, avx2, avx512, wasm-simd128 (same results)")          \
+    X(seed, U64, "seed", "seed", ALL, NONE,                                                  \
+      "PRNG seed; same input, options and seed give the same bytes")                        \
+    X(hnsw.M, U32, "M", "M", HNSW, NONE, "links per node, 2..1024 (default 16; 2*M on level 0)") \
+    X(hnsw.ef_construction, U32, "efConstruction", "ef-construction", HNSW, NONE,            \
+      "candidate list while building, >= M (default 200)")                                   \
+    X(hnsw.ef_search, U32, "efSearch", "ef-search", HNSW, NONE,                              \
+      "default candidate list for searches (default 64)")                                    \
+    X(ivf.nlist, U32, "nlist", "nlist", IVF, NONE,                                           \
+      "lists, <= 65536 (default ~4*sqrt(n), at most n/39)")                                  \
+    X(ivf.nprobe, U32, "nprobe", "nprobe", IVF, NONE,                                        \
+      "default lists probed per search (default nlist/16)")                                  \
+    X(ivf.pq_m, U32, "pqM", "pq-m", IVF, NONE, "pq sub-quantizers; must divide dim")          \
+    X(ivf.pq_bits, U32, "pqBits", "pq-bits", IVF, NONE, "pq: 8 (default) or 4 (fast scan)")   \
+    X(ivf.rerank, U32, "rerank", "rerank", IVF, NONE,                                        \
+      "sq8/pq: keep float32 copies and rerank this many candidates")                         \
+    X(ivf.train_sample, U32, "trainSample", "train-sample", IVF, NONE,                       \
+      "k-means vectors per list (default 256)")                                              \
+    X(ivf.train_iters, U32, "trainIters", "train-iters", IVF, NONE,                          \
+      "k-means iterations, <= 1000 (default 10)")
+
+SHOAL_API void shoal_params_init(shoal_params *params);
 
 typedef struct shoal_index shoal_index;
 
 /* Creates an empty index.  On success *out owns a handle to shoal_index_free.
- * On failure *out is NULL; the reason is only the return code. */
-int shoal_index_new(const shoal_params *params, shoal_index **out);
-void shoal_index_free(shoal_index *index);
+ * On failure *out is NULL, and params->errmsg (if set) says which rule a
+ * parameter broke ("hnsw M = 1; it must be 2..1024"). */
+SHOAL_API int shoal_index_new(const shoal_params *params, shoal_index **out);
+SHOAL_API void shoal_index_free(shoal_index *index);
 
 /* Detail message for the last failing call on this handle ("" if none). */
-const char *shoal_index_errmsg(const shoal_index *index);
+SHOAL_API const char *shoal_index_errmsg(const shoal_index *index);
 
-uint32_t shoal_index_dim(const shoal_index *index);
-shoal_metric shoal_index_metric(const shoal_index *index);
-shoal_kind shoal_index_kind(const shoal_index *index);
+SHOAL_API uint32_t shoal_index_dim(const shoal_index *index);
+SHOAL_API shoal_metric shoal_index_metric(const shoal_index *index);
+SHOAL_API shoal_kind shoal_index_kind(const shoal_index *index);
 /* Number of live records. */
-uint32_t shoal_index_size(const shoal_index *index);
+SHOAL_API uint32_t shoal_index_size(const shoal_index *index);
 /* Bytes currently allocated through the handle's allocator. */
-size_t shoal_index_memory_bytes(const shoal_index *index);
+SHOAL_API size_t shoal_index_memory_bytes(const shoal_index *index);
 /* Name of the kernels this handle computes with (see shoal_simd_name). */
-const char *shoal_index_simd_name(const shoal_index *index);
+SHOAL_API const char *shoal_index_simd_name(const shoal_index *index);
 
 /*
  * Adds n records.  vectors holds n * dim floats, row-major; dim must equal
@@ -220,7 +303,7 @@ const char *shoal_index_simd_name(const shoal_index *index);
  * validated before anything changes, so SHOAL_EID / SHOAL_EVECTOR leave the
  * index unchanged; so does SHOAL_ENOMEM.  Returns n.
  */
-int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
+SHOAL_API int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t dim);
 
 /*
@@ -236,31 +319,34 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
  * SHOAL_EPARAM (too few vectors for nlist or for the codebooks),
  * SHOAL_ENOMEM.  A failing call leaves the index unchanged.  Returns 0.
  */
-int shoal_index_train(shoal_index *index, uint32_t n, const float *vectors, uint32_t dim);
+SHOAL_API int shoal_index_train(shoal_index *index, uint32_t n, const float *vectors, uint32_t dim);
 
 /* Whether the index can take records: 1 for kinds that need no training. */
-int shoal_index_trained(const shoal_index *index);
+SHOAL_API int shoal_index_trained(const shoal_index *index);
 
 /* Called during long adds with the records done so far and the batch size;
  * returning nonzero stops the add after the current record (the records
  * done stay added; shoal_index_add then returns their count).  fn NULL
  * removes the callback. */
 typedef int (*shoal_progress_fn)(void *ctx, uint32_t done, uint32_t total);
-void shoal_index_on_progress(shoal_index *index, shoal_progress_fn fn, void *ctx);
+SHOAL_API void shoal_index_on_progress(shoal_index *index, shoal_progress_fn fn, void *ctx);
 
 /* Deletes the records with these ids; absent ids are skipped.  Returns the
  * number deleted. */
-int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
+SHOAL_API int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
                        const uint32_t *id_offsets);
 
 /* Copies the stored vector of `id` (normalized under cosine) to out[dim].
  * Returns 0, or SHOAL_ENOTFOUND. */
-int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len,
+SHOAL_API int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len,
                     float *out);
 
 /* Allow-filter over labels: nonzero keeps the record. */
 typedef int (*shoal_filter_fn)(void *ctx, uint32_t label);
 
+/* Search parameters.  Fields of another kind are ignored (ef by flat and
+ * ivf, nprobe and rerank by flat and hnsw), so one set of parameters can
+ * serve every index of a collection; the JS API rejects them instead. */
 typedef struct shoal_search_params {
     uint32_t ef;                 /* HNSW candidate list size; 0 = the index's
                                     ef_search (raised to k); else must be >= k */
@@ -277,7 +363,15 @@ typedef struct shoal_search_params {
     uint32_t filter_bitmap_bits;
 } shoal_search_params;
 
-void shoal_search_params_init(shoal_search_params *params);
+/* The numeric search parameters hosts set by name, in the order the JS
+ * binding passes them: X(field, "jsName", "cli-flag", APPLIES, "help"). */
+#define SHOAL_SEARCH_PARAM_LIST(X)                                                       \
+    X(ef, "ef", "ef", HNSW, "candidate list size, >= k (default: the index's efSearch)") \
+    X(nprobe, "nprobe", "nprobe", IVF, "lists probed, 1..nlist (default: the index's)")  \
+    X(rerank, "rerank", "rerank", IVF,                                                    \
+      "candidates reranked in float32, >= k (needs rerank copies)")
+
+SHOAL_API void shoal_search_params_init(shoal_search_params *params);
 
 /*
  * Finds the k records closest to query[dim] (dim must equal the index's).  Writes up to k labels and
@@ -286,27 +380,27 @@ void shoal_search_params_init(shoal_search_params *params);
  * (< k when fewer records match).  Errors: SHOAL_EPARAM (k = 0 or k >
  * SHOAL_K_MAX), SHOAL_EDIM, SHOAL_EVECTOR (NaN/Inf query).
  */
-int shoal_index_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
+SHOAL_API int shoal_index_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
                        const shoal_search_params *params, uint32_t *labels,
                        float *distances);
 
 /* The id of a label returned by the last search.  Returns its length in
  * bytes and sets *id (not NUL-terminated, owned by the index), or
  * SHOAL_ENOTFOUND for a label that holds no live record. */
-int shoal_index_label_id(const shoal_index *index, uint32_t label,
+SHOAL_API int shoal_index_label_id(const shoal_index *index, uint32_t label,
                          const char **id);
 
 /* Label of a stored id, or SHOAL_ENOTFOUND. */
-int shoal_index_label_of(const shoal_index *index, const char *id,
+SHOAL_API int shoal_index_label_of(const shoal_index *index, const char *id,
                          uint32_t id_len);
 
 /* One past the largest label in use: the bit count a filter bitmap needs. */
-uint32_t shoal_index_label_bound(const shoal_index *index);
+SHOAL_API uint32_t shoal_index_label_bound(const shoal_index *index);
 
 /* Verifies internal invariants (for HNSW: link targets valid and live,
  * degrees within bounds, entry point live, every live node reachable);
  * 0 or SHOAL_ECORRUPT with a detail message. */
-int shoal_index_check(shoal_index *index);
+SHOAL_API int shoal_index_check(shoal_index *index);
 
 typedef struct shoal_stats {
     uint32_t size;         /* live records */
@@ -323,7 +417,18 @@ typedef struct shoal_stats {
     uint32_t nlist;        /* IVF: lists (0 until trained); else 0 */
 } shoal_stats;
 
-void shoal_index_stats(const shoal_index *index, shoal_stats *out);
+/* The fields of shoal_stats hosts read by name, in the order the JS binding
+ * returns them: X(field, "jsName", "help"). */
+#define SHOAL_STATS_LIST(X)                                                             \
+    X(size, "size", "live records")                                                     \
+    X(levels, "levels", "hnsw: number of levels; else 1")                               \
+    X(mean_degree, "meanDegree", "hnsw: mean level-0 out-degree; else 0")               \
+    X(memory_bytes, "memoryBytes", "bytes the core holds for this index")               \
+    X(codes_bytes, "codesBytes", "ivf: centroids, codebooks, list labels and codes")    \
+    X(rerank_bytes, "rerankBytes", "ivf: float32 rerank copies")                        \
+    X(nlist, "nlist", "ivf: lists (0 until trained)")
+
+SHOAL_API void shoal_index_stats(const shoal_index *index, shoal_stats *out);
 
 /* --------------------------------------------------------------- segments */
 
@@ -348,7 +453,7 @@ typedef struct shoal_save_params {
     int zstd_level;
 } shoal_save_params;
 
-void shoal_save_params_init(shoal_save_params *params);
+SHOAL_API void shoal_save_params_init(shoal_save_params *params);
 
 /*
  * Writes the index as a segment.  On success *out points to *out_size bytes
@@ -357,10 +462,10 @@ void shoal_save_params_init(shoal_save_params *params);
  * not changed.  params may be NULL (uncompressed).  Errors: SHOAL_EPARAM
  * (level out of range), SHOAL_ENOMEM, SHOAL_ETOOBIG.  Returns 0.
  */
-int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_t **out,
+SHOAL_API int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_t **out,
                      size_t *out_size);
 /* Releases a buffer from shoal_index_save (NULL is fine). */
-void shoal_index_free_segment(shoal_index *index, uint8_t *segment);
+SHOAL_API void shoal_index_free_segment(shoal_index *index, uint8_t *segment);
 
 typedef struct shoal_load_params {
     shoal_simd simd;                  /* kernels for the loaded index; default auto */
@@ -369,7 +474,7 @@ typedef struct shoal_load_params {
     size_t errmsg_size;               /* bytes at errmsg */
 } shoal_load_params;
 
-void shoal_load_params_init(shoal_load_params *params);
+SHOAL_API void shoal_load_params_init(shoal_load_params *params);
 
 /*
  * Reads a segment into a new index that owns all its memory (bytes may be
@@ -383,7 +488,7 @@ void shoal_load_params_init(shoal_load_params *params);
  * SHOAL_EVERSION (a newer major format or an unknown required feature) --
  * or SHOAL_ENOMEM, SHOAL_EUNSUPPORTED (simd), SHOAL_EPARAM (NULL bytes).
  */
-int shoal_index_load(const uint8_t *bytes, size_t size, const shoal_load_params *params,
+SHOAL_API int shoal_index_load(const uint8_t *bytes, size_t size, const shoal_load_params *params,
                      shoal_index **out);
 
 /*
@@ -396,11 +501,11 @@ int shoal_index_load(const uint8_t *bytes, size_t size, const shoal_load_params 
  * add, delete and train fail with SHOAL_ESTATE (load the segment to change
  * it).  Searches, get and check work as on any index.
  */
-int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_load_params *params,
+SHOAL_API int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_load_params *params,
                      shoal_index **out);
 
 /* Whether the index is a read-only view (1) or owns its memory (0). */
-int shoal_index_is_view(const shoal_index *index);
+SHOAL_API int shoal_index_is_view(const shoal_index *index);
 
 typedef struct shoal_segment_summary {
     uint32_t format_major, format_minor;
@@ -414,11 +519,12 @@ typedef struct shoal_segment_summary {
     uint32_t dim;
     uint32_t size;          /* live records */
     uint32_t label_bound;
-    uint32_t storage;       /* HNSW: shoal_storage; IVF: shoal_quantizer */
+    shoal_quantizer quantizer;
     uint32_t nlist;         /* IVF: lists (0 untrained) */
     shoal_params params;    /* the parameters the index was created with
                                (allocator NULL, simd auto): what a rebuild
                                or merge needs to make the same kind of index */
+    char message[256];      /* on failure: what is wrong, and where */
 } shoal_segment_summary;
 
 /*
@@ -428,7 +534,23 @@ typedef struct shoal_segment_summary {
  * SHOAL_ETRUNCATED and info->head_size (if at least the 64-byte header was
  * given) says how many are needed.  Returns 0 or a corrupt-family code.
  */
-int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary *info);
+SHOAL_API int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary *info);
+
+/* One entry of a segment's section table (docs/FORMAT.md). */
+typedef struct shoal_section_info {
+    uint32_t kind;    /* section kind; bit 31 set = optional */
+    const char *name; /* "hnsw level 0", ...; "unknown" for kinds this library
+                         does not know (static text) */
+    uint32_t codec;   /* 0 stored raw, 1 zstd */
+    uint32_t index;   /* the IVF list of list sections, else 0 */
+    uint64_t offset, stored, raw; /* bytes in the segment; stored; decompressed */
+} shoal_section_info;
+
+/* The section table of a segment (bytes may be a prefix reaching past the
+ * table; its checksum is verified).  Writes up to cap entries; returns the
+ * total count, or a corrupt-family code. */
+SHOAL_API int shoal_segment_sections(const uint8_t *bytes, size_t size, shoal_section_info *out,
+                                     uint32_t cap);
 
 /* One block of a segment cut for IPFS (docs/FORMAT.md, "Blocks"). */
 typedef struct shoal_block {
@@ -446,21 +568,21 @@ typedef struct shoal_block {
  * Writes up to cap blocks; returns the total count (call with cap 0 to
  * size the array), or a corrupt-family code.
  */
-int shoal_segment_blocks(const uint8_t *bytes, size_t size, shoal_block *out, uint32_t cap);
+SHOAL_API int shoal_segment_blocks(const uint8_t *bytes, size_t size, shoal_block *out, uint32_t cap);
 
 /* The CIDv1 (raw codec, sha2-256, base32 "b...") of the bytes, into out;
  * returns its length (59).  Identical in every build. */
-int shoal_cid(const void *bytes, size_t size, char out[SHOAL_CID_SIZE]);
+SHOAL_API int shoal_cid(const void *bytes, size_t size, char out[SHOAL_CID_SIZE]);
 /* The same from a SHA-256 digest computed elsewhere. */
-int shoal_cid_of_digest(const uint8_t digest[32], char out[SHOAL_CID_SIZE]);
-void shoal_sha256(const void *bytes, size_t size, uint8_t out[32]);
+SHOAL_API int shoal_cid_of_digest(const uint8_t digest[32], char out[SHOAL_CID_SIZE]);
+SHOAL_API void shoal_sha256(const void *bytes, size_t size, uint8_t out[32]);
 /* CRC-32C (Castagnoli), continuing from crc (0 to start). */
-uint32_t shoal_crc32c(uint32_t crc, const void *bytes, size_t size);
+SHOAL_API uint32_t shoal_crc32c(uint32_t crc, const void *bytes, size_t size);
 
 /* ------------------------------------------------------------------ utils */
 
 /* Exposed so hosts and tests can compare against the reference kernels. */
-float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a,
+SHOAL_API float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a,
                      const float *b, uint32_t dim);
 
 #ifdef __cplusplus

@@ -25,17 +25,16 @@ typedef struct golden_case {
     shoal_metric metric;
     uint32_t dim, n;
     int zstd_level;
-    shoal_storage storage;        /* hnsw */
-    shoal_quantizer quantizer;    /* ivf */
+    shoal_quantizer quantizer;
     uint32_t nlist, pq_m, pq_bits, rerank;
 } golden_case;
 
 static const golden_case GOLDEN_CASES[] = {
-    {"flat-l2", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 16, 300, 0, SHOAL_STORAGE_F32, SHOAL_QUANTIZER_FLAT, 0, 0, 0, 0},
-    {"hnsw-cosine-f32", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 37, 300, 3, SHOAL_STORAGE_F32, SHOAL_QUANTIZER_FLAT, 0, 0, 0, 0},
-    {"hnsw-l2-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 3, SHOAL_STORAGE_SQ8, SHOAL_QUANTIZER_FLAT, 0, 0, 0, 0},
-    {"ivf-flat-ip", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 16, 400, 0, SHOAL_STORAGE_F32, SHOAL_QUANTIZER_FLAT, 8, 0, 0, 0},
-    {"ivf-pq4-rerank-l2", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 37, 400, 3, SHOAL_STORAGE_F32, SHOAL_QUANTIZER_PQ, 8, 37, 4, 20},
+    {"flat-l2", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 16, 300, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0},
+    {"hnsw-cosine-f32", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 37, 300, 3, SHOAL_QUANTIZER_F32, 0, 0, 0, 0},
+    {"hnsw-l2-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 3, SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0},
+    {"ivf-flat-ip", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 16, 400, 0, SHOAL_QUANTIZER_F32, 8, 0, 0, 0},
+    {"ivf-pq4-rerank-l2", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 37, 400, 3, SHOAL_QUANTIZER_PQ, 8, 37, 4, 20},
 };
 #define GOLDEN_COUNT (sizeof GOLDEN_CASES / sizeof GOLDEN_CASES[0])
 
@@ -49,10 +48,9 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     p.seed = 77 + number;
     p.hnsw.M = 8;
     p.hnsw.ef_construction = 48;
-    p.hnsw.storage = c->storage;
     p.ivf.nlist = c->nlist;
     p.ivf.nprobe = c->nlist ? 3 : 0;
-    p.ivf.quantizer = c->quantizer;
+    p.quantizer = c->quantizer;
     p.ivf.pq_m = c->pq_m;
     p.ivf.pq_bits = c->pq_bits;
     p.ivf.rerank = c->rerank;

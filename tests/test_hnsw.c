@@ -58,7 +58,7 @@ static int delete_row(shoal_index *index, uint32_t row) {
     return shoal_index_delete(index, 1, ids_scratch.bytes, ids_scratch.offsets);
 }
 
-static shoal_index *make_hnsw(uint32_t dim, shoal_metric metric, shoal_storage storage,
+static shoal_index *make_hnsw(uint32_t dim, shoal_metric metric, shoal_quantizer quantizer,
                               uint32_t M, uint64_t seed) {
     shoal_params p;
     shoal_params_init(&p);
@@ -67,7 +67,7 @@ static shoal_index *make_hnsw(uint32_t dim, shoal_metric metric, shoal_storage s
     p.kind = SHOAL_KIND_HNSW;
     p.seed = seed;
     p.hnsw.M = M;
-    p.hnsw.storage = storage;
+    p.quantizer = quantizer;
     shoal_index *index = NULL;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
     return index;
@@ -89,11 +89,11 @@ static const char *metric_name(shoal_metric m) {
     return m == SHOAL_METRIC_L2 ? "l2" : m == SHOAL_METRIC_IP ? "ip" : "cosine";
 }
 
-static void recall_case(shoal_metric metric, shoal_storage storage, uint32_t dim, uint32_t n,
+static void recall_case(shoal_metric metric, shoal_quantizer quantizer, uint32_t dim, uint32_t n,
                         uint32_t ef, double threshold) {
     float *data = clustered(1000 + dim, n, dim, 20);
     float *queries = clustered(2000 + dim, 50, dim, 20);
-    shoal_index *h = make_hnsw(dim, metric, storage, 0, 7);
+    shoal_index *h = make_hnsw(dim, metric, quantizer, 0, 7);
     shoal_index *f = make_flat(dim, metric);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     CHECK_INT(add_rows(f, data, dim, 0, n), (int)n);
@@ -104,7 +104,7 @@ static void recall_case(shoal_metric metric, shoal_storage storage, uint32_t dim
     double r = test_recall_at_k(h, f, queries, 50, dim, K, &sp);
     if (r < threshold || getenv("SHOAL_VERBOSE"))
         fprintf(stderr, "    %s %s dim %u ef %u: recall %.3f (want %.2f)\n", metric_name(metric),
-                storage == SHOAL_STORAGE_SQ8 ? "sq8" : "f32", dim, ef, r, threshold);
+                quantizer == SHOAL_QUANTIZER_SQ8 ? "sq8" : "f32", dim, ef, r, threshold);
     CHECK(r >= threshold);
     shoal_index_free(h);
     shoal_index_free(f);
@@ -115,9 +115,9 @@ static void recall_case(shoal_metric metric, shoal_storage storage, uint32_t dim
 static void test_recall_f32(void) {
     static const shoal_metric metrics[] = {SHOAL_METRIC_L2, SHOAL_METRIC_IP, SHOAL_METRIC_COSINE};
     for (int m = 0; m < 3; m++) {
-        recall_case(metrics[m], SHOAL_STORAGE_F32, 32, 2000, 64, 0.95);
+        recall_case(metrics[m], SHOAL_QUANTIZER_F32, 32, 2000, 64, 0.95);
         /* XXX: inner product at dim 100 reaches 0.936 at ef 64 (0.98 at 128). */
-        recall_case(metrics[m], SHOAL_STORAGE_F32, 100, 2000,
+        recall_case(metrics[m], SHOAL_QUANTIZER_F32, 100, 2000,
                     metrics[m] == SHOAL_METRIC_IP ? 128 : 64, 0.95);
     }
 }
@@ -126,9 +126,9 @@ static void test_recall_f32(void) {
 static void test_recall_sq8(void) {
     static const shoal_metric metrics[] = {SHOAL_METRIC_L2, SHOAL_METRIC_IP, SHOAL_METRIC_COSINE};
     for (int m = 0; m < 3; m++) {
-        recall_case(metrics[m], SHOAL_STORAGE_SQ8, 100, 3000, 64, 0.85);
-        recall_case(metrics[m], SHOAL_STORAGE_SQ8, 100, 3000, 256, 0.95);
-        recall_case(metrics[m], SHOAL_STORAGE_SQ8, 32, 3000, 200, 0.95);
+        recall_case(metrics[m], SHOAL_QUANTIZER_SQ8, 100, 3000, 64, 0.85);
+        recall_case(metrics[m], SHOAL_QUANTIZER_SQ8, 100, 3000, 256, 0.95);
+        recall_case(metrics[m], SHOAL_QUANTIZER_SQ8, 32, 3000, 200, 0.95);
     }
 }
 
@@ -157,7 +157,7 @@ static void test_sq8_memory(void) {
     p.hnsw.ef_construction = 64;
     shoal_index *f32 = NULL, *sq8 = NULL, *flat = make_flat(dim, SHOAL_METRIC_L2);
     CHECK_INT(shoal_index_new(&p, &f32), SHOAL_OK);
-    p.hnsw.storage = SHOAL_STORAGE_SQ8;
+    p.quantizer = SHOAL_QUANTIZER_SQ8;
     CHECK_INT(shoal_index_new(&p, &sq8), SHOAL_OK);
     CHECK_INT(add_rows(f32, data, dim, 0, n), (int)n);
     CHECK_INT(add_rows(sq8, data, dim, 0, n), (int)n);
@@ -185,7 +185,7 @@ static void test_sq8_memory(void) {
 static void test_sq8_get(void) {
     uint32_t dim = 16, n = 1100;
     float *data = clustered(5, n, dim, 20);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_SQ8, 8, 1);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_SQ8, 8, 1);
     CHECK_INT(add_rows(h, data, dim, 0, 1000), 1000);
     float out[16];
     CHECK_INT(shoal_index_get(h, "r7", 2, out), SHOAL_OK);
@@ -217,11 +217,11 @@ static void test_sq8_get(void) {
 
 /* Inserts, upserts and deletes at random, checking the graph after every
  * step and the results against the exact index at the end. */
-static void mutation_mix(shoal_storage storage, uint32_t steps, uint32_t rows) {
+static void mutation_mix(shoal_quantizer quantizer, uint32_t steps, uint32_t rows) {
     uint32_t dim = 24;
     float *data = clustered(11, rows, dim, 20);
     float *fresh = clustered(12, rows, dim, 20); /* replacement vectors */
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, storage, 6, 3);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, quantizer, 6, 3);
     shoal_index *f = make_flat(dim, SHOAL_METRIC_L2);
     test_rng r = {99};
     int broken = 0;
@@ -259,13 +259,13 @@ static void mutation_mix(shoal_storage storage, uint32_t steps, uint32_t rows) {
     free(queries);
 }
 
-static void test_mutation_mix(void) { mutation_mix(SHOAL_STORAGE_F32, 3000, 500); }
-static void test_mutation_mix_sq8(void) { mutation_mix(SHOAL_STORAGE_SQ8, 1500, 1300); }
+static void test_mutation_mix(void) { mutation_mix(SHOAL_QUANTIZER_F32, 3000, 500); }
+static void test_mutation_mix_sq8(void) { mutation_mix(SHOAL_QUANTIZER_SQ8, 1500, 1300); }
 
 static void test_delete_entry_point(void) {
     uint32_t dim = 16, n = 800;
     float *data = clustered(21, n, dim, 20);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_F32, 4, 5);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 4, 5);
     shoal_index *f = make_flat(dim, SHOAL_METRIC_L2);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     CHECK_INT(add_rows(f, data, dim, 0, n), (int)n);
@@ -302,10 +302,10 @@ static void test_delete_entry_point(void) {
 
 /* Deletes 90% in random order (checking the graph every 100 deletes and at
  * the end); the survivors must still be found. */
-static void delete_most(shoal_metric metric, shoal_storage storage) {
+static void delete_most(shoal_metric metric, shoal_quantizer quantizer) {
     uint32_t dim = 32, n = 3000;
     float *data = clustered(31, n, dim, 20);
-    shoal_index *h = make_hnsw(dim, metric, storage, 0, 9);
+    shoal_index *h = make_hnsw(dim, metric, quantizer, 0, 9);
     shoal_index *f = make_flat(dim, metric);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     CHECK_INT(add_rows(f, data, dim, 0, n), (int)n);
@@ -353,16 +353,16 @@ static void delete_most(shoal_metric metric, shoal_storage storage) {
 }
 
 static void test_delete_90_percent(void) {
-    delete_most(SHOAL_METRIC_L2, SHOAL_STORAGE_F32);
-    delete_most(SHOAL_METRIC_COSINE, SHOAL_STORAGE_F32);
-    delete_most(SHOAL_METRIC_L2, SHOAL_STORAGE_SQ8);
+    delete_most(SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32);
+    delete_most(SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_F32);
+    delete_most(SHOAL_METRIC_L2, SHOAL_QUANTIZER_SQ8);
 }
 
 /* Delete all, then build again in the same handle. */
 static void test_delete_all(void) {
     uint32_t dim = 8, n = 200;
     float *data = clustered(41, n, dim, 5);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_F32, 4, 1);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 4, 1);
     for (int round = 0; round < 2; round++) {
         CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
         CHECK_INT(shoal_index_check(h), SHOAL_OK);
@@ -387,7 +387,7 @@ static void test_delete_all(void) {
 static void test_upsert(void) {
     uint32_t dim = 16, n = 500;
     float *data = clustered(51, n, dim, 10);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_F32, 8, 1);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 8, 1);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     /* r0 takes r1's vector; searching r0's old vector must not find r0 at 0. */
     make_ids(&ids_scratch, 0, 1);
@@ -421,11 +421,11 @@ static int keep_mod(void *ctx, uint32_t label) {
     return row >= 0 && (uint32_t)row % f->mod == f->rem;
 }
 
-static void filter_case(shoal_storage storage, uint32_t mod, int use_bitmap, double threshold) {
+static void filter_case(shoal_quantizer quantizer, uint32_t mod, int use_bitmap, double threshold) {
     uint32_t dim = 32, n = 4000;
     float *data = clustered(61, n, dim, 20);
     float *queries = clustered(62, 30, dim, 20);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, storage, 0, 2);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, quantizer, 0, 2);
     shoal_index *f = make_flat(dim, SHOAL_METRIC_L2);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     CHECK_INT(add_rows(f, data, dim, 0, n), (int)n);
@@ -468,16 +468,16 @@ static void filter_case(shoal_storage storage, uint32_t mod, int use_bitmap, dou
 }
 
 static void test_filter_graph(void) {
-    filter_case(SHOAL_STORAGE_F32, 2, 1, 0.95);  /* 50%: traversal with the filter */
-    filter_case(SHOAL_STORAGE_F32, 3, 0, 0.95);  /* 33% */
-    filter_case(SHOAL_STORAGE_SQ8, 2, 0, 0.93);
+    filter_case(SHOAL_QUANTIZER_F32, 2, 1, 0.95);  /* 50%: traversal with the filter */
+    filter_case(SHOAL_QUANTIZER_F32, 3, 0, 0.95);  /* 33% */
+    filter_case(SHOAL_QUANTIZER_SQ8, 2, 0, 0.93);
 }
 
 static void test_filter_selective(void) {
-    filter_case(SHOAL_STORAGE_F32, 100, 1, 1.0); /* 1%: exact over the matches */
-    filter_case(SHOAL_STORAGE_F32, 100, 0, 1.0);
-    filter_case(SHOAL_STORAGE_F32, 1000, 0, 1.0); /* 4 match: fewer than k */
-    filter_case(SHOAL_STORAGE_F32, 8, 1, 0.95);  /* 12.5%: near the switch */
+    filter_case(SHOAL_QUANTIZER_F32, 100, 1, 1.0); /* 1%: exact over the matches */
+    filter_case(SHOAL_QUANTIZER_F32, 100, 0, 1.0);
+    filter_case(SHOAL_QUANTIZER_F32, 1000, 0, 1.0); /* 4 match: fewer than k */
+    filter_case(SHOAL_QUANTIZER_F32, 8, 1, 0.95);  /* 12.5%: near the switch */
 }
 
 /* A filter that keeps one cluster's far side forces the walk through many
@@ -487,7 +487,7 @@ static int keep_high_label(void *ctx, uint32_t label) { return label >= *(const 
 static void test_filter_walks_far(void) {
     uint32_t dim = 16, n = 3000, from = 2400; /* 20% kept, all inserted last */
     float *data = clustered(71, n, dim, 20);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_F32, 0, 2);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 0, 2);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     shoal_search_params sp;
     shoal_search_params_init(&sp);
@@ -522,9 +522,9 @@ static void test_bad_params(void) {
     p.hnsw.ef_construction = 8;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_EPARAM);
     p.hnsw.ef_construction = 0;
-    p.hnsw.storage = (shoal_storage)7;
+    p.quantizer = (shoal_quantizer)7;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_EPARAM);
-    p.hnsw.storage = SHOAL_STORAGE_F32;
+    p.quantizer = SHOAL_QUANTIZER_F32;
     p.hnsw.M = 2;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
 
@@ -566,11 +566,11 @@ static void test_bad_params(void) {
 
 /* ---------------------------------------------------------- determinism */
 
-static void build_and_probe(uint64_t seed, shoal_storage storage, shoal_stats *stats,
+static void build_and_probe(uint64_t seed, shoal_quantizer quantizer, shoal_stats *stats,
                             uint32_t *labels) {
     uint32_t dim = 20, n = 1500;
     float *data = clustered(91, n, dim, 20);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_COSINE, storage, 8, seed);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_COSINE, quantizer, 8, seed);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     for (uint32_t i = 0; i < n; i += 3) delete_row(h, i);
     CHECK_INT(add_rows(h, data, dim, 0, 200), 200);
@@ -588,13 +588,13 @@ static void build_and_probe(uint64_t seed, shoal_storage storage, shoal_stats *s
 }
 
 static void test_determinism(void) {
-    static const shoal_storage storages[] = {SHOAL_STORAGE_F32, SHOAL_STORAGE_SQ8};
+    static const shoal_quantizer quantizers[] = {SHOAL_QUANTIZER_F32, SHOAL_QUANTIZER_SQ8};
     for (int s = 0; s < 2; s++) {
         shoal_stats a, b, c;
         uint32_t la[30 * K], lb[30 * K], lc[30 * K];
-        build_and_probe(42, storages[s], &a, la);
-        build_and_probe(42, storages[s], &b, lb);
-        build_and_probe(43, storages[s], &c, lc);
+        build_and_probe(42, quantizers[s], &a, la);
+        build_and_probe(42, quantizers[s], &b, lb);
+        build_and_probe(43, quantizers[s], &c, lc);
         CHECK_INT(a.levels, b.levels);
         CHECK_INT(a.memory_bytes, b.memory_bytes);
         CHECK(a.mean_degree == b.mean_degree);
@@ -608,7 +608,7 @@ static void test_determinism(void) {
 
 static void test_stats_and_small(void) {
     uint32_t dim = 4;
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_F32, 0, 1);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 0, 1);
     shoal_stats s;
     shoal_index_stats(h, &s);
     CHECK_INT(s.size, 0);
@@ -653,7 +653,7 @@ static void test_duplicates(void) {
     for (uint32_t i = 0; i < n; i++)
         memcpy(data + (size_t)i * dim, base + (size_t)(i / 4) * dim, dim * sizeof *data);
     free(base);
-    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_STORAGE_F32, 4, 1);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 4, 1);
     CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
     CHECK_INT(shoal_index_check(h), SHOAL_OK);
     for (uint32_t i = 0; i < n; i += 2) {

@@ -131,7 +131,7 @@ static shoal_index *make_ivf(shoal_metric metric, ivf_cfg cfg, shoal_simd simd, 
     p.seed = seed;
     p.ivf.nlist = NLIST;
     p.ivf.nprobe = NPROBE;
-    p.ivf.quantizer = cfg.quantizer;
+    p.quantizer = cfg.quantizer;
     p.ivf.pq_m = cfg.pq_m;
     p.ivf.pq_bits = cfg.pq_bits;
     p.ivf.rerank = cfg.rerank;
@@ -176,7 +176,7 @@ typedef struct recall_case {
 } recall_case;
 
 static const recall_case recall_cases[] = {
-    {"flat", {SHOAL_QUANTIZER_FLAT, 0, 0, 0, 0}, {0.90, 0.80, 0.90}},
+    {"flat", {SHOAL_QUANTIZER_F32, 0, 0, 0, 0}, {0.90, 0.80, 0.90}},
     {"sq8", {SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0}, {0.85, 0.75, 0.85}},
     {"sq8+rerank", {SHOAL_QUANTIZER_SQ8, 0, 0, 50, 0}, {0.90, 0.80, 0.90}},
     {"pq8", {SHOAL_QUANTIZER_PQ, 8, 8, 0, 0}, {0.50, 0.45, 0.50}},
@@ -205,7 +205,7 @@ static void test_recall(void) {
                         r, rc->min_recall[metric]);
             CHECK(r >= rc->min_recall[metric]);
             /* Probing every list of a flat IVF is exact search. */
-            if (rc->cfg.quantizer == SHOAL_QUANTIZER_FLAT) {
+            if (rc->cfg.quantizer == SHOAL_QUANTIZER_F32) {
                 shoal_search_params sp;
                 shoal_search_params_init(&sp);
                 sp.nprobe = NLIST;
@@ -256,7 +256,7 @@ static void test_nprobe_and_rerank_params(void) {
  * SIMD kernels (f32 bit-identical, int8 and fast-scan exact). */
 static void test_deterministic_across_kernels(void) {
     data_init();
-    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_FLAT, 0, 0, 0, 3},
+    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_F32, 0, 0, 0, 3},
                             {SHOAL_QUANTIZER_SQ8, 0, 0, 0, 3},
                             {SHOAL_QUANTIZER_PQ, 8, 8, 0, 3},
                             {SHOAL_QUANTIZER_PQ, 16, 4, 0, 3},
@@ -292,7 +292,7 @@ static void test_pq4_odd_m(void) {
     p.dim = 30;
     p.kind = SHOAL_KIND_IVF;
     p.ivf.nlist = 8;
-    p.ivf.quantizer = SHOAL_QUANTIZER_PQ;
+    p.quantizer = SHOAL_QUANTIZER_PQ;
     p.ivf.pq_bits = 4;
     p.ivf.pq_m = 15;
     p.ivf.rerank = 40;
@@ -321,7 +321,7 @@ static void test_pq4_odd_m(void) {
 
 static void test_delete_upsert(void) {
     data_init();
-    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_FLAT, 0, 0, 0, 3},
+    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_F32, 0, 0, 0, 3},
                             {SHOAL_QUANTIZER_SQ8, 0, 0, 20, 3},
                             {SHOAL_QUANTIZER_PQ, 8, 8, 0, 3},
                             {SHOAL_QUANTIZER_PQ, 16, 4, 20, 3}};
@@ -427,7 +427,7 @@ static void test_add_after_training(void) {
 /* Retraining re-encodes every record; all stay findable. */
 static void test_retrain(void) {
     data_init();
-    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_FLAT, 0, 0, 0, 0},
+    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_F32, 0, 0, 0, 0},
                             {SHOAL_QUANTIZER_PQ, 16, 4, 20, 0},
                             {SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0}};
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
@@ -469,7 +469,7 @@ static void test_bad_parameters(void) {
     p.kind = SHOAL_KIND_IVF;
     shoal_index *index = NULL;
     shoal_params bad = p;
-    bad.ivf.quantizer = SHOAL_QUANTIZER_PQ;
+    bad.quantizer = SHOAL_QUANTIZER_PQ;
     bad.ivf.pq_m = 5; /* does not divide 32 */
     CHECK_INT(shoal_index_new(&bad, &index), SHOAL_EPARAM);
     CHECK(index == NULL);
@@ -483,7 +483,7 @@ static void test_bad_parameters(void) {
     bad.ivf.pq_m = 8; /* not pq */
     CHECK_INT(shoal_index_new(&bad, &index), SHOAL_EPARAM);
     bad = p;
-    bad.ivf.quantizer = (shoal_quantizer)7;
+    bad.quantizer = (shoal_quantizer)7;
     CHECK_INT(shoal_index_new(&bad, &index), SHOAL_EPARAM);
     bad = p;
     bad.ivf.nlist = 8;
@@ -529,7 +529,7 @@ static void test_bad_parameters(void) {
 
     /* PQ needs at least 2^bits training vectors. */
     p.ivf.nlist = 4;
-    p.ivf.quantizer = SHOAL_QUANTIZER_PQ;
+    p.quantizer = SHOAL_QUANTIZER_PQ;
     p.ivf.pq_bits = 8;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
     CHECK_INT(shoal_index_train(index, 200, g_data, DIM), SHOAL_EPARAM);
@@ -571,7 +571,7 @@ static void test_out_of_memory(void) {
                 p.kind = SHOAL_KIND_IVF;
                 p.allocator = &a;
                 p.ivf.nlist = 4; /* auto-train needs 39 * 4 <= OOM_BATCH */
-                p.ivf.quantizer = cfgs[c].quantizer;
+                p.quantizer = cfgs[c].quantizer;
                 p.ivf.pq_m = cfgs[c].pq_m;
                 p.ivf.pq_bits = cfgs[c].pq_bits;
                 p.ivf.rerank = cfgs[c].rerank;

@@ -1,6 +1,6 @@
 /*
  * test_segment.c -- the segment codec (src/segment.c, docs/FORMAT.md):
- * checksum and CID vectors, round trips of every kind and storage (same
+ * checksum and CID vectors, round trips of every kind and quantizer (same
  * results, same bytes when saved again, identical behaviour after more
  * mutations), views, info and blocks, hostile input (every byte flipped,
  * every truncation, version and feature bits), out-of-memory at every
@@ -80,22 +80,21 @@ typedef struct config {
     shoal_kind kind;
     shoal_metric metric;
     uint32_t dim, n;
-    shoal_storage storage;
     shoal_quantizer quantizer;
     uint32_t nlist, pq_bits, rerank;
 } config;
 
 static const config CONFIGS[] = {
-    {"flat", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 12, 200, 0, 0, 0, 0, 0},
-    {"flat-empty", SHOAL_KIND_FLAT, SHOAL_METRIC_IP, 5, 0, 0, 0, 0, 0, 0},
-    {"hnsw", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 9, 300, SHOAL_STORAGE_F32, 0, 0, 0, 0},
-    {"hnsw-sq8-untrained", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 7, 200, SHOAL_STORAGE_SQ8, 0, 0, 0, 0},
-    {"hnsw-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_IP, 6, 1100, SHOAL_STORAGE_SQ8, 0, 0, 0, 0},
-    {"ivf-untrained", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 8, 0, 0, SHOAL_QUANTIZER_SQ8, 4, 0, 0},
-    {"ivf-flat", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 10, 400, 0, SHOAL_QUANTIZER_FLAT, 6, 0, 0},
-    {"ivf-sq8", SHOAL_KIND_IVF, SHOAL_METRIC_COSINE, 10, 400, 0, SHOAL_QUANTIZER_SQ8, 6, 0, 8},
-    {"ivf-pq8", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 8, 600, 0, SHOAL_QUANTIZER_PQ, 5, 8, 0},
-    {"ivf-pq4", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 10, 500, 0, SHOAL_QUANTIZER_PQ, 5, 4, 12},
+    {"flat", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 12, 200, SHOAL_QUANTIZER_F32, 0, 0, 0},
+    {"flat-empty", SHOAL_KIND_FLAT, SHOAL_METRIC_IP, 5, 0, SHOAL_QUANTIZER_F32, 0, 0, 0},
+    {"hnsw", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 9, 300, SHOAL_QUANTIZER_F32, 0, 0, 0},
+    {"hnsw-sq8-untrained", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 7, 200, SHOAL_QUANTIZER_SQ8, 0, 0, 0},
+    {"hnsw-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_IP, 6, 1100, SHOAL_QUANTIZER_SQ8, 0, 0, 0},
+    {"ivf-untrained", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 8, 0, SHOAL_QUANTIZER_SQ8, 4, 0, 0},
+    {"ivf-flat", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 10, 400, SHOAL_QUANTIZER_F32, 6, 0, 0},
+    {"ivf-sq8", SHOAL_KIND_IVF, SHOAL_METRIC_COSINE, 10, 400, SHOAL_QUANTIZER_SQ8, 6, 0, 8},
+    {"ivf-pq8", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 8, 600, SHOAL_QUANTIZER_PQ, 5, 8, 0},
+    {"ivf-pq4", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 10, 500, SHOAL_QUANTIZER_PQ, 5, 4, 12},
 };
 #define CONFIG_COUNT (sizeof CONFIGS / sizeof CONFIGS[0])
 
@@ -109,9 +108,8 @@ static shoal_index *build(const config *c, const shoal_allocator *allocator) {
     p.allocator = allocator;
     p.hnsw.M = 6;
     p.hnsw.ef_construction = 32;
-    p.hnsw.storage = c->storage;
     p.ivf.nlist = c->nlist;
-    p.ivf.quantizer = c->quantizer;
+    p.quantizer = c->quantizer;
     p.ivf.pq_bits = c->pq_bits;
     p.ivf.rerank = c->rerank;
     shoal_index *index;
@@ -384,7 +382,7 @@ static void test_info_and_blocks(void) {
     shoal_index_free(a);
 
     /* A segment over 1 MiB is cut into blocks of at most 1 MiB. */
-    config big = {"flat-big", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 100, 3000, 0, 0, 0, 0, 0};
+    config big = {"flat-big", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 100, 3000, SHOAL_QUANTIZER_F32, 0, 0, 0};
     a = build(&big, NULL);
     s = save(a, 0);
     n = shoal_segment_blocks(s.data, s.size, NULL, 0);

@@ -54,7 +54,7 @@ int main(void) {
             p.ivf.nprobe = IVF_NPROBE;
         }
         if (kind == 3) {
-            p.ivf.quantizer = SHOAL_QUANTIZER_PQ;
+            p.quantizer = SHOAL_QUANTIZER_PQ;
             p.ivf.pq_bits = 4;
             p.ivf.pq_m = IVF_PQ_M;
             p.ivf.rerank = IVF_RERANK;

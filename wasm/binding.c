@@ -1,77 +1,88 @@
 /*
  * binding.c -- the few entry points the JS binding needs beyond shoal.h.
  *
- * Structs are awkward to build from JS, so index parameters arrive as an
- * array of uint32 in the order of enum js_param (mirrored in
- * js/src/index.mjs), and search parameters as plain arguments.  Everything
- * else JS calls is the public API itself.  Uses nothing private.
+ * Structs are awkward to build from JS, so they cross the boundary as
+ * arrays of 64-bit cells in the order of the lists in shoal.h
+ * (SHOAL_PARAM_LIST, SHOAL_SEARCH_PARAM_LIST, SHOAL_STATS_LIST).  The JS
+ * side takes the same order from js/dist/abi.mjs, which tools/gen.c writes
+ * from those lists, so neither side holds a copy of the other's layout and
+ * no struct offset is hard-coded anywhere.  Every other function JS calls
+ * is the public API itself, exported by SHOAL_API.  Uses nothing private.
  */
 #include <emscripten.h>
 
 #include "shoal.h"
 
-enum js_param {
-    JS_DIM,
-    JS_METRIC,
-    JS_KIND,
-    JS_SIMD,
-    JS_SEED_LO,
-    JS_SEED_HI,
-    JS_HNSW_M,
-    JS_HNSW_EF_CONSTRUCTION,
-    JS_HNSW_EF_SEARCH,
-    JS_HNSW_STORAGE,
-    JS_IVF_NLIST,
-    JS_IVF_NPROBE,
-    JS_IVF_QUANTIZER,
-    JS_IVF_PQ_M,
-    JS_IVF_PQ_BITS,
-    JS_IVF_RERANK,
-    JS_IVF_TRAIN_SAMPLE,
-    JS_IVF_TRAIN_ITERS,
-    JS_PARAM_COUNT
+#define COUNT_ROW(...) +1
+enum {
+    PARAM_COUNT = 0 SHOAL_PARAM_LIST(COUNT_ROW),
+    SEARCH_PARAM_COUNT = 0 SHOAL_SEARCH_PARAM_LIST(COUNT_ROW),
+    STATS_COUNT = 0 SHOAL_STATS_LIST(COUNT_ROW)
 };
 
+/* The cell counts, for the JS side to check its generated lists against
+ * the module it loaded: [params, search params, stats]. */
 EMSCRIPTEN_KEEPALIVE
-int shoal_js_index_new(const uint32_t *values, uint32_t count, shoal_index **out) {
+uint32_t shoal_js_abi(uint32_t which) {
+    return which == 0 ? PARAM_COUNT : which == 1 ? SEARCH_PARAM_COUNT : STATS_COUNT;
+}
+
+/* One row of SHOAL_PARAM_LIST: cell i -> the field (values out of a
+ * field's range are rejected rather than truncated). */
+#define TAKE_U32(field) \
+    if (cells[i] > UINT32_MAX) return SHOAL_EPARAM; \
+    params.field = (uint32_t)cells[i];
+#define TAKE_U64(field) params.field = cells[i];
+#define TAKE_ENUM(field) \
+    if (cells[i] > INT32_MAX) return SHOAL_EPARAM; \
+    params.field = (int)cells[i];
+#define TAKE(field, type, js, flag, applies, en, doc) \
+    TAKE_##type(field) i++;
+
+/* shoal_index_new from PARAM_COUNT cells; msg (msg_size bytes) receives
+ * the reason a parameter is rejected. */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_index_new(const uint64_t *cells, uint32_t count, char *msg, uint32_t msg_size,
+                       shoal_index **out) {
     *out = NULL;
-    if (count != JS_PARAM_COUNT) return SHOAL_EPARAM;
+    if (count != PARAM_COUNT) return SHOAL_EPARAM;
     shoal_params params;
     shoal_params_init(&params);
-    params.dim = values[JS_DIM];
-    params.metric = (shoal_metric)values[JS_METRIC];
-    params.kind = (shoal_kind)values[JS_KIND];
-    params.simd = (shoal_simd)values[JS_SIMD];
-    params.seed = (uint64_t)values[JS_SEED_HI] << 32 | values[JS_SEED_LO];
-    params.hnsw.M = values[JS_HNSW_M];
-    params.hnsw.ef_construction = values[JS_HNSW_EF_CONSTRUCTION];
-    params.hnsw.ef_search = values[JS_HNSW_EF_SEARCH];
-    params.hnsw.storage = (shoal_storage)values[JS_HNSW_STORAGE];
-    params.ivf.nlist = values[JS_IVF_NLIST];
-    params.ivf.nprobe = values[JS_IVF_NPROBE];
-    params.ivf.quantizer = (shoal_quantizer)values[JS_IVF_QUANTIZER];
-    params.ivf.pq_m = values[JS_IVF_PQ_M];
-    params.ivf.pq_bits = values[JS_IVF_PQ_BITS];
-    params.ivf.rerank = values[JS_IVF_RERANK];
-    params.ivf.train_sample = values[JS_IVF_TRAIN_SAMPLE];
-    params.ivf.train_iters = values[JS_IVF_TRAIN_ITERS];
+    uint32_t i = 0;
+    SHOAL_PARAM_LIST(TAKE)
+    params.errmsg = msg;
+    params.errmsg_size = msg_size;
     return shoal_index_new(&params, out);
 }
 
-/* filter_bitmap may be NULL (no filter); ef, nprobe and rerank 0 are the
- * index's defaults. */
+#define TAKE_SEARCH(field, js, flag, applies, doc) \
+    if (cells[i] > UINT32_MAX) return SHOAL_EPARAM; \
+    params.field = (uint32_t)cells[i++];
+
+/* shoal_index_search with SEARCH_PARAM_COUNT cells (0 = the index's
+ * defaults); filter_bitmap may be NULL (no filter). */
 EMSCRIPTEN_KEEPALIVE
-int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k, uint32_t ef,
-                    uint32_t nprobe, uint32_t rerank, const uint8_t *filter_bitmap,
+int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
+                    const uint64_t *cells, const uint8_t *filter_bitmap,
                     uint32_t filter_bitmap_bits, uint32_t *labels, float *distances) {
     shoal_search_params params;
     shoal_search_params_init(&params);
-    params.ef = ef;
-    params.nprobe = nprobe;
-    params.rerank = rerank;
+    uint32_t i = 0;
+    SHOAL_SEARCH_PARAM_LIST(TAKE_SEARCH)
     params.filter_bitmap = filter_bitmap;
     params.filter_bitmap_bits = filter_bitmap_bits;
     return shoal_index_search(index, query, dim, k, &params, labels, distances);
+}
+
+#define GIVE_STAT(field, js, doc) out[i++] = (double)stats.field;
+
+/* shoal_index_stats as STATS_COUNT doubles (every value fits 2^53). */
+EMSCRIPTEN_KEEPALIVE
+void shoal_js_stats(const shoal_index *index, double *out) {
+    shoal_stats stats;
+    shoal_index_stats(index, &stats);
+    uint32_t i = 0;
+    SHOAL_STATS_LIST(GIVE_STAT)
 }
 
 /* shoal_index_load with its parameters as arguments; msg (msg_size bytes)

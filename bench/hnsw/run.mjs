@@ -83,14 +83,14 @@ function adapters(o) {
     { name: 'usearch', group: 'peers', cmd: node('usearch.mjs'), needs: npmPeer('usearch') },
     { name: 'hnswlib-wasm', group: 'peers', cmd: node('hnswlib-wasm.mjs'), needs: npmPeer('hnswlib-wasm') },
     { name: 'edgevec', group: 'peers', cmd: node('edgevec.mjs'), efs: o.edgevecEfs, needs: npmPeer('edgevec') },
-    { name: 'shoal-native-f32', group: 'shoal', cmd: [native, '--kind', kind, '--storage', 'f32'], needs: needNative },
-    { name: 'shoal-wasm-simd-f32', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--storage', 'f32'), needs: needWasm },
-    { name: 'shoal-wasm-base-f32', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'base', '--kind', kind, '--storage', 'f32'), needs: needWasm },
+    { name: 'shoal-native-f32', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32'], needs: needNative },
+    { name: 'shoal-wasm-simd-f32', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'f32'), needs: needWasm },
+    { name: 'shoal-wasm-base-f32', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'base', '--kind', kind, '--quantizer', 'f32'), needs: needWasm },
   ];
   // SQ8 only means something for HNSW.
   if (kind === 'hnsw') {
-    list.splice(6, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--storage', 'sq8'], needs: needNative });
-    list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--storage', 'sq8'), needs: needWasm });
+    list.splice(6, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8'], needs: needNative });
+    list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8'), needs: needWasm });
   }
   const pick = (spec) => new Set(spec.split(',').filter(Boolean));
   const only = o.only ? pick(o.only) : null;

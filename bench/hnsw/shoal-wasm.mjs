@@ -3,10 +3,10 @@
 // build (--variant base).  Needs `make wasm` first.
 //
 // --kind hnsw | flat.  HNSW options per the JS API: { kind: 'hnsw', M,
-// efConstruction, storage } and search(q, k, { ef }); flat is exact (recall
+// efConstruction, quantizer } and search(q, k, { ef }); flat is exact (recall
 // 1.0 at every "ef") and serves to prove the pipeline until HNSW is exposed
 // in the JS package.  The kind-specific bits are the two functions below.
-// --storage f32 | sq8 (HNSW only).
+// --quantizer f32 | sq8 (HNSW only).
 //
 // Ids: the public API takes string ids, so row i gets id String(i), and
 // search() returns strings (turned back into numbers after timing).  Each
@@ -25,12 +25,12 @@ const take = (name, fallback) => {
   return value;
 };
 const kind = take('kind', 'hnsw');
-const storage = take('storage', 'f32');
+const quantizer = take('quantizer', 'f32');
 const args = parseArgs(argv);
 const simd = args.variant !== 'base';
 
 const createOptions = (dim) => (kind === 'hnsw'
-  ? { dim, metric: 'l2', kind, simd, M: args.M, efConstruction: args.efc, storage }
+  ? { dim, metric: 'l2', kind, simd, M: args.M, efConstruction: args.efc, quantizer }
   : { dim, metric: 'l2', kind, simd });
 const searchOptions = (ef) => (kind === 'hnsw' ? { ef } : {});
 
@@ -39,9 +39,9 @@ let index;
 let options = {};
 await runAdapter(args, {
   library: 'shoal-wasm',
-  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${storage}` : ''}`,
+  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}`,
   version: info.version,
-  params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, storage } : { kind },
+  params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, quantizer } : { kind },
   notes: `js/index.mjs, ${info.kernels} kernels.` + (kind === 'flat' ? ' FLAT (exact): pipeline check, not HNSW.' : ''),
 }, {
   async build(base, n, dim) {

@@ -85,11 +85,11 @@ function adapters(o) {
     argsFor: (o2, d, n) => [...common(o2, d, n), ...extra],
   });
   const list = [
-    shoal('shoal-flat', ['--quantizer', 'flat']),
+    shoal('shoal-flat', ['--quantizer', 'f32']),
     shoal('shoal-sq8', ['--quantizer', 'sq8']),
     shoal('shoal-pq8', ['--quantizer', 'pq', '--pq-bits', '8', '--pq-m', String(o.pq8M), '--rerank', o.rerank]),
     shoal('shoal-pq4', ['--quantizer', 'pq', '--pq-bits', '4', '--pq-m', String(o.pq4M), '--rerank', o.rerank]),
-    wasm('shoal-wasm-flat', ['--quantizer', 'flat']),
+    wasm('shoal-wasm-flat', ['--quantizer', 'f32']),
     wasm('shoal-wasm-pq4', ['--quantizer', 'pq', '--pq-bits', '4', '--pq-m', String(o.pq4M), '--rerank', o.rerank]),
     faiss('faiss-flat', ['--config', 'flat']),
     faiss('faiss-sq8', ['--config', 'sq8']),

@@ -17,7 +17,7 @@ import { readFvecs } from '../hnsw/common.mjs';
 
 const a = {
   data: 'bench/data', base: 60000, queries: 2000, k: 10, runs: 2, nlist: 256,
-  nprobes: '1,2,4,8,16,32,64', quantizer: 'flat', 'pq-m': 0, 'pq-bits': 0, rerank: '0',
+  nprobes: '1,2,4,8,16,32,64', quantizer: 'f32', 'pq-m': 0, 'pq-bits': 0, rerank: '0',
   neighbors: null, variant: 'simd',
 };
 const argv = process.argv.slice(2);

@@ -10,3 +10,8 @@ export function fail(Class, detail) {
   const [, , message] = errorsByCode.get(code);
   return new Class(`${message}: ${detail}`, code);
 }
+
+/** The numeric code of a generated error class. */
+export function codeOf(Class) {
+  return codeOfClass.get(Class);
+}

@@ -11,39 +11,23 @@
 // call because either can grow (and so detach) the wasm memory.
 
 import {
-  DimensionError, InvalidIdError, ParameterError, StateError, OutOfMemoryError,
+  DimensionError, InvalidIdError, NotFoundError, ParameterError, StateError, OutOfMemoryError,
   errorFromCode,
 } from '../dist/errors.mjs';
-import { fail } from './fail.mjs';
+import { codeOf, fail } from './fail.mjs';
 import { chooseVariant, loadVariant, simdSupported } from './load.mjs';
+import { ENUMS, KIND, LIMITS, METRIC, PARAMS, SEARCH_PARAMS, SIMD, STATS } from '../dist/abi.mjs';
 
-const METRICS = ['l2', 'ip', 'cosine']; // index = shoal_metric
-
-// Per kind: its shoal_kind value and the create options it accepts beyond the
-// common ones; wasm/binding.c's js_param array carries them.
-const KINDS = {
-  flat: { value: 0, options: [] },
-  hnsw: { value: 1, options: ['M', 'efConstruction', 'efSearch', 'storage'] },
-  ivf: {
-    value: 2,
-    options: ['nlist', 'nprobe', 'quantizer', 'pqM', 'pqBits', 'rerank', 'trainSample', 'trainIters'],
-  },
-};
-const STORAGES = ['f32', 'sq8']; // index = shoal_storage
-const QUANTIZERS = ['flat', 'sq8', 'pq']; // index = shoal_quantizer
-const COMMON_OPTIONS = ['dim', 'metric', 'kind', 'seed', 'simd'];
-const SEARCH_OPTIONS = ['ef', 'nprobe', 'rerank', 'filter'];
+// Everything the binding's cells and the core's words need comes from
+// dist/abi.mjs, generated from the lists in src/shoal.h (tools/gen.c).
+const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
 const SAVE_OPTIONS = ['zstdLevel'];
 const LOAD_OPTIONS = ['simd'];
-const CID_SIZE = 64; // SHOAL_CID_SIZE
-const KIND_NAMES = ['flat', 'hnsw', 'ivf']; // index = shoal_kind
 const ADD_OPTIONS = ['onProgress'];
-
-// Order of wasm/binding.c enum js_param.
-const JS_PARAM_COUNT = 18;
-const SIMD_AUTO = 0;
-const SIMD_SCALAR = 1;
-const NOT_FOUND = -6; // SHOAL_ENOTFOUND, an answer rather than an error for get()
+const SIMD_AUTO = SIMD.indexOf('auto');
+const SIMD_SCALAR = SIMD.indexOf('scalar');
+const NOT_FOUND = codeOf(NotFoundError); // an answer rather than an error for get()
+const MSG_SIZE = 256;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -76,7 +60,7 @@ function checkOptions(options, allowed, what) {
       throw fail(ParameterError, `unknown ${what} option '${key}' (known: ${allowed.join(', ') || 'none'})`);
 }
 
-// An optional non-negative integer option that C takes as uint32 (0 = default).
+// A positive integer option that C takes as uint32 (undefined = 0 = default).
 function uint32Option(value, name) {
   if (value === undefined) return 0;
   if (!Number.isInteger(value) || value < 1 || value > 0xffffffff)
@@ -84,21 +68,36 @@ function uint32Option(value, name) {
   return value;
 }
 
+// The 64-bit cell of one create option (SHOAL_PARAM_LIST row p).
+function paramCell(p, value) {
+  if (p.type === 'ENUM') {
+    const words = ENUMS[p.enum];
+    const at = words.indexOf(value);
+    if (at < 0) throw fail(ParameterError, `${p.name} must be one of ${words.join(', ')}, not '${value}'`);
+    return BigInt(at);
+  }
+  if (p.type === 'U64') {
+    let big;
+    if (typeof value === 'bigint') big = value;
+    else if (Number.isSafeInteger(value)) big = BigInt(value);
+    else throw fail(ParameterError, `${p.name} must be an integer or a bigint, not ${String(value)}`);
+    if (big < 0n || big >= 1n << 64n) throw fail(ParameterError, `${p.name} ${value} is outside 0..2^64-1`);
+    return big;
+  }
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+    throw fail(ParameterError, `${p.name} must be a non-negative integer, not ${String(value)}`);
+  return BigInt(value);
+}
+
+// The JS simd option (which wasm build) as the core's kernel choice.
+function simdCell(simd) {
+  return simd === false ? SIMD_SCALAR : SIMD_AUTO;
+}
+
 function toFloat32(values, what) {
   if (values instanceof Float32Array) return values;
   if (Array.isArray(values) || ArrayBuffer.isView(values)) return Float32Array.from(values);
   throw new TypeError(`${what} must be a Float32Array or an array of numbers`);
-}
-
-// uint64 seed -> [lo, hi] uint32 halves.
-function splitSeed(seed) {
-  if (seed === undefined) return [0, 0];
-  let big;
-  if (typeof seed === 'bigint') big = seed;
-  else if (Number.isSafeInteger(seed)) big = BigInt(seed);
-  else throw fail(ParameterError, `seed must be an integer or a bigint, not ${String(seed)}`);
-  if (big < 0n || big >= 1n << 64n) throw fail(ParameterError, `seed ${seed} is outside 0..2^64-1`);
-  return [Number(big & 0xffffffffn), Number(big >> 32n)];
 }
 
 /**
@@ -157,71 +156,41 @@ export class Index {
    * 'cosine' (default 'l2'), kind 'flat' (default) | 'hnsw' | 'ivf', seed
    * (integer or bigint, for randomized kinds), simd true | false | undefined
    * (auto: SIMD128 when the runtime has it; false forces the scalar build,
-   * true fails without it).  hnsw: M, efConstruction, efSearch, storage.
-   * ivf: nlist, nprobe, quantizer 'flat' | 'sq8' | 'pq', pqM, pqBits 8 | 4
-   * (4 = fast scan), rerank (candidates re-scored in float32; keeps float32
-   * copies), trainSample, trainIters -- see docs/API.md.
+   * true fails without it), quantizer 'f32' | 'sq8' (hnsw, ivf) | 'pq' (ivf).
+   * hnsw: M, efConstruction, efSearch.  ivf: nlist, nprobe, pqM, pqBits
+   * 8 | 4 (4 = fast scan), rerank (candidates re-scored in float32; keeps
+   * float32 copies), trainSample, trainIters.  The list and its defaults:
+   * docs/PARAMS.md (generated from shoal.h, like the checks here).
    */
   static async create(options) {
     if (options === null || typeof options !== 'object')
       throw new TypeError('Index.create needs an options object: { dim, metric, kind }');
-    const { dim, metric = 'l2', kind = 'flat', seed, simd, storage = 'f32' } = options;
-    const kindSpec = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
-    if (!kindSpec)
-      throw fail(ParameterError, `kind must be one of ${Object.keys(KINDS).join(', ')}, not '${kind}'`);
-    checkOptions(options, [...COMMON_OPTIONS, ...kindSpec.options], 'Index.create');
-    if (!Number.isInteger(dim) || dim < 1 || dim > 0xffffffff)
-      throw fail(ParameterError, `dim must be a positive integer, not ${String(dim)}`);
-    const metricValue = METRICS.indexOf(metric);
-    if (metricValue < 0)
-      throw fail(ParameterError, `metric must be one of ${METRICS.join(', ')}, not '${metric}'`);
-    const [seedLo, seedHi] = splitSeed(seed);
-    const storageValue = STORAGES.indexOf(storage);
-    if (storageValue < 0)
-      throw fail(ParameterError, `storage must be one of ${STORAGES.join(', ')}, not '${storage}'`);
-    const hnsw = [
-      uint32Option(options.M, 'M'),
-      uint32Option(options.efConstruction, 'efConstruction'),
-      uint32Option(options.efSearch, 'efSearch'),
-      storageValue,
-    ];
-    const { quantizer = 'flat' } = options;
-    const quantizerValue = QUANTIZERS.indexOf(quantizer);
-    if (quantizerValue < 0)
-      throw fail(ParameterError, `quantizer must be one of ${QUANTIZERS.join(', ')}, not '${quantizer}'`);
-    if (options.pqBits !== undefined && options.pqBits !== 4 && options.pqBits !== 8)
-      throw fail(ParameterError, `pqBits must be 4 or 8, not ${String(options.pqBits)}`);
-    if (options.rerank !== undefined && options.rerank !== 0) uint32Option(options.rerank, 'rerank');
-    const ivf = [
-      uint32Option(options.nlist, 'nlist'),
-      uint32Option(options.nprobe, 'nprobe'),
-      quantizerValue,
-      uint32Option(options.pqM, 'pqM'),
-      uint32Option(options.pqBits, 'pqBits'),
-      options.rerank ? options.rerank : 0,
-      uint32Option(options.trainSample, 'trainSample'),
-      uint32Option(options.trainIters, 'trainIters'),
-    ];
+    const { kind = 'flat', simd } = options;
+    if (!KIND.includes(kind))
+      throw fail(ParameterError, `kind must be one of ${KIND.join(', ')}, not '${kind}'`);
+    const known = PARAMS.filter((p) => p.kinds.includes(kind)).map((p) => p.name);
+    checkOptions(options, known, `Index.create (kind '${kind}')`);
+    if (options.dim === undefined) throw fail(ParameterError, 'dim is required');
+    const cells = new BigUint64Array(PARAMS.length);
+    for (const [name, value] of Object.entries(options)) {
+      if (value === undefined) continue;
+      const p = PARAMS_BY_NAME.get(name);
+      cells[p.cell] = name === 'simd' ? BigInt(simdCell(value)) : paramCell(p, value);
+    }
     const variant = chooseVariant(simd);
     const M = await loadVariant(variant);
 
     const scratch = new Scratch(M);
     try {
-      const values = scratch.alloc(JS_PARAM_COUNT * 4);
+      const ptr = scratch.alloc(cells.byteLength);
+      const msg = scratch.alloc(MSG_SIZE);
       const out = scratch.alloc(4);
-      M.HEAPU32.set(
-        [dim, metricValue, kindSpec.value, simd === false ? SIMD_SCALAR : SIMD_AUTO, seedLo, seedHi,
-          ...hnsw, ...ivf],
-        values >>> 2,
-      );
-      const rc = M._shoal_js_index_new(values, JS_PARAM_COUNT, out);
-      // shoal_index_new has no handle to hold a detail message: say what was asked.
-      if (rc < 0) {
-        const asked = Object.entries(options).filter(([, v]) => v !== undefined)
-          .map(([key, v]) => `${key} ${String(v)}`).join(', ');
-        throw errorFromCode(rc, `creating an index with ${asked}`);
-      }
-      return new Index(Index.#token, M, M.HEAPU32[out >>> 2], dim, metric, kind);
+      new BigUint64Array(M.HEAPU8.buffer, ptr, cells.length).set(cells);
+      M.HEAPU8[msg] = 0;
+      const rc = M._shoal_js_index_new(ptr, cells.length, msg, MSG_SIZE, out);
+      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || 'creating an index');
+      const handle = M.HEAPU32[out >>> 2];
+      return new Index(Index.#token, M, handle, options.dim, METRIC[M._shoal_index_metric(handle)], kind);
     } finally {
       scratch.release();
     }
@@ -243,16 +212,15 @@ export class Index {
     const scratch = new Scratch(M);
     try {
       const data = scratch.alloc(bytes.length);
-      const msg = scratch.alloc(256);
+      const msg = scratch.alloc(MSG_SIZE);
       const out = scratch.alloc(4);
       M.HEAPU8.set(bytes, data);
       M.HEAPU8[msg] = 0;
-      const rc = M._shoal_js_index_load(data, bytes.length, options.simd === false ? SIMD_SCALAR : SIMD_AUTO,
-        msg, 256, out);
+      const rc = M._shoal_js_index_load(data, bytes.length, simdCell(options.simd), msg, MSG_SIZE, out);
       if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || `loading ${bytes.length} bytes`);
       const handle = M.HEAPU32[out >>> 2];
       const index = new Index(Index.#token, M, handle, M._shoal_index_dim(handle) >>> 0,
-        METRICS[M._shoal_index_metric(handle)], KIND_NAMES[M._shoal_index_kind(handle)]);
+        METRIC[M._shoal_index_metric(handle)], KIND[M._shoal_index_kind(handle)]);
       index.#cid = cidOf(M, scratch, data, bytes.length);
       return index;
     } finally {
@@ -320,17 +288,22 @@ export class Index {
 
   /** Vector length every record and query must have. */
   get dim() {
+    this.#live();
     return this.#dim;
   }
   /** 'l2' (squared Euclidean), 'ip' (negative inner product) or 'cosine' (1 - cosine). */
   get metric() {
+    this.#live();
     return this.#metric;
   }
+  /** 'flat', 'hnsw' or 'ivf'. */
   get kind() {
+    this.#live();
     return this.#kind;
   }
   /** Name of the kernels this index computes with: 'wasm-simd128' or 'scalar'. */
   get simd() {
+    this.#live();
     return this.#simd;
   }
   /** Number of live records. */
@@ -453,10 +426,15 @@ export class Index {
    */
   search(query, k, options = {}) {
     return this.#call((M, handle, scratch) => {
-      checkOptions(options, SEARCH_OPTIONS, 'search');
-      const ef = uint32Option(options.ef, 'ef');
-      const nprobe = uint32Option(options.nprobe, 'nprobe');
-      const rerank = uint32Option(options.rerank, 'rerank');
+      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+      checkOptions(options, [...SEARCH_PARAMS.map((p) => p.name), 'filter'], 'search');
+      const cells = new BigUint64Array(SEARCH_PARAMS.length);
+      SEARCH_PARAMS.forEach((p, i) => {
+        if (options[p.name] === undefined) return;
+        if (!p.kinds.includes(this.#kind))
+          throw fail(ParameterError, `${p.name} applies to ${p.kinds.join(', ')} indexes; this one is ${this.#kind}`);
+        cells[i] = BigInt(uint32Option(options[p.name], p.name));
+      });
       const { filter } = options;
       if (filter !== undefined && typeof filter !== 'function')
         throw new TypeError('filter must be a function (id) => boolean');
@@ -471,10 +449,12 @@ export class Index {
       const labels = scratch.alloc(room * 4);
       const distances = scratch.alloc(room * 4);
       const idPtr = scratch.alloc(4);
+      const cellPtr = scratch.alloc(cells.byteLength);
       const [bitmap, bits] = filter ? this.#filterBitmap(M, handle, scratch, idPtr, filter) : [0, 0];
       M.HEAPF32.set(q, qp >>> 2);
+      new BigUint64Array(M.HEAPU8.buffer, cellPtr, cells.length).set(cells);
       const count = this.#check(
-        M._shoal_js_search(handle, qp, q.length, k, ef, nprobe, rerank, bitmap, bits, labels, distances));
+        M._shoal_js_search(handle, qp, q.length, k, cellPtr, bitmap, bits, labels, distances));
       const ids = new Array(count);
       for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, M.HEAPU32[(labels >>> 2) + i]);
       return { ids, distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count) };
@@ -510,19 +490,10 @@ export class Index {
    */
   stats() {
     return this.#call((M, handle, scratch) => {
-      // shoal_stats in wasm32: u32 size, u32 levels, f64 meanDegree, size_t
-      // memory, size_t codes, size_t rerank, u32 nlist.
-      const out = scratch.alloc(32);
-      M._shoal_index_stats(handle, out);
-      return {
-        size: M.HEAPU32[out >>> 2],
-        levels: M.HEAPU32[(out >>> 2) + 1],
-        meanDegree: M.HEAPF64[(out + 8) >>> 3],
-        memoryBytes: M.HEAPU32[(out + 16) >>> 2],
-        codesBytes: M.HEAPU32[(out + 20) >>> 2],
-        rerankBytes: M.HEAPU32[(out + 24) >>> 2],
-        nlist: M.HEAPU32[(out + 28) >>> 2],
-      };
+      const out = scratch.alloc(STATS.length * 8);
+      M._shoal_js_stats(handle, out);
+      const values = M.HEAPF64.subarray(out >>> 3, (out >>> 3) + STATS.length);
+      return Object.fromEntries(STATS.map((field, i) => [field.name, values[i]]));
     });
   }
 
@@ -537,7 +508,7 @@ export class Index {
 
 // The CID of size bytes at ptr on the wasm heap.
 function cidOf(M, scratch, ptr, size) {
-  const out = scratch.alloc(CID_SIZE);
+  const out = scratch.alloc(LIMITS.cid);
   const len = M._shoal_cid(ptr, size, out);
   return decoder.decode(M.HEAPU8.subarray(out, out + len));
 }
@@ -549,7 +520,7 @@ export async function wasmInfo({ simd } = {}) {
   return {
     version: M.UTF8ToString(M._shoal_version() >>> 0),
     variant,
-    kernels: M.UTF8ToString(M._shoal_simd_name(simd === false ? SIMD_SCALAR : SIMD_AUTO) >>> 0),
+    kernels: M.UTF8ToString(M._shoal_simd_name(simdCell(simd)) >>> 0),
     simdSupported: simdSupported(),
   };
 }

@@ -16,6 +16,7 @@
 import createSimd from '../dist/shoal-simd.mjs';
 import createBase from '../dist/shoal-base.mjs';
 import { StateError, UnsupportedError } from '../dist/errors.mjs';
+import { PARAMS, SEARCH_PARAMS, STATS, VERSION } from '../dist/abi.mjs';
 import { fail } from './fail.mjs';
 
 export const VARIANTS = {
@@ -84,13 +85,20 @@ async function instantiate(variant) {
       throw unsupported(`no WebAssembly module for the ${variant} variant; pass it to initWasm()`);
     module = await compiler(file);
   }
-  return create({
+  const M = await create({
     locateFile: (path) => path, // never used: instantiateWasm below supplies the module
     instantiateWasm(imports, done) {
       WebAssembly.instantiate(module, imports).then((instance) => done(instance, module));
       return {}; // tells the glue the exports arrive asynchronously
     },
   });
+  // dist/abi.mjs and the wasm are generated from the same shoal.h; a module
+  // from another build would misread every parameter array.
+  const version = M.UTF8ToString(M._shoal_version() >>> 0);
+  if (version !== VERSION || M._shoal_js_abi(0) !== PARAMS.length || M._shoal_js_abi(1) !== SEARCH_PARAMS.length ||
+      M._shoal_js_abi(2) !== STATS.length)
+    throw unsupported(`the ${variant} wasm (version ${version}) was not built with this package's dist/abi.mjs (${VERSION})`);
+  return M;
 }
 
 /** The Emscripten module of a variant, instantiated on first use and then shared. */

@@ -62,7 +62,9 @@ int cli_parse(cli_args *args, cli_opt *opts, int argc, char **argv) {
             const char *name = a + 2;
             const char *eq = strchr(name, '=');
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            for (cli_opt *p = opts; p->name; p++)
+            /* The first row of a name wins (as in cli_find), so a command
+             * may list an index option again to read it its own way. */
+            for (cli_opt *p = opts; p->name && !o; p++)
                 if (strlen(p->name) == len && !strncmp(p->name, name, len)) o = p;
             if (!o) {
                 cli_error("%s: unknown option '--%.*s'", args->command, (int)len, name);
@@ -78,7 +80,7 @@ int cli_parse(cli_args *args, cli_opt *opts, int argc, char **argv) {
         } else {
             /* Negative numbers are not options' values here, so "-x" is
              * always a short option. */
-            for (cli_opt *p = opts; p->name; p++)
+            for (cli_opt *p = opts; p->name && !o; p++)
                 if (p->short_name && p->short_name == a[1]) o = p;
             if (!o) {
                 cli_error("%s: unknown option '%s'", args->command, a);
@@ -195,112 +197,95 @@ bad:
     return CLI_USAGE;
 }
 
-/* ------------------------------------------------------------ enum words */
+/* ---------------------------------------------------------- index options */
 
-const char *cli_kind_name(shoal_kind kind) {
-    switch (kind) {
-    case SHOAL_KIND_FLAT: return "flat";
-    case SHOAL_KIND_HNSW: return "hnsw";
-    case SHOAL_KIND_IVF: return "ivf";
-    }
-    return "unknown";
-}
+/* Which kinds take a parameter (the APPLIES column of SHOAL_PARAM_LIST). */
+enum { APPLIES_ALL = 7, APPLIES_HNSW = 2, APPLIES_IVF = 4, APPLIES_QUANTIZED = 6 };
+static int kind_bit(shoal_kind kind) { return 1 << (int)kind; }
 
-const char *cli_metric_name(shoal_metric metric) {
-    switch (metric) {
-    case SHOAL_METRIC_L2: return "l2";
-    case SHOAL_METRIC_IP: return "ip";
-    case SHOAL_METRIC_COSINE: return "cosine";
-    }
-    return "unknown";
-}
-
-/* Looks a word up in a NULL-terminated list; -1 if absent. */
-static int word_index(const char *const *words, const char *s) {
-    for (int i = 0; words[i]; i++)
-        if (!strcmp(words[i], s)) return i;
-    return -1;
-}
-
-static int enum_option(cli_args *args, const char *name, const char *const *words,
-                       const char *choices, int *out) {
-    const char *s = cli_str(args, name);
+/* An enum flag's word through the core's own word list. */
+static int enum_flag(cli_args *args, const char *flag, int (*parse)(const char *, size_t),
+                     const char *(*word)(int), int *out) {
+    const char *s = cli_str(args, flag);
     if (!s) return CLI_OK;
-    int i = word_index(words, s);
-    if (i < 0) {
-        cli_error("%s: --%s must be one of %s, not '%s'", args->command, name, choices, s);
+    int v = parse(s, strlen(s));
+    if (v < 0) {
+        char choices[128] = "";
+        for (int i = 0; word(i); i++)
+            snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s",
+                     i ? ", " : "", word(i));
+        cli_error("%s: --%s must be one of %s, not '%s'", args->command, flag, choices, s);
         return CLI_USAGE;
     }
-    *out = i;
+    *out = v;
     return CLI_OK;
 }
 
+static const char *metric_word(int v) { return shoal_metric_word((shoal_metric)v); }
+static const char *kind_word(int v) { return shoal_kind_word((shoal_kind)v); }
+static const char *quantizer_word(int v) { return shoal_quantizer_word((shoal_quantizer)v); }
+static const char *simd_word(int v) { return shoal_simd_word((shoal_simd)v); }
+#define CLI__PARSE_METRIC shoal_metric_parse, metric_word
+#define CLI__PARSE_KIND shoal_kind_parse, kind_word
+#define CLI__PARSE_QUANTIZER shoal_quantizer_parse, quantizer_word
+#define CLI__PARSE_SIMD shoal_simd_parse, simd_word
+
+/* One SHOAL_PARAM_LIST row: reads its flag (unless absent) into the field.
+ * Ranges are the core's business: shoal_index_new names the rule broken. */
+#define CLI__READ_U32(field, flag, en)                                            \
+    if ((rc = cli_u32(args, flag, 0, UINT32_MAX, &p->field))) return rc;
+#define CLI__READ_U64(field, flag, en)                                            \
+    if ((rc = cli_u64(args, flag, &p->field))) return rc;
+#define CLI__READ_ENUM(field, flag, en)                                           \
+    {                                                                             \
+        int v = (int)p->field;                                                    \
+        if ((rc = enum_flag(args, flag, CLI__PARSE_##en, &v))) return rc;         \
+        p->field = v;                                                             \
+    }
+#define CLI__READ(field, type, js, flag, applies, en, doc)                             \
+    if (strcmp(flag, "dim") && !(for_search && !strcmp(flag, "nprobe")) &&        \
+        cli_find(args->opts, flag)) {                                             \
+        CLI__READ_##type(field, flag, en)                                         \
+    }
+#define CLI__CHECK_KIND(field, type, js, flag, applies, en, doc)                       \
+    if (!(APPLIES_##applies & kind_bit(p->kind)) && cli_flag(args, flag) &&       \
+        !(for_search && !strcmp(flag, "nprobe"))) {                               \
+        cli_error("%s: --%s does not apply to --kind %s", args->command, flag,     \
+                  shoal_kind_word(p->kind));                                      \
+        return CLI_USAGE;                                                         \
+    }
+
 int cli_simd_param(cli_args *args, shoal_simd *out) {
-    static const char *const words[] = {"auto", "scalar", NULL};
-    int v = 0;
-    int rc = enum_option(args, "simd", words, "auto, scalar", &v);
-    if (rc) return rc;
-    *out = v == 1 ? SHOAL_SIMD_SCALAR : SHOAL_SIMD_AUTO;
-    return CLI_OK;
+    int v = (int)*out;
+    int rc = enum_flag(args, "simd", shoal_simd_parse, simd_word, &v);
+    *out = (shoal_simd)v;
+    return rc;
 }
 
 int cli_index_params(cli_args *args, shoal_params *p, int for_search) {
-    static const char *const kinds[] = {"flat", "hnsw", "ivf", NULL};
-    static const char *const metrics[] = {"l2", "ip", "cosine", NULL};
-    static const char *const storages[] = {"f32", "sq8", NULL};
-    static const char *const quantizers[] = {"flat", "sq8", "pq", NULL};
-    int kind = (int)p->kind, metric = (int)p->metric, storage = (int)p->hnsw.storage,
-        quantizer = (int)p->ivf.quantizer;
     int rc;
-    if ((rc = enum_option(args, "kind", kinds, "flat, hnsw, ivf", &kind)) ||
-        (rc = enum_option(args, "metric", metrics, "l2, ip, cosine", &metric)) ||
-        (rc = enum_option(args, "storage", storages, "f32, sq8", &storage)) ||
-        (rc = enum_option(args, "quantizer", quantizers, "flat, sq8, pq", &quantizer)))
-        return rc;
-    p->kind = (shoal_kind)kind;
-    p->metric = (shoal_metric)metric;
-    p->hnsw.storage = (shoal_storage)storage;
-    p->ivf.quantizer = (shoal_quantizer)quantizer;
-    if ((rc = cli_u64(args, "seed", &p->seed)) || (rc = cli_simd_param(args, &p->simd)) ||
-        (rc = cli_u32(args, "M", 2, 4096, &p->hnsw.M)) ||
-        (rc = cli_u32(args, "ef-construction", 1, SHOAL_K_MAX, &p->hnsw.ef_construction)) ||
-        (rc = cli_u32(args, "ef-search", 1, SHOAL_K_MAX, &p->hnsw.ef_search)) ||
-        (rc = cli_u32(args, "nlist", 1, UINT32_MAX, &p->ivf.nlist)) ||
-        (rc = cli_u32(args, "pq-m", 1, SHOAL_DIM_MAX, &p->ivf.pq_m)) ||
-        (rc = cli_u32(args, "pq-bits", 4, 8, &p->ivf.pq_bits)) ||
-        (rc = cli_u32(args, "train-sample", 1, UINT32_MAX, &p->ivf.train_sample)) ||
-        (rc = cli_u32(args, "train-iters", 1, 1000, &p->ivf.train_iters)))
-        return rc;
-    if (p->ivf.pq_bits && p->ivf.pq_bits != 4 && p->ivf.pq_bits != 8) {
-        cli_error("%s: --pq-bits must be 4 or 8, not %u", args->command, p->ivf.pq_bits);
+    if (cli_flag(args, "dim")) {
+        cli_error("%s: the dimension comes from the input data; --dim is not an option here",
+                  args->command);
         return CLI_USAGE;
     }
-    /* build: --nprobe is the index's default.  search / bench: --nprobe
-     * is per search (possibly a list), so it stays out of the index.
-     * --rerank keeps float32 copies in the index either way. */
-    if (!for_search && cli_find(args->opts, "nprobe") &&
-        (rc = cli_u32(args, "nprobe", 1, UINT32_MAX, &p->ivf.nprobe)))
-        return rc;
-    if (cli_find(args->opts, "rerank") &&
-        (rc = cli_u32(args, "rerank", 0, SHOAL_K_MAX, &p->ivf.rerank)))
-        return rc;
-    /* Per-kind flags given to another kind are a mistake worth naming. */
-    static const char *const hnsw_only[] = {"M", "ef-construction", "ef-search", "storage", NULL};
-    static const char *const ivf_only[] = {"nlist", "quantizer", "pq-m", "pq-bits",
-                                           "train-sample", "train-iters", "rerank", NULL};
-    for (int i = 0; hnsw_only[i]; i++)
-        if (p->kind != SHOAL_KIND_HNSW && cli_flag(args, hnsw_only[i])) {
-            cli_error("%s: --%s applies to --kind hnsw only", args->command, hnsw_only[i]);
-            return CLI_USAGE;
-        }
-    for (int i = 0; ivf_only[i]; i++)
-        if (p->kind != SHOAL_KIND_IVF && cli_flag(args, ivf_only[i])) {
-            cli_error("%s: --%s applies to --kind ivf only", args->command, ivf_only[i]);
-            return CLI_USAGE;
-        }
-    if (!for_search && p->kind != SHOAL_KIND_IVF && cli_flag(args, "nprobe")) {
-        cli_error("%s: --nprobe applies to --kind ivf only", args->command);
-        return CLI_USAGE;
+    SHOAL_PARAM_LIST(CLI__READ)
+    if (shoal_kind_word(p->kind)) {
+        SHOAL_PARAM_LIST(CLI__CHECK_KIND)
     }
     return CLI_OK;
+}
+
+/* The help lines of the index options: generated, so they cannot drift. */
+void cli_print_index_help(FILE *f, int for_search) {
+    static const char *const scope[8] = {NULL, NULL, "hnsw: ", NULL, "ivf: ", NULL, "hnsw, ivf: ", ""};
+#define CLI__HELP(field, type, js, flag, applies, en, doc)                               \
+    if (strcmp(flag, "dim") && !(for_search && !strcmp(flag, "nprobe"))) {              \
+        char name[40];                                                                  \
+        snprintf(name, sizeof name, "--%s %s", flag,                                   \
+                 !strcmp(#type, "ENUM") ? "WORD" : "N");                               \
+        fprintf(f, "      %-19s %s%s\n", name, scope[APPLIES_##applies], doc);           \
+    }
+    SHOAL_PARAM_LIST(CLI__HELP)
+#undef CLI__HELP
 }

@@ -55,7 +55,7 @@ int cli_make_index_with(const shoal_params *p, const char *source, cli_records *
     int rc = shoal_index_new(p, &index);
     if (rc < 0) {
         cli_error("%s: cannot create a %s index of dimension %u: %s (%s)", source,
-                  cli_kind_name(p->kind), p->dim, shoal_strerror(rc), shoal_error_name(rc));
+                  shoal_kind_word(p->kind), p->dim, shoal_strerror(rc), shoal_error_name(rc));
         return rc == SHOAL_EPARAM ? CLI_USAGE : cli_exit_of(rc);
     }
     if (p->kind == SHOAL_KIND_IVF) {
@@ -132,17 +132,19 @@ int cli_open_index(cli_args *args, const char *path, int quiet, shoal_index **ou
     is_segment_file(path, &seg);
     if (seg) {
         /* Index options make no sense for a segment: say so. */
-        static const char *const build_only[] = {"kind", "metric", "seed", "M", "ef-construction",
-                                                 "ef-search", "storage", "nlist", "quantizer",
-                                                 "pq-m", "pq-bits", "train-sample", "train-iters",
-                                                 "format", NULL};
-        for (int i = 0; build_only[i]; i++)
-            if (cli_flag(args, build_only[i])) {
-                cli_error("%s: --%s builds an index from a data file; %s is a segment, which "
-                          "already has its parameters",
-                          args->command, build_only[i], path);
-                return CLI_USAGE;
-            }
+#define CLI__BUILD_ONLY(field, type, js, flag, applies, en, doc)                       \
+    if (strcmp(flag, "simd") && strcmp(flag, "nprobe") && strcmp(flag, "rerank") &&      \
+        cli_flag(args, flag)) {                                                          \
+        cli_error("%s: --%s builds an index from a data file; %s is a segment, which "  \
+                  "already has its parameters", args->command, flag, path);               \
+        return CLI_USAGE;                                                                \
+    }
+        SHOAL_PARAM_LIST(CLI__BUILD_ONLY)
+#undef CLI__BUILD_ONLY
+        if (cli_flag(args, "format")) {
+            cli_error("%s: --format applies to data files; %s is a segment", args->command, path);
+            return CLI_USAGE;
+        }
         int rc = cli_load_segment(path, out, NULL, NULL);
         if (rc) return rc;
         if (records) {
@@ -209,12 +211,12 @@ static int save_index(shoal_index *index, const char *out_path, int zstd_level, 
         json_write_string(stdout, out_path, strlen(out_path));
         printf(",\"kind\":\"%s\",\"metric\":\"%s\",\"dim\":%u,\"records\":%u,\"bytes\":%zu,"
                "\"zstd\":%d,\"cid\":\"%s\"}\n",
-               cli_kind_name(shoal_index_kind(index)), cli_metric_name(shoal_index_metric(index)),
+               shoal_kind_word(shoal_index_kind(index)), shoal_metric_word(shoal_index_metric(index)),
                shoal_index_dim(index), shoal_index_size(index), size, zstd_level, cid);
     } else {
         printf("wrote %s: %s, %s, %u records of dimension %u from %s, %zu bytes in %.2f s\n",
-               out_path, cli_kind_name(shoal_index_kind(index)),
-               cli_metric_name(shoal_index_metric(index)), shoal_index_size(index),
+               out_path, shoal_kind_word(shoal_index_kind(index)),
+               shoal_metric_word(shoal_index_metric(index)), shoal_index_size(index),
                shoal_index_dim(index), source_desc, size, seconds);
         printf("cid %s\n", cid);
     }
@@ -234,28 +236,12 @@ static const char BUILD_HELP[] =
     "  -o, --out FILE          segment to write (required); written to a temporary\n"
     "                          name and renamed, so a failure leaves no file\n"
     "      --format F          auto (default), fvecs, bvecs, npy, jsonl\n"
-    "      --kind K            flat (default, exact), hnsw, ivf\n"
-    "      --metric M          l2 (default, squared Euclidean), ip, cosine\n"
-    "      --seed N            PRNG seed; same input + options + seed = same bytes\n"
     "      --zstd LEVEL        compress sections with zstd 1..19; 0 (default) stores\n"
     "                          them raw, which lets readers view them zero-copy\n"
     "      --limit N           use only the first N records\n"
-    "      --simd auto|scalar  kernels to compute with (results are identical)\n"
-    "  hnsw:\n"
-    "  -M, --M N               links per node (default 16; 2*M on level 0)\n"
-    "      --ef-construction N candidate list while building (default 200)\n"
-    "      --ef-search N       default candidate list for searches (default 64)\n"
-    "      --storage S         f32 (default) or sq8 (int8 codes, float rerank)\n"
-    "  ivf:\n"
-    "      --nlist N           lists (default ~4*sqrt(n), at most n/39)\n"
-    "      --nprobe N          default lists probed per search (default nlist/16)\n"
-    "      --quantizer Q       flat (default), sq8, pq\n"
-    "      --pq-m N            pq sub-quantizers (must divide the dimension)\n"
-    "      --pq-bits B         4 (fast scan) or 8 (default)\n"
-    "      --rerank N          sq8/pq: keep float32 copies, rerank N candidates\n"
-    "      --train-sample N    k-means vectors per list (default 256)\n"
-    "      --train-iters N     k-means iterations (default 10)\n"
-    "\n"
+    "\n";
+
+static const char BUILD_HELP_TAIL[] =
     "      --json              print a JSON summary on stdout\n"
     "  -q, --quiet             no progress bar, no notes\n"
     "  -h, --help              this help\n"
@@ -265,14 +251,15 @@ static const char BUILD_HELP[] =
 int cli_cmd_build(int argc, char **argv) {
     cli_opt opts[] = {{"out", 'o', 1, NULL, 0},   {"format", 0, 1, NULL, 0},
                       {"zstd", 0, 1, NULL, 0},    {"limit", 0, 1, NULL, 0},
-                      {"nprobe", 0, 1, NULL, 0},  {"rerank", 0, 1, NULL, 0},
                       {"json", 0, 0, NULL, 0},    {"quiet", 'q', 0, NULL, 0},
-                      CLI_INDEX_OPTS,             {NULL, 0, 0, NULL, 0}};
+                      CLI_INDEX_OPTS              {NULL, 0, 0, NULL, 0}};
     cli_args args;
     int rc = cli_parse(&args, opts, argc, argv);
     if (rc) goto out;
     if (args.help) {
         fputs(BUILD_HELP, stdout);
+        cli_print_index_help(stdout, 0);
+        fputs(BUILD_HELP_TAIL, stdout);
         goto out;
     }
     if (args.npos != 1) {
@@ -386,16 +373,15 @@ static const char MERGE_HELP[] =
     "Merges segments into one by rebuilding an index from all their records.\n"
     "A record in a later segment replaces one with the same id in an earlier\n"
     "segment.  All segments must have the same dimension and metric.\n"
-    "Kind, HNSW storage, IVF quantizer and nlist default to the first segment's;\n"
-    "other parameters (M, ef, pq sizes, rerank, seed) to their defaults.\n"
+    "Every index parameter defaults to the first segment's; flags override them.\n"
     "Records come back from the stored vectors: exact for flat, hnsw f32 and\n"
     "ivf flat or with rerank copies; decoded approximations for sq8 and pq.\n"
     "\n"
     "  -o, --out FILE          segment to write (required)\n"
-    "      --kind, --seed, --M, --ef-construction, --ef-search, --storage,\n"
-    "      --nlist, --nprobe, --quantizer, --pq-m, --pq-bits, --rerank,\n"
-    "      --train-sample, --train-iters, --simd   as for build\n"
     "      --zstd LEVEL        as for build (default 0: uncompressed)\n"
+    "\n";
+
+static const char MERGE_HELP_TAIL[] =
     "      --json              print a JSON summary on stdout\n"
     "  -q, --quiet             no progress bar\n"
     "  -h, --help              this help\n"
@@ -404,9 +390,8 @@ static const char MERGE_HELP[] =
 
 int cli_cmd_merge(int argc, char **argv) {
     cli_opt opts[] = {{"out", 'o', 1, NULL, 0},  {"zstd", 0, 1, NULL, 0},
-                      {"nprobe", 0, 1, NULL, 0}, {"rerank", 0, 1, NULL, 0},
                       {"json", 0, 0, NULL, 0},   {"quiet", 'q', 0, NULL, 0},
-                      CLI_INDEX_OPTS,            {NULL, 0, 0, NULL, 0}};
+                      CLI_INDEX_OPTS             {NULL, 0, 0, NULL, 0}};
     cli_args args;
     cli_records recs;
     memset(&recs, 0, sizeof recs);
@@ -414,6 +399,8 @@ int cli_cmd_merge(int argc, char **argv) {
     if (rc) goto out;
     if (args.help) {
         fputs(MERGE_HELP, stdout);
+        cli_print_index_help(stdout, 0);
+        fputs(MERGE_HELP_TAIL, stdout);
         goto out;
     }
     const char *out_path = cli_str(&args, "out");
@@ -442,8 +429,8 @@ int cli_cmd_merge(int argc, char **argv) {
             first = s;
         } else if (s.dim != first.dim || s.metric != first.metric) {
             cli_error("%s: dimension %u and metric %s differ from %s's (%u, %s)", args.pos[i],
-                      s.dim, cli_metric_name(s.metric), args.pos[0], first.dim,
-                      cli_metric_name(first.metric));
+                      s.dim, shoal_metric_word(s.metric), args.pos[0], first.dim,
+                      shoal_metric_word(first.metric));
             shoal_index_free(index);
             rc = CLI_DATA;
             goto out;
@@ -466,7 +453,7 @@ int cli_cmd_merge(int argc, char **argv) {
     if (p.metric != first.metric) {
         cli_error("merge: --metric %s differs from the segments' metric %s; vectors cannot be "
                   "re-measured",
-                  cli_metric_name(p.metric), cli_metric_name(first.metric));
+                  shoal_metric_word(p.metric), shoal_metric_word(first.metric));
         rc = CLI_USAGE;
         goto out;
     }

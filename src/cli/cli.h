@@ -93,24 +93,23 @@ int cli_double(cli_args *args, const char *name, double min, double max, double 
 int cli_u32_list(cli_args *args, const char *name, uint32_t min, uint32_t max,
                  uint32_t *out, uint32_t cap, uint32_t *count);
 
-/* The index options shared by build, merge, search and bench on raw data
- * (kind, metric, seed, simd and the per-kind parameters).  CLI_INDEX_OPTS
- * expands to their table rows. */
-#define CLI_INDEX_OPTS                                                                  \
-    {"kind", 0, 1, NULL, 0}, {"metric", 0, 1, NULL, 0}, {"seed", 0, 1, NULL, 0},         \
-    {"simd", 0, 1, NULL, 0}, {"M", 'M', 1, NULL, 0}, {"ef-construction", 0, 1, NULL, 0}, \
-    {"ef-search", 0, 1, NULL, 0}, {"storage", 0, 1, NULL, 0}, {"nlist", 0, 1, NULL, 0},  \
-    {"quantizer", 0, 1, NULL, 0}, {"pq-m", 0, 1, NULL, 0}, {"pq-bits", 0, 1, NULL, 0},   \
-    {"train-sample", 0, 1, NULL, 0}, {"train-iters", 0, 1, NULL, 0}
+/* The index options shared by build, merge, search and bench on raw data:
+ * one flag per row of SHOAL_PARAM_LIST in shoal.h (kind, metric,
+ * quantizer, seed, simd and the per-kind parameters), so a new parameter
+ * reaches the CLI without an edit here.  CLI_INDEX_OPTS expands to their
+ * table rows. */
+#define CLI__OPT_ROW(field, type, js, flag, applies, en, doc) \
+    {flag, flag[0] == 'M' && !flag[1] ? 'M' : 0, 1, NULL, 0},
+#define CLI_INDEX_OPTS SHOAL_PARAM_LIST(CLI__OPT_ROW)
 /* Fills params from the index options (after shoal_params_init and with
- * dim set by the caller).  --rerank (IVF) keeps float32 copies; --nprobe
- * becomes the index default unless for_search (where it is per search).
- * Returns 0 or CLI_USAGE. */
+ * dim set by the caller).  --nprobe becomes the index default unless
+ * for_search (where the command reads it per search).  A flag given to a
+ * kind it does not apply to is a usage error.  Returns 0 or CLI_USAGE. */
 int cli_index_params(cli_args *args, shoal_params *params, int for_search);
-/* Words for enums, as the JS API spells them. */
-const char *cli_kind_name(shoal_kind kind);
-const char *cli_metric_name(shoal_metric metric);
+/* Reads --simd alone (for helper indexes such as exact truth). */
 int cli_simd_param(cli_args *args, shoal_simd *out);
+/* Prints the index options' help lines. */
+void cli_print_index_help(FILE *f, int for_search);
 
 /* --------------------------------------------------------------- input */
 

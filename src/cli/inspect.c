@@ -3,14 +3,9 @@
  * segments without changing them.
  *
  * info reads the header, section table and config through
- * shoal_segment_info (which verifies their checksums), then lists the
- * sections grouped by kind with stored and raw sizes, the IPFS block count
- * and the CID.  The per-section listing reads the 48-byte table entries
- * directly as docs/FORMAT.md specifies them ("Section table entry"): the
- * public API has no call for it yet, and the table's bytes have already
- * been validated by shoal_segment_info, so only fields are read here, at
- * offsets inside head_size.  (XXX: a shoal_segment_sections() in shoal.h
- * would let this file drop its copy of the table layout and kind names.)
+ * shoal_segment_info and shoal_segment_sections (which verify their
+ * checksums), then lists the sections grouped by kind with stored and raw
+ * sizes, the IPFS block count and the CID.
  *
  * verify is the strict check a pipeline runs before shipping a segment:
  *   1. load -- header, table, every section's CRC-32C, every count, link,
@@ -31,49 +26,16 @@
 
 #include "cli.h"
 
-#define TABLE_AT 64u
-#define ENTRY_SIZE 48u
-
-static uint32_t rd32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-
-/* Section kinds, docs/FORMAT.md "Sections". */
-static const char *section_kind_name(uint32_t kind) {
-    switch (kind) {
-    case 1: return "config";
-    case 2: return "ids";
-    case 3: return "vectors";
-    case 16: return "hnsw levels";
-    case 17: return "hnsw level 0";
-    case 18: return "hnsw upper levels";
-    case 19: return "hnsw sq8";
-    case 32: return "ivf centroids";
-    case 33: return "ivf sq8";
-    case 34: return "ivf codebooks";
-    case 35: return "ivf list counts";
-    case 36: return "ivf list";
-    case 37: return "ivf rerank";
-    default: return kind & 0x80000000u ? "optional (unknown)" : "unknown";
-    }
+static const char *quantizer_word(const shoal_segment_summary *s) {
+    const char *w = shoal_quantizer_word(s->quantizer);
+    return w ? w : "unknown";
 }
 
-static const char *storage_name(const shoal_segment_summary *s) {
-    if (s->kind == SHOAL_KIND_HNSW) return s->storage == SHOAL_STORAGE_SQ8 ? "sq8" : "f32";
-    if (s->kind == SHOAL_KIND_IVF)
-        return s->storage == SHOAL_QUANTIZER_SQ8 ? "sq8" : s->storage == SHOAL_QUANTIZER_PQ ? "pq" : "flat";
-    return "f32";
-}
-
-static int segment_failure(const char *path, int rc, const char *doing) {
-    cli_error("%s: %s: %s (%s)", path, doing, shoal_strerror(rc), shoal_error_name(rc));
-    return cli_exit_of(rc);
-}
 
 /* ------------------------------------------------------------------ info */
 
 typedef struct kind_group {
+    const char *name;
     uint32_t kind, count, compressed;
     uint64_t stored, raw;
 } kind_group;
@@ -98,23 +60,10 @@ static int info_one(const char *path, int json) {
     memset(&s, 0, sizeof s);
     int code = shoal_segment_info(bytes, size, &s);
     if (code < 0) {
-        /* shoal_segment_info has no detail message; a load fails at the
-         * same place and has one. */
-        shoal_load_params lp;
-        shoal_load_params_init(&lp);
-        char msg[256] = "";
-        lp.errmsg = msg;
-        lp.errmsg_size = sizeof msg;
-        shoal_index *index = NULL;
-        int again = shoal_index_load(bytes, size, &lp, &index);
-        shoal_index_free(index);
         free(bytes);
-        if (again < 0 && *msg) {
-            cli_error("%s: not a valid segment: %s: %s (%s)", path, shoal_strerror(code), msg,
-                      shoal_error_name(code));
-            return cli_exit_of(code);
-        }
-        return segment_failure(path, code, "not a valid segment");
+        cli_error("%s: not a valid segment: %s%s%s (%s)", path, shoal_strerror(code),
+                  *s.message ? ": " : "", s.message, shoal_error_name(code));
+        return cli_exit_of(code);
     }
     int nblocks = shoal_segment_blocks(bytes, size, NULL, 0);
     char cid[SHOAL_CID_SIZE];
@@ -122,37 +71,44 @@ static int info_one(const char *path, int json) {
     /* Group the section table by kind, in order of first appearance. */
     kind_group groups[32];
     uint32_t ngroups = 0;
-    for (uint32_t i = 0; i < s.sections && TABLE_AT + (uint64_t)(i + 1) * ENTRY_SIZE <= size; i++) {
-        const uint8_t *e = bytes + TABLE_AT + (size_t)i * ENTRY_SIZE;
-        uint32_t kind = rd32(e), codec = rd32(e + 4);
+    shoal_section_info *table = malloc((size_t)s.sections * sizeof *table);
+    if (!table) {
+        free(bytes);
+        cli_error("%s: out of memory", path);
+        return CLI_INTERNAL;
+    }
+    shoal_segment_sections(bytes, size, table, s.sections);
+    for (uint32_t i = 0; i < s.sections; i++) {
         uint32_t g = 0;
-        while (g < ngroups && groups[g].kind != kind) g++;
+        while (g < ngroups && groups[g].kind != table[i].kind) g++;
         if (g == ngroups) {
             if (ngroups == sizeof groups / sizeof *groups) continue;
             memset(&groups[g], 0, sizeof groups[g]);
-            groups[g].kind = kind;
+            groups[g].kind = table[i].kind;
+            groups[g].name = table[i].name;
             ngroups++;
         }
         groups[g].count++;
-        groups[g].compressed += codec != 0;
-        groups[g].stored += rd64(e + 24);
-        groups[g].raw += rd64(e + 32);
+        groups[g].compressed += table[i].codec != 0;
+        groups[g].stored += table[i].stored;
+        groups[g].raw += table[i].raw;
     }
+    free(table);
     if (json) {
         printf("{\"file\":");
         json_write_string(stdout, path, strlen(path));
         printf(",\"format\":\"%u.%u\",\"required_features\":%llu,\"optional_features\":%llu,"
                "\"kind\":\"%s\",\"metric\":\"%s\",\"dim\":%u,\"records\":%u,\"label_bound\":%u,"
-               "\"storage\":\"%s\",\"nlist\":%u,\"bytes\":%llu,\"head_bytes\":%llu,"
+               "\"quantizer\":\"%s\",\"nlist\":%u,\"bytes\":%llu,\"head_bytes\":%llu,"
                "\"compressed_sections\":%u,\"blocks\":%d,\"cid\":\"%s\",\"sections\":[",
                s.format_major, s.format_minor, (unsigned long long)s.required_features,
-               (unsigned long long)s.optional_features, cli_kind_name(s.kind),
-               cli_metric_name(s.metric), s.dim, s.size, s.label_bound, storage_name(&s), s.nlist,
+               (unsigned long long)s.optional_features, shoal_kind_word(s.kind),
+               shoal_metric_word(s.metric), s.dim, s.size, s.label_bound, quantizer_word(&s), s.nlist,
                (unsigned long long)s.segment_size, (unsigned long long)s.head_size, s.compressed,
                nblocks, cid);
         for (uint32_t g = 0; g < ngroups; g++)
             printf("%s{\"kind\":\"%s\",\"count\":%u,\"zstd\":%u,\"stored\":%llu,\"raw\":%llu}",
-                   g ? "," : "", section_kind_name(groups[g].kind), groups[g].count,
+                   g ? "," : "", groups[g].name, groups[g].count,
                    groups[g].compressed, (unsigned long long)groups[g].stored,
                    (unsigned long long)groups[g].raw);
         printf("]}\n");
@@ -161,15 +117,15 @@ static int info_one(const char *path, int json) {
         printf("  format     %u.%u (required features 0x%llx, optional 0x%llx)\n", s.format_major,
                s.format_minor, (unsigned long long)s.required_features,
                (unsigned long long)s.optional_features);
-        printf("  index      %s, %s, storage %s", cli_kind_name(s.kind), cli_metric_name(s.metric),
-               storage_name(&s));
+        printf("  index      %s, %s, quantizer %s", shoal_kind_word(s.kind), shoal_metric_word(s.metric),
+               quantizer_word(&s));
         if (s.kind == SHOAL_KIND_IVF) printf(", nlist %u", s.nlist);
         printf("\n  records    %u of dimension %u (label bound %u)\n", s.size, s.dim, s.label_bound);
         printf("  size       %llu bytes (head %llu)\n", (unsigned long long)s.segment_size,
                (unsigned long long)s.head_size);
         printf("  sections   %u (%u compressed with zstd)\n", s.sections, s.compressed);
         for (uint32_t g = 0; g < ngroups; g++) {
-            printf("    %-20s", section_kind_name(groups[g].kind));
+            printf("    %-20s", groups[g].name);
             if (groups[g].count > 1) printf(" x%-6u", groups[g].count);
             else printf("        ");
             printf(" %12llu bytes", (unsigned long long)groups[g].stored);
@@ -274,7 +230,7 @@ static int verify_one(const char *path, int json) {
             json_write_string(stdout, problem, strlen(problem));
         } else {
             printf(",\"kind\":\"%s\",\"records\":%u,\"canonical\":\"%s\"",
-                   cli_kind_name(shoal_index_kind(index)), shoal_index_size(index), canonical);
+                   shoal_kind_word(shoal_index_kind(index)), shoal_index_size(index), canonical);
         }
         printf(",\"cid\":\"%s\"}\n", cid);
     } else if (*problem) {
@@ -282,7 +238,7 @@ static int verify_one(const char *path, int json) {
     } else {
         printf("ok   %s: %s, %u records, checksums, structure and invariants good, re-save %s, cid "
                "%s\n",
-               path, cli_kind_name(shoal_index_kind(index)), shoal_index_size(index), canonical, cid);
+               path, shoal_kind_word(shoal_index_kind(index)), shoal_index_size(index), canonical, cid);
     }
     if (*problem) cli_error("%s: verification failed: %s", path, problem);
     shoal_index_free(index);

@@ -74,12 +74,12 @@ static int search_params(cli_args *args, shoal_index *index, shoal_search_params
     int rc;
     if (cli_flag(args, "ef") && kind != SHOAL_KIND_HNSW) {
         cli_error("%s: --ef applies to hnsw indexes; this one is %s", args->command,
-                  cli_kind_name(kind));
+                  shoal_kind_word(kind));
         return CLI_USAGE;
     }
     if ((cli_flag(args, "nprobe") || cli_flag(args, "rerank")) && kind != SHOAL_KIND_IVF) {
         cli_error("%s: --%s applies to ivf indexes; this one is %s", args->command,
-                  cli_flag(args, "nprobe") ? "nprobe" : "rerank", cli_kind_name(kind));
+                  cli_flag(args, "nprobe") ? "nprobe" : "rerank", shoal_kind_word(kind));
         return CLI_USAGE;
     }
     if ((rc = cli_u32(args, "rerank", 0, SHOAL_K_MAX, &sp->rerank))) return rc;
@@ -103,6 +103,10 @@ static const char SEARCH_HELP[] =
     "      --nprobe N          ivf: lists probed (default the index's)\n"
     "      --rerank N          ivf sq8/pq with copies: candidates reranked\n"
     "      --format F          format of INDEX when it is a vector file\n"
+    "\n";
+
+static const char SEARCH_HELP_TAIL[] =
+    "\n"
     "      --json              JSON on stdout: {\"k\":..,\"results\":[{\"query\":..,\n"
     "                          \"ids\":[..],\"distances\":[..]}]}; no timings, so the\n"
     "                          output is identical in every build\n"
@@ -117,7 +121,7 @@ int cli_cmd_search(int argc, char **argv) {
     cli_opt opts[] = {{"query", 0, 1, NULL, 0}, {"vector", 0, 1, NULL, 0}, {"k", 'k', 1, NULL, 0},
                       {"ef", 0, 1, NULL, 0},    {"nprobe", 0, 1, NULL, 0}, {"rerank", 0, 1, NULL, 0},
                       {"format", 0, 1, NULL, 0}, {"json", 0, 0, NULL, 0},  {"quiet", 'q', 0, NULL, 0},
-                      CLI_INDEX_OPTS,           {NULL, 0, 0, NULL, 0}};
+                      CLI_INDEX_OPTS            {NULL, 0, 0, NULL, 0}};
     cli_args args;
     shoal_index *index = NULL;
     cli_records q;
@@ -128,6 +132,8 @@ int cli_cmd_search(int argc, char **argv) {
     if (rc) goto out;
     if (args.help) {
         fputs(SEARCH_HELP, stdout);
+        cli_print_index_help(stdout, 1);
+        fputs(SEARCH_HELP_TAIL, stdout);
         goto out;
     }
     if (args.npos != 1) {
@@ -225,9 +231,10 @@ static const char BENCH_HELP[] =
     "      --rerank N          ivf sq8/pq: keep copies and rerank N candidates\n"
     "      --min-recall X      exit 5 if a run's recall is below X (0..1)\n"
     "      --format F          format of DATA when it is a vector file\n"
-    "      --kind, --metric, --seed, --M, --ef-construction, --ef-search,\n"
-    "      --storage, --nlist, --quantizer, --pq-m, --pq-bits, --train-sample,\n"
-    "      --train-iters, --simd   index options, as for build\n"
+    "\n";
+
+static const char BENCH_HELP_TAIL[] =
+    "\n"
     "      --json              JSON on stdout\n"
     "  -q, --quiet             no progress bar\n"
     "  -h, --help              this help\n"
@@ -344,7 +351,7 @@ int cli_cmd_bench(int argc, char **argv) {
                       {"nprobe", 0, 1, NULL, 0},    {"rerank", 0, 1, NULL, 0},
                       {"min-recall", 0, 1, NULL, 0}, {"format", 0, 1, NULL, 0},
                       {"json", 0, 0, NULL, 0},      {"quiet", 'q', 0, NULL, 0},
-                      CLI_INDEX_OPTS,               {NULL, 0, 0, NULL, 0}};
+                      CLI_INDEX_OPTS                {NULL, 0, 0, NULL, 0}};
     cli_args args;
     shoal_index *index = NULL;
     cli_records recs, q;
@@ -356,6 +363,8 @@ int cli_cmd_bench(int argc, char **argv) {
     if (rc) goto out;
     if (args.help) {
         fputs(BENCH_HELP, stdout);
+        cli_print_index_help(stdout, 1);
+        fputs(BENCH_HELP_TAIL, stdout);
         goto out;
     }
     if (args.npos != 1) {
@@ -435,13 +444,13 @@ int cli_cmd_bench(int argc, char **argv) {
         run->qps = (double)done / elapsed;
         run->mean_us = elapsed * 1e6 / (double)done;
     }
-    const char *kind = cli_kind_name(shoal_index_kind(index));
+    const char *kind = shoal_kind_word(shoal_index_kind(index));
     if (json) {
         printf("{\"data\":");
         json_write_string(stdout, path, strlen(path));
         printf(",\"kind\":\"%s\",\"metric\":\"%s\",\"records\":%u,\"dim\":%u,\"queries\":%u,"
                "\"k\":%u,\"truth\":\"%s\",\"simd\":\"%s\",\"build_seconds\":%.3f,\"runs\":[",
-               kind, cli_metric_name(shoal_index_metric(index)), shoal_index_size(index),
+               kind, shoal_metric_word(shoal_index_metric(index)), shoal_index_size(index),
                shoal_index_dim(index), q.n, k, truth_path ? "file" : "exact",
                shoal_index_simd_name(index), build_seconds);
         for (uint32_t r = 0; r < nruns; r++) {
@@ -454,7 +463,7 @@ int cli_cmd_bench(int argc, char **argv) {
         printf("]}\n");
     } else {
         printf("index: %s %s, %u records of dimension %u, %s in %.2f s (kernels %s)\n", kind,
-               cli_metric_name(shoal_index_metric(index)), shoal_index_size(index),
+               shoal_metric_word(shoal_index_metric(index)), shoal_index_size(index),
                shoal_index_dim(index), from_data ? "built" : "loaded",
                build_seconds, shoal_index_simd_name(index));
         printf("queries: %u from %s, k %u, truth: %s\n", q.n, qsource, k,

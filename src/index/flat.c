@@ -22,6 +22,8 @@ static const float *flat_vector(const shoal_index *index, uint32_t label) {
 }
 
 static int flat_create(shoal_index *index) {
+    if (index->params.quantizer != SHOAL_QUANTIZER_F32)
+        return shoal__fail(index, SHOAL_EPARAM, "flat keeps float32 vectors: quantizer must be f32");
     index->kind_state = shoal__calloc(&index->mem, 1, sizeof(flat_state));
     return index->kind_state ? SHOAL_OK : SHOAL_ENOMEM;
 }

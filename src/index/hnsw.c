@@ -86,7 +86,7 @@
  *   (the lowest such label, found by a scan of the level bytes: O(N) but
  *   only on that rare delete).
  *
- * SQ8 storage
+ * SQ8 quantizer
  *   Traversal runs on int8 codes: x[j] ~ center[j] + scale * code[j], code in
  *   [-127, 127], with one scale for every dimension (so the int8 kernels'
  *   plain sums apply) and a per-dimension center.  With one scale the
@@ -785,9 +785,10 @@ static int hnsw_create(shoal_index *index) {
         return shoal__fail(index, SHOAL_EPARAM, "hnsw ef_construction = %u is below M = %u",
                            hp->ef_construction, hp->M);
     if (hp->ef_search == 0) hp->ef_search = 64;
-    if ((unsigned)hp->storage > SHOAL_STORAGE_SQ8)
-        return shoal__fail(index, SHOAL_EPARAM, "hnsw storage = %u is unknown",
-                           (unsigned)hp->storage);
+    shoal_quantizer q = index->params.quantizer;
+    if (q != SHOAL_QUANTIZER_F32 && q != SHOAL_QUANTIZER_SQ8)
+        return shoal__fail(index, SHOAL_EPARAM, "hnsw quantizer %s; it must be f32 or sq8",
+                           shoal_quantizer_word(q) ? shoal_quantizer_word(q) : "(unknown)");
 
     hnsw_state *st = shoal__calloc(&index->mem, 1, sizeof *st);
     if (!st) return SHOAL_ENOMEM;
@@ -797,7 +798,7 @@ static int hnsw_create(shoal_index *index) {
     st->ef_construction = hp->ef_construction;
     st->ef_search = hp->ef_search;
     st->dim = index->params.dim;
-    st->sq8 = hp->storage == SHOAL_STORAGE_SQ8;
+    st->sq8 = q == SHOAL_QUANTIZER_SQ8;
     st->entry = SHOAL_NO_LABEL;
     size_t vec_bytes = st->sq8 ? sizeof(float) + st->dim : (size_t)st->dim * sizeof(float);
     st->link_offset = (vec_bytes + 3) & ~(size_t)3;
@@ -1275,7 +1276,7 @@ static void hnsw_save_config(const shoal_index *index, uint32_t kp[10]) {
     kp[0] = st->M;
     kp[1] = st->ef_construction;
     kp[2] = st->ef_search;
-    kp[3] = (uint32_t)index->params.hnsw.storage;
+    kp[3] = (uint32_t)index->params.quantizer;
     kp[4] = (uint32_t)(st->sq8 && st->trained);
     kp[5] = st->entry;
     kp[6] = st->top;

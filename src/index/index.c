@@ -47,27 +47,55 @@ static const shoal__kind_ops *kind_ops(shoal_kind kind) {
     }
 }
 
+/* Writes the reason for a rejected parameter to params->errmsg. */
+static int param_fail(const shoal_params *params, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int param_fail(const shoal_params *params, int code, const char *fmt, ...) {
+    if (!params || !params->errmsg || !params->errmsg_size) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    shoal__vmsg(params->errmsg, params->errmsg_size, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 int shoal_index_new(const shoal_params *params, shoal_index **out) {
     *out = NULL;
-    if (!params || params->dim == 0 || params->dim > SHOAL_DIM_MAX) return SHOAL_EPARAM;
-    if ((unsigned)params->metric > SHOAL_METRIC_COSINE) return SHOAL_EPARAM;
+    if (!params) return SHOAL_EPARAM;
+    if (params->errmsg && params->errmsg_size) params->errmsg[0] = '\0';
+    if (params->dim == 0 || params->dim > SHOAL_DIM_MAX)
+        return param_fail(params, SHOAL_EPARAM, "dim = %u; it must be 1..%u", params->dim,
+                          SHOAL_DIM_MAX);
+    if (!shoal_metric_word(params->metric))
+        return param_fail(params, SHOAL_EPARAM, "metric = %u is unknown", (unsigned)params->metric);
     const shoal__kind_ops *ops = kind_ops(params->kind);
-    if (!ops) return SHOAL_EPARAM;
+    if (!ops) return param_fail(params, SHOAL_EPARAM, "kind = %u is unknown", (unsigned)params->kind);
+    if (!shoal_quantizer_word(params->quantizer))
+        return param_fail(params, SHOAL_EPARAM, "quantizer = %u is unknown",
+                          (unsigned)params->quantizer);
     const shoal__kernels *kernels = shoal__kernels_get(params->simd);
-    if (!kernels) return SHOAL_EUNSUPPORTED;
+    if (!kernels)
+        return param_fail(params, SHOAL_EUNSUPPORTED, "simd %s cannot run on this machine",
+                          shoal_simd_word(params->simd) ? shoal_simd_word(params->simd) : "(unknown)");
 
     shoal__mem mem;
     shoal__mem_init(&mem, params->allocator);
     shoal_index *index = shoal__calloc(&mem, 1, sizeof *index);
-    if (!index) return SHOAL_ENOMEM;
+    if (!index) return param_fail(params, SHOAL_ENOMEM, "out of memory for the handle");
     index->mem = mem; /* already counts the handle itself */
     index->params = *params;
     index->params.allocator = NULL; /* copied into mem; the caller's may not outlive us */
+    index->params.errmsg = NULL;
+    index->params.errmsg_size = 0;
     index->ops = ops;
     index->kernels = kernels;
     shoal__rng_seed(&index->rng, params->seed ? params->seed : 0x5ea10a15u);
     int rc = ops->create(index);
     if (rc) {
+        param_fail(params, rc, "%s", index->errmsg[0] ? index->errmsg : "out of memory");
         shoal_index_free(index);
         return rc;
     }
@@ -428,6 +456,9 @@ int shoal_index_label_id(const shoal_index *index, uint32_t label, const char **
 }
 
 int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len, float *out) {
+    index->errmsg[0] = '\0';
+    if (id_len == 0 || id_len > SHOAL_ID_MAX || !id)
+        return shoal__fail(index, SHOAL_EID, "an id has 1..%u bytes, not %u", SHOAL_ID_MAX, id_len);
     int label = shoal_index_label_of(index, id, id_len);
     if (label < 0) return shoal__fail(index, label, "no record with id '%.*s'", (int)(id_len > 64 ? 64 : id_len), id);
     memcpy(out, index->ops->vector(index, (uint32_t)label), index->params.dim * sizeof *out);

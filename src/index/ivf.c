@@ -202,19 +202,20 @@ static uint32_t default_pq_m(uint32_t dim, uint32_t bits) {
 
 static int ivf_create(shoal_index *index) {
     shoal_ivf_params *p = &index->params.ivf;
+    shoal_quantizer quantizer = index->params.quantizer;
     uint32_t dim = index->params.dim;
-    if ((unsigned)p->quantizer > SHOAL_QUANTIZER_PQ)
+    if (!shoal_quantizer_word(quantizer))
         return shoal__fail(index, SHOAL_EPARAM, "ivf quantizer = %u is unknown",
-                           (unsigned)p->quantizer);
+                           (unsigned)quantizer);
     if (p->nlist > IVF_NLIST_MAX)
         return shoal__fail(index, SHOAL_EPARAM, "ivf nlist = %u; the limit is %u", p->nlist,
                            IVF_NLIST_MAX);
     if (p->nlist && p->nprobe > p->nlist)
         return shoal__fail(index, SHOAL_EPARAM, "ivf nprobe = %u exceeds nlist = %u", p->nprobe,
                            p->nlist);
-    if (p->quantizer != SHOAL_QUANTIZER_PQ && (p->pq_m || p->pq_bits))
+    if (quantizer != SHOAL_QUANTIZER_PQ && (p->pq_m || p->pq_bits))
         return shoal__fail(index, SHOAL_EPARAM, "pq_m and pq_bits apply to the pq quantizer only");
-    if (p->quantizer == SHOAL_QUANTIZER_PQ) {
+    if (quantizer == SHOAL_QUANTIZER_PQ) {
         if (p->pq_bits == 0) p->pq_bits = 8;
         if (p->pq_bits != 4 && p->pq_bits != 8)
             return shoal__fail(index, SHOAL_EPARAM, "pq_bits = %u; it must be 4 or 8", p->pq_bits);
@@ -223,7 +224,7 @@ static int ivf_create(shoal_index *index) {
             return shoal__fail(index, SHOAL_EPARAM, "pq_m = %u does not divide dim = %u", p->pq_m,
                                dim);
     }
-    if (p->rerank && p->quantizer == SHOAL_QUANTIZER_FLAT)
+    if (p->rerank && quantizer == SHOAL_QUANTIZER_F32)
         return shoal__fail(index, SHOAL_EPARAM,
                            "rerank applies to sq8 and pq: flat lists already hold float32");
     if (p->rerank > IVF_RERANK_MAX)
@@ -239,15 +240,15 @@ static int ivf_create(shoal_index *index) {
     if (!st) return SHOAL_ENOMEM;
     index->kind_state = st;
     st->dim = dim;
-    st->quantizer = p->quantizer;
+    st->quantizer = quantizer;
     st->nlist_param = p->nlist;
     st->nprobe = p->nprobe;
     st->rerank = p->rerank;
     st->copies = p->rerank > 0;
     st->train_sample = p->train_sample;
     st->train_iters = p->train_iters;
-    switch (p->quantizer) {
-    case SHOAL_QUANTIZER_FLAT:
+    switch (quantizer) {
+    case SHOAL_QUANTIZER_F32:
         st->code_size = (size_t)dim * sizeof(float);
         break;
     case SHOAL_QUANTIZER_SQ8:
@@ -267,7 +268,7 @@ static int ivf_create(shoal_index *index) {
     st->qcodes = shoal__alloc(&index->mem, dim);
     st->qcodes_ip = shoal__alloc(&index->mem, dim);
     if (!st->decoded || !st->qres || !st->qcodes || !st->qcodes_ip) return SHOAL_ENOMEM;
-    if (p->quantizer == SHOAL_QUANTIZER_PQ) {
+    if (quantizer == SHOAL_QUANTIZER_PQ) {
         st->lut = shoal__alloc(&index->mem, (size_t)st->pq_m * st->ksub * sizeof(float));
         st->lut8 = shoal__calloc(&index->mem, st->m2, 16);
         st->pq_codes = shoal__alloc(&index->mem, st->pq_m);
@@ -397,7 +398,7 @@ static void encode_at(ivf_state *st, const ivf_model *m, uint32_t l, uint32_t po
                       const float *v) {
     ivf_list *list = &m->lists[l];
     if (list->rerank) memcpy(list->rerank + (size_t)pos * st->dim, v, st->dim * sizeof(float));
-    if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+    if (st->quantizer == SHOAL_QUANTIZER_F32) {
         memcpy(list->codes + pos * st->code_size, v, st->code_size);
         return;
     }
@@ -417,7 +418,7 @@ static void encode_at(ivf_state *st, const ivf_model *m, uint32_t l, uint32_t po
  * keeps float32 (flat lists, rerank copies), else decoded into scratch. */
 static const float *vector_at(ivf_state *st, const ivf_model *m, uint32_t l, uint32_t pos) {
     const ivf_list *list = &m->lists[l];
-    if (st->quantizer == SHOAL_QUANTIZER_FLAT)
+    if (st->quantizer == SHOAL_QUANTIZER_F32)
         return (const float *)(const void *)(list->codes + pos * st->code_size);
     if (list->rerank) return list->rerank + (size_t)pos * st->dim;
     const float *c = m->centroids + (size_t)l * st->dim;
@@ -604,7 +605,7 @@ static int build_model(shoal_index *index, ivf_state *st, shoal__rng *rng, uint3
     shoal__kmeans km = {nlist, dim, st->train_iters, index->kernels, &index->mem, rng,
                         NULL, 0, 0};
     if ((rc = shoal__kmeans_run(&km, sample, nc, m->centroids, idx)) != SHOAL_OK) goto done;
-    if (st->quantizer != SHOAL_QUANTIZER_FLAT) {
+    if (st->quantizer != SHOAL_QUANTIZER_F32) {
         for (uint32_t i = 0; i < ns; i++) {
             float *row = sample + (size_t)i * dim;
             uint32_t l = i < nc ? idx[i] : assign_list(index, m, row);
@@ -1041,7 +1042,7 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
     ivf_query qq = {query, NULL, topk, 0.0f, 0.0f};
     if (params && (params->filter || params->filter_bitmap)) qq.filter = params;
     shoal__topk cand = {NULL, 0, 0};
-    if (rerank && st->quantizer != SHOAL_QUANTIZER_FLAT) {
+    if (rerank && st->quantizer != SHOAL_QUANTIZER_F32) {
         if (shoal__grow(&index->mem, (void **)&st->cand, &st->cand_cap, rerank,
                         sizeof *st->cand))
             return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u rerank candidates",
@@ -1066,7 +1067,7 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
         uint32_t l = st->probes[p].list;
         const ivf_list *list = &m->lists[l];
         if (list->count == 0) continue;
-        if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+        if (st->quantizer == SHOAL_QUANTIZER_F32) {
             scan_flat(index, st, list, &qq);
         } else if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
             scan_sq8(index, st, l, &qq);
@@ -1246,7 +1247,7 @@ static int ivf_save(const shoal_index *index, shoal__seg_writer *w) {
             return SHOAL_ENOMEM;
         shoal__put_u32s(p, list->labels, count);
         uint8_t *c = p + 4 * (size_t)count;
-        if (codes && st->quantizer == SHOAL_QUANTIZER_FLAT) {
+        if (codes && st->quantizer == SHOAL_QUANTIZER_F32) {
             shoal__put_u32s(c, list->codes, (size_t)count * dim);
         } else if (codes && st->quantizer == SHOAL_QUANTIZER_SQ8) {
             for (uint32_t i = 0; i < count; i++) {
@@ -1312,7 +1313,7 @@ static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, iv
     }
     const uint8_t *c = raw + 4 * (size_t)count;
     int bad = 0;
-    if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+    if (st->quantizer == SHOAL_QUANTIZER_F32) {
         bad = shoal__first_nonfinite(c, (size_t)count * dim) != (size_t)count * dim;
     } else if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
         for (uint32_t i = 0; i < count && !bad; i++) {
@@ -1339,7 +1340,7 @@ static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, iv
         list->count = keep;
         if (rc) return shoal__fail(index, rc, "out of memory for ivf list %u", l);
         shoal__get_u32s(list->labels, raw, count);
-        if (st->quantizer == SHOAL_QUANTIZER_FLAT) {
+        if (st->quantizer == SHOAL_QUANTIZER_F32) {
             shoal__get_u32s(list->codes, c, (size_t)count * dim);
         } else if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
             memcpy(list->codes, c, codes);

@@ -29,7 +29,7 @@ const char *shoal__section_name(uint32_t kind) {
     case SHOAL__SEC_IVF_COUNTS: return "ivf list counts";
     case SHOAL__SEC_IVF_LIST: return "ivf list";
     case SHOAL__SEC_IVF_RERANK: return "ivf rerank";
-    default: return "unknown";
+    default: return kind & SHOAL__SEC_OPTIONAL ? "optional (unknown)" : "unknown";
     }
 }
 
@@ -103,11 +103,11 @@ static void params_from_config(const seg_config *c, shoal_params *p) {
         p->hnsw.M = c->kp[0];
         p->hnsw.ef_construction = c->kp[1];
         p->hnsw.ef_search = c->kp[2];
-        p->hnsw.storage = (shoal_storage)c->kp[3];
+        p->quantizer = (shoal_quantizer)c->kp[3];
     } else if (c->kind == SHOAL_KIND_IVF) {
         p->ivf.nlist = c->kp[0];
         p->ivf.nprobe = c->kp[1];
-        p->ivf.quantizer = (shoal_quantizer)c->kp[2];
+        p->quantizer = (shoal_quantizer)c->kp[2];
         p->ivf.pq_m = c->kp[3];
         p->ivf.pq_bits = c->kp[4];
         p->ivf.rerank = c->kp[5];
@@ -253,11 +253,10 @@ int shoal_index_is_view(const shoal_index *index) { return index->view; }
 /* ----------------------------------------------------------- info, blocks */
 
 int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary *info) {
-    char msg[256];
     shoal__seg_head h;
     seg_config c;
     memset(info, 0, sizeof *info);
-    int rc = read_head(bytes, size, 0, &h, &c, msg, sizeof msg);
+    int rc = read_head(bytes, size, 0, &h, &c, info->message, sizeof info->message);
     info->format_major = h.major;
     info->format_minor = h.minor;
     info->head_size = h.count ? h.data_start + SHOAL__CONFIG_SIZE : 0;
@@ -274,12 +273,32 @@ int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary 
     info->label_bound = c.label_bound;
     shoal_params_init(&info->params);
     params_from_config(&c, &info->params);
-    if (c.kind == SHOAL_KIND_HNSW) info->storage = c.kp[3];
+    if (c.kind == SHOAL_KIND_HNSW) info->quantizer = (shoal_quantizer)c.kp[3];
     if (c.kind == SHOAL_KIND_IVF) {
-        info->storage = c.kp[2];
+        info->quantizer = (shoal_quantizer)c.kp[2];
         info->nlist = c.kp[8];
     }
     return SHOAL_OK;
+}
+
+int shoal_segment_sections(const uint8_t *bytes, size_t size, shoal_section_info *out,
+                           uint32_t cap) {
+    char msg[256];
+    shoal__seg_head h;
+    int rc = shoal__seg_open(bytes, size, 0, 0, &h, msg, sizeof msg);
+    if (rc) return rc;
+    for (uint32_t i = 0; i < h.count && i < cap; i++) {
+        shoal__seg_section s;
+        shoal__seg_section_at(bytes, i, &s);
+        out[i].kind = s.kind;
+        out[i].name = shoal__section_name(s.kind);
+        out[i].codec = s.codec;
+        out[i].index = s.index;
+        out[i].offset = s.offset;
+        out[i].stored = s.stored;
+        out[i].raw = s.raw;
+    }
+    return (int)h.count;
 }
 
 /* Cuts [from, to) into blocks of at most SHOAL_BLOCK_MAX bytes. */

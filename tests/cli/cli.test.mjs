@@ -144,7 +144,7 @@ function writeInputs(dir) {
 const BUILDS = [
   { out: 'flat.seg', args: ['base.fvecs', '--kind', 'flat'] },
   { out: 'hnsw.seg', args: ['base.fvecs', '--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '7'] },
-  { out: 'hnsw-sq8.seg', args: ['base.npy', '--kind', 'hnsw', '--storage', 'sq8', '--metric', 'cosine', '--seed', '3'] },
+  { out: 'hnsw-sq8.seg', args: ['base.npy', '--kind', 'hnsw', '--quantizer', 'sq8', '--metric', 'cosine', '--seed', '3'] },
   { out: 'ivf.seg', args: ['base.fvecs', '--kind', 'ivf', '--nlist', '8', '--seed', '5'] },
   { out: 'ivf-pq.seg', args: ['base.jsonl', '--kind', 'ivf', '--nlist', '8', '--quantizer', 'pq', '--pq-bits', '4', '--rerank', '20', '--seed', '5', '--zstd', '3'] },
   { out: 'bvecs.seg', args: ['base.bvecs', '--kind', 'hnsw', '--metric', 'ip', '--seed', '1'] },
@@ -231,7 +231,7 @@ for (const runner of Object.keys(RUNNERS)) {
         assert.equal(v.canonical, info.compressed_sections ? 'skipped (compressed)' : 'ok');
       }
       const text = ok(runner, ['info', 'ivf.seg'], cwd()).out;
-      assert.match(text, /index +ivf, l2, storage flat, nlist 8/);
+      assert.match(text, /index +ivf, l2, quantizer f32, nlist 8/);
       assert.match(text, /ivf list +x8 /);
       assert.match(ok(runner, ['verify', 'hnsw.seg'], cwd()).out, /^ok +hnsw\.seg: hnsw, 600 records/);
     });

@@ -1,5 +1,5 @@
 // hnsw.test.mjs -- kind 'hnsw' through the JS API, in both wasm variants:
-// recall against exact search, ef, filters, progress, sq8 storage, stats,
+// recall against exact search, ef, filters, progress, sq8 quantizer, stats,
 // upsert/delete, and the parameter errors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -47,10 +47,10 @@ for (const simd of [true, false]) {
   }
 }
 
-test('hnsw sq8 storage: smaller, still accurate', async () => {
+test('hnsw sq8 quantizer: smaller, still accurate', async () => {
   const exact = await Index.create({ dim: DIM, kind: 'flat' });
   const f32 = await Index.create({ dim: DIM, kind: 'hnsw', seed: 5 });
-  const sq8 = await Index.create({ dim: DIM, kind: 'hnsw', storage: 'sq8', seed: 5 });
+  const sq8 = await Index.create({ dim: DIM, kind: 'hnsw', quantizer: 'sq8', seed: 5 });
   try {
     for (const index of [exact, f32, sq8]) index.add(ids, data);
     const truth = [], got = [];
@@ -131,7 +131,7 @@ test('hnsw upsert and delete: deleted ids never come back', async () => {
 
 test('hnsw parameter errors', async () => {
   await assert.rejects(Index.create({ dim: DIM, kind: 'hnsw', M: 1 }), ParameterError);
-  await assert.rejects(Index.create({ dim: DIM, kind: 'hnsw', storage: 'pq' }), ParameterError);
+  await assert.rejects(Index.create({ dim: DIM, kind: 'hnsw', quantizer: 'pq' }), ParameterError);
   await assert.rejects(Index.create({ dim: DIM, kind: 'flat', M: 16 }), ParameterError);
   const index = await Index.create({ dim: DIM, kind: 'hnsw' });
   try {

@@ -131,7 +131,8 @@ for (const { simd, kernels } of VARIANTS) {
       for (let i = 0; i < n; i++)
         assert.deepEqual(index.get(`v${i}`), vectors.slice(i * dim, (i + 1) * dim));
       assert.equal(index.get('nope'), undefined);
-      assert.equal(index.get(''), undefined);
+      // An empty id is invalid everywhere (delete([''] throws too), not absent.
+      assert.throws(() => index.get(''), InvalidIdError);
 
       const gone = ['v3', 'v10', 'v11', 'absent', 'v3'];
       assert.equal(index.delete(gone), 3);
@@ -312,10 +313,13 @@ test('use after free throws StateError', async () => {
     () => index.search([1, 2], 1),
     () => index.delete(['a']),
     () => index.get('a'),
+    () => index.dim,
+    () => index.metric,
+    () => index.kind,
+    () => index.simd,
   ]) {
     assert.throws(call, (err) => err instanceof StateError && err.code === -8 && /freed/.test(err.message));
   }
-  assert.equal(index.dim, 2, 'static properties stay readable');
 });
 
 test('Index.create validates its options', async () => {
@@ -341,6 +345,11 @@ test('Index.create validates its options', async () => {
       return true;
     });
   await assert.rejects(Index.create(), TypeError);
+  // Create-time limits name the rule that was broken.
+  await assert.rejects(Index.create({ dim: 20000 }), /dim = 20000; it must be 1\.\.16384/);
+  await assert.rejects(Index.create({ dim: 4, kind: 'hnsw', M: 1 }), /hnsw M = 1; it must be 2\.\.1024/);
+  await assert.rejects(Index.create({ dim: 4, quantizer: 'sq8' }), (err) =>
+    err instanceof ParameterError && /unknown Index.create .*option 'quantizer'/.test(err.message));
   for (const seed of [0, 42, 2 ** 53 - 1, 123n, (1n << 64n) - 1n]) {
     const index = await Index.create({ dim: 16384, metric: 'ip', kind: 'flat', seed });
     assert.equal(index.dim, 16384);
@@ -350,6 +359,19 @@ test('Index.create validates its options', async () => {
     assert.ok(index.memoryBytes() > 0);
     index.free();
   }
+});
+
+test('search options of another kind are rejected, not ignored', async () => {
+  const flat = await Index.create({ dim: 2 });
+  flat.add(['a'], [1, 2]);
+  assert.throws(() => flat.search([1, 2], 1, { ef: 10 }), /ef applies to hnsw indexes; this one is flat/);
+  assert.throws(() => flat.search([1, 2], 1, { nprobe: 2 }), /nprobe applies to ivf indexes/);
+  const hnsw = await Index.create({ dim: 2, kind: 'hnsw' });
+  hnsw.add(['a'], [1, 2]);
+  assert.throws(() => hnsw.search([1, 2], 1, { rerank: 5 }), ParameterError);
+  assert.deepEqual(hnsw.search([1, 2], 1, { ef: 10 }).ids, ['a']);
+  flat.free();
+  hnsw.free();
 });
 
 test('empty index and empty batches', async () => {

@@ -18,7 +18,7 @@ const ids = idsFor(N);
 const query = (q) => queries.subarray(q * DIM, (q + 1) * DIM);
 
 const CASES = [
-  { name: 'flat', options: { quantizer: 'flat' }, min: 0.9 },
+  { name: 'flat', options: { quantizer: 'f32' }, min: 0.9 },
   { name: 'sq8', options: { quantizer: 'sq8' }, min: 0.85 },
   { name: 'pq8+rerank', options: { quantizer: 'pq', pqM: 8, rerank: 100 }, min: 0.9 },
   { name: 'pq4+rerank', options: { quantizer: 'pq', pqM: 16, pqBits: 4, rerank: 100 }, min: 0.9 },
@@ -132,7 +132,7 @@ test('ivf: the same seed gives the same results in both wasm variants', async ()
   const results = [];
   for (const simd of [true, false]) {
     const rows = [];
-    for (const options of [{ quantizer: 'flat' }, { quantizer: 'sq8' }, { quantizer: 'pq', pqM: 8 },
+    for (const options of [{ quantizer: 'f32' }, { quantizer: 'sq8' }, { quantizer: 'pq', pqM: 8 },
       { quantizer: 'pq', pqM: 16, pqBits: 4 }, { quantizer: 'pq', pqM: 16, pqBits: 4, rerank: 30 }]) {
       const ivf = await Index.create({ dim: DIM, kind: 'ivf', nlist: NLIST, seed: 42, simd, trainIters: 4, ...options });
       ivf.add(ids, data);
