@@ -144,14 +144,13 @@
 #include <stdlib.h>
 
 #include "index/persist.h"
+#include "index/sq8.h"
 
 #define HNSW_M_MAX 1024u
 #define HNSW_LEVEL_MAX 30u
 #define HNSW_EF_LOAD_MAX (1u << 20)
 #define HNSW_NOT_IN_GRAPH 0xffu
 #define SQ8_TRAIN_COUNT 1024u
-#define SQ8_HEADROOM 1.125
-#define SQ8_CODE_MAX 127
 #define FILTER_SAMPLE 256u
 #define FILTER_EXACT_FACTOR 8u
 #define REACH_BUDGET 1024u
@@ -280,29 +279,16 @@ static inline float probe_distance(const shoal_index *index, const hnsw_state *s
 
 /* ------------------------------------------------------------------- SQ8 */
 
-/* Encodes v to codes; returns its oc term. */
+/* Encodes v to codes; returns its oc term (summed in double, in order). */
 static float sq8_encode(const hnsw_state *st, const float *v, int8_t *codes) {
+    shoal__sq8_encode(v, st->center, st->scale, st->dim, codes);
     double oc = 0.0;
-    for (uint32_t j = 0; j < st->dim; j++) {
-        float t = (v[j] - st->center[j]) / st->scale;
-        int c;
-        if (t >= (float)SQ8_CODE_MAX)
-            c = SQ8_CODE_MAX;
-        else if (t <= -(float)SQ8_CODE_MAX)
-            c = -SQ8_CODE_MAX;
-        else
-            c = (int)floorf(t + 0.5f);
-        codes[j] = (int8_t)c;
-        oc += (double)st->center[j] * c;
-    }
+    for (uint32_t j = 0; j < st->dim; j++) oc += (double)st->center[j] * codes[j];
     return (float)oc;
 }
 
 static void sq8_decode(const hnsw_state *st, const int8_t *codes, float *out) {
-    for (uint32_t j = 0; j < st->dim; j++) {
-        float step = st->scale * (float)codes[j];
-        out[j] = st->center[j] + step;
-    }
+    shoal__sq8_decode(codes, st->center, st->scale, st->dim, out);
 }
 
 static void sq8_store(const hnsw_state *st, uint32_t label, const float *v) {
@@ -311,34 +297,24 @@ static void sq8_store(const hnsw_state *st, uint32_t label, const float *v) {
     memcpy(b, &oc, sizeof oc);
 }
 
+/* The float32 row of a node before training, for shoal__sq8_fit. */
+static const float *train_row(const void *ctx, uint32_t label) {
+    const hnsw_state *st = ctx;
+    return in_graph(st, label) ? st->train + (size_t)label * st->dim : NULL;
+}
+
 /* Sets center and scale from the live records' float32 vectors, encodes
  * them and frees the float32 copies.  Deterministic: min, max and sums are
  * taken in label order in double. */
 static void sq8_train(shoal_index *index, hnsw_state *st) {
-    uint32_t dim = st->dim, bound = index->label_bound;
-    double widest = 0.0, center_sq = 0.0;
-    for (uint32_t j = 0; j < dim; j++) {
-        double lo = 0.0, hi = 0.0;
-        int seen = 0;
-        for (uint32_t label = 0; label < bound; label++) {
-            if (!in_graph(st, label)) continue;
-            double x = st->train[(size_t)label * dim + j];
-            if (!seen || x < lo) lo = x;
-            if (!seen || x > hi) hi = x;
-            seen = 1;
-        }
-        double mid = 0.5 * (lo + hi);
-        st->center[j] = (float)mid;
-        center_sq += (double)st->center[j] * st->center[j];
-        if (hi - lo > widest) widest = hi - lo;
-    }
-    if (!(widest > 0.0)) widest = 1.0; /* every record equal: any scale works */
-    st->scale = (float)(widest * SQ8_HEADROOM / (2.0 * SQ8_CODE_MAX));
-    if (!(st->scale > 0.0f)) st->scale = 1.0f; /* widest underflowed float */
+    uint32_t bound = index->label_bound;
+    shoal__sq8_fit(st->dim, bound, train_row, st, st->center, &st->scale);
+    double center_sq = 0.0;
+    for (uint32_t j = 0; j < st->dim; j++) center_sq += (double)st->center[j] * st->center[j];
     st->scale_sq = st->scale * st->scale;
     st->center_sq = (float)center_sq;
     for (uint32_t label = 0; label < bound; label++)
-        if (in_graph(st, label)) sq8_store(st, label, st->train + (size_t)label * dim);
+        if (in_graph(st, label)) sq8_store(st, label, st->train + (size_t)label * st->dim);
     shoal__free(&index->mem, st->train);
     st->train = NULL;
     st->trained = 1;

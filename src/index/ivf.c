@@ -123,6 +123,7 @@
  */
 #include "kmeans.h"
 #include "index/persist.h"
+#include "index/sq8.h"
 
 #define IVF_NLIST_MAX 65536u
 #define IVF_RERANK_MAX (1u << 20)
@@ -130,7 +131,6 @@
 #define IVF_PQ_SAMPLE 16384u
 #define IVF_MIN_PER_LIST 39u
 #define IVF_AUTO_TRAIN_DEFAULT 1000u
-#define SQ8_HEADROOM 1.125f
 #define BLOCK SHOAL_PQ4_BLOCK
 #define RERANK_AHEAD 4u
 
@@ -303,17 +303,7 @@ static uint32_t default_nlist(uint32_t n) {
 
 /* --------------------------------------------------------------- codecs */
 
-/* floor(x + 0.5) clamped to [lo, hi], in plain float steps (no libm). */
-static int round_clamp(float x, int lo, int hi) {
-    if (!(x > (float)lo)) return lo; /* also NaN */
-    if (x >= (float)hi) return hi;
-    float y = x + 0.5f;
-    int i = (int)y;
-    if ((float)i > y) i--; /* truncation went up for negatives */
-    return i < lo ? lo : i > hi ? hi : i;
-}
-
-/* round_clamp(x, 0, 255) without branches, for the fast-scan tables where it
+/* shoal__round_clamp(x, 0, 255) without branches, for the fast-scan tables where it
  * runs once per table entry per probed list (it was half the search time
  * with the branchy version).  Same value for every x: floor(x + 0.5) inside
  * the range, 0 for x <= 0 and NaN (NaN > 0 is false), 255 from 254.5 up. */
@@ -382,12 +372,12 @@ static void pq4_set(const ivf_state *st, uint8_t *codes, uint32_t pos, uint32_t 
 
 /* SQ8 code row of residual r: [||decoded||^2 float][dim int8]. */
 static void sq8_encode(const ivf_state *st, const ivf_model *m, const float *r, uint8_t *row) {
-    float inv = 1.0f / m->sq_scale, norm = 0.0f;
     int8_t *codes = (int8_t *)(row + sizeof(float));
+    shoal__sq8_encode(r, m->sq_center, m->sq_scale, st->dim, codes);
+    /* The decoded residual's squared norm, decoded as shoal__sq8_decode does. */
+    float norm = 0.0f;
     for (uint32_t j = 0; j < st->dim; j++) {
-        int c = round_clamp((r[j] - m->sq_center[j]) * inv, -127, 127);
-        codes[j] = (int8_t)c;
-        float d = m->sq_center[j] + m->sq_scale * (float)c;
+        float d = m->sq_center[j] + m->sq_scale * (float)codes[j];
         norm += d * d;
     }
     memcpy(row, &norm, sizeof norm);
@@ -425,8 +415,8 @@ static const float *vector_at(ivf_state *st, const ivf_model *m, uint32_t l, uin
     float *out = st->decoded;
     if (st->quantizer == SHOAL_QUANTIZER_SQ8) {
         const int8_t *codes = (const int8_t *)(list->codes + pos * st->code_size + sizeof(float));
-        for (uint32_t j = 0; j < st->dim; j++)
-            out[j] = c[j] + (m->sq_center[j] + m->sq_scale * (float)codes[j]);
+        shoal__sq8_decode(codes, m->sq_center, m->sq_scale, st->dim, out);
+        for (uint32_t j = 0; j < st->dim; j++) out[j] += c[j];
         return out;
     }
     for (uint32_t j = 0; j < st->pq_m; j++) {
@@ -502,33 +492,23 @@ static uint32_t assign_list(const shoal_index *index, const ivf_model *m, const 
 
 /* -------------------------------------------------------------- training */
 
+typedef struct sample_rows {
+    const float *rows;
+    uint32_t dim;
+} sample_rows;
+
+static const float *sample_row(const void *ctx, uint32_t i) {
+    const sample_rows *s = ctx;
+    return s->rows + (size_t)i * s->dim;
+}
+
 /* Per-dimension centres and the shared scale from n residual rows. */
 static int train_sq8(shoal_index *index, ivf_state *st, ivf_model *m, const float *rows,
                      uint32_t n) {
-    uint32_t dim = st->dim;
-    float *lo = shoal__alloc(&index->mem, (size_t)dim * sizeof *lo);
-    m->sq_center = shoal__alloc(&index->mem, (size_t)dim * sizeof *m->sq_center);
-    if (!lo || !m->sq_center) {
-        shoal__free(&index->mem, lo);
-        return SHOAL_ENOMEM;
-    }
-    float *hi = m->sq_center;
-    memcpy(lo, rows, dim * sizeof *lo);
-    memcpy(hi, rows, dim * sizeof *hi);
-    for (uint32_t i = 1; i < n; i++)
-        for (uint32_t j = 0; j < dim; j++) {
-            float x = rows[(size_t)i * dim + j];
-            if (x < lo[j]) lo[j] = x;
-            if (x > hi[j]) hi[j] = x;
-        }
-    float widest = 0.0f;
-    for (uint32_t j = 0; j < dim; j++) {
-        float range = hi[j] - lo[j];
-        if (range > widest) widest = range;
-        m->sq_center[j] = lo[j] + 0.5f * range;
-    }
-    m->sq_scale = widest > 0.0f ? widest * SQ8_HEADROOM / 254.0f : 1.0f;
-    shoal__free(&index->mem, lo);
+    m->sq_center = shoal__alloc(&index->mem, (size_t)st->dim * sizeof *m->sq_center);
+    if (!m->sq_center) return SHOAL_ENOMEM;
+    sample_rows ctx = {rows, st->dim};
+    shoal__sq8_fit(st->dim, n, sample_row, &ctx, m->sq_center, &m->sq_scale);
     return SHOAL_OK;
 }
 
@@ -872,7 +852,7 @@ static float quantize_query(const float *x, uint32_t dim, int8_t *out) {
         if (a > top) top = a;
     }
     float scale = top > 0.0f ? top / 127.0f : 1.0f, inv = 1.0f / scale;
-    for (uint32_t j = 0; j < dim; j++) out[j] = (int8_t)round_clamp(x[j] * inv, -127, 127);
+    for (uint32_t j = 0; j < dim; j++) out[j] = (int8_t)shoal__round_clamp(x[j] * inv, -127, 127);
     return scale;
 }
 

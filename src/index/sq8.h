@@ -1,0 +1,60 @@
+/*
+ * sq8.h -- scalar quantization to int8, shared by HNSW (vectors) and IVF
+ * (residuals): x[j] ~ center[j] + scale * code[j], code in -127..127, one
+ * per-dimension centre and ONE scale for every dimension.
+ *
+ * One scale is what lets the exact int8 kernels (plain integer sums) score
+ * codes against codes or against a quantized query; the price is that
+ * dimensions much narrower than the widest get few distinct codes.  Every
+ * step is written out in a fixed order in float or double (no libm, no
+ * FMA), so codes are the same bytes in every build.
+ */
+#ifndef SHOAL_SQ8_H
+#define SHOAL_SQ8_H
+
+#include "internal.h"
+
+#define SHOAL__SQ8_CODE_MAX 127
+/* The fitted range is widened by 1/8 for values the sample missed. */
+#define SHOAL__SQ8_HEADROOM 1.125
+
+/* Row i of the fitting set, or NULL to skip it. */
+typedef const float *(*shoal__sq8_row_fn)(const void *ctx, uint32_t i);
+
+/*
+ * Sets center[dim] (each dimension's midpoint) and *scale (the widest range
+ * times the headroom, over 2 * 127 steps) from rows 0..n-1.  Cannot fail:
+ * no allocation (dimension by dimension, min and max in double).  An empty
+ * or constant set gives scale 1.
+ */
+void shoal__sq8_fit(uint32_t dim, uint32_t n, shoal__sq8_row_fn row, const void *ctx,
+                    float *center, float *scale);
+
+/* floor(x + 0.5) clamped to [lo, hi], in plain float steps; NaN -> lo. */
+static inline int shoal__round_clamp(float x, int lo, int hi) {
+    if (!(x > (float)lo)) return lo;
+    if (x >= (float)hi) return hi;
+    float y = x + 0.5f;
+    int i = (int)y;
+    if ((float)i > y) i--; /* truncation went up for negatives */
+    return i < lo ? lo : i > hi ? hi : i;
+}
+
+/* codes[j] = round((v[j] - center[j]) / scale), clamped to +-127. */
+static inline void shoal__sq8_encode(const float *v, const float *center, float scale,
+                                     uint32_t dim, int8_t *codes) {
+    for (uint32_t j = 0; j < dim; j++)
+        codes[j] = (int8_t)shoal__round_clamp((v[j] - center[j]) / scale, -SHOAL__SQ8_CODE_MAX,
+                                              SHOAL__SQ8_CODE_MAX);
+}
+
+/* out[j] = center[j] + scale * codes[j]. */
+static inline void shoal__sq8_decode(const int8_t *codes, const float *center, float scale,
+                                     uint32_t dim, float *out) {
+    for (uint32_t j = 0; j < dim; j++) {
+        float step = scale * (float)codes[j];
+        out[j] = center[j] + step;
+    }
+}
+
+#endif
