@@ -297,11 +297,12 @@ SHOAL_API const char *shoal_index_simd_name(const shoal_index *index);
 /*
  * Adds n records.  vectors holds n * dim floats, row-major; dim must equal
  * the index's (SHOAL_EDIM otherwise) -- it is passed so that a caller's
- * mistake is caught rather than read past.  An id already
- * present is replaced (its record counts as newly inserted).  If an id
- * occurs twice in the batch the later one wins.  Every id and vector is
- * validated before anything changes, so SHOAL_EID / SHOAL_EVECTOR leave the
- * index unchanged; so does SHOAL_ENOMEM.  Returns n.
+ * mistake is caught rather than read past.  An id already present is
+ * replaced (its record counts as newly inserted).  If an id occurs more
+ * than once in the batch the last one wins and the others are not written.
+ * A failing call -- bad input (SHOAL_EID, SHOAL_EVECTOR, ...) or
+ * SHOAL_ENOMEM at any point -- leaves the index exactly as it was, replaced
+ * records included.  Returns the number of records written (distinct ids).
  */
 SHOAL_API int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t dim);
@@ -324,15 +325,18 @@ SHOAL_API int shoal_index_train(shoal_index *index, uint32_t n, const float *vec
 /* Whether the index can take records: 1 for kinds that need no training. */
 SHOAL_API int shoal_index_trained(const shoal_index *index);
 
-/* Called during long adds with the records done so far and the batch size;
- * returning nonzero stops the add after the current record (the records
- * done stay added; shoal_index_add then returns their count).  fn NULL
- * removes the callback. */
+/* Called during long adds with the records done so far and the number the
+ * batch will write; returning nonzero stops the add after the current record
+ * (the records done stay added; shoal_index_add then returns their count).
+ * fn NULL removes the callback.  The callback must not call into the same
+ * index: such calls fail with SHOAL_ESTATE, and shoal_index_free from it is
+ * undefined. */
 typedef int (*shoal_progress_fn)(void *ctx, uint32_t done, uint32_t total);
 SHOAL_API void shoal_index_on_progress(shoal_index *index, shoal_progress_fn fn, void *ctx);
 
-/* Deletes the records with these ids; absent ids are skipped.  Returns the
- * number deleted. */
+/* Deletes the records with these ids; absent and repeated ids are skipped.
+ * Returns the number deleted; on SHOAL_ENOMEM (HNSW repairs its graph
+ * with allocations) the index is unchanged. */
 SHOAL_API int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
                        const uint32_t *id_offsets);
 
@@ -341,7 +345,9 @@ SHOAL_API int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_
 SHOAL_API int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len,
                     float *out);
 
-/* Allow-filter over labels: nonzero keeps the record. */
+/* Allow-filter over labels: nonzero keeps the record.  It may read the index
+ * (shoal_index_label_id, shoal_index_get) but not search or change it: such
+ * calls fail with SHOAL_ESTATE. */
 typedef int (*shoal_filter_fn)(void *ctx, uint32_t label);
 
 /* Search parameters.  Fields of another kind are ignored (ef by flat and

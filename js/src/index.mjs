@@ -137,6 +137,7 @@ export class Index {
   #kind;
   #simd;
   #cid;
+  #busy = false;
 
   /** Use Index.create(): construction needs the asynchronously loaded wasm. */
   constructor(token, M, handle, dim, metric, kind) {
@@ -271,12 +272,24 @@ export class Index {
   }
 
   // Runs fn(M, handle, scratch) and frees its scratch memory however it ends.
-  #call(fn) {
+  // Runs fn(M, handle, scratch) and frees its scratch memory however it
+  // ends.  A call made while another runs -- from a filter or onProgress
+  // callback of that call -- would free or move what the running call
+  // points into (a use-after-free in the heap every index of the variant
+  // shares), so it throws StateError instead and the running call goes on.
+  // Reads (reading = true: get, stats) are fine from a callback: they
+  // neither change the index nor reuse the running call's scratch.
+  #call(fn, reading = false) {
     const handle = this.#live();
+    if (this.#busy && !reading)
+      throw fail(StateError, 'this index is busy: it was called from a callback of one of its own calls');
     const scratch = new Scratch(this.#M);
+    const outer = this.#busy;
+    if (!reading) this.#busy = true;
     try {
       return fn(this.#M, handle, scratch);
     } finally {
+      this.#busy = outer;
       scratch.release();
     }
   }
@@ -410,7 +423,7 @@ export class Index {
       if (rc === NOT_FOUND) return undefined;
       this.#check(rc);
       return M.HEAPF32.slice(out >>> 2, (out >>> 2) + this.#dim);
-    });
+    }, true);
   }
 
   /**
@@ -494,12 +507,13 @@ export class Index {
       M._shoal_js_stats(handle, out);
       const values = M.HEAPF64.subarray(out >>> 3, (out >>> 3) + STATS.length);
       return Object.fromEntries(STATS.map((field, i) => [field.name, values[i]]));
-    });
+    }, true);
   }
 
   /** Releases the core's memory.  Idempotent; any later use throws StateError. */
   free() {
     if (!this.#handle) return;
+    if (this.#busy) throw fail(StateError, 'free() called from a callback of a running call on this index');
     registry.unregister(this);
     this.#M._shoal_index_free(this.#handle);
     this.#handle = 0;

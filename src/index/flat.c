@@ -46,9 +46,10 @@ static int flat_insert(shoal_index *index, uint32_t label, const float *vector) 
     return SHOAL_OK;
 }
 
-static void flat_remove(shoal_index *index, uint32_t label) {
+static int flat_remove(shoal_index *index, uint32_t label) {
     (void)index;
     (void)label; /* the hole is skipped through the liveness bitmap */
+    return SHOAL_OK;
 }
 
 static int flat_search(shoal_index *index, const float *query, shoal__topk *topk,
@@ -119,8 +120,18 @@ static int flat_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
     return SHOAL_OK;
 }
 
+/* No begin, commit or abort: an insert only writes a row at a label the
+ * common layer has not handed out yet, and a remove writes nothing. */
 const shoal__kind_ops shoal__flat_ops = {
-    "flat",          flat_create, flat_reserve, flat_insert, flat_remove, flat_vector, flat_search,
-    NULL,            NULL,        flat_destroy, NULL,        NULL,        NULL,        flat_save_config,
-    flat_save,       flat_load,
+    .name = "flat",
+    .create = flat_create,
+    .reserve = flat_reserve,
+    .insert = flat_insert,
+    .remove = flat_remove,
+    .vector = flat_vector,
+    .search = flat_search,
+    .destroy = flat_destroy,
+    .save_config = flat_save_config,
+    .save = flat_save,
+    .load = flat_load,
 };

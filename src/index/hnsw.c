@@ -127,11 +127,34 @@
  *   s^2 = 20 ef / N.  We use 8, a bit in the scan's disfavour, because a
  *   scan's cost is also paid in filter calls on every record.)
  *
+ * Transactions
+ *   Every add and delete is a transaction (kind.h): index.c inserts the new
+ *   versions, then removes the replaced ones, then commits -- or aborts on
+ *   the first failure, and the graph must then be exactly what it was.
+ *   Inserts and repairs allocate (upper lists, reverse lists, the repair
+ *   queue), so any step may fail.  Before the first change to a node's
+ *   lists in a transaction, touch() copies them into a journal; nodes
+ *   created in it need no copy, and the upper lists of nodes removed in it
+ *   are kept until commit.  An abort writes the copies back, takes the
+ *   created nodes out, and brings the reverse lists back by difference
+ *   (see hnsw_abort).  That is exact because the reverse lists are a
+ *   function of the links: each is kept sorted by label, and every change
+ *   reserves what it needs (reverse entries, queue room, journal space)
+ *   before it writes, so a failure never leaves a link without its reverse
+ *   entry.  SQ8 training inside a transaction keeps the float32 rows until
+ *   commit.  The journal costs the touched nodes' links -- little for
+ *   inserts into an empty or large graph, up to the whole link structure
+ *   for a huge batch into a medium one -- and is freed at commit when big.
+ *   (The alternative, reserving everything an insert could need before the
+ *   batch, is impossible: which reverse lists grow depends on the graph
+ *   each earlier insert leaves.)  Sorted reverse lists also make a delete
+ *   after a load repair exactly as it would have in the saved index.
+ *
  * Invariants (verified by hnsw_check)
  *   - A label is in the graph iff it is alive; levels[label] is 0xff otherwise.
  *   - Link targets are alive, on the list's level, not the node itself, not
  *     repeated; counts are within M (upper) and 2*M (level 0).
- *   - rev[v] holds u once per level on which u links v.
+ *   - rev[v] holds u once per level on which u links v, sorted by label.
  *   - The entry point is alive and on the top level; the top level is the
  *     highest level of any node; every live node is reachable from it.
  *
@@ -199,6 +222,20 @@ typedef struct hnsw_state {
     uint32_t *work, work_cap, work_n; /* pairs (from, to) */
     uint32_t *queue;                  /* REACH_BUDGET */
 
+    /* The open transaction (see "Transactions" above). */
+    int tx;
+    uint32_t tx_entry, tx_top, tx_nodes;
+    int tx_trained;
+    uint8_t *touched;    /* bit per label: journaled or created in the transaction */
+    uint32_t *log;       /* journal entries (touch()) */
+    size_t log_n, log_cap;
+    uint32_t *created, created_n, created_cap; /* labels inserted in it */
+    struct hnsw_kept {
+        uint32_t label;
+        uint32_t *upper;
+    } *kept;             /* upper lists of nodes removed in it, freed at commit */
+    uint32_t kept_n, kept_cap;
+
     /* SQ8 */
     int trained;
     float *train; /* before training: cap * dim floats */
@@ -244,12 +281,6 @@ static inline float oc_of(const hnsw_state *st, uint32_t label) {
     float oc;
     memcpy(&oc, node_block(st, label), sizeof oc);
     return oc;
-}
-
-static int list_contains(const uint32_t *list, uint32_t label) {
-    for (uint32_t i = 1; i <= list[0]; i++)
-        if (list[i] == label) return 1;
-    return 0;
 }
 
 /* ------------------------------------------------------------- distances */
@@ -315,8 +346,12 @@ static void sq8_train(shoal_index *index, hnsw_state *st) {
     st->center_sq = (float)center_sq;
     for (uint32_t label = 0; label < bound; label++)
         if (in_graph(st, label)) sq8_store(st, label, st->train + (size_t)label * st->dim);
-    shoal__free(&index->mem, st->train);
-    st->train = NULL;
+    /* Inside a transaction the rows are kept until commit: an abort goes
+     * back to float32 traversal. */
+    if (!st->tx) {
+        shoal__free(&index->mem, st->train);
+        st->train = NULL;
+    }
     st->trained = 1;
 }
 
@@ -536,18 +571,224 @@ static uint32_t select_neighbours(const shoal_index *index, const hnsw_state *st
     return count;
 }
 
+/* --------------------------------------------------------- transactions */
+
+static inline int is_touched(const hnsw_state *st, uint32_t label) {
+    return (st->touched[label >> 3] >> (label & 7)) & 1;
+}
+static inline void set_touched(hnsw_state *st, uint32_t label) {
+    st->touched[label >> 3] |= (uint8_t)(1u << (label & 7));
+}
+
+/* Journals u's lists before their first change in the transaction (a node
+ * created in it needs no snapshot).  Journal entry: u, its level
+ * (HNSW_NOT_IN_GRAPH if not in the graph), then per level l <= level the
+ * count and the links. */
+static int touch(shoal_index *index, hnsw_state *st, uint32_t u) {
+    if (!st->tx || is_touched(st, u)) return SHOAL_OK;
+    uint32_t L = st->levels[u];
+    size_t words = 2;
+    if (L != HNSW_NOT_IN_GRAPH)
+        for (uint32_t l = 0; l <= L; l++) words += 1 + links_at(st, u, l)[0];
+    if (st->log_n + words > st->log_cap) {
+        size_t cap = st->log_cap ? st->log_cap : 1024;
+        while (cap < st->log_n + words) cap *= 2;
+        if (cap > SIZE_MAX / sizeof *st->log) return SHOAL_ENOMEM;
+        uint32_t *log = shoal__realloc(&index->mem, st->log, cap * sizeof *log);
+        if (!log) return SHOAL_ENOMEM;
+        st->log = log;
+        st->log_cap = cap;
+    }
+    uint32_t *p = st->log + st->log_n;
+    *p++ = u;
+    *p++ = L;
+    if (L != HNSW_NOT_IN_GRAPH)
+        for (uint32_t l = 0; l <= L; l++) {
+            const uint32_t *list = links_at(st, u, l);
+            memcpy(p, list, (1 + (size_t)list[0]) * sizeof *p);
+            p += 1 + list[0];
+        }
+    st->log_n += words;
+    set_touched(st, u);
+    return SHOAL_OK;
+}
+
+static int hnsw_begin(shoal_index *index) {
+    hnsw_state *st = state_of(index);
+    st->tx = 1;
+    st->tx_entry = st->entry;
+    st->tx_top = st->top;
+    st->tx_nodes = st->nodes;
+    st->tx_trained = st->trained;
+    st->log_n = st->created_n = st->kept_n = 0;
+    return SHOAL_OK;
+}
+
+/* Forgets the journal: marks cleared, kept upper arrays freed. */
+static void end_transaction(shoal_index *index, hnsw_state *st, int committed) {
+    for (size_t at = 0; at < st->log_n;) {
+        uint32_t u = st->log[at], L = st->log[at + 1];
+        st->touched[u >> 3] &= (uint8_t) ~(1u << (u & 7));
+        at += 2;
+        if (L != HNSW_NOT_IN_GRAPH)
+            for (uint32_t l = 0; l <= L; l++) at += 1 + st->log[at];
+    }
+    for (uint32_t i = 0; i < st->created_n; i++) {
+        uint32_t c = st->created[i];
+        st->touched[c >> 3] &= (uint8_t) ~(1u << (c & 7));
+    }
+    for (uint32_t i = 0; i < st->kept_n; i++)
+        if (committed) shoal__free(&index->mem, st->kept[i].upper);
+    if (committed && st->trained && st->train) { /* trained in this transaction */
+        shoal__free(&index->mem, st->train);
+        st->train = NULL;
+    }
+    st->tx = 0;
+    st->log_n = st->created_n = st->kept_n = 0;
+    /* A big journal is not kept between calls. */
+    if (st->log_cap > 65536) {
+        shoal__free(&index->mem, st->log);
+        st->log = NULL;
+        st->log_cap = 0;
+    }
+}
+
+static void hnsw_commit(shoal_index *index) { end_transaction(index, state_of(index), 1); }
+
+/* Whether list[1..list[0]] holds label. */
+static int list_contains(const uint32_t *list, uint32_t label);
+static void rev_insert(hnsw_state *st, uint32_t u, uint32_t v);
+static void rev_remove(hnsw_state *st, uint32_t u, uint32_t v);
+
+/* The journal entry at log[at]: its snapshot list for level l, or NULL. */
+static const uint32_t *snapshot_list(const uint32_t *entry, uint32_t l) {
+    uint32_t L = entry[1];
+    if (L == HNSW_NOT_IN_GRAPH || l > L) return NULL;
+    const uint32_t *p = entry + 2;
+    for (uint32_t i = 0; i < l; i++) p += 1 + p[0];
+    return p;
+}
+
+static size_t entry_words(const uint32_t *entry) {
+    size_t words = 2;
+    if (entry[1] != HNSW_NOT_IN_GRAPH)
+        for (uint32_t l = 0; l <= entry[1]; l++) words += 1 + entry[words];
+    return words;
+}
+
+static const uint32_t empty_list[1] = {0};
+
+/* u's current list on level l, or an empty one. */
+static const uint32_t *current_list(const hnsw_state *st, uint32_t u, uint32_t l) {
+    if (!in_graph(st, u) || l > st->levels[u]) return empty_list;
+    return links_at(st, u, l);
+}
+
+/*
+ * Puts the graph back as it was at begin.  The reverse lists always
+ * describe the current links exactly (every change updates them before it
+ * can fail), so they are brought back by a difference: first every
+ * reverse entry of a link that exists now but not in the snapshot is
+ * dropped, then every one of a snapshot link that is missing now is added
+ * -- in that order no reverse list ever holds more entries than it did at
+ * begin, so the capacity it had then suffices.  Then the lists are
+ * written back and the nodes created in the transaction taken out.
+ */
+static void hnsw_abort(shoal_index *index, const uint32_t *inserted, uint32_t n) {
+    (void)inserted;
+    (void)n;
+    hnsw_state *st = state_of(index);
+    if (!st->tx) return;
+    /* Drop reverse entries of links that are new. */
+    for (size_t at = 0; at < st->log_n; at += entry_words(st->log + at)) {
+        const uint32_t *e = st->log + at;
+        uint32_t u = e[0];
+        uint32_t top = in_graph(st, u) ? st->levels[u] : 0;
+        for (uint32_t l = 0; in_graph(st, u) && l <= top; l++) {
+            const uint32_t *now = links_at(st, u, l), *then = snapshot_list(e, l);
+            for (uint32_t i = 1; i <= now[0]; i++)
+                if (!then || !list_contains(then, now[i])) rev_remove(st, u, now[i]);
+        }
+    }
+    for (uint32_t i = 0; i < st->created_n; i++) {
+        uint32_t c = st->created[i];
+        for (uint32_t l = 0; in_graph(st, c) && l <= st->levels[c]; l++) {
+            const uint32_t *now = links_at(st, c, l);
+            for (uint32_t j = 1; j <= now[0]; j++) rev_remove(st, c, now[j]);
+        }
+    }
+    /* Add reverse entries of snapshot links that are gone. */
+    for (size_t at = 0; at < st->log_n; at += entry_words(st->log + at)) {
+        const uint32_t *e = st->log + at;
+        uint32_t u = e[0];
+        for (uint32_t l = 0; e[1] != HNSW_NOT_IN_GRAPH && l <= e[1]; l++) {
+            const uint32_t *then = snapshot_list(e, l), *now = current_list(st, u, l);
+            for (uint32_t i = 1; i <= then[0]; i++)
+                if (!list_contains(now, then[i])) rev_insert(st, u, then[i]);
+        }
+    }
+    /* Upper arrays of nodes removed in the transaction come back. */
+    for (uint32_t i = 0; i < st->kept_n; i++) st->upper[st->kept[i].label] = st->kept[i].upper;
+    st->kept_n = 0;
+    /* The created nodes leave the graph. */
+    for (uint32_t i = 0; i < st->created_n; i++) {
+        uint32_t c = st->created[i];
+        shoal__free(&index->mem, st->upper[c]);
+        st->upper[c] = NULL;
+        links_at(st, c, 0)[0] = 0;
+        if (st->rev[c]) st->rev[c][0] = 0;
+        st->levels[c] = HNSW_NOT_IN_GRAPH;
+    }
+    /* The snapshots go back in place. */
+    for (size_t at = 0; at < st->log_n; at += entry_words(st->log + at)) {
+        const uint32_t *e = st->log + at;
+        uint32_t u = e[0];
+        st->levels[u] = (uint8_t)e[1];
+        for (uint32_t l = 0; e[1] != HNSW_NOT_IN_GRAPH && l <= e[1]; l++) {
+            const uint32_t *then = snapshot_list(e, l);
+            memcpy(links_at(st, u, l), then, (1 + (size_t)then[0]) * sizeof *then);
+        }
+    }
+    st->entry = st->tx_entry;
+    st->top = st->tx_top;
+    st->nodes = st->tx_nodes;
+    if (st->sq8 && st->trained && !st->tx_trained) {
+        /* Trained in the transaction: back to float32 traversal (the rows
+         * were kept) with the code area of every node zero again. */
+        for (uint32_t label = 0; label < st->cap; label++)
+            memset(node_block(st, label), 0, st->link_offset);
+        memset(st->center, 0, (size_t)st->dim * sizeof *st->center);
+        st->scale = st->scale_sq = st->center_sq = 0.0f;
+        st->trained = 0;
+    }
+    end_transaction(index, st, 0);
+}
+
 /* --------------------------------------------------------- link bookkeeping */
+
+static int list_contains(const uint32_t *list, uint32_t label) {
+    for (uint32_t i = 1; i <= list[0]; i++)
+        if (list[i] == label) return 1;
+    return 0;
+}
 
 /* Queues the level-0 pair (from, to): after the operation, `to` must still
  * be reachable from `from`. */
-static void work_push(shoal_index *index, hnsw_state *st, uint32_t from, uint32_t to) {
-    /* XXX: out of memory here skips one reachability repair. */
+static int work_push(shoal_index *index, hnsw_state *st, uint32_t from, uint32_t to) {
     if (shoal__grow(&index->mem, (void **)&st->work, &st->work_cap, 2 * (st->work_n + 1),
                     sizeof *st->work))
-        return;
+        return SHOAL_ENOMEM;
     st->work[2 * st->work_n] = from;
     st->work[2 * st->work_n + 1] = to;
     st->work_n++;
+    return SHOAL_OK;
+}
+
+/* Room for `extra` more queued pairs, so the pushes of one change cannot
+ * fail half-way through it. */
+static int work_reserve(shoal_index *index, hnsw_state *st, uint32_t extra) {
+    return shoal__grow(&index->mem, (void **)&st->work, &st->work_cap, 2 * (st->work_n + extra),
+                       sizeof *st->work);
 }
 
 /* Room for `extra` more entries in rev[v]. */
@@ -565,68 +806,83 @@ static int rev_reserve(shoal_index *index, hnsw_state *st, uint32_t v, uint32_t 
     return SHOAL_OK;
 }
 
+/* Adds u to rev[v] (which must have room), keeping it sorted by label: the
+ * reverse lists are then a function of the links alone -- the same after a
+ * load, which rebuilds them, as in the index that was saved, and restored
+ * exactly by an abort. */
+static void rev_insert(hnsw_state *st, uint32_t u, uint32_t v) {
+    uint32_t *r = st->rev[v], *e = r + 2, n = r[0], at = n;
+    while (at > 0 && e[at - 1] > u) at--;
+    memmove(e + at + 1, e + at, (size_t)(n - at) * sizeof *e);
+    e[at] = u;
+    r[0] = n + 1;
+}
+
 /* Records a new link u -> v (rev[v] must have room). */
 static void link_added(hnsw_state *st, uint32_t u, uint32_t v, uint32_t level) {
-    uint32_t *r = st->rev[v];
-    r[2 + r[0]++] = u;
+    rev_insert(st, u, v);
     (void)level;
 }
 
-/* Records that the link u -> v is gone. */
+/* Records that the link u -> v is gone (one entry of u in rev[v]). */
 static void rev_remove(hnsw_state *st, uint32_t u, uint32_t v) {
-    uint32_t *r = st->rev[v];
-    for (uint32_t i = 0; i < r[0]; i++) {
-        if (r[2 + i] != u) continue;
-        r[2 + i] = r[2 + r[0] - 1];
-        r[0]--;
-        break;
+    uint32_t *r = st->rev[v], *e = r + 2, n = r[0];
+    for (uint32_t i = 0; i < n; i++) {
+        if (e[i] != u) continue;
+        memmove(e + i, e + i + 1, (size_t)(n - i - 1) * sizeof *e);
+        r[0] = n - 1;
+        return;
     }
 }
 
 /* Records that the link u -> v is gone; on level 0, queues the check that
  * u still reaches v. */
-static void link_removed(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t v,
-                         uint32_t level) {
+static int link_removed(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t v,
+                        uint32_t level) {
     rev_remove(st, u, v);
-    if (level == 0) work_push(index, st, u, v);
+    return level == 0 ? work_push(index, st, u, v) : SHOAL_OK;
 }
 
-/* Replaces u's list on level with list[0..n) (which must not alias it).  A
- * new target whose reverse list cannot grow is left out, so this cannot
- * fail; callers that must not lose links reserve beforehand. */
-static void set_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t level,
-                      const uint32_t *list, uint32_t n) {
+/* Replaces u's list on level with list[0..n) (which must not alias it).
+ * Journals u and reserves every reverse entry and queued pair first, so it
+ * either fails before any change or not at all. */
+static int set_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t level,
+                     const uint32_t *list, uint32_t n) {
+    int rc = touch(index, st, u);
+    if (rc) return rc;
     uint32_t *lu = links_at(st, u, level);
+    if (level == 0 && (rc = work_reserve(index, st, lu[0]))) return rc;
+    for (uint32_t j = 0; j < n; j++)
+        if (!list_contains(lu, list[j]) && (rc = rev_reserve(index, st, list[j], 1))) return rc;
     uint32_t old_n = lu[0];
     memcpy(st->old, lu + 1, old_n * sizeof *st->old);
-    uint32_t out = 0;
     for (uint32_t j = 0; j < n; j++) {
         int had = 0;
         for (uint32_t i = 0; i < old_n && !had; i++) had = st->old[i] == list[j];
-        if (!had) {
-            if (rev_reserve(index, st, list[j], 1)) continue;
-            link_added(st, u, list[j], level);
-        }
-        lu[1 + out++] = list[j];
+        if (!had) link_added(st, u, list[j], level);
+        lu[1 + j] = list[j];
     }
-    lu[0] = out;
+    lu[0] = n;
     for (uint32_t i = 0; i < old_n; i++) {
         int kept = 0;
-        for (uint32_t j = 1; j <= out && !kept; j++) kept = lu[j] == st->old[i];
-        if (!kept) link_removed(index, st, u, st->old[i], level);
+        for (uint32_t j = 1; j <= n && !kept; j++) kept = lu[j] == st->old[i];
+        if (!kept && (rc = link_removed(index, st, u, st->old[i], level))) return rc;
     }
+    return SHOAL_OK;
 }
 
 /* Adds q to v's list on level, re-selecting v's list with the heuristic
  * when it is full (q may then be left out).  rev[q] must have room. */
-static void add_back_link(shoal_index *index, hnsw_state *st, uint32_t v, uint32_t q,
-                          uint32_t level) {
+static int add_back_link(shoal_index *index, hnsw_state *st, uint32_t v, uint32_t q,
+                         uint32_t level) {
     uint32_t *lv = links_at(st, v, level);
     uint32_t m = max_links(st, level);
     if (lv[0] < m) {
+        int rc = touch(index, st, v);
+        if (rc) return rc;
         lv[1 + lv[0]++] = q;
         link_added(st, v, q, level);
-        return;
+        return SHOAL_OK;
     }
     hnsw_probe pv = probe_of_node(st, v);
     uint32_t n = 0;
@@ -638,7 +894,7 @@ static void add_back_link(shoal_index *index, hnsw_state *st, uint32_t v, uint32
     st->pool[n++] = it;
     qsort(st->pool, n, sizeof *st->pool, cmp_items);
     uint32_t kept = select_neighbours(index, st, st->pool, n, m, st->tmp);
-    set_links(index, st, v, level, st->tmp, kept);
+    return set_links(index, st, v, level, st->tmp, kept);
 }
 
 /* ----------------------------------------------------------- reachability */
@@ -679,9 +935,12 @@ static int reaches(hnsw_state *st, uint32_t from, uint32_t to, uint32_t *seen) {
  * gives up its link to the target with the most in-links, and that pair is
  * queued in turn.  (Evicting the farthest link without a check was tried
  * first: it kills exactly the rare long links between clusters, and on
- * duplicate-heavy data the repairs then cycle.) */
-static void link_toward(shoal_index *index, hnsw_state *st, uint32_t to, uint32_t seen) {
-    if (rev_reserve(index, st, to, 1)) return; /* XXX: repair skipped */
+ * duplicate-heavy data the repairs then cycle.)  Every node whose list
+ * changes is journaled first, and rev[to] reserved, so a failure changes
+ * nothing. */
+static int link_toward(shoal_index *index, hnsw_state *st, uint32_t to, uint32_t seen) {
+    int rc = rev_reserve(index, st, to, 1);
+    if (rc) return rc;
     hnsw_probe pt = probe_of_node(st, to);
     uint32_t roomy = SHOAL_NO_LABEL;
     float roomy_d = 0.0f;
@@ -689,7 +948,7 @@ static void link_toward(shoal_index *index, hnsw_state *st, uint32_t to, uint32_
     uint32_t nfull = 0;
     for (uint32_t i = 0; i < seen && i < REACH_LINKERS; i++) {
         uint32_t v = st->queue[i];
-        if (list_contains(links_at(st, v, 0), to)) return; /* past the search budget */
+        if (list_contains(links_at(st, v, 0), to)) return SHOAL_OK; /* past the search budget */
         float d = probe_distance(index, st, &pt, v);
         if (links_at(st, v, 0)[0] < st->M0) {
             if (roomy == SHOAL_NO_LABEL || d < roomy_d) roomy = v, roomy_d = d;
@@ -705,21 +964,23 @@ static void link_toward(shoal_index *index, hnsw_state *st, uint32_t to, uint32_
         if (at < REACH_SWAPPERS) full[at] = it;
     }
     if (roomy != SHOAL_NO_LABEL) {
+        if ((rc = touch(index, st, roomy))) return rc;
         uint32_t *lv = links_at(st, roomy, 0);
         lv[1 + lv[0]++] = to;
         link_added(st, roomy, to, 0);
-        return;
+        return SHOAL_OK;
     }
-    if (nfull == 0) return;
+    if (nfull == 0) return SHOAL_OK;
     for (uint32_t i = 0; i < nfull; i++) {
         uint32_t via = full[i].label, *lv = links_at(st, via, 0), seen2;
+        if ((rc = touch(index, st, via))) return rc;
         for (uint32_t j = 1; j <= lv[0]; j++) {
             uint32_t z = lv[j];
             lv[j] = to; /* try the swap */
             if (reaches(st, via, z, &seen2)) {
                 link_added(st, via, to, 0);
                 rev_remove(st, via, z);
-                return;
+                return SHOAL_OK;
             }
             lv[j] = z;
         }
@@ -731,21 +992,23 @@ static void link_toward(shoal_index *index, hnsw_state *st, uint32_t to, uint32_
     uint32_t z = lv[evict];
     lv[evict] = to;
     link_added(st, via, to, 0);
-    link_removed(index, st, via, z, 0);
+    return link_removed(index, st, via, z, 0);
 }
 
 /* Checks every queued pair and repairs the broken ones. */
-static void process_work(shoal_index *index, hnsw_state *st) {
+static int process_work(shoal_index *index, hnsw_state *st) {
     /* Swaps can cascade; the budget bounds that.  XXX: a pair left over is
      * only reported by check(). */
     uint32_t budget = 16 * st->work_n + 256;
-    for (uint32_t i = 0; i < st->work_n && budget; i++, budget--) {
+    int rc = SHOAL_OK;
+    for (uint32_t i = 0; i < st->work_n && budget && !rc; i++, budget--) {
         uint32_t from = st->work[2 * i], to = st->work[2 * i + 1];
         if (from == to || !in_graph(st, from) || !in_graph(st, to)) continue;
         uint32_t seen;
-        if (!reaches(st, from, to, &seen)) link_toward(index, st, to, seen);
+        if (!reaches(st, from, to, &seen)) rc = link_toward(index, st, to, seen);
     }
     st->work_n = 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------ kind ops */
@@ -816,6 +1079,11 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
         grow_zeroed(index, (void **)&st->visit, old, cap, sizeof *st->visit) ||
         grow_zeroed(index, (void **)&st->levels, old, cap, sizeof *st->levels))
         return SHOAL_ENOMEM;
+    /* The journal marks, one bit per label (grown in bytes). */
+    uint8_t *touched = shoal__realloc(&index->mem, st->touched, ((size_t)cap + 7) / 8);
+    if (!touched) return SHOAL_ENOMEM;
+    memset(touched + ((size_t)old + 7) / 8, 0, ((size_t)cap + 7) / 8 - ((size_t)old + 7) / 8);
+    st->touched = touched;
     memset(st->levels + old, HNSW_NOT_IN_GRAPH, cap - old);
     if (st->sq8 && !st->trained &&
         grow_zeroed(index, (void **)&st->train, old, cap, (size_t)st->dim * sizeof(float)))
@@ -827,6 +1095,10 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
 static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) {
     hnsw_state *st = state_of(index);
     uint32_t M = st->M;
+    int rc;
+    if (st->tx && (rc = shoal__grow(&index->mem, (void **)&st->created, &st->created_cap,
+                                    st->created_n + 1, sizeof *st->created)))
+        return rc;
 
     /* The vector, in traversal form. */
     if (!st->sq8)
@@ -846,6 +1118,10 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
         for (uint32_t l = 0; l < level; l++) up[(size_t)l * (M + 1)] = 0;
         st->upper[label] = up;
     }
+    if (st->tx) {
+        st->created[st->created_n++] = label;
+        set_touched(st, label);
+    }
     if (st->entry == SHOAL_NO_LABEL) {
         st->levels[label] = (uint8_t)level;
         st->entry = label;
@@ -854,13 +1130,12 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
         return SHOAL_OK;
     }
 
-    /* Search phase: find every level's neighbours before changing anything,
-     * so that running out of memory leaves the graph as it was. */
+    /* Search phase: find every level's neighbours before linking. */
     hnsw_probe p = probe_of_node(st, label);
     uint32_t lmax = level < st->top ? level : st->top;
     uint32_t chosen[HNSW_LEVEL_MAX + 1];
-    int rc = shoal__grow(&index->mem, (void **)&st->sel, &st->sel_cap, (lmax + 1) * M,
-                         sizeof *st->sel);
+    rc = shoal__grow(&index->mem, (void **)&st->sel, &st->sel_cap, (lmax + 1) * M,
+                     sizeof *st->sel);
     uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, lmax);
     for (uint32_t l = lmax + 1; l-- > 0 && !rc;) {
         rc = search_layer(index, st, &p, ep, st->ef_construction, l, NULL, SHOAL_NO_LABEL);
@@ -885,12 +1160,17 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
     }
     if (!rc) rc = rev_reserve(index, st, label, total);
     if (rc) {
-        shoal__free(&index->mem, st->upper[label]);
-        st->upper[label] = NULL;
+        /* Not linked yet: the node simply is not in the graph (an abort
+         * frees its upper lists with the other created nodes'). */
+        if (!st->tx) {
+            shoal__free(&index->mem, st->upper[label]);
+            st->upper[label] = NULL;
+        }
         return rc;
     }
 
-    /* Link phase: cannot fail. */
+    /* Link phase.  It may still fail (journal, back links, repairs); then
+     * the transaction's abort takes the node out again. */
     st->levels[label] = (uint8_t)level;
     st->nodes++;
     for (uint32_t l = 0; l <= lmax; l++) {
@@ -901,23 +1181,26 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
             lq[1 + i] = sel[i];
             link_added(st, label, sel[i], l);
         }
-        for (uint32_t i = 0; i < chosen[l]; i++) add_back_link(index, st, sel[i], label, l);
+        for (uint32_t i = 0; i < chosen[l]; i++)
+            if ((rc = add_back_link(index, st, sel[i], label, l))) return rc;
     }
     if (level > st->top) {
-        work_push(index, st, label, st->entry); /* the old root reached everything */
+        /* The old root reached everything. */
+        if ((rc = work_push(index, st, label, st->entry))) return rc;
         st->entry = label;
         st->top = level;
     }
-    work_push(index, st, st->sel[0], label); /* its closest neighbour reaches it */
-    process_work(index, st);
+    /* Its closest neighbour reaches it. */
+    if ((rc = work_push(index, st, st->sel[0], label)) || (rc = process_work(index, st)))
+        return rc;
     if (st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT) sq8_train(index, st);
     return SHOAL_OK;
 }
 
 /* Re-selects u's list on level after its link to the deleted d: from u's
  * other links and d's links. */
-static void repair_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t d,
-                         uint32_t level) {
+static int repair_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t d,
+                        uint32_t level) {
     uint32_t epoch = next_epoch(st);
     st->visit[u] = st->visit[d] = epoch;
     hnsw_probe pu = probe_of_node(st, u);
@@ -934,33 +1217,42 @@ static void repair_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_
     }
     qsort(st->pool, n, sizeof *st->pool, cmp_items);
     uint32_t kept = select_neighbours(index, st, st->pool, n, max_links(st, level), st->tmp);
-    set_links(index, st, u, level, st->tmp, kept);
+    return set_links(index, st, u, level, st->tmp, kept);
 }
 
-static void hnsw_remove(shoal_index *index, uint32_t d) {
+static int hnsw_remove(shoal_index *index, uint32_t d) {
     hnsw_state *st = state_of(index);
-    if (d >= st->cap || !in_graph(st, d)) return;
+    if (d >= st->cap || !in_graph(st, d)) return SHOAL_OK;
     uint32_t L = st->levels[d];
+    int rc = touch(index, st, d);
+    if (!rc && st->tx)
+        rc = shoal__grow(&index->mem, (void **)&st->kept, &st->kept_cap, st->kept_n + 1,
+                         sizeof *st->kept);
+    if (rc) return rc;
 
     /* Paths that ran u -> d -> x must survive: every level-0 in-neighbour u
      * must reach x0 (d's first level-0 out-neighbour), and x0 every other x. */
     const uint32_t *out0 = links_at(st, d, 0);
     uint32_t x0 = out0[0] ? out0[1] : SHOAL_NO_LABEL;
     if (x0 != SHOAL_NO_LABEL) {
-        for (uint32_t i = 2; i <= out0[0]; i++) work_push(index, st, x0, out0[i]);
+        for (uint32_t i = 2; i <= out0[0]; i++)
+            if ((rc = work_push(index, st, x0, out0[i]))) return rc;
         const uint32_t *r = st->rev[d];
         for (uint32_t i = 0; r && i < r[0]; i++)
-            if (list_contains(links_at(st, r[2 + i], 0), d)) work_push(index, st, r[2 + i], x0);
+            if (list_contains(links_at(st, r[2 + i], 0), d) &&
+                (rc = work_push(index, st, r[2 + i], x0)))
+                return rc;
     }
 
-    /* Repair every in-neighbour; each repair drops its links to d. */
+    /* Repair every in-neighbour, highest label first; each repair drops its
+     * links to d. */
     while (st->rev[d] && st->rev[d][0]) {
         uint32_t u = st->rev[d][2 + st->rev[d][0] - 1];
         uint32_t top = st->levels[u] < L ? st->levels[u] : L;
         int repaired = 0;
         for (uint32_t l = 0; l <= top; l++) {
             if (!list_contains(links_at(st, u, l), d)) continue;
-            repair_links(index, st, u, d, l);
+            if ((rc = repair_links(index, st, u, d, l))) return rc;
             repaired = 1;
         }
         if (!repaired) st->rev[d][0]--; /* cannot happen while the invariants hold */
@@ -968,10 +1260,17 @@ static void hnsw_remove(shoal_index *index, uint32_t d) {
     /* Drop d's own links. */
     for (uint32_t l = 0; l <= L; l++) {
         uint32_t *ld = links_at(st, d, l);
-        for (uint32_t i = 1; i <= ld[0]; i++) link_removed(index, st, d, ld[i], l);
-        ld[0] = 0;
+        while (ld[0]) {
+            uint32_t w = ld[ld[0]--];
+            if ((rc = link_removed(index, st, d, w, l))) return rc;
+        }
     }
-    shoal__free(&index->mem, st->upper[d]);
+    if (st->tx) { /* freed at commit, put back by an abort */
+        st->kept[st->kept_n].label = d;
+        st->kept[st->kept_n++].upper = st->upper[d];
+    } else {
+        shoal__free(&index->mem, st->upper[d]);
+    }
     st->upper[d] = NULL;
     st->levels[d] = HNSW_NOT_IN_GRAPH;
     st->nodes--;
@@ -985,9 +1284,9 @@ static void hnsw_remove(shoal_index *index, uint32_t d) {
                 st->top = st->levels[label];
             }
         }
-        if (x0 != SHOAL_NO_LABEL) work_push(index, st, st->entry, x0);
+        if (x0 != SHOAL_NO_LABEL && (rc = work_push(index, st, st->entry, x0))) return rc;
     }
-    process_work(index, st);
+    return process_work(index, st);
 }
 
 static const float *hnsw_vector(const shoal_index *index, uint32_t label) {
@@ -1212,6 +1511,11 @@ static void hnsw_destroy(shoal_index *index) {
     shoal__free(mem, st->tmp);
     shoal__free(mem, st->old);
     shoal__free(mem, st->work);
+    for (uint32_t i = 0; i < st->kept_n; i++) shoal__free(mem, st->kept[i].upper);
+    shoal__free(mem, st->kept);
+    shoal__free(mem, st->created);
+    shoal__free(mem, st->log);
+    shoal__free(mem, st->touched);
     shoal__free(mem, st->train);
     shoal__free(mem, st->center);
     shoal__free(mem, st->qcodes);
@@ -1546,9 +1850,22 @@ done:
 }
 
 const shoal__kind_ops shoal__hnsw_ops = {
-    "hnsw",      hnsw_create, hnsw_reserve, hnsw_insert, hnsw_remove, hnsw_vector,
-    hnsw_search, hnsw_check,  hnsw_stats,   hnsw_destroy, NULL,        NULL,
-    NULL,        hnsw_save_config, hnsw_save, hnsw_load,
+    .name = "hnsw",
+    .create = hnsw_create,
+    .reserve = hnsw_reserve,
+    .begin = hnsw_begin,
+    .insert = hnsw_insert,
+    .remove = hnsw_remove,
+    .commit = hnsw_commit,
+    .abort = hnsw_abort,
+    .vector = hnsw_vector,
+    .search = hnsw_search,
+    .check = hnsw_check,
+    .stats = hnsw_stats,
+    .destroy = hnsw_destroy,
+    .save_config = hnsw_save_config,
+    .save = hnsw_save,
+    .load = hnsw_load,
 };
 
 uint32_t shoal__hnsw_entry_point(const shoal_index *index) {

@@ -292,12 +292,10 @@ static void set_alive(shoal_index *index, uint32_t label, int alive) {
         index->alive[label >> 3] &= (uint8_t) ~(1u << (label & 7));
 }
 
-/* Deletes the record at map slot `slot`.  Cannot fail: the free list has room
- * for every label ever handed out (reserved by the caller). */
-static void remove_record(shoal_index *index, uint32_t slot) {
-    uint32_t label = index->idmap.slots[slot];
-    idmap_remove_slot(index, slot);
-    index->ops->remove(index, label);
+/* The common layer's part of deleting the record at label, once the kind
+ * has removed it (its id-map slot already gone or re-pointed).  Cannot
+ * fail: the free list has room for every label ever handed out. */
+static void forget_record(shoal_index *index, uint32_t label) {
     shoal__free(&index->mem, index->ids[label]);
     index->ids[label] = NULL;
     set_alive(index, label, 0);
@@ -311,13 +309,81 @@ static int check_dim(shoal_index *index, const char *what, uint32_t dim) {
                        index->params.dim);
 }
 
+/* Refuses a call while another call on the handle runs (a callback of
+ * that call re-entering the index): it would change what the running call
+ * holds pointers into. */
+static int check_idle(shoal_index *index, const char *what) {
+    if (!index->busy) return SHOAL_OK;
+    return shoal__fail(index, SHOAL_ESTATE, "%s called while another call on this index runs "
+                                            "(from one of its callbacks)", what);
+}
+
+static int check_writable(shoal_index *index, const char *what) {
+    int rc = check_idle(index, what);
+    if (rc) return rc;
+    if (index->view)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index is a read-only view of a segment; load it to change it");
+    return SHOAL_OK;
+}
+
+/* Marks, for each of n ids, whether it is the last occurrence of its id in
+ * the batch (later duplicates win, as if the batch were applied in order).
+ * Returns the number of distinct ids, or SHOAL_ENOMEM. */
+static int last_occurrences(shoal_index *index, uint32_t n, const char *id_bytes,
+                            const uint32_t *id_offsets, uint8_t *keep) {
+    uint64_t cap = 16;
+    while (cap < 2 * (uint64_t)n) cap *= 2;
+    if (cap > SIZE_MAX / sizeof(uint32_t)) return SHOAL_ENOMEM;
+    uint32_t *slots = shoal__alloc(&index->mem, (size_t)cap * sizeof *slots);
+    if (!slots) return SHOAL_ENOMEM;
+    memset(slots, 0xff, (size_t)cap * sizeof *slots);
+    uint32_t mask = (uint32_t)cap - 1, distinct = 0;
+    for (uint32_t i = n; i-- > 0;) {
+        const char *id = id_bytes + id_offsets[i];
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        uint32_t h = (uint32_t)shoal__hash_bytes(id, len) & mask;
+        keep[i] = 1;
+        for (; slots[h] != UINT32_MAX; h = (h + 1) & mask) {
+            uint32_t j = slots[h];
+            if (id_offsets[j + 1] - id_offsets[j] == len &&
+                !memcmp(id_bytes + id_offsets[j], id, len)) {
+                keep[i] = 0;
+                break;
+            }
+        }
+        if (keep[i]) {
+            slots[h] = i;
+            distinct++;
+        }
+    }
+    shoal__free(&index->mem, slots);
+    return (int)distinct;
+}
+
+/*
+ * Adds or replaces records.  The plan, so that a failure anywhere leaves
+ * the index exactly as it was:
+ *   1. validate every id and vector;
+ *   2. reserve everything the common layer will need (label tables, free
+ *      list, id map, id copies) -- only the last occurrence of an id in the
+ *      batch is written;
+ *   3. open a kind transaction and let the kind prepare (IVF trains and
+ *      reserves its lists);
+ *   4. insert every new version at a fresh label -- the old version of a
+ *      replaced id stays in the index meanwhile;
+ *   5. remove the replaced old versions from the kind;
+ *   6. commit the kind, then switch the common layer over (ids, id map,
+ *      sequence numbers, liveness, free list), which cannot fail.
+ * Steps 4 and 5 may fail (HNSW allocates links); then the kind aborts --
+ * HNSW restores its graph from its journal -- and the common layer, which
+ * has not changed yet, only takes its labels back.
+ */
 int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t vector_dim) {
     int rc;
     index->errmsg[0] = '\0';
-    if (index->view)
-        return shoal__fail(index, SHOAL_ESTATE,
-                           "the index is a read-only view of a segment; load it to change it");
+    if ((rc = check_writable(index, "add"))) return rc;
     if ((rc = check_dim(index, "each vector", vector_dim))) return rc;
     if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
     if (n && !vectors) return shoal__fail(index, SHOAL_EPARAM, "vectors are NULL");
@@ -328,17 +394,28 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
     if ((uint64_t)index->label_bound + n >= SHOAL_NO_LABEL)
         return shoal__fail(index, SHOAL_ETOOBIG, "more than %u records", SHOAL_NO_LABEL - 1);
 
-    /* Reserve everything the loop below can need. */
+    /* 2. Reservations.  (The PRNG is part of the state too: HNSW draws
+     * levels from it, and a failed call must not have advanced it.) */
+    shoal__rng rng_before = index->rng;
     uint32_t need = index->label_bound + n;
-    int kind_failed = 0; /* the kind's message stands */
+    uint8_t *keep = shoal__alloc(&index->mem, n ? n : 1);
     char **fresh_ids = shoal__calloc(&index->mem, n ? n : 1, sizeof *fresh_ids);
+    uint32_t *labels = shoal__alloc(&index->mem, (n ? n : 1) * sizeof *labels);
+    uint32_t *old = shoal__alloc(&index->mem, (n ? n : 1) * sizeof *old);
     float *stored = shoal__alloc(&index->mem, dim * sizeof *stored);
-    rc = !fresh_ids || !stored ? SHOAL_ENOMEM : reserve_labels(index, need);
+    float *rows = NULL; /* the kept vectors, when duplicates were dropped */
+    const float *batch = vectors;
+    int began = 0, kind_failed = 0, m = 0;
+    uint32_t inserted = 0;
+    rc = !keep || !fresh_ids || !labels || !old || !stored ? SHOAL_ENOMEM : SHOAL_OK;
+    if (!rc && (m = last_occurrences(index, n, id_bytes, id_offsets, keep)) < 0) rc = m;
+    if (!rc) rc = reserve_labels(index, need);
     if (!rc)
         rc = shoal__grow(&index->mem, (void **)&index->free_labels, &index->free_cap, need,
                          sizeof *index->free_labels);
-    if (!rc) rc = idmap_reserve(index, index->live + n);
+    if (!rc) rc = idmap_reserve(index, index->live + (uint32_t)m);
     for (uint32_t i = 0; i < n && !rc; i++) {
+        if (!keep[i]) continue;
         uint32_t len = id_offsets[i + 1] - id_offsets[i];
         fresh_ids[i] = shoal__alloc(&index->mem, sizeof len + len);
         if (!fresh_ids[i]) {
@@ -348,65 +425,111 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         memcpy(fresh_ids[i], &len, sizeof len);
         memcpy(fresh_ids[i] + sizeof len, id_bytes + id_offsets[i], len);
     }
-    /* Last, because it may train: nothing after it can fail. */
-    if (!rc && index->ops->prepare_add &&
-        (rc = index->ops->prepare_add(index, n, vectors)) != SHOAL_OK)
+    if (!rc && (uint32_t)m != n) {
+        rows = shoal__alloc(&index->mem, (size_t)m * dim * sizeof *rows);
+        if (!rows) rc = SHOAL_ENOMEM;
+        for (uint32_t i = 0, j = 0; i < n && !rc; i++)
+            if (keep[i]) memcpy(rows + (size_t)j++ * dim, vectors + (size_t)i * dim, dim * sizeof *rows);
+        batch = rows;
+    }
+    /* 3. The kind's transaction, and its preparation (last: it may train). */
+    if (!rc && index->ops->begin) {
+        if ((rc = index->ops->begin(index))) kind_failed = 1;
+    }
+    began = !rc;
+    if (!rc && index->ops->prepare_add && (rc = index->ops->prepare_add(index, (uint32_t)m, batch)))
         kind_failed = 1;
     if (rc) goto fail;
 
+    /* 4. Insert the new versions at fresh labels (the free list is popped
+     * without being overwritten, so an abort can push the labels back). */
+    uint32_t free_before = index->free_count, bound_before = index->label_bound;
+    uint32_t done = 0; /* batch rows handled, for progress */
+    index->busy++;
     for (uint32_t i = 0; i < n; i++) {
-        const char *id = id_bytes + id_offsets[i];
-        uint32_t len = id_offsets[i + 1] - id_offsets[i];
-        uint32_t slot = idmap_find(index, id, len);
-        if (index->idmap.slots[slot] != SHOAL_NO_LABEL) {
-            remove_record(index, slot);
-            slot = idmap_find(index, id, len);
-        }
+        if (!keep[i]) continue;
         uint32_t label = index->free_count ? index->free_labels[--index->free_count]
                                            : index->label_bound++;
         shoal__stored_form(index, vectors + (size_t)i * dim, stored);
-        /* XXX: a kind whose insert allocates (HNSW) can fail here part-way;
-         * the records before this one then stay added. */
         if ((rc = index->ops->insert(index, label, stored))) {
-            index->free_labels[index->free_count++] = label;
-            for (uint32_t j = i; j < n; j++) shoal__free(&index->mem, fresh_ids[j]);
-            shoal__free(&index->mem, fresh_ids);
-            shoal__free(&index->mem, stored);
-            return shoal__fail(index, rc, "inserting record %u (%u before it were added)", i, i);
+            kind_failed = 1;
+            index->busy--;
+            goto undo;
         }
+        labels[inserted++] = label;
+        done = i + 1;
+        if (index->progress && (inserted % 1024 == 0 || inserted == (uint32_t)m) &&
+            index->progress(index->progress_ctx, inserted, (uint32_t)m))
+            break; /* stop: the records inserted so far are kept */
+    }
+    index->busy--;
+
+    /* 5. Remove the old versions the inserted records replace. */
+    for (uint32_t i = 0, j = 0; i < done; i++) {
+        if (!keep[i]) continue;
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        old[j] = idmap_lookup(index, id_bytes + id_offsets[i], len);
+        if (old[j] != SHOAL_NO_LABEL && (rc = index->ops->remove(index, old[j]))) {
+            kind_failed = 1;
+            goto undo;
+        }
+        j++;
+    }
+
+    /* 6. Commit: nothing below can fail. */
+    if (index->ops->commit) index->ops->commit(index);
+    for (uint32_t i = 0, j = 0; i < done; i++) {
+        if (!keep[i]) continue;
+        const char *id = id_bytes + id_offsets[i];
+        uint32_t len = id_offsets[i + 1] - id_offsets[i];
+        uint32_t label = labels[j], was = old[j];
+        j++;
+        /* Find the slot while the old version's id is still there to match. */
+        uint32_t slot = idmap_find(index, id, len);
+        if (index->idmap.slots[slot] == SHOAL_NO_LABEL) index->idmap.count++;
+        index->idmap.slots[slot] = label;
         index->ids[label] = fresh_ids[i];
+        fresh_ids[i] = NULL;
+        if (was != SHOAL_NO_LABEL) forget_record(index, was);
         index->seqs[label] = index->next_seq++;
         set_alive(index, label, 1);
-        index->idmap.slots[slot] = label;
-        index->idmap.count++;
         index->live++;
-        if (index->progress && ((i + 1) % 1024 == 0 || i + 1 == n) &&
-            index->progress(index->progress_ctx, i + 1, n)) {
-            for (uint32_t j = i + 1; j < n; j++) shoal__free(&index->mem, fresh_ids[j]);
-            n = i + 1;
-            break;
-        }
     }
-    shoal__free(&index->mem, fresh_ids);
-    shoal__free(&index->mem, stored);
-    return (int)n;
+    rc = (int)inserted;
+    goto done;
 
+undo:
+    /* The kind puts itself back; the common layer has only handed out
+     * labels: return them in the order they were taken. */
+    if (index->ops->abort) index->ops->abort(index, labels, inserted);
+    index->label_bound = bound_before;
+    index->free_count = free_before;
+    began = 0;
 fail:
+    if (began && index->ops->abort) index->ops->abort(index, labels, 0);
+    index->rng = rng_before;
+    if (!kind_failed) {
+        if (rc == SHOAL_ETOOBIG) rc = shoal__fail(index, rc, "id map would exceed 2^31 slots");
+        else rc = shoal__fail(index, rc, "out of memory adding %u records", n);
+    } else if (!index->errmsg[0]) {
+        rc = shoal__fail(index, rc, "out of memory adding %u records (the index is unchanged)", n);
+    }
+done:
     if (fresh_ids)
         for (uint32_t i = 0; i < n; i++) shoal__free(&index->mem, fresh_ids[i]);
     shoal__free(&index->mem, fresh_ids);
+    shoal__free(&index->mem, keep);
+    shoal__free(&index->mem, labels);
+    shoal__free(&index->mem, old);
     shoal__free(&index->mem, stored);
-    if (kind_failed) return rc;
-    if (rc == SHOAL_ETOOBIG) return shoal__fail(index, rc, "id map would exceed 2^31 slots");
-    return shoal__fail(index, rc, "out of memory adding %u records", n);
+    shoal__free(&index->mem, rows);
+    return rc;
 }
 
 int shoal_index_train(shoal_index *index, uint32_t n, const float *vectors, uint32_t vector_dim) {
     int rc;
     index->errmsg[0] = '\0';
-    if (index->view)
-        return shoal__fail(index, SHOAL_ESTATE,
-                           "the index is a read-only view of a segment; load it to change it");
+    if ((rc = check_writable(index, "train"))) return rc;
     if (!index->ops->train)
         return shoal__fail(index, SHOAL_EUNSUPPORTED, "a %s index needs no training",
                            index->ops->name);
@@ -423,23 +546,47 @@ int shoal_index_trained(const shoal_index *index) {
     return index->ops->trained ? index->ops->trained(index) : 1;
 }
 
+/* Deletes as a transaction too: the kind removes every found record (HNSW
+ * may fail part-way and aborts), then the common layer forgets them. */
 int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_bytes,
                        const uint32_t *id_offsets) {
     int rc;
     index->errmsg[0] = '\0';
-    if (index->view)
-        return shoal__fail(index, SHOAL_ESTATE,
-                           "the index is a read-only view of a segment; load it to change it");
+    if ((rc = check_writable(index, "delete"))) return rc;
     if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
-    int deleted = 0;
-    for (uint32_t i = 0; i < n && index->idmap.cap; i++) {
-        uint32_t len = id_offsets[i + 1] - id_offsets[i];
-        uint32_t slot = idmap_find(index, id_bytes + id_offsets[i], len);
-        if (index->idmap.slots[slot] == SHOAL_NO_LABEL) continue;
-        remove_record(index, slot);
-        deleted++;
+    if (n == 0 || index->live == 0) return 0;
+    uint32_t *found = shoal__alloc(&index->mem, (size_t)n * sizeof *found);
+    uint8_t *seen = shoal__calloc(&index->mem, ((size_t)index->label_bound + 7) / 8, 1);
+    uint32_t count = 0;
+    if (!found || !seen) {
+        rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory deleting %u records", n);
+        goto done;
     }
-    return deleted;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t label = idmap_lookup(index, id_bytes + id_offsets[i], id_offsets[i + 1] - id_offsets[i]);
+        if (label == SHOAL_NO_LABEL || (seen[label >> 3] >> (label & 7) & 1)) continue;
+        seen[label >> 3] |= (uint8_t)(1u << (label & 7));
+        found[count++] = label;
+    }
+    if (index->ops->begin && (rc = index->ops->begin(index))) goto done;
+    for (uint32_t i = 0; i < count; i++)
+        if ((rc = index->ops->remove(index, found[i]))) {
+            if (index->ops->abort) index->ops->abort(index, NULL, 0);
+            rc = shoal__fail(index, rc, "out of memory deleting record %u of %u (the index is "
+                                        "unchanged)", i, count);
+            goto done;
+        }
+    if (index->ops->commit) index->ops->commit(index);
+    for (uint32_t i = 0; i < count; i++) {
+        const char *stored = index->ids[found[i]];
+        idmap_remove_slot(index, idmap_find(index, stored + 4, stored_id_len(stored)));
+        forget_record(index, found[i]);
+    }
+    rc = (int)count;
+done:
+    shoal__free(&index->mem, found);
+    shoal__free(&index->mem, seen);
+    return rc;
 }
 
 /* --------------------------------------------------------------- lookup */
@@ -472,6 +619,7 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
                        float *distances) {
     int rc;
     index->errmsg[0] = '\0';
+    if ((rc = check_idle(index, "search"))) return rc;
     if ((rc = check_dim(index, "the query", query_dim))) return rc;
     if (k == 0 || k > SHOAL_K_MAX)
         return shoal__fail(index, SHOAL_EPARAM, "k = %u; it must be 1..%u", k, SHOAL_K_MAX);
@@ -493,7 +641,10 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
         goto done;
     }
     shoal__stored_form(index, query, q);
-    if (keep && (rc = index->ops->search(index, q, &topk, params))) goto done;
+    index->busy++; /* the filter callback may call back in */
+    rc = keep ? index->ops->search(index, q, &topk, params) : SHOAL_OK;
+    index->busy--;
+    if (rc) goto done;
     shoal__topk_sort(&topk);
     for (uint32_t i = 0; i < topk.count; i++) {
         labels[i] = topk.hits[i].label;
@@ -526,6 +677,8 @@ float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a, const
 /* ---------------------------------------------------------------- check */
 
 int shoal_index_check(shoal_index *index) {
+    int rc = check_idle(index, "check");
+    if (rc) return rc;
     uint32_t live = 0;
     for (uint32_t label = 0; label < index->label_bound; label++) {
         int alive = shoal__is_alive(index, label);

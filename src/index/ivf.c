@@ -765,14 +765,14 @@ static int ivf_insert(shoal_index *index, uint32_t label, const float *vector) {
     return SHOAL_OK;
 }
 
-static void ivf_remove(shoal_index *index, uint32_t label) {
+static int ivf_remove(shoal_index *index, uint32_t label) {
     ivf_state *st = state_of(index);
     ivf_model *m = st->model;
-    if (!m || label >= st->cap) return;
+    if (!m || label >= st->cap) return SHOAL_OK;
     uint32_t l = st->list_of[label], pos = st->pos_of[label];
     ivf_list *list = &m->lists[l];
     uint32_t last = --list->count;
-    if (pos == last) return;
+    if (pos == last) return SHOAL_OK;
     uint32_t moved = list->labels[last];
     list->labels[pos] = moved;
     st->pos_of[moved] = pos;
@@ -786,6 +786,14 @@ static void ivf_remove(shoal_index *index, uint32_t label) {
     if (list->rerank)
         memcpy(list->rerank + (size_t)pos * st->dim, list->rerank + (size_t)last * st->dim,
                st->dim * sizeof(float));
+    return SHOAL_OK;
+}
+
+/* Nothing fails after ivf_prepare_add, so an abort only ever follows
+ * inserts (never removes): each inserted record is the last of its list
+ * when removed newest first, which gives every list back its order. */
+static void ivf_abort(shoal_index *index, const uint32_t *inserted, uint32_t n) {
+    for (uint32_t i = n; i-- > 0;) ivf_remove(index, inserted[i]);
 }
 
 static const float *ivf_vector(const shoal_index *index, uint32_t label) {
@@ -1408,7 +1416,21 @@ static int ivf_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[
 }
 
 const shoal__kind_ops shoal__ivf_ops = {
-    "ivf",      ivf_create, ivf_reserve, ivf_insert,  ivf_remove,      ivf_vector,
-    ivf_search, ivf_check,  ivf_stats,   ivf_destroy, ivf_train,       ivf_prepare_add,
-    ivf_trained, ivf_save_config, ivf_save, ivf_load,
+    .name = "ivf",
+    .create = ivf_create,
+    .reserve = ivf_reserve,
+    .insert = ivf_insert,
+    .remove = ivf_remove,
+    .abort = ivf_abort,
+    .vector = ivf_vector,
+    .search = ivf_search,
+    .check = ivf_check,
+    .stats = ivf_stats,
+    .destroy = ivf_destroy,
+    .train = ivf_train,
+    .prepare_add = ivf_prepare_add,
+    .trained = ivf_trained,
+    .save_config = ivf_save_config,
+    .save = ivf_save,
+    .load = ivf_load,
 };

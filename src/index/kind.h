@@ -37,9 +37,22 @@ typedef struct shoal__kind_ops {
     int (*create)(shoal_index *index);
     /* Makes room for labels < cap. */
     int (*reserve)(shoal_index *index, uint32_t cap);
-    /* Stores a validated (and, under cosine, normalized) vector at label. */
+    /*
+     * Mutations are transactions.  index.c calls begin, then insert and
+     * remove any number of times, then commit -- or abort, which must put
+     * the kind back exactly as it was at begin (graph, lists, scratch
+     * aside).  insert stores a validated (and, under cosine, normalized)
+     * vector at a label that holds no record; remove takes a record out.
+     * Either may fail with SHOAL_ENOMEM only (HNSW, whose links and
+     * journal allocate); flat and IVF cannot fail once begun and
+     * prepared.  begin, commit and abort may be NULL (nothing to do).
+     */
+    int (*begin)(shoal_index *index);
     int (*insert)(shoal_index *index, uint32_t label, const float *vector);
-    void (*remove)(shoal_index *index, uint32_t label);
+    int (*remove)(shoal_index *index, uint32_t label);
+    void (*commit)(shoal_index *index);
+    /* inserted: the labels insert succeeded on since begin, in order. */
+    void (*abort)(shoal_index *index, const uint32_t *inserted, uint32_t n);
     const float *(*vector)(const shoal_index *index, uint32_t label);
     int (*search)(shoal_index *index, const float *query, shoal__topk *topk,
                   const shoal_search_params *params);
@@ -50,10 +63,11 @@ typedef struct shoal__kind_ops {
      * train: trains (or retrains) on n >= 1 validated vectors, not yet in
      * stored form (shoal__stored_form); all-or-nothing. */
     int (*train)(shoal_index *index, uint32_t n, const float *vectors);
-    /* Called by add once everything else is reserved and before the first
-     * change, with the batch's validated raw vectors: trains on them if the
-     * kind is untrained (SHOAL_ESTATE if there are too few) and reserves
-     * what inserting them will need, so the inserts cannot fail.  Sets the
+    /* Called by add after begin, once everything else is reserved and
+     * before the first insert, with the batch's validated raw vectors (the
+     * ones that will be inserted, in order): trains on them if the kind is
+     * untrained (SHOAL_ESTATE if there are too few) and reserves what
+     * inserting them will need, so the inserts cannot fail.  Sets the
      * detail message on failure; all-or-nothing. */
     int (*prepare_add)(shoal_index *index, uint32_t n, const float *vectors);
     int (*trained)(const shoal_index *index);
@@ -94,6 +108,9 @@ struct shoal_index {
 
     shoal_progress_fn progress;
     void *progress_ctx;
+    /* A call is running (a callback is inside it): other calls on the
+     * handle fail with SHOAL_ESTATE instead of changing what it holds. */
+    int busy;
 
     void *kind_state; /* owned by ops */
 

@@ -124,6 +124,9 @@ void shoal_load_params_init(shoal_load_params *params) { memset(params, 0, sizeo
 int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_t **out,
                      size_t *out_size) {
     index->errmsg[0] = '\0';
+    if (index->busy)
+        return shoal__fail(index, SHOAL_ESTATE, "save called while another call on this index "
+                                                "runs (from one of its callbacks)");
     if (!out || !out_size) return shoal__fail(index, SHOAL_EPARAM, "out or out_size is NULL");
     *out = NULL;
     *out_size = 0;

@@ -439,3 +439,55 @@ test('scratch memory is freed on success and on every error path', async () => {
     index.free();
   }
 });
+
+test('callbacks that call back into their index get StateError, and every index stays intact', async () => {
+  for (const kind of ['flat', 'hnsw']) {
+    const dim = 8;
+    const n = 3000;
+    const vectors = randomVectors(n, dim, 91);
+    const ids = idsFor(n);
+    const index = await Index.create({ dim, kind, seed: 3 });
+    const bystander = await Index.create({ dim, kind, seed: 3 }); // shares the wasm heap
+    bystander.add(ids.slice(0, 100), vectors.slice(0, 100 * dim));
+    index.add(['pre'], new Float32Array(dim).fill(9));
+    const seen = [];
+    index.add(ids, vectors, {
+      onProgress: () => {
+        for (const call of [() => index.free(), () => index.add(['x'], new Float32Array(dim)),
+          () => index.search(vectors.slice(0, dim), 1), () => index.delete([ids[0]]), () => index.save()]) {
+          try {
+            call();
+            seen.push('no error');
+          } catch (err) {
+            seen.push(err instanceof StateError ? 'state' : String(err));
+          }
+        }
+        // Reading is allowed, and sees the state before the running add:
+        // an add becomes visible when it completes.
+        seen.push(index.get('pre') && index.get(ids[0]) === undefined ? 'read' : 'wrong read');
+      },
+    });
+    assert.ok(seen.length >= 6);
+    assert.deepEqual([...new Set(seen)].sort(), ['read', 'state']);
+    assert.equal(index.size, n + 1);
+
+    let calls = 0;
+    const result = index.search(vectors.slice(0, dim), 5, {
+      filter: (id) => {
+        calls++;
+        assert.throws(() => index.free(), StateError);
+        assert.throws(() => index.add(['y'], new Float32Array(dim)), StateError);
+        assert.throws(() => index.search(vectors.slice(0, dim), 1), StateError);
+        return id !== ids[1];
+      },
+    });
+    assert.equal(calls, n + 1);
+    assert.equal(result.ids[0], ids[0]);
+    assert.ok(!result.ids.includes(ids[1]));
+    // Both indexes still work, and free() works once nothing runs.
+    assert.equal(index.search(vectors.slice(0, dim), 1).ids[0], ids[0]);
+    assert.equal(bystander.search(vectors.slice(5 * dim, 6 * dim), 1).ids[0], ids[5]);
+    index.free();
+    bystander.free();
+  }
+});
