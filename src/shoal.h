@@ -110,11 +110,13 @@ typedef enum shoal_simd {
     SHOAL_SIMD_SCALAR,   /* the reference kernels: the specification */
     SHOAL_SIMD_AVX2,     /* x86-64 AVX2 (the CPU must also have FMA) */
     SHOAL_SIMD_AVX512,   /* x86-64 AVX-512 F/BW/VL */
-    SHOAL_SIMD_WASM128   /* WebAssembly SIMD128 (chosen at build time) */
+    SHOAL_SIMD_WASM128,  /* WebAssembly SIMD128 (chosen at build time) */
+    SHOAL_SIMD_NEON      /* AArch64 NEON (baseline there: every aarch64 build) */
 } shoal_simd;
 
 /* Name of the kernels `want` resolves to on this machine ("scalar", "avx2",
- * "avx512", "wasm-simd128"), or NULL if this build or CPU cannot run them. */
+ * "avx512", "wasm-simd128", "neon"), or NULL if this build or CPU cannot run
+ * them. */
 const char *shoal_simd_name(shoal_simd want);
 
 /* ---------------------------------------------------------------- indexes */
