@@ -22,7 +22,8 @@
  * NEON has no masked loads, and no byte past a[n - 1] may be read (the tests
  * put the vectors against a guard page).  A zero-padded lane adds
  * 0 * 0 = +0, which leaves an accumulator unchanged: lanes start at +0 and
- * can never become -0, since x + y is -0 only when both are.
+ * can never become -0, since (rounding to nearest) x + y is -0 only when
+ * both are.
  * The fold is the reference's, register by register: s[k] += s[k + 4],
  * s[k] += s[k + 2], s0 += s1, then lanes 0,1 += 2,3 and lane 0 += lane 1.
  *
