@@ -4,6 +4,7 @@
 #   make wasm       ES module, SIMD128 + baseline          (js/dist/)
 #   make wasi       C test suite as .wasm for node:wasi    (build/wasi/)
 #   make test       installs what is missing, builds everything, runs every test
+#   make test-arm64 aarch64 cross-build (NEON) run under qemu-user (mk/arm64.mk)
 #   make demo       builds the wasm and serves demo/ on 127.0.0.1
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures
 #   make docs       regenerates docs/ERRORS.md from the error list
@@ -380,3 +381,5 @@ $(BUILD)/bench_ivf_native: bench/ivf_native.c bench/bench_util.h $(BUILD)/libsho
 
 clean:
 	rm -rf $(BUILD) $(DIST)
+
+include mk/arm64.mk

@@ -142,7 +142,8 @@ typedef struct shoal_allocator {
     X(SCALAR, 1, "scalar")        /* the reference kernels: the specification */ \
     X(AVX2, 2, "avx2")            /* x86-64 AVX2 (the CPU must also have FMA) */ \
     X(AVX512, 3, "avx512")        /* x86-64 AVX-512 F/BW/VL */                 \
-    X(WASM128, 4, "wasm-simd128") /* WebAssembly SIMD128 (chosen at build time) */
+    X(WASM128, 4, "wasm-simd128") /* WebAssembly SIMD128 (chosen at build time) */ \
+    X(NEON, 5, "neon")            /* AArch64 NEON (baseline on every aarch64 build) */
 
 typedef enum shoal_metric {
 #define SHOAL__ENUM_METRIC(name, value, word) SHOAL_METRIC_##name = value,
@@ -180,7 +181,8 @@ SHOAL_API int shoal_quantizer_parse(const char *word, size_t len);
 SHOAL_API int shoal_simd_parse(const char *word, size_t len);
 
 /* Name of the kernels `want` resolves to on this machine ("scalar", "avx2",
- * "avx512", "wasm-simd128"), or NULL if this build or CPU cannot run them. */
+ * "avx512", "wasm-simd128", "neon"), or NULL if this build or CPU cannot run
+ * them. */
 SHOAL_API const char *shoal_simd_name(shoal_simd want);
 
 /* ---------------------------------------------------------------- indexes */
@@ -250,7 +252,7 @@ typedef struct shoal_params {
     X(quantizer, ENUM, "quantizer", "quantizer", QUANTIZED, QUANTIZER,                       \
       "f32 (default), sq8 (int8 codes; hnsw, ivf), pq (product quantization; ivf)")          \
     X(simd, ENUM, "simd", "simd", ALL, SIMD,                                                 \
-      "kernels: auto (default), scalar, avx2, avx512, wasm-simd128 (same results)")          \
+      "kernels: auto (default), scalar, avx2, avx512, wasm-simd128, neon (same results)")          \
     X(seed, U64, "seed", "seed", ALL, NONE,                                                  \
       "PRNG seed; same input, options and seed give the same bytes")                        \
     X(hnsw.M, U32, "M", "M", HNSW, NONE, "links per node, 2..1024 (default 16; 2*M on level 0)") \

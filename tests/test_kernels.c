@@ -2,8 +2,9 @@
  * test_kernels.c -- every SIMD kernel table against the scalar reference.
  *
  * The scalar kernels are the specification (kernels.h).  Each table this
- * build and CPU can run -- AVX2 and AVX-512 natively, SIMD128 in the
- * -msimd128 wasm builds -- is compared with them for every length 1..300 at
+ * build and CPU can run -- AVX2 and AVX-512 on x86-64, NEON on aarch64
+ * (make test-arm64 runs this under qemu), SIMD128 in the -msimd128 wasm
+ * builds -- is compared with them for every length 1..300 at
  * misaligned addresses, so each main loop, each remainder step and each
  * masked tail is exercised at every residue.  The int8 kernels must agree
  * exactly, including on the extreme inputs that would expose int16
@@ -38,8 +39,15 @@
 #define I8_CAP 320
 
 /* The tables under test besides scalar, in the order AUTO prefers them. */
-static const shoal_simd simd_tables[] = {SHOAL_SIMD_AVX512, SHOAL_SIMD_AVX2, SHOAL_SIMD_WASM128};
+static const shoal_simd simd_tables[] = {SHOAL_SIMD_AVX512, SHOAL_SIMD_AVX2, SHOAL_SIMD_WASM128,
+                                         SHOAL_SIMD_NEON};
 #define N_TABLES (sizeof simd_tables / sizeof simd_tables[0])
+
+/* all[0] = scalar, all[1 + t] = simd_tables[t] or NULL where unavailable. */
+static void all_tables(const shoal__kernels *all[N_TABLES + 1]) {
+    all[0] = shoal__kernels_get(SHOAL_SIMD_SCALAR);
+    for (size_t t = 0; t < N_TABLES; t++) all[t + 1] = shoal__kernels_get(simd_tables[t]);
+}
 
 static const shoal__kernels *scalar(void) { return shoal__kernels_get(SHOAL_SIMD_SCALAR); }
 
@@ -113,6 +121,7 @@ static void test_names(void) {
     const shoal__kernels *avx2 = shoal__kernels_get(SHOAL_SIMD_AVX2);
     const shoal__kernels *avx512 = shoal__kernels_get(SHOAL_SIMD_AVX512);
     const shoal__kernels *wasm128 = shoal__kernels_get(SHOAL_SIMD_WASM128);
+    const shoal__kernels *neon = shoal__kernels_get(SHOAL_SIMD_NEON);
 #ifdef SHOAL_HAVE_X86
     CHECK_INT(avx2 != NULL, cpu_avx2());
     CHECK_INT(avx512 != NULL, cpu_avx512());
@@ -125,16 +134,24 @@ static void test_names(void) {
 #else
     CHECK(wasm128 == NULL);
 #endif
+#ifdef __aarch64__
+    CHECK(neon != NULL); /* baseline there: never missing */
+#else
+    CHECK(neon == NULL);
+#endif
     if (avx2) CHECK_STR(shoal_simd_name(SHOAL_SIMD_AVX2), "avx2");
     if (avx512) CHECK_STR(shoal_simd_name(SHOAL_SIMD_AVX512), "avx512");
     if (wasm128) CHECK_STR(shoal_simd_name(SHOAL_SIMD_WASM128), "wasm-simd128");
+    if (neon) CHECK_STR(shoal_simd_name(SHOAL_SIMD_NEON), "neon");
     if (!avx2) CHECK(shoal_simd_name(SHOAL_SIMD_AVX2) == NULL);
     if (!avx512) CHECK(shoal_simd_name(SHOAL_SIMD_AVX512) == NULL);
     if (!wasm128) CHECK(shoal_simd_name(SHOAL_SIMD_WASM128) == NULL);
+    if (!neon) CHECK(shoal_simd_name(SHOAL_SIMD_NEON) == NULL);
 
     /* Every table is complete. */
-    const shoal__kernels *all[] = {scalar(), avx2, avx512, wasm128};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    const shoal__kernels *all[N_TABLES + 1];
+    all_tables(all);
+    for (size_t i = 0; i <= N_TABLES; i++) {
         if (!all[i]) continue;
         CHECK(all[i]->name && all[i]->l2sq_f32 && all[i]->dot_f32 && all[i]->dot_i8 &&
               all[i]->l2sq_i8 && all[i]->pq4_scan);
@@ -156,11 +173,13 @@ static void test_auto_picks_best(void) {
         CHECK_STR(shoal_simd_name(SHOAL_SIMD_AUTO), "avx2");
 #elif defined(__wasm_simd128__)
     CHECK_STR(shoal_simd_name(SHOAL_SIMD_AUTO), "wasm-simd128");
+#elif defined(__aarch64__)
+    CHECK_STR(shoal_simd_name(SHOAL_SIMD_AUTO), "neon");
 #endif
 }
 
 static void test_out_of_range(void) {
-    const shoal_simd bad[] = {(shoal_simd)(SHOAL_SIMD_WASM128 + 1), (shoal_simd)-1,
+    const shoal_simd bad[] = {(shoal_simd)(SHOAL_SIMD_NEON + 1), (shoal_simd)-1,
                               (shoal_simd)1000};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(shoal__kernels_get(bad[i]) == NULL);
@@ -178,10 +197,12 @@ static void test_f32_every_dim_misaligned(void) {
     if (!CHECK(a && b)) goto out;
     test_rng rng = {0x6b65726e656c7331ull};
     int tested = 0;
+    char names[64] = "";
     for (size_t t = 0; t < N_TABLES; t++) {
         const shoal__kernels *k = shoal__kernels_get(simd_tables[t]);
         if (!k) continue;
         tested++;
+        snprintf(names + strlen(names), sizeof names - strlen(names), " %s", k->name);
         for (size_t n = 1; n <= DIM_MAX_TESTED; n++) {
             test_fill(&rng, a, F32_CAP);
             test_fill(&rng, b, F32_CAP);
@@ -191,7 +212,7 @@ static void test_f32_every_dim_misaligned(void) {
         }
     }
     /* A build that silently tests nothing would pass; say what ran. */
-    printf("    f32 tables tested besides scalar: %d\n", tested);
+    printf("    f32 tables tested besides scalar: %d%s\n", tested, names);
 out:
     free(a);
     free(b);
@@ -224,9 +245,9 @@ out:
 static void test_empty(void) {
     float f = 1.0f;
     int8_t c = 1;
-    const shoal__kernels *all[] = {scalar(), NULL, NULL, NULL};
-    for (size_t t = 0; t < N_TABLES; t++) all[t + 1] = shoal__kernels_get(simd_tables[t]);
-    for (size_t t = 0; t < 4; t++) {
+    const shoal__kernels *all[N_TABLES + 1];
+    all_tables(all);
+    for (size_t t = 0; t <= N_TABLES; t++) {
         if (!all[t]) continue;
         CHECK(all[t]->l2sq_f32(&f, &f, 0) == 0.0f);
         CHECK(all[t]->dot_f32(&f, &f, 0) == 0.0f);
@@ -256,8 +277,8 @@ static void test_i8_extremes(void) {
     const size_t cap = SHOAL_DIM_MAX + 16;
     int8_t *a = malloc(cap), *b = malloc(cap);
     if (!CHECK(a && b)) goto out;
-    const shoal__kernels *all[] = {scalar(), NULL, NULL, NULL};
-    for (size_t t = 0; t < N_TABLES; t++) all[t + 1] = shoal__kernels_get(simd_tables[t]);
+    const shoal__kernels *all[N_TABLES + 1];
+    all_tables(all);
 
     for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
         const i8_pattern *pt = &patterns[p];
@@ -276,7 +297,7 @@ static void test_i8_extremes(void) {
                 dot += (long long)pa[i] * pb[i];
                 l2 += d * d;
             }
-            for (size_t t = 0; t < 4; t++) {
+            for (size_t t = 0; t <= N_TABLES; t++) {
                 if (!all[t]) continue;
                 if (!CHECK_I32(all[t]->name, pt->name, n, off, off, all[t]->dot_i8(pa, pb, n), dot) ||
                     !CHECK_I32(all[t]->name, pt->name, n, off, off, all[t]->l2sq_i8(pa, pb, n), l2))
@@ -299,8 +320,8 @@ static void test_f32_exact_integers(void) {
     }
     /* Small integers sum exactly in float, so every table, the reference
      * included, must hit the integer result itself. */
-    const shoal__kernels *tables[N_TABLES + 1] = {scalar()};
-    for (size_t t = 0; t < N_TABLES; t++) tables[t + 1] = shoal__kernels_get(simd_tables[t]);
+    const shoal__kernels *tables[N_TABLES + 1];
+    all_tables(tables);
     for (size_t t = 0; t <= N_TABLES; t++) {
         const shoal__kernels *k = tables[t];
         if (!k) continue;
@@ -379,10 +400,10 @@ out:
 
 /* Runs every table on vectors that end exactly at a[n_max] and b[n_max]. */
 static int run_at_end(float *fa_end, float *fb_end, int8_t *ia_end, int8_t *ib_end) {
-    const shoal__kernels *all[] = {scalar(), NULL, NULL, NULL};
-    for (size_t t = 0; t < N_TABLES; t++) all[t + 1] = shoal__kernels_get(simd_tables[t]);
+    const shoal__kernels *all[N_TABLES + 1];
+    all_tables(all);
     for (size_t n = 1; n <= DIM_MAX_TESTED; n++) {
-        for (size_t t = 1; t < 4; t++) {
+        for (size_t t = 1; t <= N_TABLES; t++) {
             if (!all[t]) continue;
             if (!compare_pair(all[t], fa_end - n, fb_end - n, ia_end - n, ib_end - n, n, 0, 0))
                 return 0;

@@ -1,8 +1,9 @@
 #!/bin/sh
-# deps.sh test|demo|bench -- makes sure what that target needs is installed.
+# deps.sh test|demo|bench|arm64 -- makes sure what that target needs is installed.
 # As root on Debian/Ubuntu it installs missing packages with apt-get; otherwise
 # it prints the exact command to run and fails.  Then it runs `npm ci` when
-# node_modules is missing or older than package-lock.json.
+# node_modules is missing or older than package-lock.json (not for arm64,
+# whose cross-build and qemu run need only node itself; mk/arm64.mk).
 set -eu
 cd "$(dirname "$0")/.."
 what=${1:-test}
@@ -15,16 +16,26 @@ command -v cc >/dev/null 2>&1 || need gcc
 command -v make >/dev/null 2>&1 || need make
 command -v node >/dev/null 2>&1 || need nodejs
 command -v npm >/dev/null 2>&1 || need npm
-command -v emcc >/dev/null 2>&1 || need emscripten
-have /usr/bin/wasm-ld || need lld
-have /usr/lib/wasm32-wasi/libc.a || need wasi-libc
-ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
-    need libclang-rt-14-dev-wasm32
-command -v clang >/dev/null 2>&1 || need clang
-# zstd is compiled from fetched sources (tools/fetch_zstd.sh), not libzstd-dev.
-# libFuzzer (make test runs the segment fuzzer briefly) comes with clang's runtime.
-ls /usr/lib/llvm-14/lib/clang/14*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
-    need libclang-rt-14-dev
+# The aarch64 cross-build and its qemu run (make test-arm64).
+have_arm64() {
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need gcc-aarch64-linux-gnu
+    have /usr/aarch64-linux-gnu/include/stdio.h || need libc6-dev-arm64-cross
+    command -v qemu-aarch64 >/dev/null 2>&1 || need qemu-user
+}
+if [ "$what" = arm64 ]; then
+    have_arm64
+else
+    command -v emcc >/dev/null 2>&1 || need emscripten
+    have /usr/bin/wasm-ld || need lld
+    have /usr/lib/wasm32-wasi/libc.a || need wasi-libc
+    ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
+        need libclang-rt-14-dev-wasm32
+    command -v clang >/dev/null 2>&1 || need clang
+    # zstd is compiled from fetched sources (tools/fetch_zstd.sh), not libzstd-dev.
+    # libFuzzer (make test runs the segment fuzzer briefly) comes with clang's runtime.
+    ls /usr/lib/llvm-14/lib/clang/14*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+        need libclang-rt-14-dev
+fi
 if [ "$what" = test ]; then
     have /usr/bin/chromium || need chromium
 fi
@@ -50,6 +61,8 @@ if [ "$node_major" -lt 18 ]; then
     echo "deps: Node $node_major is too old; Shoal needs Node 18 or newer (20 is tested)." >&2
     exit 1
 fi
+
+[ "$what" = arm64 ] && exit 0
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
     echo "deps: npm ci"

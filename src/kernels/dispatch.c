@@ -1,8 +1,10 @@
 /*
- * kernels.c -- picks a kernel table.  Natively the choice is made at run time
- * from the CPU's features (one x86-64 binary serves every machine); in wasm
- * it is made at build time, because a module containing SIMD instructions
- * does not even validate where SIMD128 is missing -- JS picks the module.
+ * kernels.c -- picks a kernel table.  On x86-64 the choice is made at run
+ * time from the CPU's features (one x86-64 binary serves every machine); on
+ * AArch64 NEON is part of the base architecture, so every aarch64 build uses
+ * it; in wasm it is made at build time, because a module containing SIMD
+ * instructions does not even validate where SIMD128 is missing -- JS picks
+ * the module.
  */
 #include "kernels.h"
 
@@ -30,6 +32,10 @@ const shoal__kernels *shoal__kernels_get(shoal_simd want) {
     case SHOAL_SIMD_WASM128:
         return &shoal__kernels_wasm128;
 #endif
+#ifdef SHOAL_HAVE_NEON
+    case SHOAL_SIMD_NEON:
+        return &shoal__kernels_neon;
+#endif
     case SHOAL_SIMD_AUTO:
 #ifdef SHOAL_HAVE_X86
         if (cpu_has_avx512()) return &shoal__kernels_avx512;
@@ -37,6 +43,9 @@ const shoal__kernels *shoal__kernels_get(shoal_simd want) {
 #endif
 #ifdef __wasm_simd128__
         return &shoal__kernels_wasm128;
+#endif
+#ifdef SHOAL_HAVE_NEON
+        return &shoal__kernels_neon;
 #endif
         return &shoal__kernels_scalar;
     default:

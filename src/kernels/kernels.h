@@ -5,8 +5,9 @@
  * very same bits for every length and alignment -- the f32 kernels too, since
  * they all follow one summation order (kernels_scalar.c) and never fuse a
  * multiply into an add.  tests/test_kernels.c checks dims 1..300 at odd
- * offsets.  Each SIMD file is compiled with its own flags, so the rest of a
- * native binary stays baseline x86-64 and one binary runs everywhere.
+ * offsets.  Each x86 SIMD file is compiled with its own flags, so the rest of
+ * a native binary stays baseline x86-64 and one binary runs everywhere; NEON
+ * needs none, being part of baseline AArch64.
  *
  * No table is chosen globally: each index handle asks shoal__kernels_get()
  * once and keeps the pointer, so there is no mutable global state and a test
@@ -52,6 +53,11 @@ extern const shoal__kernels shoal__kernels_avx512;
 #endif
 #if defined(__wasm_simd128__)
 extern const shoal__kernels shoal__kernels_wasm128;
+#endif
+#if defined(__aarch64__)
+/* NEON is baseline on AArch64: no flags, no run-time check. */
+#define SHOAL_HAVE_NEON 1
+extern const shoal__kernels shoal__kernels_neon;
 #endif
 
 /* The table for `want`, or NULL if this build or CPU cannot run it. */
