@@ -64,7 +64,7 @@ static void measure(const char *name, shoal_index *index, int level) {
     size_t size = 0;
     double t_save = 1e9, t_load = 1e9, t_view = 1e9, t_info = 1e9, t_cid = 1e9;
     for (int r = 0; r < RUNS; r++) {
-        if (seg) shoal_index_free_segment(index, seg);
+        if (seg) shoal_index_free_bytes(index, seg);
         double t = now();
         int rc = shoal_index_save(index, &sp, &seg, &size);
         t = now() - t;
@@ -74,7 +74,7 @@ static void measure(const char *name, shoal_index *index, int level) {
     /* An aligned copy the caller owns, as a file read or mmap would give. */
     uint8_t *bytes = aligned_alloc(64, (size + 63) & ~(size_t)63);
     memcpy(bytes, seg, size);
-    shoal_index_free_segment(index, seg);
+    shoal_index_free_bytes(index, seg);
     for (int r = 0; r < RUNS; r++) {
         shoal_index *x;
         double t = now();

@@ -309,6 +309,67 @@ SHOAL_API const char *shoal_index_simd_name(const shoal_index *index);
 SHOAL_API int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                     const uint32_t *id_offsets, const float *vectors, uint32_t dim);
 
+/* ---------------------------------------------------------------- records */
+
+/* Record metadata: a JSON object (or null for none), kept as canonical
+ * DAG-CBOR.  Limits: SHOAL_METADATA_MAX bytes encoded, SHOAL_METADATA_DEPTH
+ * levels of nesting (the object itself is level 1). */
+#define SHOAL_METADATA_MAX 65536u
+#define SHOAL_METADATA_DEPTH 16u
+/* A record without a time. */
+#define SHOAL_TIME_NONE INT64_MIN
+
+/* A batch of records for shoal_index_upsert.  Every pointer but ids and
+ * vectors may be NULL. */
+typedef struct shoal_records {
+    uint32_t n;
+    const char *id_bytes;        /* ids: bytes + n+1 offsets, as for add */
+    const uint32_t *id_offsets;
+    const float *vectors;        /* n * dim floats */
+    uint32_t dim;                /* must equal the index's */
+    /* Metadata of record i: metadata[metadata_offsets[i] .. [i+1]); empty =
+     * none.  JSON text (an object or null), or with metadata_cbor set the
+     * canonical DAG-CBOR of a map (what shoal_index_metadata returns). */
+    const char *metadata;
+    const uint32_t *metadata_offsets;
+    int metadata_cbor;
+    const int64_t *times;        /* per record: milliseconds since the Unix epoch,
+                                    or SHOAL_TIME_NONE */
+    const uint64_t *seqs;        /* per record: its sequence number, strictly
+                                    increasing and above every sequence number
+                                    in the index (collections keep one order
+                                    across indexes); NULL = the index numbers them */
+} shoal_records;
+
+/*
+ * shoal_index_add with metadata, times and sequence numbers: the same
+ * all-or-nothing upsert.  Bad metadata is SHOAL_EPARAM with a message naming
+ * the record and the JSON path ("record 3: repeated key \"a\" at $.tags");
+ * too large metadata SHOAL_ETOOBIG.  Returns the number of records written.
+ */
+SHOAL_API int shoal_index_upsert(shoal_index *index, const shoal_records *records);
+
+/* The metadata of a live label as canonical DAG-CBOR: returns its length
+ * (0: the record has none) and sets *bytes (owned by the index, valid until
+ * the next mutating call), or SHOAL_ENOTFOUND. */
+SHOAL_API int shoal_index_metadata(const shoal_index *index, uint32_t label, const uint8_t **bytes);
+
+/* The JSON text of the metadata of n labels as one JSON array, one element
+ * per label ("null" for none or a dead label), written to *out (allocated
+ * through the index's allocator; release it with shoal_index_free_bytes)
+ * with its length in *size.  Returns 0 or SHOAL_ENOMEM. */
+SHOAL_API int shoal_index_metadata_json(shoal_index *index, uint32_t n, const uint32_t *labels,
+                                        char **out, size_t *size);
+
+/* The time of a live label (SHOAL_TIME_NONE if it has none) and its
+ * sequence number; 0 or SHOAL_ENOTFOUND. */
+SHOAL_API int shoal_index_record_info(const shoal_index *index, uint32_t label, int64_t *time,
+                                      uint64_t *seq);
+
+/* Releases bytes the index allocated for the caller (segments, JSON text);
+ * NULL is fine. */
+SHOAL_API void shoal_index_free_bytes(shoal_index *index, void *bytes);
+
 /*
  * Trains an index kind that needs it (IVF: the coarse k-means centroids and
  * the quantizer's codebooks) on n vectors of dim floats (dim must equal the
@@ -423,6 +484,9 @@ typedef struct shoal_stats {
      * memory_bytes includes both. */
     size_t rerank_bytes;
     uint32_t nlist;        /* IVF: lists (0 until trained); else 0 */
+    size_t metadata_bytes; /* encoded metadata of the live records (included in
+                              memory_bytes, as are their per-record pointers) */
+    uint32_t with_metadata; /* live records that have metadata */
 } shoal_stats;
 
 /* The fields of shoal_stats hosts read by name, in the order the JS binding
@@ -434,7 +498,9 @@ typedef struct shoal_stats {
     X(memory_bytes, "memoryBytes", "bytes the core holds for this index")               \
     X(codes_bytes, "codesBytes", "ivf: centroids, codebooks, list labels and codes")    \
     X(rerank_bytes, "rerankBytes", "ivf: float32 rerank copies")                        \
-    X(nlist, "nlist", "ivf: lists (0 until trained)")
+    X(nlist, "nlist", "ivf: lists (0 until trained)")                                   \
+    X(metadata_bytes, "metadataBytes", "encoded metadata of the live records")          \
+    X(with_metadata, "withMetadata", "live records that have metadata")
 
 SHOAL_API void shoal_index_stats(const shoal_index *index, shoal_stats *out);
 
@@ -448,7 +514,7 @@ SHOAL_API void shoal_index_stats(const shoal_index *index, shoal_stats *out);
  */
 
 #define SHOAL_FORMAT_MAJOR 1
-#define SHOAL_FORMAT_MINOR 0
+#define SHOAL_FORMAT_MINOR 1
 /* Bytes of a CID string including its NUL ("bafkrei..." is 59 characters). */
 #define SHOAL_CID_SIZE 64
 /* Largest block shoal_segment_blocks makes (the IPFS block limit). */
@@ -466,14 +532,12 @@ SHOAL_API void shoal_save_params_init(shoal_save_params *params);
 /*
  * Writes the index as a segment.  On success *out points to *out_size bytes
  * allocated through the index's allocator (counted in memory_bytes) that the
- * caller releases with shoal_index_free_segment(index, *out); the index is
+ * caller releases with shoal_index_free_bytes(index, *out); the index is
  * not changed.  params may be NULL (uncompressed).  Errors: SHOAL_EPARAM
  * (level out of range), SHOAL_ENOMEM, SHOAL_ETOOBIG.  Returns 0.
  */
 SHOAL_API int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_t **out,
                      size_t *out_size);
-/* Releases a buffer from shoal_index_save (NULL is fine). */
-SHOAL_API void shoal_index_free_segment(shoal_index *index, uint8_t *segment);
 
 typedef struct shoal_load_params {
     shoal_simd simd;                  /* kernels for the loaded index; default auto */

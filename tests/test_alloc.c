@@ -129,7 +129,7 @@ static uint8_t *snapshot(shoal_index *index, size_t *size) {
     if (!CHECK_INT(shoal_index_save(index, NULL, &seg, size), SHOAL_OK)) return NULL;
     uint8_t *copy = malloc(*size);
     memcpy(copy, seg, *size);
-    shoal_index_free_segment(index, seg);
+    shoal_index_free_bytes(index, seg);
     return copy;
 }
 

@@ -33,7 +33,7 @@ static buf save(shoal_index *index, int level) {
     b.data = malloc(size + 16);
     memcpy(b.data, seg, size);
     b.size = size;
-    shoal_index_free_segment(index, seg);
+    shoal_index_free_bytes(index, seg);
     return b;
 }
 
@@ -420,7 +420,7 @@ static void test_out_of_memory(void) {
                     int r2 = shoal_index_save(x, &sp, &out, &size);
                     if (r2 == 0) {
                         CHECK(size == s.size && memcmp(out, s.data, size) == 0);
-                        shoal_index_free_segment(x, out);
+                        shoal_index_free_bytes(x, out);
                         break;
                     }
                     if (!CHECK_INT(r2, SHOAL_ENOMEM)) break;

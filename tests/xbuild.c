@@ -108,7 +108,7 @@ int main(void) {
             char cid[SHOAL_CID_SIZE];
             shoal_cid(seg, size, cid);
             printf("cid %d%d %d %s\n", kind, metric, level, cid);
-            shoal_index_free_segment(index, seg);
+            shoal_index_free_bytes(index, seg);
         }
         test_ids_free(&ids);
         shoal_index_free(index);

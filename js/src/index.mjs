@@ -251,7 +251,7 @@ export class Index {
         this.#cid = cidOf(M, scratch, ptr, size);
         return bytes;
       } finally {
-        M._shoal_index_free_segment(handle, ptr);
+        M._shoal_index_free_bytes(handle, ptr);
       }
     });
   }

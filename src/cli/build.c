@@ -204,7 +204,7 @@ static int save_index(shoal_index *index, const char *out_path, int zstd_level, 
     cli_outfile o;
     if ((rc = cli_out_open(&o, out_path)) == CLI_OK && (rc = cli_out_write(&o, seg, size)) == CLI_OK)
         rc = cli_out_commit(&o);
-    shoal_index_free_segment(index, seg);
+    shoal_index_free_bytes(index, seg);
     if (rc) return rc;
     if (json) {
         printf("{\"out\":");

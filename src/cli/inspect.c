@@ -216,7 +216,7 @@ static int verify_one(const char *path, int json) {
                 code = SHOAL_ECORRUPT;
             }
             canonical = "ok";
-            shoal_index_free_segment(index, again);
+            shoal_index_free_bytes(index, again);
         }
     }
     char cid[SHOAL_CID_SIZE];

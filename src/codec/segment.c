@@ -514,6 +514,21 @@ int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64
     return rc ? rc : 1;
 }
 
+int shoal__seg_maybe_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t max,
+                           const uint8_t **raw, uint64_t *raw_size, int *borrowable) {
+    uint32_t stop;
+    uint32_t at = find_section(r, kind, index, &stop);
+    if (at == UINT32_MAX) return 0;
+    shoal__seg_section s;
+    shoal__seg_section_at(r->bytes, at, &s);
+    if (s.raw > max)
+        return RFAIL(SHOAL_ECORRUPT, "the %s section %u has %llu bytes, more than %llu",
+                     r->name(kind), index, (unsigned long long)s.raw, (unsigned long long)max);
+    *raw_size = s.raw;
+    int rc = take(r, at, kind, index, s.raw, raw, borrowable);
+    return rc ? rc : 1;
+}
+
 int shoal__seg_reader_end(shoal__seg_reader *r) {
     uint32_t stop = r->next;
     while (stop < r->head->count) {

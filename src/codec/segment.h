@@ -131,6 +131,11 @@ int shoal__seg_next(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_
  * index), 0 without consuming anything when it is not, or an error. */
 int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
                      const uint8_t **raw, int *borrowable);
+/* Like shoal__seg_maybe for a section whose raw size the caller cannot
+ * predict: any raw size up to max is accepted and returned in *raw_size;
+ * the caller must parse exactly that many bytes. */
+int shoal__seg_maybe_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t max,
+                           const uint8_t **raw, uint64_t *raw_size, int *borrowable);
 /* Checks that only unknown optional sections are left (verifying them). */
 int shoal__seg_reader_end(shoal__seg_reader *r);
 void shoal__seg_reader_free(shoal__seg_reader *r);

@@ -13,7 +13,9 @@
  * before the first change, so a failing call leaves the index as it was.
  */
 #include <math.h>
+#include <stdio.h>
 
+#include "codec/json.h"
 #include "index/persist.h"
 
 /* ------------------------------------------------------------- messages */
@@ -113,6 +115,9 @@ void shoal_index_stats(const shoal_index *index, shoal_stats *out) {
     out->size = index->live;
     out->levels = 1;
     out->memory_bytes = index->mem.bytes;
+    out->metadata_bytes = index->meta_bytes;
+    for (uint32_t label = 0; label < index->label_bound && index->meta; label++)
+        out->with_metadata += index->meta[label] != NULL;
     if (index->ops->stats) index->ops->stats(index, out);
 }
 
@@ -122,7 +127,12 @@ void shoal_index_free(shoal_index *index) {
     if (!index->ids_borrowed && index->ids)
         for (uint32_t label = 0; label < index->label_bound; label++)
             shoal__free(&index->mem, index->ids[label]);
+    if (!index->meta_borrowed && index->meta)
+        for (uint32_t label = 0; label < index->label_bound; label++)
+            shoal__free(&index->mem, index->meta[label]);
     shoal__free(&index->mem, index->ids);
+    shoal__free(&index->mem, index->meta);
+    shoal__free(&index->mem, index->times);
     shoal__free(&index->mem, index->seqs);
     shoal__free(&index->mem, index->alive);
     shoal__free(&index->mem, index->free_labels);
@@ -142,7 +152,13 @@ uint32_t shoal_index_label_bound(const shoal_index *index) { return index->label
 
 /* --------------------------------------------------------------- id map */
 
-/* Stored ids are a uint32 length followed by the bytes. */
+/* Stored ids and metadata are a uint32 length followed by the bytes. */
+static uint32_t stored_len(const char *stored) {
+    uint32_t len;
+    memcpy(&len, stored, sizeof len);
+    return len;
+}
+
 static uint32_t stored_id_len(const char *stored) {
     uint32_t len;
     memcpy(&len, stored, sizeof len);
@@ -272,9 +288,13 @@ static int reserve_labels(shoal_index *index, uint32_t need) {
      * larger than label_cap, which is harmless. */
     if ((rc = shoal__grow(&index->mem, (void **)&index->ids, &cap, need, sizeof *index->ids)))
         return rc;
-    uint32_t seq_cap = index->label_cap;
-    if ((rc = shoal__grow(&index->mem, (void **)&index->seqs, &seq_cap, cap, sizeof *index->seqs)))
+    uint32_t seq_cap = index->label_cap, meta_cap = index->label_cap,
+             time_cap = index->label_cap;
+    if ((rc = shoal__grow(&index->mem, (void **)&index->seqs, &seq_cap, cap, sizeof *index->seqs)) ||
+        (rc = shoal__grow(&index->mem, (void **)&index->meta, &meta_cap, cap, sizeof *index->meta)) ||
+        (rc = shoal__grow(&index->mem, (void **)&index->times, &time_cap, cap, sizeof *index->times)))
         return rc;
+    for (uint32_t i = index->label_cap; i < cap; i++) index->meta[i] = NULL;
     uint8_t *alive = shoal__realloc(&index->mem, index->alive, ((size_t)cap + 7) / 8);
     if (!alive) return SHOAL_ENOMEM;
     size_t old_bytes = ((size_t)index->label_cap + 7) / 8;
@@ -298,6 +318,11 @@ static void set_alive(shoal_index *index, uint32_t label, int alive) {
 static void forget_record(shoal_index *index, uint32_t label) {
     shoal__free(&index->mem, index->ids[label]);
     index->ids[label] = NULL;
+    if (index->meta[label]) {
+        index->meta_bytes -= stored_len(index->meta[label]);
+        if (!index->meta_borrowed) shoal__free(&index->mem, index->meta[label]);
+        index->meta[label] = NULL;
+    }
     set_alive(index, label, 0);
     index->live--;
     index->free_labels[index->free_count++] = label;
@@ -379,11 +404,79 @@ static int last_occurrences(shoal_index *index, uint32_t n, const char *id_bytes
  * HNSW restores its graph from its journal -- and the common layer, which
  * has not changed yet, only takes its labels back.
  */
+/* A record's metadata as a stored blob (u32 length + canonical DAG-CBOR),
+ * or NULL for none; 0 or an error with the index's message set. */
+static int encode_metadata(shoal_index *index, const shoal_records *r, uint32_t i, char **blob) {
+    *blob = NULL;
+    if (!r->metadata || !r->metadata_offsets) return SHOAL_OK;
+    uint32_t at = r->metadata_offsets[i], end = r->metadata_offsets[i + 1];
+    if (end < at)
+        return shoal__fail(index, SHOAL_EPARAM, "record %u: metadata offsets decrease", i);
+    if (end == at) return SHOAL_OK;
+    const char *text = r->metadata + at;
+    size_t len = end - at;
+    char msg[200] = "";
+    int rc;
+    shoal__cbor_out out;
+    shoal__cbor_out_init(&out, &index->mem, 4 + (size_t)SHOAL_METADATA_MAX);
+    uint8_t zero[4] = {0};
+    shoal__cbor_raw(&out, zero, 4); /* the length, filled in below */
+    if (r->metadata_cbor) {
+        shoal__cbor_limits lim = {SHOAL_METADATA_DEPTH, 0, 0, 0, 1};
+        if (len > SHOAL_METADATA_MAX) {
+            rc = SHOAL_ETOOBIG;
+            snprintf(msg, sizeof msg, "%zu bytes; the limit is %u", len, SHOAL_METADATA_MAX);
+        } else if (!(rc = shoal__cbor_check((const uint8_t *)text, len, &lim, msg, sizeof msg))) {
+            shoal__cbor_raw(&out, text, len);
+            rc = out.error;
+        } else {
+            rc = SHOAL_EPARAM;
+        }
+    } else {
+        rc = shoal__json_to_cbor(text, len, SHOAL_METADATA_DEPTH, &out, msg, sizeof msg);
+        if (!rc && out.buf[4] >> 5 != SHOAL__CBOR_MAP) {
+            if (out.len == 5 && out.buf[4] == (SHOAL__CBOR_SIMPLE << 5 | SHOAL__CBOR_NULL)) {
+                shoal__cbor_out_free(&out); /* null: no metadata */
+                return SHOAL_OK;
+            }
+            rc = SHOAL_EPARAM;
+            snprintf(msg, sizeof msg, "metadata must be a JSON object (or null)");
+        }
+    }
+    if (rc) {
+        shoal__cbor_out_free(&out);
+        if (rc == SHOAL_ENOMEM) return shoal__fail(index, rc, "out of memory for metadata");
+        return shoal__fail(index, rc, "record %u: %s", i, msg);
+    }
+    uint32_t size = (uint32_t)(out.len - 4);
+    memcpy(out.buf, &size, 4);
+    *blob = (char *)out.buf;
+    return SHOAL_OK;
+}
+
 int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
-                    const uint32_t *id_offsets, const float *vectors, uint32_t vector_dim) {
+                    const uint32_t *id_offsets, const float *vectors, uint32_t dim) {
+    shoal_records r;
+    memset(&r, 0, sizeof r);
+    r.n = n;
+    r.id_bytes = id_bytes;
+    r.id_offsets = id_offsets;
+    r.vectors = vectors;
+    r.dim = dim;
+    return shoal_index_upsert(index, &r);
+}
+
+int shoal_index_upsert(shoal_index *index, const shoal_records *records) {
     int rc;
     index->errmsg[0] = '\0';
     if ((rc = check_writable(index, "add"))) return rc;
+    if (!records) return shoal__fail(index, SHOAL_EPARAM, "records is NULL");
+    uint32_t n = records->n, vector_dim = records->dim;
+    const char *id_bytes = records->id_bytes;
+    const uint32_t *id_offsets = records->id_offsets;
+    const float *vectors = records->vectors;
+    const uint64_t *seqs = records->seqs;
+    const int64_t *times = records->times;
     if ((rc = check_dim(index, "each vector", vector_dim))) return rc;
     if ((rc = check_ids(index, n, id_bytes, id_offsets))) return rc;
     if (n && !vectors) return shoal__fail(index, SHOAL_EPARAM, "vectors are NULL");
@@ -393,6 +486,12 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         if ((rc = check_vector(index, vectors + (size_t)i * dim, "vector", i))) return rc;
     if ((uint64_t)index->label_bound + n >= SHOAL_NO_LABEL)
         return shoal__fail(index, SHOAL_ETOOBIG, "more than %u records", SHOAL_NO_LABEL - 1);
+    for (uint32_t i = 0; seqs && i < n; i++)
+        if (seqs[i] < (i ? seqs[i - 1] + 1 : index->next_seq) || seqs[i] == UINT64_MAX)
+            return shoal__fail(index, SHOAL_EPARAM,
+                               "record %u: sequence number %llu is not above %llu", i,
+                               (unsigned long long)seqs[i],
+                               (unsigned long long)(i ? seqs[i - 1] : index->next_seq - 1));
 
     /* 2. Reservations.  (The PRNG is part of the state too: HNSW draws
      * levels from it, and a failed call must not have advanced it.) */
@@ -400,14 +499,15 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
     uint32_t need = index->label_bound + n;
     uint8_t *keep = shoal__alloc(&index->mem, n ? n : 1);
     char **fresh_ids = shoal__calloc(&index->mem, n ? n : 1, sizeof *fresh_ids);
+    char **fresh_meta = shoal__calloc(&index->mem, n ? n : 1, sizeof *fresh_meta);
     uint32_t *labels = shoal__alloc(&index->mem, (n ? n : 1) * sizeof *labels);
     uint32_t *old = shoal__alloc(&index->mem, (n ? n : 1) * sizeof *old);
     float *stored = shoal__alloc(&index->mem, dim * sizeof *stored);
     float *rows = NULL; /* the kept vectors, when duplicates were dropped */
     const float *batch = vectors;
-    int began = 0, kind_failed = 0, m = 0;
+    int began = 0, msg_set = 0, m = 0; /* msg_set: the failure's message is written */
     uint32_t inserted = 0;
-    rc = !keep || !fresh_ids || !labels || !old || !stored ? SHOAL_ENOMEM : SHOAL_OK;
+    rc = !keep || !fresh_ids || !fresh_meta || !labels || !old || !stored ? SHOAL_ENOMEM : SHOAL_OK;
     if (!rc && (m = last_occurrences(index, n, id_bytes, id_offsets, keep)) < 0) rc = m;
     if (!rc) rc = reserve_labels(index, need);
     if (!rc)
@@ -424,6 +524,7 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         }
         memcpy(fresh_ids[i], &len, sizeof len);
         memcpy(fresh_ids[i] + sizeof len, id_bytes + id_offsets[i], len);
+        if ((rc = encode_metadata(index, records, i, &fresh_meta[i]))) msg_set = 1;
     }
     if (!rc && (uint32_t)m != n) {
         rows = shoal__alloc(&index->mem, (size_t)m * dim * sizeof *rows);
@@ -434,11 +535,11 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
     }
     /* 3. The kind's transaction, and its preparation (last: it may train). */
     if (!rc && index->ops->begin) {
-        if ((rc = index->ops->begin(index))) kind_failed = 1;
+        if ((rc = index->ops->begin(index))) msg_set = 1;
     }
     began = !rc;
     if (!rc && index->ops->prepare_add && (rc = index->ops->prepare_add(index, (uint32_t)m, batch)))
-        kind_failed = 1;
+        msg_set = 1;
     if (rc) goto fail;
 
     /* 4. Insert the new versions at fresh labels (the free list is popped
@@ -452,7 +553,7 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
                                            : index->label_bound++;
         shoal__stored_form(index, vectors + (size_t)i * dim, stored);
         if ((rc = index->ops->insert(index, label, stored))) {
-            kind_failed = 1;
+            msg_set = 1;
             index->busy--;
             goto undo;
         }
@@ -470,7 +571,7 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         uint32_t len = id_offsets[i + 1] - id_offsets[i];
         old[j] = idmap_lookup(index, id_bytes + id_offsets[i], len);
         if (old[j] != SHOAL_NO_LABEL && (rc = index->ops->remove(index, old[j]))) {
-            kind_failed = 1;
+            msg_set = 1;
             goto undo;
         }
         j++;
@@ -490,8 +591,13 @@ int shoal_index_add(shoal_index *index, uint32_t n, const char *id_bytes,
         index->idmap.slots[slot] = label;
         index->ids[label] = fresh_ids[i];
         fresh_ids[i] = NULL;
+        index->meta[label] = fresh_meta[i];
+        if (fresh_meta[i]) index->meta_bytes += stored_len(fresh_meta[i]);
+        fresh_meta[i] = NULL;
+        index->times[label] = times ? times[i] : SHOAL_TIME_NONE;
         if (was != SHOAL_NO_LABEL) forget_record(index, was);
-        index->seqs[label] = index->next_seq++;
+        index->seqs[label] = seqs ? seqs[i] : index->next_seq;
+        index->next_seq = index->seqs[label] + 1;
         set_alive(index, label, 1);
         index->live++;
     }
@@ -508,7 +614,7 @@ undo:
 fail:
     if (began && index->ops->abort) index->ops->abort(index, labels, 0);
     index->rng = rng_before;
-    if (!kind_failed) {
+    if (!msg_set) {
         if (rc == SHOAL_ETOOBIG) rc = shoal__fail(index, rc, "id map would exceed 2^31 slots");
         else rc = shoal__fail(index, rc, "out of memory adding %u records", n);
     } else if (!index->errmsg[0]) {
@@ -517,7 +623,10 @@ fail:
 done:
     if (fresh_ids)
         for (uint32_t i = 0; i < n; i++) shoal__free(&index->mem, fresh_ids[i]);
+    if (fresh_meta)
+        for (uint32_t i = 0; i < n; i++) shoal__free(&index->mem, fresh_meta[i]);
     shoal__free(&index->mem, fresh_ids);
+    shoal__free(&index->mem, fresh_meta);
     shoal__free(&index->mem, keep);
     shoal__free(&index->mem, labels);
     shoal__free(&index->mem, old);
@@ -602,6 +711,46 @@ int shoal_index_label_id(const shoal_index *index, uint32_t label, const char **
     return (int)stored_id_len(index->ids[label]);
 }
 
+int shoal_index_metadata(const shoal_index *index, uint32_t label, const uint8_t **bytes) {
+    if (!shoal__is_alive(index, label)) return SHOAL_ENOTFOUND;
+    const char *m = index->meta[label];
+    *bytes = m ? (const uint8_t *)m + 4 : NULL;
+    return m ? (int)stored_len(m) : 0;
+}
+
+int shoal_index_record_info(const shoal_index *index, uint32_t label, int64_t *time,
+                            uint64_t *seq) {
+    if (!shoal__is_alive(index, label)) return SHOAL_ENOTFOUND;
+    if (time) *time = index->times[label];
+    if (seq) *seq = index->seqs[label];
+    return SHOAL_OK;
+}
+
+int shoal_index_metadata_json(shoal_index *index, uint32_t n, const uint32_t *labels, char **out,
+                              size_t *size) {
+    *out = NULL;
+    *size = 0;
+    shoal__cbor_out json;
+    shoal__cbor_out_init(&json, &index->mem, 0);
+    shoal__cbor_raw(&json, "[", 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) shoal__cbor_raw(&json, ",", 1);
+        const char *m = shoal__is_alive(index, labels[i]) ? index->meta[labels[i]] : NULL;
+        if (m) shoal__cbor_to_json((const uint8_t *)m + 4, &json);
+        else shoal__cbor_raw(&json, "null", 4);
+    }
+    shoal__cbor_raw(&json, "]", 1);
+    if (json.error) {
+        shoal__cbor_out_free(&json);
+        return shoal__fail(index, json.error, "out of memory writing metadata as JSON");
+    }
+    *out = (char *)json.buf;
+    *size = json.len;
+    return SHOAL_OK;
+}
+
+void shoal_index_free_bytes(shoal_index *index, void *bytes) { shoal__free(&index->mem, bytes); }
+
 int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len, float *out) {
     index->errmsg[0] = '\0';
     if (id_len == 0 || id_len > SHOAL_ID_MAX || !id)
@@ -684,6 +833,8 @@ int shoal_index_check(shoal_index *index) {
         int alive = shoal__is_alive(index, label);
         if (alive != (index->ids[label] != NULL))
             return shoal__fail(index, SHOAL_ECORRUPT, "label %u: alive bit and id disagree", label);
+        if (!alive && index->meta[label])
+            return shoal__fail(index, SHOAL_ECORRUPT, "label %u: dead but has metadata", label);
         if (!alive) continue;
         live++;
         const char *stored = index->ids[label];
@@ -770,12 +921,16 @@ int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound, ui
 
     size_t n = bound ? bound : 1;
     index->ids = shoal__calloc(&index->mem, n, sizeof *index->ids);
+    index->meta = shoal__calloc(&index->mem, n, sizeof *index->meta);
+    index->times = shoal__alloc(&index->mem, n * sizeof *index->times);
     index->seqs = shoal__alloc(&index->mem, n * sizeof *index->seqs);
     index->alive = shoal__calloc(&index->mem, bitmap_bytes ? bitmap_bytes : 1, 1);
     index->free_labels =
         shoal__alloc(&index->mem, (free_count ? free_count : 1) * sizeof *index->free_labels);
-    if (!index->ids || !index->seqs || !index->alive || !index->free_labels)
+    if (!index->ids || !index->meta || !index->times || !index->seqs || !index->alive ||
+        !index->free_labels)
         return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u labels", bound);
+    for (uint32_t label = 0; label < bound; label++) index->times[label] = SHOAL_TIME_NONE;
     index->label_cap = bound;
     index->label_bound = bound;
     index->free_cap = free_count;
@@ -834,5 +989,101 @@ int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound, ui
         return shoal__fail(index, SHOAL_ECORRUPT, "ids: %zu bytes left over", (size_t)(end - p));
     index->live = live;
     index->next_seq = next_seq;
+    return SHOAL_OK;
+}
+
+/* Metadata section: per live label in label order a u32 length (0 = none)
+ * and that many bytes of canonical DAG-CBOR -- the in-memory layout of
+ * meta[label], so a view can point into it.  Times section: an i64 per
+ * label, SHOAL_TIME_NONE for dead labels and records without a time. */
+
+int shoal__records_save(const shoal_index *index, shoal__seg_writer *w) {
+    uint32_t bound = index->label_bound;
+    int any_meta = 0, any_time = 0;
+    for (uint32_t label = 0; label < bound; label++) {
+        if (!shoal__is_alive(index, label)) continue;
+        any_meta |= index->meta[label] != NULL;
+        any_time |= index->times[label] != SHOAL_TIME_NONE;
+    }
+    if (any_meta) {
+        uint8_t *p = shoal__seg_begin(w, (uint32_t)SHOAL__SEC_METADATA, 0,
+                                      4ull * index->live + index->meta_bytes);
+        if (!p) return SHOAL_ENOMEM;
+        for (uint32_t label = 0; label < bound; label++) {
+            if (!shoal__is_alive(index, label)) continue;
+            const char *m = index->meta[label];
+            uint32_t len = m ? stored_len(m) : 0;
+            shoal__put_u32(p, len);
+            if (len) memcpy(p + 4, m + 4, len);
+            p += 4 + (size_t)len;
+        }
+        shoal__seg_end(w);
+    }
+    if (any_time) {
+        uint8_t *p = shoal__seg_begin(w, (uint32_t)SHOAL__SEC_TIMES, 0, 8ull * bound);
+        if (!p) return SHOAL_ENOMEM;
+        for (uint32_t label = 0; label < bound; label++, p += 8)
+            shoal__put_u64(p, (uint64_t)(shoal__is_alive(index, label) ? index->times[label]
+                                                                       : SHOAL_TIME_NONE));
+        shoal__seg_end(w);
+    }
+    return SHOAL_OK;
+}
+
+int shoal__records_load(shoal_index *index, shoal__seg_reader *r) {
+    uint32_t bound = index->label_bound, live = index->live;
+    const uint8_t *raw;
+    uint64_t size;
+    int borrow;
+    uint64_t max = (uint64_t)live * (4 + SHOAL_METADATA_MAX);
+    int rc = shoal__seg_maybe_sized(r, (uint32_t)SHOAL__SEC_METADATA, 0, max, &raw, &size, &borrow);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+        const uint8_t *p = raw, *end = raw + size;
+        shoal__cbor_limits lim = {SHOAL_METADATA_DEPTH, 0, 0, 0, 1};
+        char msg[160];
+        for (uint32_t label = 0; label < bound; label++) {
+            if (!shoal__is_alive(index, label)) continue;
+            if (end - p < 4) return shoal__fail(index, SHOAL_ECORRUPT, "metadata: section too short");
+            uint32_t len = shoal__get_u32(p);
+            if (len > SHOAL_METADATA_MAX || (uint64_t)(end - p - 4) < len)
+                return shoal__fail(index, SHOAL_ECORRUPT, "metadata: label %u has %u bytes", label,
+                                   len);
+            if (len) {
+                if (shoal__cbor_check(p + 4, len, &lim, msg, sizeof msg))
+                    return shoal__fail(index, SHOAL_ECORRUPT, "metadata of label %u: %s", label, msg);
+                if (borrow) {
+                    index->meta[label] = (char *)(uintptr_t)p;
+                } else {
+                    char *m = shoal__alloc(&index->mem, 4 + (size_t)len);
+                    if (!m) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for metadata");
+                    memcpy(m, &len, 4);
+                    memcpy(m + 4, p + 4, len);
+                    index->meta[label] = m;
+                }
+                index->meta_bytes += len;
+            }
+            p += 4 + (size_t)len;
+        }
+        if (p != end)
+            return shoal__fail(index, SHOAL_ECORRUPT, "metadata: %zu bytes left over",
+                               (size_t)(end - p));
+        if (!index->meta_bytes)
+            return shoal__fail(index, SHOAL_ECORRUPT, "metadata: a section without metadata");
+        index->meta_borrowed = borrow;
+    }
+    rc = shoal__seg_maybe(r, (uint32_t)SHOAL__SEC_TIMES, 0, 8ull * bound, &raw, &borrow);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+        int any = 0;
+        for (uint32_t label = 0; label < bound; label++) {
+            int64_t t = (int64_t)shoal__get_u64(raw + 8 * (size_t)label);
+            if (!shoal__is_alive(index, label) && t != SHOAL_TIME_NONE)
+                return shoal__fail(index, SHOAL_ECORRUPT, "times: dead label %u has a time", label);
+            index->times[label] = t;
+            any |= t != SHOAL_TIME_NONE;
+        }
+        if (!any) return shoal__fail(index, SHOAL_ECORRUPT, "times: a section without times");
+    }
     return SHOAL_OK;
 }

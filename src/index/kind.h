@@ -100,6 +100,9 @@ struct shoal_index {
     uint32_t live;        /* live records */
     char **ids;           /* per label: length-prefixed bytes, or NULL */
     uint64_t *seqs;       /* per label: insertion sequence number */
+    char **meta;          /* per label: u32 length + canonical DAG-CBOR map, or NULL */
+    int64_t *times;       /* per label: ms since the epoch, or SHOAL_TIME_NONE */
+    size_t meta_bytes;    /* encoded metadata of the live records */
     uint8_t *alive;       /* bitmap */
     uint32_t *free_labels;
     uint32_t free_count, free_cap;
@@ -118,6 +121,7 @@ struct shoal_index {
      * SHOAL_ESTATE.  ids_borrowed: ids[] point into the segment's bytes. */
     int view;
     int ids_borrowed;
+    int meta_borrowed;    /* meta[] point into the segment's bytes */
 };
 
 static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {

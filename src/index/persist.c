@@ -29,6 +29,8 @@ const char *shoal__section_name(uint32_t kind) {
     case SHOAL__SEC_IVF_COUNTS: return "ivf list counts";
     case SHOAL__SEC_IVF_LIST: return "ivf list";
     case SHOAL__SEC_IVF_RERANK: return "ivf rerank";
+    case (uint32_t)SHOAL__SEC_METADATA: return "metadata";
+    case (uint32_t)SHOAL__SEC_TIMES: return "times";
     default: return kind & SHOAL__SEC_OPTIONAL ? "optional (unknown)" : "unknown";
     }
 }
@@ -156,6 +158,7 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
         shoal__seg_end(&w);
     }
     if (!w.error) shoal__ids_save(index, &w);
+    if (!w.error) shoal__records_save(index, &w);
     if (!w.error) index->ops->save(index, &w);
     int rc = shoal__seg_finish(&w, 0, out, out_size);
     if (rc)
@@ -164,9 +167,6 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
     return SHOAL_OK;
 }
 
-void shoal_index_free_segment(shoal_index *index, uint8_t *segment) {
-    shoal__free(&index->mem, segment);
-}
 
 /* ------------------------------------------------------------------ read */
 
@@ -228,6 +228,7 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
     shoal__seg_reader_init(&r, bytes, &h, &index->mem, view, index->errmsg,
                            sizeof index->errmsg, shoal__section_name);
     rc = shoal__ids_load(index, &r, c.label_bound, c.live, c.free_count, c.id_bytes, c.next_seq);
+    if (!rc) rc = shoal__records_load(index, &r);
     if (!rc) rc = index->ops->load(index, &r, c.kp);
     if (!rc) rc = shoal__seg_reader_end(&r);
     shoal__seg_reader_free(&r);

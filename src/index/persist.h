@@ -24,7 +24,11 @@ enum {
     SHOAL__SEC_IVF_CODEBOOKS = 34,
     SHOAL__SEC_IVF_COUNTS = 35,
     SHOAL__SEC_IVF_LIST = 36,
-    SHOAL__SEC_IVF_RERANK = 37
+    SHOAL__SEC_IVF_RERANK = 37,
+    /* Optional (format 1.1): a 1.0 reader skips them and loads the records
+     * without their metadata or times. */
+    SHOAL__SEC_METADATA = (int)0x80000004u,
+    SHOAL__SEC_TIMES = (int)0x80000005u
 };
 
 #define SHOAL__CONFIG_SIZE 128u
@@ -42,5 +46,9 @@ uint64_t shoal__ids_bytes(const shoal_index *index);
 int shoal__ids_save(const shoal_index *index, shoal__seg_writer *w);
 int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t label_bound,
                     uint32_t live, uint32_t free_count, uint64_t id_bytes, uint64_t next_seq);
+/* The metadata and times sections, after the ids (each only when some live
+ * record has one). */
+int shoal__records_save(const shoal_index *index, shoal__seg_writer *w);
+int shoal__records_load(shoal_index *index, shoal__seg_reader *r);
 
 #endif

@@ -60,10 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             size_t n2;
             if (shoal_index_save(again, NULL, &seg2, &n2) == 0) {
                 if (n2 != n || memcmp(seg, seg2, n) != 0) abort();
-                shoal_index_free_segment(again, seg2);
+                shoal_index_free_bytes(again, seg2);
             }
             shoal_index_free(again);
-            shoal_index_free_segment(loaded, seg);
+            shoal_index_free_bytes(loaded, seg);
         }
     }
     shoal_index_free(loaded);

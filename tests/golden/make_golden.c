@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
         FILE *f = fopen(path, "wb");
         if (!f || fwrite(seg, 1, size, f) != size || fclose(f)) return 1;
         printf("%s: %zu bytes, %s\n", path, size, cid);
-        shoal_index_free_segment(index, seg);
+        shoal_index_free_bytes(index, seg);
         shoal_index_free(index);
     }
     fclose(cids);
