@@ -9,7 +9,7 @@
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures
 #   make docs       regenerates docs/ERRORS.md from the error list
 #   make fuzz       long libFuzzer run of the segment parser (make test runs a short one)
-#   make golden     rewrites tests/golden/ (only when the format version changes)
+#   make golden     writes tests/golden/<format>/ (only for a new format version)
 #
 # Flags: SANITIZE=address,undefined builds the native tests under sanitizers
 # (make test does this itself into build/asan/).
@@ -293,22 +293,25 @@ $(BUILD)/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(FUZZ_OBJ) $(ZSTD_NATIVE_
 test-fuzz: $(BUILD)/fuzz/fuzz_segment
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_segment $(FUZZ_ARGS) -max_total_time=$(FUZZ_SHORT) -print_final_stats=1 \
-	    $(BUILD)/fuzz/corpus tests/golden tests/fuzz/seeds > $(BUILD)/fuzz/log 2>&1 || \
+	    $(BUILD)/fuzz/corpus tests/golden/1.0 tests/golden/1.1 tests/fuzz/seeds > $(BUILD)/fuzz/log 2>&1 || \
 	    { tail -n 60 $(BUILD)/fuzz/log; exit 1; }
 	@grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' $(BUILD)/fuzz/log
 
 fuzz: $(BUILD)/fuzz/fuzz_segment
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_segment $(FUZZ_ARGS) -max_total_time=$(FUZZ_LONG) $(BUILD)/fuzz/corpus \
-	    tests/golden tests/fuzz/seeds
+	    tests/golden/1.0 tests/golden/1.1 tests/fuzz/seeds
 
-# The golden segments are made once and kept: later versions must load them
-# and give the results in tests/golden/expected.txt.
+# The golden segments are made once per format version and kept: later
+# versions must load them and give the results in each expected.txt.
 $(BUILD)/make_golden: tests/golden/make_golden.c $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libshoal.a -lm -o $@
 
+SHOAL_FORMAT := $(shell awk '/define SHOAL_FORMAT_(MAJOR|MINOR) /{v=v (v==""?"":".") $$3} END{print v}' src/shoal.h)
+GOLDEN_DIR := tests/golden/$(SHOAL_FORMAT)
 golden: $(BUILD)/make_golden
-	$(BUILD)/make_golden tests/golden
+	@mkdir -p $(GOLDEN_DIR)
+	$(BUILD)/make_golden $(GOLDEN_DIR)
 
 # -------------------------------------------------------------------- demo
 

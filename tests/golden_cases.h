@@ -5,7 +5,10 @@
  *
  * Each case builds a small seeded index, deletes some records and re-adds a
  * few (so the free list and label reuse are exercised), and is saved at a
- * fixed zstd level.  Queries: GOLDEN_QUERIES seeded vectors (test_rng seed
+ * fixed zstd level.  The segments live in tests/golden/<format version>/:
+ * 1.0 was written by Shoal 0.1.0 and is only loaded (its recipe's bytes came
+ * from an older insert and delete order); the current version's set is also
+ * rebuilt from the recipe and must come out byte for byte.  Queries: GOLDEN_QUERIES seeded vectors (test_rng seed
  * 5000 + case number), k = GOLDEN_K, default search parameters; a result
  * line is "<case> <query> <rank> <id> <distance %.9g>".
  * Never change a case once its segment is committed: the point of a golden
@@ -27,14 +30,17 @@ typedef struct golden_case {
     int zstd_level;
     shoal_quantizer quantizer;
     uint32_t nlist, pq_m, pq_bits, rerank;
+    int records; /* metadata and times on every record (format 1.1 on) */
 } golden_case;
 
 static const golden_case GOLDEN_CASES[] = {
-    {"flat-l2", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 16, 300, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0},
-    {"hnsw-cosine-f32", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 37, 300, 3, SHOAL_QUANTIZER_F32, 0, 0, 0, 0},
-    {"hnsw-l2-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 3, SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0},
-    {"ivf-flat-ip", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 16, 400, 0, SHOAL_QUANTIZER_F32, 8, 0, 0, 0},
-    {"ivf-pq4-rerank-l2", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 37, 400, 3, SHOAL_QUANTIZER_PQ, 8, 37, 4, 20},
+    {"flat-l2", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 16, 300, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 0},
+    {"hnsw-cosine-f32", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 37, 300, 3, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 0},
+    {"hnsw-l2-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 3, SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0, 0},
+    {"ivf-flat-ip", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 16, 400, 0, SHOAL_QUANTIZER_F32, 8, 0, 0, 0, 0},
+    {"ivf-pq4-rerank-l2", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 37, 400, 3, SHOAL_QUANTIZER_PQ, 8, 37, 4, 20, 0},
+    /* Format 1.1: metadata and times (sections 0x80000004, 0x80000005). */
+    {"hnsw-l2-records", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 12, 400, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 1},
 };
 #define GOLDEN_COUNT (sizeof GOLDEN_CASES / sizeof GOLDEN_CASES[0])
 
@@ -61,7 +67,33 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     test_fill(&rng, data, (size_t)c->n * c->dim);
     test_ids ids;
     test_ids_make(&ids, "g", 0, c->n);
-    int ok = shoal_index_add(index, c->n, ids.bytes, ids.offsets, data, c->dim) == (int)c->n;
+    shoal_records r;
+    memset(&r, 0, sizeof r);
+    r.n = c->n;
+    r.id_bytes = ids.bytes;
+    r.id_offsets = ids.offsets;
+    r.vectors = data;
+    r.dim = c->dim;
+    char *meta = malloc((size_t)c->n * 48 + 1);
+    uint32_t *mo = malloc(((size_t)c->n + 1) * sizeof *mo);
+    int64_t *times = malloc((size_t)c->n * sizeof *times);
+    if (c->records) {
+        size_t at = 0;
+        for (uint32_t i = 0; i < c->n; i++) {
+            mo[i] = (uint32_t)at;
+            if (i % 4)
+                at += (size_t)sprintf(meta + at, "{\"n\":%u,\"k\":\"c%u\",\"x\":%u.5}", i, i % 5, i);
+            times[i] = i % 3 ? 1700000000000 + (int64_t)i * 60000 : SHOAL_TIME_NONE;
+        }
+        mo[c->n] = (uint32_t)at;
+        r.metadata = meta;
+        r.metadata_offsets = mo;
+        r.times = times;
+    }
+    int ok = shoal_index_upsert(index, &r) == (int)c->n;
+    free(meta);
+    free(mo);
+    free(times);
     /* Delete every 7th of the first 100, re-add every other one of those. */
     for (uint32_t i = 0; ok && i < 100; i += 7) {
         uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
@@ -99,8 +131,22 @@ static inline long golden_results(shoal_index *index, const golden_case *c, uint
         for (int r = 0; r < found; r++) {
             const char *id;
             int n = shoal_index_label_id(index, labels[r], &id);
-            len += (size_t)snprintf(out + len, cap > len ? cap - len : 0, "%s %d %d %.*s %.9g\n",
+            len += (size_t)snprintf(out + len, cap > len ? cap - len : 0, "%s %d %d %.*s %.9g",
                                     c->name, i, r, n, id, dist[r]);
+            if (c->records) { /* " <metadata JSON> <time>" */
+                char *json;
+                size_t size;
+                int64_t t;
+                if (shoal_index_metadata_json(index, 1, &labels[r], &json, &size) ||
+                    shoal_index_record_info(index, labels[r], &t, NULL)) {
+                    free(q);
+                    return -1;
+                }
+                len += (size_t)snprintf(out + len, cap > len ? cap - len : 0, " %.*s %lld",
+                                        (int)(size - 2), json + 1, (long long)t);
+                shoal_index_free_bytes(index, json);
+            }
+            len += (size_t)snprintf(out + len, cap > len ? cap - len : 0, "\n");
         }
     }
     free(q);

@@ -1,8 +1,9 @@
 /*
- * make_golden.c -- writes the golden segments (tests/golden/<case>.seg), the
- * results their queries must give (expected.txt) and their CIDs (cids.txt).
- * Run by `make golden`, natively, only when a new format version adds cases:
- * committed golden files are never rewritten (tests/golden_cases.h says why).
+ * make_golden.c -- writes the golden segments of the current format version
+ * (tests/golden/<version>/<case>.seg), the results their queries must give
+ * (expected.txt) and their CIDs (cids.txt).  Run by `make golden`, natively,
+ * only for a new format version: committed golden files are never rewritten
+ * (tests/golden_cases.h says why).
  * The C tests (natively and under WASI) and the JS tests load these files and
  * compare results and CIDs; the fuzzer uses them as seeds.
  */
@@ -11,7 +12,7 @@
 #include "golden_cases.h"
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "tests/golden";
+    const char *dir = argc > 1 ? argv[1] : "tests/golden/1.1";
     char path[512];
     size_t cap = 1 << 20;
     char *expected = malloc(cap);

@@ -1,7 +1,7 @@
 // segment.test.mjs -- segments through the JS API, in both wasm variants:
 // save / load round trips, index.cid semantics, the golden segments of
-// tests/golden/ (same results and CIDs as the C tests natively and under
-// WASI), and corrupt or truncated bytes rejected as CorruptDataError.
+// tests/golden/<version>/ (same results and CIDs as the C tests natively and
+// under WASI), and corrupt or truncated bytes rejected as CorruptDataError.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,27 +13,33 @@ import {
 import { TestRng } from './data.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const golden = (name) => readFileSync(`${root}tests/golden/${name}`);
+// Golden segments per format version (tests/golden/<version>/): 1.0 is only
+// loaded; the current one must also save again to the same bytes.
+const VERSIONS = [['1.0', false], ['1.1', true]];
+const golden = (version, name) => readFileSync(`${root}tests/golden/${version}/${name}`);
 
 // tests/golden_cases.h: name, dim; queries use seed 5000 + case number, k 10.
 const CASES = [
   ['flat-l2', 16], ['hnsw-cosine-f32', 37], ['hnsw-l2-sq8', 8], ['ivf-flat-ip', 16],
-  ['ivf-pq4-rerank-l2', 37],
+  ['ivf-pq4-rerank-l2', 37], ['hnsw-l2-records', 12],
 ];
 const QUERIES = 5, K = 10;
 
-function expectedLines() {
+// "<case> <query> <rank> <id> <distance>[ <metadata JSON> <time>]"
+function expectedLines(version) {
   const lines = new Map();
-  for (const line of golden('expected.txt').toString().trim().split('\n')) {
-    const [name, q, r, id, distance] = line.split(' ');
-    lines.set(`${name} ${q} ${r}`, { id, distance: Math.fround(Number(distance)) });
+  for (const line of golden(version, 'expected.txt').toString().trim().split('\n')) {
+    const [name, q, r, id, distance, metadata, time] = line.split(' ');
+    const key = `${name} ${q}`;
+    if (!lines.has(key)) lines.set(key, []);
+    lines.get(key)[Number(r)] = { id, distance: Math.fround(Number(distance)), metadata, time };
   }
   return lines;
 }
 
-function goldenCids() {
+function goldenCids(version) {
   const cids = new Map();
-  for (const line of golden('cids.txt').toString().trim().split('\n')) {
+  for (const line of golden(version, 'cids.txt').toString().trim().split('\n')) {
     const [name, cid, level] = line.split(' ');
     cids.set(name, { cid, level: Number(level) });
   }
@@ -43,37 +49,45 @@ function goldenCids() {
 for (const simd of [true, false]) {
   const variant = simd ? 'simd' : 'base';
 
-  test(`${variant}: golden segments load with the C results and CIDs`, async () => {
-    const expected = expectedLines();
-    const cids = goldenCids();
-    for (let c = 0; c < CASES.length; c++) {
-      const [name, dim] = CASES[c];
-      const bytes = golden(`${name}.seg`);
-      const index = await Index.load(bytes, { simd });
-      try {
-        assert.equal(index.cid, cids.get(name).cid, `${name}: cid`);
-        assert.equal(index.dim, dim);
-        const rng = new TestRng(5000 + c);
-        const query = new Float32Array(dim);
-        for (let q = 0; q < QUERIES; q++) {
-          rng.fill(query);
-          const { ids, distances } = index.search(query, K);
-          ids.forEach((id, r) => {
-            const want = expected.get(`${name} ${q} ${r}`);
-            assert.ok(want, `${name} ${q} ${r}: no expected line`);
-            assert.equal(id, want.id, `${name} ${q} ${r}: id`);
-            assert.equal(distances[r], want.distance, `${name} ${q} ${r}: distance`);
-          });
+  for (const [version, current] of VERSIONS) {
+    test(`${variant}: golden ${version} segments load with the C results and CIDs`, async () => {
+      const expected = expectedLines(version);
+      const cids = goldenCids(version);
+      let cases = 0;
+      for (let c = 0; c < CASES.length; c++) {
+        const [name, dim] = CASES[c];
+        if (!cids.has(name)) continue; // added in a later version
+        cases++;
+        const bytes = golden(version, `${name}.seg`);
+        const index = await Index.load(bytes, { simd });
+        try {
+          assert.equal(index.cid, cids.get(name).cid, `${name}: cid`);
+          assert.equal(index.dim, dim);
+          const rng = new TestRng(5000 + c);
+          const query = new Float32Array(dim);
+          for (let q = 0; q < QUERIES; q++) {
+            rng.fill(query);
+            const { ids, distances } = index.search(query, K);
+            const want = expected.get(`${name} ${q}`);
+            assert.ok(want, `${name} ${q}: no expected lines`);
+            assert.equal(ids.length, want.length, `${name} ${q}: result count`);
+            ids.forEach((id, r) => {
+              assert.equal(id, want[r].id, `${name} ${q} ${r}: id`);
+              assert.equal(distances[r], want[r].distance, `${name} ${q} ${r}: distance`);
+            });
+          }
+          if (current) {
+            const again = index.save({ zstdLevel: cids.get(name).level });
+            assert.deepEqual(Buffer.from(again), bytes, `${name}: saved again`);
+            assert.equal(index.cid, cids.get(name).cid);
+          }
+        } finally {
+          index.free();
         }
-        // Saved again at its level: the same bytes.
-        const again = index.save({ zstdLevel: cids.get(name).level });
-        assert.deepEqual(Buffer.from(again), bytes, `${name}: saved again`);
-        assert.equal(index.cid, cids.get(name).cid);
-      } finally {
-        index.free();
       }
-    }
-  });
+      assert.ok(cases >= 5, `${cases} golden cases in ${version}`);
+    });
+  }
 
   test(`${variant}: save / load round trip and cid semantics`, async () => {
     const dim = 12, n = 300;
@@ -117,7 +131,7 @@ for (const simd of [true, false]) {
   });
 
   test(`${variant}: corrupt and truncated bytes are CorruptDataErrors`, async () => {
-    const bytes = golden('flat-l2.seg');
+    const bytes = golden('1.1', 'flat-l2.seg');
     await assert.rejects(Index.load(bytes.subarray(0, 100), { simd }), TruncatedDataError);
     await assert.rejects(Index.load(new Uint8Array(0), { simd }), TruncatedDataError);
     await assert.rejects(Index.load(new TextEncoder().encode('hello world, not a segment'), { simd }),
