@@ -69,6 +69,13 @@ static inline int shoal__hit_worse(const shoal__hit *a, const shoal__hit *b) {
 }
 
 void shoal__topk_push(shoal__topk *topk, float distance, uint64_t seq, uint32_t label);
+/* Whether a push of (distance, seq) would keep it: lets a search run a
+ * costly filter only on candidates that could enter the results. */
+static inline int shoal__topk_accepts(const shoal__topk *topk, float distance, uint64_t seq) {
+    if (topk->count < topk->k) return 1;
+    const shoal__hit *worst = &topk->hits[0];
+    return worst->distance > distance || (worst->distance == distance && worst->seq > seq);
+}
 /* Sorts the kept hits best first; the heap is unusable afterwards. */
 void shoal__topk_sort(shoal__topk *topk);
 

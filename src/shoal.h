@@ -408,6 +408,32 @@ SHOAL_API int shoal_index_delete(shoal_index *index, uint32_t n, const char *id_
 SHOAL_API int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len,
                     float *out);
 
+/* ---------------------------------------------------------------- filters */
+
+/*
+ * A filter expression over record metadata, written as JSON in the style of
+ * MongoDB queries (docs/API.md, "Filters"):
+ *   {"year": {"$gte": 1990}, "genre": {"$in": ["jazz", "soul"]}, "$or": [...]}
+ * Operators: $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not; a
+ * plain value means $eq; keys are dotted paths into nested objects; a path
+ * that reaches an array matches when any element does.  Compiled once into a
+ * program that searches evaluate per candidate, during graph traversal and
+ * list scans (shoal_search_params.where).
+ */
+typedef struct shoal_filter shoal_filter;
+#define SHOAL_FILTER_DEPTH 16u    /* nesting of the expression */
+#define SHOAL_FILTER_NODES 4096u  /* operators, fields and $in values in all */
+
+/* Compiles the JSON text of a filter.  On failure *out is NULL and errmsg
+ * (if given) names the problem and its path ("unknown operator $regex at
+ * $.title"): SHOAL_EPARAM; or SHOAL_ENOMEM.  allocator may be NULL. */
+SHOAL_API int shoal_filter_compile(const char *json, size_t len, const shoal_allocator *allocator,
+                                   shoal_filter **out, char *errmsg, size_t errmsg_size);
+SHOAL_API void shoal_filter_free(shoal_filter *filter);
+/* 1 if a record with this metadata (canonical DAG-CBOR as
+ * shoal_index_metadata returns it; NULL or len 0 = none) passes, else 0. */
+SHOAL_API int shoal_filter_matches(const shoal_filter *filter, const uint8_t *metadata, size_t len);
+
 /* Allow-filter over labels: nonzero keeps the record.  It may read the index
  * (shoal_index_label_id, shoal_index_get) but not search or change it: such
  * calls fail with SHOAL_ESTATE. */
@@ -430,6 +456,8 @@ typedef struct shoal_search_params {
      * the record; labels at or past filter_bitmap_bits are dropped. */
     const uint8_t *filter_bitmap;
     uint32_t filter_bitmap_bits;
+    /* A metadata filter; every filter given must pass. */
+    const shoal_filter *where;
 } shoal_search_params;
 
 /* The numeric search parameters hosts set by name, in the order the JS

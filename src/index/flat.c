@@ -56,9 +56,15 @@ static int flat_search(shoal_index *index, const float *query, shoal__topk *topk
                        const shoal_search_params *params) {
     const float *row = state(index)->vectors;
     size_t dim = index->params.dim;
+    int filtered = shoal__filtered(params);
     for (uint32_t label = 0; label < index->label_bound; label++, row += dim) {
-        if (!shoal__is_alive(index, label) || !shoal__allowed(params, label)) continue;
-        shoal__topk_push(topk, shoal__distance(index, query, row), index->seqs[label], label);
+        if (!shoal__is_alive(index, label)) continue;
+        float d = shoal__distance(index, query, row);
+        uint64_t seq = index->seqs[label];
+        /* The filter only for candidates that would be kept. */
+        if (filtered && (!shoal__topk_accepts(topk, d, seq) || !shoal__allowed(index, params, label)))
+            continue;
+        shoal__topk_push(topk, d, seq, label);
     }
     return SHOAL_OK;
 }

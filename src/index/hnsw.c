@@ -174,7 +174,6 @@
 #define HNSW_EF_LOAD_MAX (1u << 20)
 #define HNSW_NOT_IN_GRAPH 0xffu
 #define SQ8_TRAIN_COUNT 1024u
-#define FILTER_SAMPLE 256u
 #define FILTER_EXACT_FACTOR 8u
 #define REACH_BUDGET 1024u
 #define REACH_LINKERS 256u
@@ -501,7 +500,7 @@ static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p,
     hnsw_item first = {probe_distance(index, st, p, ep), ep};
     st->visit[ep] = epoch;
     minheap_push(st->cand, &st->cand_n, first);
-    if (ep != exclude && (!filter || shoal__allowed(filter, ep)))
+    if (ep != exclude && (!filter || shoal__allowed(index, filter, ep)))
         maxheap_push(st->res, &st->res_n, first);
 
     while (st->cand_n) {
@@ -532,7 +531,7 @@ static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p,
             if (st->res_n < ef || d < st->res[0].dist) {
                 hnsw_item it = {d, v};
                 minheap_push(st->cand, &st->cand_n, it);
-                if (v != exclude && (!filter || shoal__allowed(filter, v))) {
+                if (v != exclude && (!filter || shoal__allowed(index, filter, v))) {
                     maxheap_push(st->res, &st->res_n, it);
                     if (st->res_n > ef) maxheap_pop(st->res, &st->res_n);
                 }
@@ -1306,49 +1305,19 @@ static float exact_distance(const shoal_index *index, hnsw_state *st, const floa
     return shoal__distance(index, query, st->decoded);
 }
 
-static uint32_t popcount8(uint32_t x) {
-    uint32_t n = 0;
-    for (; x; x &= x - 1) n++;
-    return n;
-}
-
-/* Estimated number of live records the filter keeps. */
-static uint32_t estimate_matches(const shoal_index *index, const hnsw_state *st,
-                                 const shoal_search_params *params) {
-    uint32_t bound = index->label_bound;
-    if (params->filter_bitmap && !params->filter) {
-        uint32_t bits = params->filter_bitmap_bits < bound ? params->filter_bitmap_bits : bound;
-        uint32_t count = 0;
-        for (uint32_t byte = 0; byte < bits / 8; byte++)
-            count += popcount8(params->filter_bitmap[byte] & index->alive[byte]);
-        for (uint32_t label = bits & ~7u; label < bits; label++)
-            count += shoal__is_alive(index, label) && shoal__allowed(params, label);
-        return count;
-    }
-    uint32_t sampled = 0, kept = 0;
-    uint32_t samples = st->nodes < FILTER_SAMPLE ? bound : FILTER_SAMPLE;
-    for (uint32_t i = 0; i < samples; i++) {
-        uint32_t label = (uint32_t)((uint64_t)i * bound / samples);
-        if (!in_graph(st, label)) continue;
-        sampled++;
-        kept += (uint32_t)shoal__allowed(params, label);
-    }
-    return sampled ? (uint32_t)((uint64_t)kept * st->nodes / sampled) : st->nodes;
-}
-
 static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
                        const shoal_search_params *params) {
     hnsw_state *st = state_of(index);
     uint32_t ef = params && params->ef ? params->ef : st->ef_search;
     if (ef < topk->k) ef = topk->k;
     const shoal_search_params *filter =
-        params && (params->filter || params->filter_bitmap) ? params : NULL;
+        shoal__filtered(params) ? params : NULL;
 
     if (filter) {
-        uint64_t m = estimate_matches(index, st, filter);
+        uint64_t m = shoal__estimate_matches(index, filter);
         if (m <= ef || m * m <= (uint64_t)FILTER_EXACT_FACTOR * ef * st->nodes) {
             for (uint32_t label = 0; label < index->label_bound; label++) {
-                if (!in_graph(st, label) || !shoal__allowed(filter, label)) continue;
+                if (!in_graph(st, label) || !shoal__allowed(index, filter, label)) continue;
                 shoal__topk_push(topk, exact_distance(index, st, query, label),
                                  index->seqs[label], label);
             }

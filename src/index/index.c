@@ -806,6 +806,34 @@ done:
     return rc;
 }
 
+static uint32_t popcount8(uint32_t x) {
+    uint32_t n = 0;
+    for (; x; x &= x - 1) n++;
+    return n;
+}
+
+uint32_t shoal__estimate_matches(const shoal_index *index, const shoal_search_params *params) {
+    uint32_t bound = index->label_bound;
+    if (params->filter_bitmap && !params->filter && !params->where) {
+        uint32_t bits = params->filter_bitmap_bits < bound ? params->filter_bitmap_bits : bound;
+        uint32_t count = 0;
+        for (uint32_t byte = 0; byte < bits / 8; byte++)
+            count += popcount8(params->filter_bitmap[byte] & index->alive[byte]);
+        for (uint32_t label = bits & ~7u; label < bits; label++)
+            count += shoal__is_alive(index, label) && shoal__allowed(index, params, label);
+        return count;
+    }
+    uint32_t sampled = 0, kept = 0;
+    uint32_t samples = index->live < SHOAL__FILTER_SAMPLE ? bound : SHOAL__FILTER_SAMPLE;
+    for (uint32_t i = 0; i < samples; i++) {
+        uint32_t label = (uint32_t)((uint64_t)i * bound / samples);
+        if (!shoal__is_alive(index, label)) continue;
+        sampled++;
+        kept += (uint32_t)shoal__allowed(index, params, label);
+    }
+    return sampled ? (uint32_t)((uint64_t)kept * index->live / sampled) : index->live;
+}
+
 float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a, const float *b,
                      uint32_t dim) {
     const shoal__kernels *k = shoal__kernels_get(simd);

@@ -121,6 +121,8 @@
  *
  * Thread safety: none inside a handle (scratch lives in the state).
  */
+#include <math.h>
+
 #include "kmeans.h"
 #include "index/persist.h"
 #include "index/sq8.h"
@@ -839,16 +841,20 @@ static uint32_t select_probes(const shoal_index *index, ivf_state *st, const flo
     return kept;
 }
 
-static inline int allowed(const ivf_query *qq, uint32_t label) {
-    return !qq->filter || shoal__allowed(qq->filter, label);
+/* Offers a scanned candidate: the filter runs only when the candidate
+ * would be kept, which is rare once the heap is full. */
+static inline void offer(const shoal_index *index, ivf_query *qq, float d, uint32_t label) {
+    uint64_t seq = index->seqs[label];
+    if (qq->filter && (!shoal__topk_accepts(qq->out, d, seq) ||
+                       !shoal__allowed(index, qq->filter, label)))
+        return;
+    shoal__topk_push(qq->out, d, seq, label);
 }
 
 static void scan_flat(shoal_index *index, ivf_state *st, const ivf_list *list, ivf_query *qq) {
     for (uint32_t i = 0; i < list->count; i++) {
-        uint32_t label = list->labels[i];
-        if (!allowed(qq, label)) continue;
         const float *v = (const float *)(const void *)(list->codes + i * st->code_size);
-        shoal__topk_push(qq->out, shoal__distance(index, qq->q, v), index->seqs[label], label);
+        offer(index, qq, shoal__distance(index, qq->q, v), list->labels[i]);
     }
 }
 
@@ -876,27 +882,21 @@ static void scan_sq8(shoal_index *index, ivf_state *st, uint32_t l, ivf_query *q
         float qc = index->kernels->dot_f32(st->qres, m->sq_center, dim);
         float f = m->sq_scale * qs;
         for (uint32_t i = 0; i < list->count; i++) {
-            uint32_t label = list->labels[i];
-            if (!allowed(qq, label)) continue;
             const uint8_t *row = list->codes + i * st->code_size;
             float norm;
             memcpy(&norm, row, sizeof norm);
             int32_t dot = index->kernels->dot_i8(st->qcodes, (const int8_t *)(row + 4), dim);
             float cross = qc + f * (float)dot;
-            float d = qn - 2.0f * cross + norm;
-            shoal__topk_push(qq->out, d, index->seqs[label], label);
+            offer(index, qq, qn - 2.0f * cross + norm, list->labels[i]);
         }
         return;
     }
     float base = index->kernels->dot_f32(qq->q, c, dim) + qq->q_center;
     float f = m->sq_scale * qq->qscale_ip;
     for (uint32_t i = 0; i < list->count; i++) {
-        uint32_t label = list->labels[i];
-        if (!allowed(qq, label)) continue;
         const uint8_t *row = list->codes + i * st->code_size;
         int32_t dot = index->kernels->dot_i8(st->qcodes_ip, (const int8_t *)(row + 4), dim);
-        shoal__topk_push(qq->out, from_dot(index, base + f * (float)dot), index->seqs[label],
-                         label);
+        offer(index, qq, from_dot(index, base + f * (float)dot), list->labels[i]);
     }
 }
 
@@ -920,12 +920,10 @@ static void scan_pq8(shoal_index *index, ivf_state *st, const ivf_list *list, fl
                      ivf_query *qq) {
     uint32_t m = st->pq_m;
     for (uint32_t i = 0; i < list->count; i++) {
-        uint32_t label = list->labels[i];
-        if (!allowed(qq, label)) continue;
         const uint8_t *codes = list->codes + i * st->code_size;
         float sum = 0.0f;
         for (uint32_t j = 0; j < m; j++) sum += st->lut[(size_t)j * 256 + codes[j]];
-        shoal__topk_push(qq->out, bias + sum, index->seqs[label], label);
+        offer(index, qq, bias + sum, list->labels[i]);
     }
 }
 
@@ -993,9 +991,7 @@ static void scan_pq4(shoal_index *index, ivf_state *st, const ivf_list *list, fl
         uint32_t end = list->count - b * BLOCK < BLOCK ? list->count - b * BLOCK : BLOCK;
         for (uint32_t i = 0; i < end; i++) {
             if (sums[i] > limit) continue;
-            uint32_t label = list->labels[b * BLOCK + i];
-            if (!allowed(qq, label)) continue;
-            shoal__topk_push(out, base + delta * (float)sums[i], index->seqs[label], label);
+            offer(index, qq, base + delta * (float)sums[i], list->labels[b * BLOCK + i]);
             if (out->count == out->k) {
                 float t = (out->hits[0].distance - base) * inv + 1.0f;
                 limit = scan_limit(t);
@@ -1028,7 +1024,23 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
     if (rerank > IVF_RERANK_MAX) rerank = IVF_RERANK_MAX;
 
     ivf_query qq = {query, NULL, topk, 0.0f, 0.0f};
-    if (params && (params->filter || params->filter_bitmap)) qq.filter = params;
+    if (shoal__filtered(params)) {
+        qq.filter = params;
+        /* A filter keeping a share s of the records leaves s of the probed
+         * candidates; the nearest matches then lie farther out, across more
+         * lists.  Probe nprobe / sqrt(s) lists (all of them, an exact scan
+         * of the matches over the codes, when that reaches nlist).  The
+         * square root was measured on Fashion-MNIST (docs/BENCHMARKS.md,
+         * "Filters"): 1/s probes far more than recall needs. */
+        uint64_t matches = shoal__estimate_matches(index, params), live = index->live;
+        if (matches < live) {
+            /* sqrt is correctly rounded (IEEE 754) in every build. */
+            double share = (double)matches / (double)live;
+            double want = share > 0.0 ? (double)nprobe / sqrt(share) : (double)m->nlist;
+            nprobe = want >= (double)m->nlist ? m->nlist
+                                              : (uint32_t)want + ((double)(uint32_t)want < want);
+        }
+    }
     shoal__topk cand = {NULL, 0, 0};
     if (rerank && st->quantizer != SHOAL_QUANTIZER_F32) {
         if (shoal__grow(&index->mem, (void **)&st->cand, &st->cand_cap, rerank,

@@ -7,6 +7,7 @@
 #ifndef SHOAL_KIND_H
 #define SHOAL_KIND_H
 
+#include "filter/filter.h"
 #include "internal.h"
 
 #define SHOAL_NO_LABEL UINT32_MAX
@@ -145,15 +146,33 @@ static inline float shoal__distance(const shoal_index *index, const float *a, co
     }
 }
 
-/* The filter test shared by every kind. */
-static inline int shoal__allowed(const shoal_search_params *params, uint32_t label) {
+/* The filter test shared by every kind: the bitmap, the metadata filter,
+ * then the callback (cheapest first). */
+static inline int shoal__allowed(const shoal_index *index, const shoal_search_params *params,
+                                 uint32_t label) {
     if (!params) return 1;
     if (params->filter_bitmap &&
         (label >= params->filter_bitmap_bits ||
          !((params->filter_bitmap[label >> 3] >> (label & 7)) & 1)))
         return 0;
+    if (params->where) {
+        const char *m = index->meta ? index->meta[label] : NULL;
+        if (!shoal__filter_match(params->where, m ? (const uint8_t *)m + 4 : NULL)) return 0;
+    }
     if (params->filter && !params->filter(params->filter_ctx, label)) return 0;
     return 1;
+}
+
+/* The number of live records the filters keep: counted for a bitmap alone,
+ * else estimated from SHOAL__FILTER_SAMPLE evenly spaced labels.  Kinds use
+ * it to switch to an exact scan of the matches (or to probe more lists)
+ * when a filter is selective. */
+#define SHOAL__FILTER_SAMPLE 256u
+uint32_t shoal__estimate_matches(const shoal_index *index, const shoal_search_params *params);
+
+/* Whether a search has any filter. */
+static inline int shoal__filtered(const shoal_search_params *params) {
+    return params && (params->filter || params->filter_bitmap || params->where);
 }
 
 /* Records a detail message and returns code, for `return shoal__fail(...)`. */
