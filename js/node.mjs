@@ -4,6 +4,6 @@ import { compileWasm } from './src/compile-node.mjs';
 
 setWasmCompiler(compileWasm);
 
-export { Index, wasmInfo } from './src/index.mjs';
+export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

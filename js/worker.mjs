@@ -13,6 +13,6 @@ import { initWasm } from './src/load.mjs';
 
 initWasm({ simd, base });
 
-export { Index, wasmInfo } from './src/index.mjs';
+export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

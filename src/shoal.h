@@ -361,6 +361,25 @@ SHOAL_API int shoal_index_metadata(const shoal_index *index, uint32_t label, con
 SHOAL_API int shoal_index_metadata_json(shoal_index *index, uint32_t n, const uint32_t *labels,
                                         char **out, size_t *size);
 
+/* A top-level metadata field and what its values are. */
+typedef struct shoal_field_info {
+    const char *name;   /* owned by the index, valid until the next mutating call */
+    uint32_t name_len;
+    uint32_t count;     /* live records that have it */
+    uint32_t types;     /* SHOAL_FIELD_* bits of the values seen */
+} shoal_field_info;
+#define SHOAL_FIELD_NUMBER 1u
+#define SHOAL_FIELD_STRING 2u
+#define SHOAL_FIELD_BOOLEAN 4u
+#define SHOAL_FIELD_NULL 8u
+#define SHOAL_FIELD_ARRAY 16u
+#define SHOAL_FIELD_OBJECT 32u
+
+/* The top-level fields of the live records' metadata, in order of first
+ * appearance (by label): writes up to cap, returns how many there are
+ * (at most SHOAL_FILTER_NODES are tracked), or SHOAL_ENOMEM. */
+SHOAL_API int shoal_index_metadata_fields(shoal_index *index, shoal_field_info *out, uint32_t cap);
+
 /* The time of a live label (SHOAL_TIME_NONE if it has none) and its
  * sequence number; 0 or SHOAL_ENOTFOUND. */
 SHOAL_API int shoal_index_record_info(const shoal_index *index, uint32_t label, int64_t *time,
@@ -678,6 +697,23 @@ SHOAL_API int shoal_cid_of_digest(const uint8_t digest[32], char out[SHOAL_CID_S
 SHOAL_API void shoal_sha256(const void *bytes, size_t size, uint8_t out[32]);
 /* CRC-32C (Castagnoli), continuing from crc (0 to start). */
 SHOAL_API uint32_t shoal_crc32c(uint32_t crc, const void *bytes, size_t size);
+
+/* ------------------------------------------------------------------ merge */
+
+/*
+ * A new index holding the live records of n source indexes (loaded or
+ * viewed, of any kind): a record of a later source replaces one with the
+ * same id in an earlier source, as if the sources were added in order.
+ * Records keep their metadata and times, and their stored vectors -- exact
+ * for f32 and IVF rerank copies, decoded approximations for sq8 and pq.
+ * The new index is built from params (dim and metric must equal the
+ * sources'; kind, quantizer and the rest may differ), an IVF one trained on
+ * all the merged vectors first; records are numbered in merge order.
+ * Errors: SHOAL_EPARAM (no sources, dim or metric differ: params->errmsg
+ * says which), SHOAL_ENOMEM, and the new index's own errors.
+ */
+SHOAL_API int shoal_index_merge(const shoal_index *const *sources, uint32_t n,
+                                const shoal_params *params, shoal_index **out);
 
 /* ------------------------------------------------------------------ utils */
 

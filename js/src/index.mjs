@@ -23,7 +23,7 @@ import { ENUMS, KIND, LIMITS, METRIC, PARAMS, SEARCH_PARAMS, SIMD, STATS } from 
 const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
 const SAVE_OPTIONS = ['zstdLevel'];
 const LOAD_OPTIONS = ['simd'];
-const ADD_OPTIONS = ['onProgress'];
+const ADD_OPTIONS = ['onProgress', 'metadata', 'times'];
 const SIMD_AUTO = SIMD.indexOf('auto');
 const SIMD_SCALAR = SIMD.indexOf('scalar');
 const NOT_FOUND = codeOf(NotFoundError); // an answer rather than an error for get()
@@ -129,6 +129,82 @@ function writeIds(M, scratch, ids) {
   return [bytes, offsets];
 }
 
+// Metadata objects as JSON text in one buffer plus n+1 offsets (an empty
+// span for null/undefined: no metadata).  C parses and checks it.
+function writeMetadata(M, scratch, metadata, n) {
+  if (!Array.isArray(metadata)) throw new TypeError('metadata must be an array with one object (or null) per id');
+  if (metadata.length !== n)
+    throw fail(ParameterError, `${metadata.length} metadata entries for ${n} ids`);
+  const texts = new Array(n);
+  let bound = 0;
+  for (let i = 0; i < n; i++) {
+    const m = metadata[i];
+    if (m === undefined || m === null) {
+      texts[i] = '';
+      continue;
+    }
+    if (typeof m !== 'object' || Array.isArray(m))
+      throw fail(ParameterError, `metadata[${i}] must be an object or null, not ${Array.isArray(m) ? 'an array' : typeof m}`);
+    try {
+      texts[i] = JSON.stringify(m);
+    } catch (err) {
+      throw fail(ParameterError, `metadata[${i}] cannot be written as JSON: ${err.message}`);
+    }
+    bound += texts[i].length * 3;
+  }
+  const bytes = scratch.alloc(bound);
+  const offsets = scratch.alloc((n + 1) * 4);
+  let at = 0;
+  M.HEAPU32[offsets >>> 2] = 0;
+  for (let i = 0; i < n; i++) {
+    if (texts[i]) at += encoder.encodeInto(texts[i], M.HEAPU8.subarray(bytes + at, bytes + bound)).written;
+    M.HEAPU32[(offsets >>> 2) + i + 1] = at;
+  }
+  return [bytes, offsets];
+}
+
+// Times (milliseconds since the epoch; a Date is fine; null/undefined: none)
+// as doubles, NaN for none.
+function writeTimes(M, scratch, times, n) {
+  if (!Array.isArray(times) && !ArrayBuffer.isView(times)) throw new TypeError('times must be an array');
+  if (times.length !== n) throw fail(ParameterError, `${times.length} times for ${n} ids`);
+  const ptr = scratch.alloc(n * 8);
+  const view = M.HEAPF64.subarray(ptr >>> 3, (ptr >>> 3) + n);
+  for (let i = 0; i < n; i++) {
+    const t = times[i] instanceof Date ? times[i].getTime() : times[i];
+    if (t === undefined || t === null) view[i] = NaN;
+    else if (Number.isSafeInteger(t)) view[i] = t;
+    else throw fail(ParameterError, `times[${i}] must be whole milliseconds (or a Date), not ${String(t)}`);
+  }
+  return ptr;
+}
+
+const ALLOW_TOKEN = Symbol('AllowList');
+
+/**
+ * A set of records to search among, built once and reused across searches
+ * (index.allowList(ids | predicate)); rebuilt automatically when its index
+ * changed since.
+ */
+export class AllowList {
+  #bits = null;
+  #version = -1;
+  constructor(token, index, source) {
+    if (token !== ALLOW_TOKEN) throw new TypeError('use index.allowList(ids or predicate)');
+    this.index = index;
+    this.source = typeof source === 'function' ? source : new Set(source);
+    Object.freeze(this);
+  }
+  /** The label bits for the index at version, from build() when stale. */
+  bitmapFor(version, build) {
+    if (this.#version !== version) {
+      this.#bits = build();
+      this.#version = version;
+    }
+    return this.#bits;
+  }
+}
+
 export class Index {
   #M;
   #handle;
@@ -138,6 +214,7 @@ export class Index {
   #simd;
   #cid;
   #busy = false;
+  #version = 0; // bumped by every mutation: allow lists built before it are stale
 
   /** Use Index.create(): construction needs the asynchronously loaded wasm. */
   constructor(token, M, handle, dim, metric, kind) {
@@ -339,8 +416,9 @@ export class Index {
    */
   add(ids, vectors, options = {}) {
     return this.#call((M, handle, scratch) => {
+      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
       checkOptions(options, ADD_OPTIONS, 'add');
-      const { onProgress } = options;
+      const { onProgress, metadata, times } = options;
       if (onProgress !== undefined && typeof onProgress !== 'function')
         throw new TypeError('onProgress must be a function');
       const data = toFloat32(vectors, 'vectors');
@@ -349,10 +427,16 @@ export class Index {
       if (data.length !== n * this.#dim)
         throw fail(DimensionError,
           `${data.length} floats for ${n} ids; dim ${this.#dim} needs ${n * this.#dim}`);
+      const [meta, metaOffsets] = metadata === undefined ? [0, 0] : writeMetadata(M, scratch, metadata, n);
+      const timesPtr = times === undefined ? 0 : writeTimes(M, scratch, times, n);
+      const timesScratch = times === undefined ? 0 : scratch.alloc(n * 8);
       const vecs = scratch.alloc(data.length * 4);
       M.HEAPF32.set(data, vecs >>> 2);
       this.#cid = undefined;
-      if (!onProgress) return this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
+      this.#version++;
+      const upsert = () => M._shoal_js_upsert(handle, n, idBytes, idOffsets, vecs, this.#dim, meta, metaOffsets,
+        timesPtr, timesScratch);
+      if (!onProgress) return this.#check(upsert());
 
       // A JS exception must not unwind through wasm frames (C would never
       // free what it holds), so the callback catches and asks C to stop.
@@ -368,7 +452,7 @@ export class Index {
       }, 'iiii');
       M._shoal_index_on_progress(handle, callback, 0);
       try {
-        const rc = this.#check(M._shoal_index_add(handle, n, idBytes, idOffsets, vecs, this.#dim));
+        const rc = this.#check(upsert());
         if (thrown) throw thrown;
         return rc;
       } finally {
@@ -393,6 +477,7 @@ export class Index {
       const vecs = scratch.alloc(data.length * 4);
       M.HEAPF32.set(data, vecs >>> 2);
       this.#cid = undefined;
+      this.#version++;
       this.#check(M._shoal_index_train(handle, data.length / this.#dim, vecs, this.#dim));
     });
   }
@@ -407,12 +492,18 @@ export class Index {
     return this.#call((M, handle, scratch) => {
       const [idBytes, idOffsets] = writeIds(M, scratch, ids);
       const deleted = this.#check(M._shoal_index_delete(handle, ids.length, idBytes, idOffsets));
-      if (deleted > 0) this.#cid = undefined;
+      if (deleted > 0) {
+        this.#cid = undefined;
+        this.#version++;
+      }
       return deleted;
     });
   }
 
-  /** The stored vector of id (unit length under cosine), or undefined. */
+  /**
+   * The record of id -- { id, vector (unit length under cosine), metadata
+   * (an object, or null), time (milliseconds, or undefined) } -- or undefined.
+   */
   get(id) {
     return this.#call((M, handle, scratch) => {
       if (typeof id !== 'string') throw new TypeError(`id must be a string, not ${typeof id}`);
@@ -422,8 +513,79 @@ export class Index {
       const rc = M._shoal_index_get(handle, idBytes, len, out);
       if (rc === NOT_FOUND) return undefined;
       this.#check(rc);
-      return M.HEAPF32.slice(out >>> 2, (out >>> 2) + this.#dim);
+      const vector = M.HEAPF32.slice(out >>> 2, (out >>> 2) + this.#dim);
+      const label = M._shoal_index_label_of(handle, idBytes, len);
+      const [metadata] = this.#metadataOf(M, handle, scratch, [label]);
+      return { id, vector, metadata, time: this.#timeOf(M, handle, scratch, label) };
     }, true);
+  }
+
+  /** Whether a record with this id is stored. */
+  has(id) {
+    return this.#call((M, handle, scratch) => {
+      if (typeof id !== 'string') throw new TypeError(`id must be a string, not ${typeof id}`);
+      if (id === '') throw fail(InvalidIdError, 'an id has 1..1024 bytes, not 0');
+      const [idBytes, idOffsets] = writeIds(M, scratch, [id]);
+      return M._shoal_index_label_of(handle, idBytes, M.HEAPU32[(idOffsets >>> 2) + 1]) >= 0;
+    }, true);
+  }
+
+  /**
+   * The top-level metadata fields of the stored records, in order of first
+   * appearance: [{ name, count, types: ['number', 'string', ...] }].  What a
+   * filter UI offers.
+   */
+  fields() {
+    return this.#call((M, handle, scratch) => {
+      const out = scratch.alloc(4);
+      const len = this.#check(M._shoal_js_fields(handle, out));
+      const text = M.HEAPU32[out >>> 2];
+      try {
+        const words = ['number', 'string', 'boolean', 'null', 'array', 'object'];
+        return JSON.parse(decoder.decode(M.HEAPU8.subarray(text, text + len))).map(({ name, count, types }) => ({
+          name, count, types: words.filter((_, bit) => types & (1 << bit)),
+        }));
+      } finally {
+        M._free(text);
+      }
+    }, true);
+  }
+
+  /**
+   * A reusable allow list: only these records pass as a search filter.
+   * ids: an iterable of ids, or a predicate (id, metadata) => boolean called
+   * once per record now (not per search).  The list is checked against the
+   * index's version at each use and rebuilt if the index changed since.
+   */
+  allowList(idsOrPredicate) {
+    if (typeof idsOrPredicate !== 'function' && (idsOrPredicate === null || typeof idsOrPredicate !== 'object' ||
+        typeof idsOrPredicate[Symbol.iterator] !== 'function'))
+      throw new TypeError('allowList takes an iterable of ids or a function (id, metadata) => boolean');
+    this.#live();
+    return new AllowList(ALLOW_TOKEN, this, idsOrPredicate);
+  }
+
+  // The metadata objects of labels (null for none), one JSON.parse.
+  #metadataOf(M, handle, scratch, labels) {
+    if (labels.length === 0) return [];
+    const ptr = scratch.alloc(labels.length * 4);
+    M.HEAPU32.set(labels, ptr >>> 2);
+    const out = scratch.alloc(8);
+    this.#check(M._shoal_index_metadata_json(handle, labels.length, ptr, out, out + 4));
+    const text = M.HEAPU32[out >>> 2], size = M.HEAPU32[(out + 4) >>> 2];
+    try {
+      return JSON.parse(decoder.decode(M.HEAPU8.subarray(text, text + size)));
+    } finally {
+      M._shoal_index_free_bytes(handle, text);
+    }
+  }
+
+  #timeOf(M, handle, scratch, label) {
+    const out = scratch.alloc(8);
+    if (M._shoal_index_record_info(handle, label, out, 0) < 0) return undefined;
+    const lo = M.HEAPU32[out >>> 2], hi = M.HEAP32[(out + 4) >>> 2];
+    if (hi === -0x80000000 && lo === 0) return undefined; // SHOAL_TIME_NONE
+    return hi * 0x100000000 + lo;
   }
 
   /**
@@ -448,9 +610,6 @@ export class Index {
           throw fail(ParameterError, `${p.name} applies to ${p.kinds.join(', ')} indexes; this one is ${this.#kind}`);
         cells[i] = BigInt(uint32Option(options[p.name], p.name));
       });
-      const { filter } = options;
-      if (filter !== undefined && typeof filter !== 'function')
-        throw new TypeError('filter must be a function (id) => boolean');
       const q = toFloat32(query, 'query');
       // C takes a uint32: a fraction or negative number would arrive changed.
       if (!Number.isInteger(k) || k < 0 || k > 0xffffffff)
@@ -463,15 +622,87 @@ export class Index {
       const distances = scratch.alloc(room * 4);
       const idPtr = scratch.alloc(4);
       const cellPtr = scratch.alloc(cells.byteLength);
-      const [bitmap, bits] = filter ? this.#filterBitmap(M, handle, scratch, idPtr, filter) : [0, 0];
-      M.HEAPF32.set(q, qp >>> 2);
-      new BigUint64Array(M.HEAPU8.buffer, cellPtr, cells.length).set(cells);
-      const count = this.#check(
-        M._shoal_js_search(handle, qp, q.length, k, cellPtr, bitmap, bits, labels, distances));
-      const ids = new Array(count);
-      for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, M.HEAPU32[(labels >>> 2) + i]);
-      return { ids, distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count) };
+      const { bitmap, bits, where } = this.#filterOf(M, handle, scratch, idPtr, options.filter);
+      try {
+        M.HEAPF32.set(q, qp >>> 2);
+        new BigUint64Array(M.HEAPU8.buffer, cellPtr, cells.length).set(cells);
+        const count = this.#check(
+          M._shoal_js_search(handle, qp, q.length, k, cellPtr, bitmap, bits, where, labels, distances));
+        const ids = new Array(count);
+        const found = Array.from(M.HEAPU32.subarray(labels >>> 2, (labels >>> 2) + count));
+        for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, found[i]);
+        return {
+          ids,
+          distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count),
+          metadata: this.#metadataOf(M, handle, scratch, found),
+        };
+      } finally {
+        if (where) M._shoal_filter_free(where);
+      }
     });
+  }
+
+  /**
+   * The filter option as what C takes: { bitmap, bits } for a function, a
+   * Set of ids or an AllowList; { where } (a compiled shoal_filter, freed by
+   * the caller) for a filter object.
+   */
+  #filterOf(M, handle, scratch, idPtr, filter) {
+    const none = { bitmap: 0, bits: 0, where: 0 };
+    if (filter === undefined || filter === null) return none;
+    if (typeof filter === 'function') return this.#filterBitmap(M, handle, scratch, idPtr, filter);
+    if (filter instanceof AllowList) {
+      if (filter.index !== this) throw fail(ParameterError, 'this allow list belongs to another index');
+      const bits = filter.bitmapFor(this.#version, () => this.#allowBits(M, handle, scratch, idPtr, filter.source));
+      return this.#copyBitmap(M, scratch, bits);
+    }
+    if (filter instanceof Set) return this.#copyBitmap(M, scratch, this.#allowBits(M, handle, scratch, idPtr, filter));
+    if (typeof filter !== 'object' || Array.isArray(filter))
+      throw new TypeError('filter must be a filter object ({ field: value, $or: [...] }), a Set of ids, an allow list or a function');
+    let json;
+    try {
+      json = JSON.stringify(filter);
+    } catch (err) {
+      throw fail(ParameterError, `the filter cannot be written as JSON: ${err.message}`);
+    }
+    const bytes = encoder.encode(json);
+    const text = scratch.alloc(bytes.length);
+    const out = scratch.alloc(4);
+    const msg = scratch.alloc(MSG_SIZE);
+    M.HEAPU8.set(bytes, text);
+    M.HEAPU8[msg] = 0;
+    const rc = M._shoal_filter_compile(text, bytes.length, 0, out, msg, MSG_SIZE);
+    if (rc < 0) throw errorFromCode(rc, `filter: ${M.UTF8ToString(msg)}`);
+    return { bitmap: 0, bits: 0, where: M.HEAPU32[out >>> 2] };
+  }
+
+  // The labels' bits of an allow set (ids) or predicate (id, metadata).
+  #allowBits(M, handle, scratch, idPtr, source) {
+    const bound = M._shoal_index_label_bound(handle) >>> 0;
+    const bits = new Uint8Array(Math.ceil(bound / 8));
+    if (typeof source === 'function') {
+      const all = [];
+      for (let label = 0; label < bound; label++) if (this.#idOf(M, handle, idPtr, label) !== undefined) all.push(label);
+      const meta = this.#metadataOf(M, handle, scratch, all);
+      all.forEach((label, i) => {
+        if (source(this.#idOf(M, handle, idPtr, label), meta[i])) bits[label >>> 3] |= 1 << (label & 7);
+      });
+      return bits;
+    }
+    for (const id of source) {
+      if (typeof id !== 'string') throw new TypeError(`allowed ids must be strings, not ${typeof id}`);
+      if (id === '') continue;
+      const [idBytes, idOffsets] = writeIds(M, scratch, [id]);
+      const label = M._shoal_index_label_of(handle, idBytes, M.HEAPU32[(idOffsets >>> 2) + 1]);
+      if (label >= 0) bits[label >>> 3] |= 1 << (label & 7);
+    }
+    return bits;
+  }
+
+  #copyBitmap(M, scratch, bits) {
+    const ptr = scratch.alloc(bits.length);
+    M.HEAPU8.set(bits, ptr);
+    return { bitmap: ptr, bits: bits.length * 8, where: 0 };
   }
 
   // The id of a live label, or undefined for a free one; idPtr is 4 bytes of scratch.
@@ -482,7 +713,8 @@ export class Index {
     return decoder.decode(M.HEAPU8.subarray(at, at + len));
   }
 
-  // A bitmap over labels with the bits of the records filter accepts.
+  // A bitmap over labels with the bits of the records a predicate accepts:
+  // one call per record per search (an allow list calls it once).
   #filterBitmap(M, handle, scratch, idPtr, filter) {
     const bound = M._shoal_index_label_bound(handle) >>> 0;
     const bitmap = scratch.alloc(Math.ceil(bound / 8));
@@ -492,7 +724,7 @@ export class Index {
       if (id !== undefined && filter(id)) bits[label >>> 3] |= 1 << (label & 7);
     }
     M.HEAPU8.set(bits, bitmap); // after filter(): it may have grown memory
-    return [bitmap, bound];
+    return { bitmap, bits: bound, where: 0 };
   }
 
   /**

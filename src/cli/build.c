@@ -14,15 +14,14 @@
  * relying on a large first add, so a small file gets a clear message about
  * nlist instead of a state error.
  *
- * merge loads every segment, takes its live records (label order; a later
- * segment's record replaces an earlier one with the same id, like an
- * upsert) and builds one new index from them.  It is a rebuild, not a
- * splice: graphs and lists are recomputed.  Every index parameter (kind,
- * metric, seed, HNSW M / ef / storage, IVF nlist / quantizer / PQ sizes /
- * rerank) defaults to the first segment's, and command-line flags override
- * them.  Records are re-added from the stored
- * vectors, which are exact for flat, HNSW f32 and IVF flat / with rerank
- * copies, and decoded approximations for sq8 storage and PQ without rerank.
+ * merge opens every segment as a view and hands them to shoal_index_merge,
+ * which keeps the last version of each id (like an upsert in segment
+ * order) with its metadata and time and rebuilds one index -- graphs and
+ * lists are recomputed.  Every index parameter (kind, metric, quantizer,
+ * seed, HNSW M / ef, IVF nlist / PQ sizes / rerank) defaults to the first
+ * segment's, and command-line flags override them.  Vectors come back as
+ * stored: exact for f32 and IVF rerank copies, decoded approximations for
+ * sq8 and PQ without rerank.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +73,9 @@ int cli_make_index_with(const shoal_params *p, const char *source, cli_records *
     cli_progress prog;
     cli_progress_start(&prog, "adding", quiet);
     shoal_index_on_progress(index, cli_progress_cb, &prog);
-    rc = shoal_index_add(index, recs->n, recs->id_bytes, recs->id_offsets, recs->vectors,
-                         recs->dim);
+    shoal_records batch;
+    cli_records_batch(recs, &batch);
+    rc = shoal_index_upsert(index, &batch);
     shoal_index_on_progress(index, NULL, NULL);
     cli_progress_finish(&prog);
     if (rc < 0) {
@@ -179,6 +179,22 @@ int cli_extract_records(shoal_index *index, const char *source, cli_records *rec
         if (len < 0) continue;
         int rc = shoal_index_get(index, id, (uint32_t)len, v);
         if (rc == 0) rc = cli_records_push(recs, id, (uint32_t)len, v);
+        /* Metadata and time too, so a filter gives the same answers. */
+        const uint8_t *m;
+        int64_t t;
+        if (rc == 0 && shoal_index_metadata(index, label, &m) > 0) {
+            char *text;
+            size_t size;
+            rc = shoal_index_metadata_json(index, 1, &label, &text, &size);
+            if (rc == 0) {
+                shoal_index_record_info(index, label, &t, NULL);
+                rc = cli_records_annotate(recs, text + 1, size - 2, t);
+                shoal_index_free_bytes(index, text);
+            }
+        } else if (rc == 0 && shoal_index_record_info(index, label, &t, NULL) == 0 &&
+                   (t != SHOAL_TIME_NONE || recs->annotated)) {
+            rc = cli_records_annotate(recs, NULL, 0, t);
+        }
         if (rc < 0) {
             free(v);
             cli_error("%s: reading record %u: %s", source, label, shoal_strerror(rc));
@@ -230,8 +246,9 @@ static const char BUILD_HELP[] =
     "\n"
     "Builds an index from a vector file and writes it as a segment.\n"
     "INPUT is .fvecs, .bvecs, .npy (float32, C order) or JSONL (one\n"
-    "{\"id\": ..., \"vector\": [...], \"metadata\": ...} per line).  Binary formats have\n"
-    "no ids: record i gets the id \"i\".  Metadata is validated but not stored yet.\n"
+    "{\"id\": ..., \"vector\": [...], \"metadata\": {...}, \"time\": ms} per line; metadata\n"
+    "and time are optional and stored).  Binary formats have no ids: record i\n"
+    "gets the id \"i\".\n"
     "\n"
     "  -o, --out FILE          segment to write (required); written to a temporary\n"
     "                          name and renamed, so a failure leaves no file\n"
@@ -289,13 +306,9 @@ int cli_cmd_build(int argc, char **argv) {
         recs.n = limit;
         recs.id_len = recs.id_offsets[limit];
     }
-    if (recs.with_metadata)
-        cli_note(quiet, "%s: %u records have metadata; segments do not store metadata yet, so it "
-                        "was validated and left out",
-                 input, recs.with_metadata);
     if (recs.other_fields)
-        cli_note(quiet, "%s: %u records have fields other than id, vector and metadata; they were "
-                        "ignored",
+        cli_note(quiet, "%s: %u records have fields other than id, vector, metadata and time; "
+                        "they were ignored",
                  input, recs.other_fields);
     shoal_index *index;
     rc = cli_make_index(&args, input, &recs, quiet, 0, &index);
@@ -309,63 +322,6 @@ out:
 }
 
 /* ----------------------------------------------------------------- merge */
-
-static uint64_t id_hash(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Drops every record whose id occurs again later, keeping the order of
- * the survivors: a later segment's record replaces an earlier one.  (The
- * core would do the same for duplicates in one batch, but inserting and
- * then replacing would leave holes in the new index's labels.) */
-static int keep_last(cli_records *r) {
-    size_t cap = 16;
-    while (cap < (size_t)r->n * 2) cap *= 2;
-    uint32_t *slots = malloc(cap * sizeof *slots);
-    uint8_t *keep = malloc(r->n ? r->n : 1);
-    if (!slots || !keep) {
-        free(slots);
-        free(keep);
-        cli_error("merge: out of memory");
-        return CLI_INTERNAL;
-    }
-    memset(slots, 0xff, cap * sizeof *slots);
-    for (uint32_t i = r->n; i-- > 0;) {
-        const char *id = r->id_bytes + r->id_offsets[i];
-        size_t len = r->id_offsets[i + 1] - r->id_offsets[i];
-        size_t h = (size_t)id_hash(id, len) & (cap - 1);
-        keep[i] = 1;
-        for (; slots[h] != UINT32_MAX; h = (h + 1) & (cap - 1)) {
-            uint32_t j = slots[h];
-            if (r->id_offsets[j + 1] - r->id_offsets[j] == len &&
-                !memcmp(r->id_bytes + r->id_offsets[j], id, len)) {
-                keep[i] = 0;
-                break;
-            }
-        }
-        if (keep[i]) slots[h] = i;
-    }
-    uint32_t n = 0;
-    size_t at = 0;
-    for (uint32_t i = 0; i < r->n; i++) {
-        if (!keep[i]) continue;
-        uint32_t from = r->id_offsets[i], len = r->id_offsets[i + 1] - from;
-        memmove(r->id_bytes + at, r->id_bytes + from, len);
-        memmove(r->vectors + (size_t)n * r->dim, r->vectors + (size_t)i * r->dim,
-                (size_t)r->dim * sizeof *r->vectors);
-        r->id_offsets[n] = (uint32_t)at;
-        at += len;
-        n++;
-    }
-    r->n = n;
-    r->id_len = at;
-    if (r->id_offsets) r->id_offsets[n] = (uint32_t)at;
-    free(slots);
-    free(keep);
-    return CLI_OK;
-}
 
 static const char MERGE_HELP[] =
     "usage: shoal merge SEGMENT SEGMENT... --out FILE [options]\n"
@@ -393,8 +349,9 @@ int cli_cmd_merge(int argc, char **argv) {
                       {"json", 0, 0, NULL, 0},   {"quiet", 'q', 0, NULL, 0},
                       CLI_INDEX_OPTS             {NULL, 0, 0, NULL, 0}};
     cli_args args;
-    cli_records recs;
-    memset(&recs, 0, sizeof recs);
+    shoal_index **sources = NULL;
+    uint8_t **buffers = NULL;
+    int loaded = 0;
     int rc = cli_parse(&args, opts, argc, argv);
     if (rc) goto out;
     if (args.help) {
@@ -411,60 +368,80 @@ int cli_cmd_merge(int argc, char **argv) {
     }
     uint32_t zstd = 0;
     if ((rc = cli_u32(&args, "zstd", 0, 19, &zstd))) goto out;
-    int quiet = cli_flag(&args, "quiet"), json = cli_flag(&args, "json");
+    int json = cli_flag(&args, "json");
     double t0 = cli_now();
-    shoal_params p;
-    shoal_params_init(&p);
+    sources = calloc((size_t)args.npos, sizeof *sources);
+    buffers = calloc((size_t)args.npos, sizeof *buffers);
+    if (!sources || !buffers) {
+        cli_error("merge: out of memory");
+        rc = CLI_INTERNAL;
+        goto out;
+    }
+    /* Every segment opened as a view (zero-copy where uncompressed); the
+     * core does the merging (shoal_index_merge). */
     shoal_segment_summary first;
-    memset(&first, 0, sizeof first);
-    for (int i = 0; i < args.npos; i++) {
-        uint8_t *bytes;
+    uint64_t total = 0;
+    for (int i = 0; i < args.npos; i++, loaded++) {
         size_t size;
-        shoal_index *index;
-        if ((rc = cli_load_segment(args.pos[i], &index, &bytes, &size))) goto out;
-        shoal_segment_summary s;
-        shoal_segment_info(bytes, size, &s);
-        free(bytes);
+        if ((rc = cli_read_file(args.pos[i], &buffers[i], &size))) goto out;
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        char msg[256] = "";
+        lp.errmsg = msg;
+        lp.errmsg_size = sizeof msg;
+        int code = shoal_index_view(buffers[i], size, &lp, &sources[i]);
+        if (code < 0) {
+            cli_error("%s: not a valid segment: %s%s%s (%s)", args.pos[i], shoal_strerror(code),
+                      *msg ? ": " : "", msg, shoal_error_name(code));
+            rc = cli_exit_of(code);
+            goto out;
+        }
+        total += shoal_index_size(sources[i]);
         if (i == 0) {
-            first = s;
-        } else if (s.dim != first.dim || s.metric != first.metric) {
+            shoal_segment_info(buffers[i], size, &first);
+        } else if (shoal_index_dim(sources[i]) != first.dim ||
+                   shoal_index_metric(sources[i]) != first.metric) {
+            /* The core refuses it too; here the message can name the file. */
             cli_error("%s: dimension %u and metric %s differ from %s's (%u, %s)", args.pos[i],
-                      s.dim, shoal_metric_word(s.metric), args.pos[0], first.dim,
-                      shoal_metric_word(first.metric));
-            shoal_index_free(index);
+                      shoal_index_dim(sources[i]), shoal_metric_word(shoal_index_metric(sources[i])),
+                      args.pos[0], first.dim, shoal_metric_word(first.metric));
+            loaded++;
             rc = CLI_DATA;
             goto out;
         }
-        rc = cli_extract_records(index, args.pos[i], &recs);
-        shoal_index_free(index);
-        if (rc) goto out;
     }
-    if ((rc = keep_last(&recs))) goto out;
-    if (recs.n == 0) {
+    if (total == 0) {
         cli_error("merge: the segments hold no records");
         rc = CLI_DATA;
         goto out;
     }
-    p = first.params;
+    shoal_params p = first.params;
     /* nlist was chosen for the first segment's records; more lists than
      * merged records cannot be trained. */
-    if (p.ivf.nlist > recs.n) p.ivf.nlist = 0;
+    if (p.ivf.nlist > total) p.ivf.nlist = 0;
     if ((rc = cli_index_params(&args, &p, 0))) goto out;
-    if (p.metric != first.metric) {
-        cli_error("merge: --metric %s differs from the segments' metric %s; vectors cannot be "
-                  "re-measured",
-                  shoal_metric_word(p.metric), shoal_metric_word(first.metric));
-        rc = CLI_USAGE;
+    char msg[256] = "";
+    p.errmsg = msg;
+    p.errmsg_size = sizeof msg;
+    shoal_index *index;
+    int code = shoal_index_merge((const shoal_index *const *)sources, (uint32_t)args.npos, &p, &index);
+    if (code < 0) {
+        cli_error("merge: %s%s%s (%s)", shoal_strerror(code), *msg ? ": " : "", msg,
+                  shoal_error_name(code));
+        rc = code == SHOAL_EPARAM ? CLI_DATA : cli_exit_of(code);
         goto out;
     }
-    shoal_index *index;
-    if ((rc = cli_make_index_with(&p, "merge", &recs, quiet, &index))) goto out;
     char desc[64];
     snprintf(desc, sizeof desc, "%d segments", args.npos);
     rc = save_index(index, out_path, (int)zstd, json, desc, cli_now() - t0);
     shoal_index_free(index);
 out:
-    cli_records_free(&recs);
+    for (int i = 0; i < loaded; i++) {
+        shoal_index_free(sources[i]);
+        free(buffers[i]);
+    }
+    free(sources);
+    free(buffers);
     free(args.pos);
     return rc;
 }

@@ -133,12 +133,24 @@ typedef struct cli_records {
     size_t id_len, id_cap;
     uint32_t *id_offsets; /* n + 1 entries */
     uint32_t with_metadata; /* JSONL records that had a "metadata" field */
-    uint32_t other_fields;  /* JSONL records with fields other than id/vector/metadata */
+    uint32_t other_fields;  /* JSONL records with fields other than id/vector/metadata/time */
+    /* Per record, NULL until a record has some: metadata JSON text (an empty
+     * span = none) and times (SHOAL_TIME_NONE = none). */
+    char *meta_bytes;
+    size_t meta_len, meta_cap;
+    uint32_t *meta_offsets; /* annotated + 1 */
+    int64_t *times;         /* annotated */
+    uint32_t annotated, annotated_cap; /* records the two arrays cover */
 } cli_records;
 
 void cli_records_free(cli_records *r);
 /* Appends one record (copies the vector and id).  Returns 0 or SHOAL_ENOMEM. */
 int cli_records_push(cli_records *r, const char *id, uint32_t id_len, const float *vector);
+/* Sets the metadata (JSON text, NULL = none) and time of the record just
+ * pushed.  Returns 0 or SHOAL_ENOMEM. */
+int cli_records_annotate(cli_records *r, const char *meta, size_t meta_len, int64_t time);
+/* The batch of records as the core takes it. */
+void cli_records_batch(const cli_records *r, shoal_records *out);
 
 /* Parses a --format word; CLI_USAGE on an unknown one. */
 int cli_format_param(cli_args *args, cli_format *out);
@@ -160,7 +172,10 @@ int cli_parse_vector_arg(const char *text, cli_records *out);
 typedef struct json_record {
     char id_buf[SHOAL_ID_MAX];
     uint32_t id_len;
-    int has_id, has_vector, has_metadata, has_other;
+    int has_id, has_vector, has_metadata, has_time, has_other;
+    const char *meta_at; /* the "metadata" value's text (the core parses it) */
+    size_t meta_len;
+    int64_t time;        /* "time": milliseconds since the epoch, an integer */
 } json_record;
 
 /* Parses one JSONL line [p, end) whose vector is appended to *vec (grown as
@@ -235,7 +250,7 @@ int cli_load_segment(const char *path, shoal_index **out, uint8_t **bytes, size_
 /* Either loads a segment or builds an index from a data file. */
 int cli_open_index(cli_args *args, const char *path, int quiet, shoal_index **out,
                    cli_records *records_or_null);
-/* Appends every live record of an index to recs (for merge and bench). */
+/* Appends every live record of an index to recs (vectors and ids; for bench). */
 int cli_extract_records(shoal_index *index, const char *source, cli_records *recs);
 
 int cli_cmd_build(int argc, char **argv);

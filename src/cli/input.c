@@ -60,7 +60,64 @@ void cli_records_free(cli_records *r) {
     free(r->vectors);
     free(r->id_bytes);
     free(r->id_offsets);
+    free(r->meta_bytes);
+    free(r->meta_offsets);
+    free(r->times);
     memset(r, 0, sizeof *r);
+}
+
+int cli_records_annotate(cli_records *r, const char *meta, size_t meta_len, int64_t time) {
+    if (!meta && time == SHOAL_TIME_NONE && !r->annotated) return SHOAL_OK; /* still none */
+    uint32_t n = r->n; /* the record just pushed is n - 1 */
+    if (n > r->annotated_cap) {
+        uint32_t cap = r->annotated_cap ? r->annotated_cap * 2 : 1024;
+        while (cap < n) cap *= 2;
+        uint32_t *o = realloc(r->meta_offsets, ((size_t)cap + 1) * sizeof *o);
+        if (!o) return SHOAL_ENOMEM;
+        r->meta_offsets = o;
+        int64_t *t = realloc(r->times, (size_t)cap * sizeof *t);
+        if (!t) return SHOAL_ENOMEM;
+        r->times = t;
+        r->annotated_cap = cap;
+    }
+    /* Records before this one had neither. */
+    if (!r->annotated) r->meta_offsets[0] = 0;
+    for (uint32_t i = r->annotated; i + 1 < n; i++) {
+        r->meta_offsets[i + 1] = (uint32_t)r->meta_len;
+        r->times[i] = SHOAL_TIME_NONE;
+    }
+    if (meta_len > UINT32_MAX - r->meta_len) return SHOAL_ETOOBIG;
+    if (r->meta_len + meta_len > r->meta_cap) {
+        size_t cap = r->meta_cap ? r->meta_cap * 2 : 65536;
+        while (cap < r->meta_len + meta_len) cap *= 2;
+        char *b = realloc(r->meta_bytes, cap);
+        if (!b) return SHOAL_ENOMEM;
+        r->meta_bytes = b;
+        r->meta_cap = cap;
+    }
+    if (meta_len) memcpy(r->meta_bytes + r->meta_len, meta, meta_len);
+    r->meta_len += meta_len;
+    r->meta_offsets[n] = (uint32_t)r->meta_len;
+    r->times[n - 1] = time;
+    r->annotated = n;
+    return SHOAL_OK;
+}
+
+void cli_records_batch(const cli_records *r, shoal_records *out) {
+    memset(out, 0, sizeof *out);
+    out->n = r->n;
+    out->id_bytes = r->id_bytes;
+    out->id_offsets = r->id_offsets;
+    out->vectors = r->vectors;
+    out->dim = r->dim;
+    /* Records past the last annotated one have neither: the arrays cover
+     * them only when some record up to the end had metadata or a time, so
+     * a batch is cut at the annotated count by the caller (see below). */
+    if (r->annotated) {
+        out->metadata = r->meta_bytes ? r->meta_bytes : "";
+        out->metadata_offsets = r->meta_offsets;
+        out->times = r->times;
+    }
 }
 
 /* Makes room for one more row of r->dim floats and one more id of
@@ -626,6 +683,14 @@ static int jsonl_line(const char *path, uint64_t line_no, const char *p, const c
     records_commit(r, rec.id_buf, rec.id_len);
     r->with_metadata += rec.has_metadata ? 1u : 0u;
     r->other_fields += rec.has_other ? 1u : 0u;
+    if (rec.has_metadata || rec.has_time || r->annotated) {
+        rc = cli_records_annotate(r, rec.has_metadata ? rec.meta_at : NULL, rec.meta_len,
+                                  rec.has_time ? rec.time : SHOAL_TIME_NONE);
+        if (rc) {
+            cli_error("%s: out of memory for metadata after %u records", path, r->n);
+            return CLI_INTERNAL;
+        }
+    }
     return CLI_OK;
 }
 

@@ -26,6 +26,9 @@
 
 #include "cli.h"
 
+/* The SHOAL_FIELD_* bits, in order. */
+static const char *const type_words[6] = {"number", "string", "boolean", "null", "array", "object"};
+
 static const char *quantizer_word(const shoal_segment_summary *s) {
     const char *w = shoal_quantizer_word(s->quantizer);
     return w ? w : "unknown";
@@ -94,6 +97,20 @@ static int info_one(const char *path, int json) {
         groups[g].raw += table[i].raw;
     }
     free(table);
+    /* The metadata fields, from a view of the whole segment (zero-copy
+     * where uncompressed), when it has metadata. */
+    int has_meta = 0;
+    for (uint32_t g = 0; g < ngroups; g++) has_meta |= groups[g].kind == 0x80000004u;
+    shoal_index *view = NULL;
+    shoal_field_info fields[64];
+    int nfields = 0;
+    shoal_stats st;
+    memset(&st, 0, sizeof st);
+    if (has_meta && shoal_index_view(bytes, size, NULL, &view) == SHOAL_OK) {
+        nfields = shoal_index_metadata_fields(view, fields, 64);
+        shoal_index_stats(view, &st);
+    }
+    if (nfields > 64) nfields = 64;
     if (json) {
         printf("{\"file\":");
         json_write_string(stdout, path, strlen(path));
@@ -111,6 +128,20 @@ static int info_one(const char *path, int json) {
                    g ? "," : "", groups[g].name, groups[g].count,
                    groups[g].compressed, (unsigned long long)groups[g].stored,
                    (unsigned long long)groups[g].raw);
+        printf("],\"with_metadata\":%u,\"metadata_bytes\":%zu,\"fields\":[", st.with_metadata,
+               st.metadata_bytes);
+        for (int f = 0; f < nfields; f++) {
+            printf("%s{\"name\":", f ? "," : "");
+            json_write_string(stdout, fields[f].name, fields[f].name_len);
+            printf(",\"count\":%u,\"types\":[", fields[f].count);
+            int first = 1;
+            for (int b = 0; b < 6; b++)
+                if (fields[f].types & (1u << b)) {
+                    printf("%s\"%s\"", first ? "" : ",", type_words[b]);
+                    first = 0;
+                }
+            printf("]}");
+        }
         printf("]}\n");
     } else {
         printf("%s\n", path);
@@ -134,9 +165,24 @@ static int info_one(const char *path, int json) {
                        groups[g].compressed);
             printf("\n");
         }
+        if (has_meta) {
+            printf("  metadata   %u records, %zu bytes; fields:\n", st.with_metadata, st.metadata_bytes);
+            for (int f = 0; f < nfields; f++) {
+                printf("    %-20.*s %8u records  ", (int)fields[f].name_len, fields[f].name,
+                       fields[f].count);
+                int first = 1;
+                for (int b = 0; b < 6; b++)
+                    if (fields[f].types & (1u << b)) {
+                        printf("%s%s", first ? "" : ", ", type_words[b]);
+                        first = 0;
+                    }
+                printf("\n");
+            }
+        }
         printf("  blocks     %d (IPFS blocks of at most %u bytes)\n", nblocks, SHOAL_BLOCK_MAX);
         printf("  cid        %s\n", cid);
     }
+    shoal_index_free(view);
     free(bytes);
     return CLI_OK;
 }

@@ -6,9 +6,10 @@
  *   A JSONL record is one object per line:
  *       {"id": "doc-1", "vector": [0.1, -2e-3, ...], "metadata": {...}}
  *   "id" is a string (1..1024 bytes once unescaped) or an integer (kept as
- *   written); "vector" an array of numbers; "metadata" any value, validated
- *   and skipped (segments do not carry metadata yet); other fields are
- *   validated and skipped too.  Input is treated as hostile: the reader
+ *   written); "vector" an array of numbers; "metadata" a JSON value whose
+ *   text is handed to the core (which stores an object as canonical
+ *   DAG-CBOR and reports anything else); "time" an integer (milliseconds
+ *   since the epoch); other fields are validated and skipped.  Input is treated as hostile: the reader
  *   works on a byte range (NUL bytes are just invalid characters), never
  *   reads past it, limits nesting to 64 levels with an explicit depth count
  *   (so a line of a million '[' cannot overflow the stack -- the WASI build
@@ -370,12 +371,13 @@ int json_parse_record(const char *p, const char *end, json_record *rec, float **
             const char *key_at = j.p;
             if (parse_string(&j, key, sizeof key, &klen) || expect(&j, ':', "after a key")) return -1;
             ws(&j);
-            int which = 0; /* 1 id, 2 vector, 3 metadata */
+            int which = 0; /* 1 id, 2 vector, 3 metadata, 4 time */
             if (klen == 2 && !memcmp(key, "id", 2)) which = 1;
             else if (klen == 6 && !memcmp(key, "vector", 6)) which = 2;
             else if (klen == 8 && !memcmp(key, "metadata", 8)) which = 3;
+            else if (klen == 4 && !memcmp(key, "time", 4)) which = 4;
             int *seen = which == 1 ? &rec->has_id : which == 2 ? &rec->has_vector
-                      : which == 3 ? &rec->has_metadata : NULL;
+                      : which == 3 ? &rec->has_metadata : which == 4 ? &rec->has_time : NULL;
             if (seen && *seen) {
                 j.p = key_at;
                 return jfail(&j, "duplicate key \"%.*s\"", (int)klen, key);
@@ -414,10 +416,31 @@ int json_parse_record(const char *p, const char *end, json_record *rec, float **
                     return jfail(&j, "\"vector\" must be an array of numbers, found %s", found(&j));
                 if (parse_vector(&j, vec, vec_cap, count)) return -1;
                 rec->has_vector = 1;
+            } else if (which == 4) {
+                int integer;
+                size_t len = scan_number(j.p, j.end, &integer);
+                char num[24];
+                if (!len || !integer || len >= sizeof num)
+                    return jfail(&j, "\"time\" must be an integer (milliseconds since the epoch)");
+                memcpy(num, j.p, len);
+                num[len] = '\0';
+                errno = 0;
+                long long t = strtoll(num, NULL, 10);
+                if (errno || t == INT64_MIN)
+                    return jfail(&j, "\"time\" is out of range");
+                rec->time = (int64_t)t;
+                rec->has_time = 1;
+                j.p += len;
             } else {
+                const char *value = j.p;
                 if (skip_value(&j)) return -1;
-                if (which == 3) rec->has_metadata = 1;
-                else rec->has_other = 1;
+                if (which == 3) {
+                    rec->has_metadata = 1;
+                    rec->meta_at = value;
+                    rec->meta_len = (size_t)(j.p - value);
+                } else {
+                    rec->has_other = 1;
+                }
             }
             ws(&j);
             int c = peek(&j);

@@ -86,6 +86,39 @@ static int search_params(cli_args *args, shoal_index *index, shoal_search_params
     return CLI_OK;
 }
 
+/* --filter JSON, compiled by the core (NULL when absent).  Returns 0 or
+ * CLI_USAGE after a message naming the problem and its path. */
+static int filter_param(cli_args *args, shoal_filter **out) {
+    *out = NULL;
+    const char *text = cli_str(args, "filter");
+    if (!text) return CLI_OK;
+    char msg[256] = "";
+    int rc = shoal_filter_compile(text, strlen(text), NULL, out, msg, sizeof msg);
+    if (rc < 0) {
+        cli_error("%s: --filter: %s%s%s", args->command, shoal_strerror(rc), *msg ? ": " : "", msg);
+        return rc == SHOAL_ENOMEM ? CLI_INTERNAL : CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* The metadata of one result as JSON text (nothing for none). */
+static void write_metadata(shoal_index *index, uint32_t label, FILE *f, int json) {
+    const uint8_t *bytes;
+    if (shoal_index_metadata(index, label, &bytes) <= 0) {
+        if (json) fputs("null", f);
+        return;
+    }
+    char *text;
+    size_t size;
+    if (shoal_index_metadata_json(index, 1, &label, &text, &size)) {
+        if (json) fputs("null", f);
+        return;
+    }
+    if (!json) fputs("  ", f);
+    fwrite(text + 1, 1, size - 2, f); /* "[{...}]" -> "{...}" */
+    shoal_index_free_bytes(index, text);
+}
+
 /* ---------------------------------------------------------------- search */
 
 static const char SEARCH_HELP[] =
@@ -102,13 +135,17 @@ static const char SEARCH_HELP[] =
     "      --ef N              hnsw: candidate list (>= k; default the index's)\n"
     "      --nprobe N          ivf: lists probed (default the index's)\n"
     "      --rerank N          ivf sq8/pq with copies: candidates reranked\n"
+    "      --filter JSON       only records whose metadata passes, e.g.\n"
+    "                          '{\"year\":{\"$gte\":1990},\"genre\":{\"$in\":[\"jazz\",\"soul\"]}}'\n"
+    "                          (docs/API.md, \"Filters\")\n"
     "      --format F          format of INDEX when it is a vector file\n"
     "\n";
 
 static const char SEARCH_HELP_TAIL[] =
     "\n"
     "      --json              JSON on stdout: {\"k\":..,\"results\":[{\"query\":..,\n"
-    "                          \"ids\":[..],\"distances\":[..]}]}; no timings, so the\n"
+    "                          \"ids\":[..],\"distances\":[..],\"metadata\":[..]}]};\n"
+    "                          no timings, so the\n"
     "                          output is identical in every build\n"
     "  -q, --quiet             no progress bar\n"
     "  -h, --help              this help\n"
@@ -119,11 +156,13 @@ static const char SEARCH_HELP_TAIL[] =
 
 int cli_cmd_search(int argc, char **argv) {
     cli_opt opts[] = {{"query", 0, 1, NULL, 0}, {"vector", 0, 1, NULL, 0}, {"k", 'k', 1, NULL, 0},
+                      {"filter", 0, 1, NULL, 0},
                       {"ef", 0, 1, NULL, 0},    {"nprobe", 0, 1, NULL, 0}, {"rerank", 0, 1, NULL, 0},
                       {"format", 0, 1, NULL, 0}, {"json", 0, 0, NULL, 0},  {"quiet", 'q', 0, NULL, 0},
                       CLI_INDEX_OPTS            {NULL, 0, 0, NULL, 0}};
     cli_args args;
     shoal_index *index = NULL;
+    shoal_filter *where = NULL;
     cli_records q;
     memset(&q, 0, sizeof q);
     uint32_t *labels = NULL;
@@ -155,8 +194,9 @@ int cli_cmd_search(int argc, char **argv) {
     if ((rc = cli_open_index(&args, path, quiet, &index, NULL))) goto out;
     shoal_search_params sp;
     if ((rc = search_params(&args, index, &sp)) || (rc = cli_u32(&args, "ef", 1, SHOAL_K_MAX, &sp.ef)) ||
-        (rc = cli_u32(&args, "nprobe", 1, UINT32_MAX, &sp.nprobe)))
+        (rc = cli_u32(&args, "nprobe", 1, UINT32_MAX, &sp.nprobe)) || (rc = filter_param(&args, &where)))
         goto out;
+    sp.where = where;
     if ((rc = read_queries(&args, "query", shoal_index_dim(index), &q, &qsource))) goto out;
     labels = malloc((size_t)k * sizeof *labels);
     dists = malloc((size_t)k * sizeof *dists);
@@ -191,13 +231,20 @@ int cli_cmd_search(int argc, char **argv) {
                 if (j) putchar(',');
                 json_write_float(stdout, dists[j]);
             }
+            printf("],\"metadata\":[");
+            for (int j = 0; j < found; j++) {
+                if (j) putchar(',');
+                write_metadata(index, labels[j], stdout, 1);
+            }
             printf("]}");
         } else {
             printf("query %.*s\n", (int)qlen, qid);
             for (int j = 0; j < found; j++) {
                 const char *id;
                 int len = shoal_index_label_id(index, labels[j], &id);
-                printf("  %3d  %.*s  %.9g\n", j + 1, len < 0 ? 0 : len, id, (double)dists[j]);
+                printf("  %3d  %.*s  %.9g", j + 1, len < 0 ? 0 : len, id, (double)dists[j]);
+                write_metadata(index, labels[j], stdout, 0);
+                putchar('\n');
             }
         }
     }
@@ -206,6 +253,7 @@ out:
     free(labels);
     free(dists);
     cli_records_free(&q);
+    shoal_filter_free(where);
     shoal_index_free(index);
     free(args.pos);
     return rc;
@@ -230,6 +278,8 @@ static const char BENCH_HELP[] =
     "      --nprobe LIST       ivf: lists probed to try, e.g. 1,4,16\n"
     "      --rerank N          ivf sq8/pq: keep copies and rerank N candidates\n"
     "      --min-recall X      exit 5 if a run's recall is below X (0..1)\n"
+    "      --filter JSON       a metadata filter on every search (exact truth applies\n"
+    "                          it too)\n"
     "      --format F          format of DATA when it is a vector file\n"
     "\n";
 
@@ -298,7 +348,7 @@ static int truth_from_ivecs(const char *path, shoal_index *index, const cli_reco
 }
 
 static int truth_exact(cli_args *args, shoal_index *index, cli_records *recs, const cli_records *q,
-                       uint32_t k, int quiet, uint32_t *truth) {
+                       uint32_t k, int quiet, const shoal_filter *where, uint32_t *truth) {
     shoal_params p;
     shoal_params_init(&p);
     p.dim = shoal_index_dim(index);
@@ -318,8 +368,11 @@ static int truth_exact(cli_args *args, shoal_index *index, cli_records *recs, co
     }
     cli_progress prog;
     cli_progress_start(&prog, "truth", quiet);
+    shoal_search_params exact;
+    shoal_search_params_init(&exact);
+    exact.where = where; /* the filtered truth */
     for (uint32_t i = 0; i < q->n; i++) {
-        int found = shoal_index_search(flat, q->vectors + (size_t)i * q->dim, q->dim, k, NULL,
+        int found = shoal_index_search(flat, q->vectors + (size_t)i * q->dim, q->dim, k, &exact,
                                        labels, dists);
         if (found < 0) {
             rc = search_failure("exact truth", flat, found);
@@ -350,10 +403,12 @@ int cli_cmd_bench(int argc, char **argv) {
                       {"k", 'k', 1, NULL, 0},       {"ef", 0, 1, NULL, 0},
                       {"nprobe", 0, 1, NULL, 0},    {"rerank", 0, 1, NULL, 0},
                       {"min-recall", 0, 1, NULL, 0}, {"format", 0, 1, NULL, 0},
+                      {"filter", 0, 1, NULL, 0},
                       {"json", 0, 0, NULL, 0},      {"quiet", 'q', 0, NULL, 0},
                       CLI_INDEX_OPTS                {NULL, 0, 0, NULL, 0}};
     cli_args args;
     shoal_index *index = NULL;
+    shoal_filter *where = NULL;
     cli_records recs, q;
     memset(&recs, 0, sizeof recs);
     memset(&q, 0, sizeof q);
@@ -397,7 +452,13 @@ int cli_cmd_bench(int argc, char **argv) {
     double build_seconds = cli_now() - t0;
     int from_data = recs.n > 0;
     shoal_search_params sp;
-    if ((rc = search_params(&args, index, &sp))) goto out;
+    if ((rc = search_params(&args, index, &sp)) || (rc = filter_param(&args, &where))) goto out;
+    sp.where = where;
+    if (where && truth_path) {
+        cli_error("bench: --filter needs exact truth (computed on the fly), not --truth");
+        rc = CLI_USAGE;
+        goto out;
+    }
     if ((rc = read_queries(&args, "queries", shoal_index_dim(index), &q, &qsource))) goto out;
     truth = malloc((size_t)q.n * k * sizeof *truth);
     labels = malloc((size_t)k * sizeof *labels);
@@ -408,7 +469,7 @@ int cli_cmd_bench(int argc, char **argv) {
         goto out;
     }
     rc = truth_path ? truth_from_ivecs(truth_path, index, &recs, q.n, k, truth)
-                    : truth_exact(&args, index, &recs, &q, k, quiet, truth);
+                    : truth_exact(&args, index, &recs, &q, k, quiet, where, truth);
     if (rc) goto out;
     uint64_t truth_count = 0;
     for (size_t i = 0; i < (size_t)q.n * k; i++) truth_count += truth[i] != UINT32_MAX;
@@ -492,6 +553,7 @@ out:
     free(dists);
     cli_records_free(&recs);
     cli_records_free(&q);
+    shoal_filter_free(where);
     shoal_index_free(index);
     free(args.pos);
     return rc;

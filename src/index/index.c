@@ -751,6 +751,52 @@ int shoal_index_metadata_json(shoal_index *index, uint32_t n, const uint32_t *la
 
 void shoal_index_free_bytes(shoal_index *index, void *bytes) { shoal__free(&index->mem, bytes); }
 
+int shoal_index_metadata_fields(shoal_index *index, shoal_field_info *out, uint32_t cap) {
+    shoal_field_info *seen = NULL;
+    uint32_t n = 0, seen_cap = 0;
+    for (uint32_t label = 0; label < index->label_bound; label++) {
+        const char *m = shoal__is_alive(index, label) ? index->meta[label] : NULL;
+        if (!m) continue;
+        shoal__cbor_item map;
+        shoal__cbor_item_at((const uint8_t *)m + 4, &map);
+        const uint8_t *p = map.data;
+        for (uint64_t i = 0; i < map.arg; i++) {
+            shoal__cbor_item key, value;
+            shoal__cbor_item_at(p, &key);
+            shoal__cbor_item_at(key.end, &value);
+            uint32_t type = value.major <= SHOAL__CBOR_NINT ? SHOAL_FIELD_NUMBER
+                          : value.major == SHOAL__CBOR_TEXT ? SHOAL_FIELD_STRING
+                          : value.major == SHOAL__CBOR_ARRAY ? SHOAL_FIELD_ARRAY
+                          : value.major == SHOAL__CBOR_MAP ? SHOAL_FIELD_OBJECT
+                          : (key.end[0] & 31) == SHOAL__CBOR_FLOAT64 ? SHOAL_FIELD_NUMBER
+                          : value.arg == SHOAL__CBOR_NULL ? SHOAL_FIELD_NULL : SHOAL_FIELD_BOOLEAN;
+            uint32_t f = 0;
+            while (f < n && !(seen[f].name_len == key.arg &&
+                              !memcmp(seen[f].name, key.data, (size_t)key.arg)))
+                f++;
+            if (f == n) {
+                if (n == SHOAL_FILTER_NODES) goto next;
+                if (shoal__grow(&index->mem, (void **)&seen, &seen_cap, n + 1, sizeof *seen)) {
+                    shoal__free(&index->mem, seen);
+                    return shoal__fail(index, SHOAL_ENOMEM, "out of memory listing fields");
+                }
+                seen[n].name = (const char *)key.data;
+                seen[n].name_len = (uint32_t)key.arg;
+                seen[n].count = 0;
+                seen[n].types = 0;
+                n++;
+            }
+            seen[f].count++;
+            seen[f].types |= type;
+        next:
+            p = value.end;
+        }
+    }
+    for (uint32_t f = 0; f < n && f < cap; f++) out[f] = seen[f];
+    shoal__free(&index->mem, seen);
+    return (int)n;
+}
+
 int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len, float *out) {
     index->errmsg[0] = '\0';
     if (id_len == 0 || id_len > SHOAL_ID_MAX || !id)

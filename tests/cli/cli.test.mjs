@@ -95,7 +95,7 @@ function npy(rows, { descr = '<f4', fortran = false, shape = null, cut = 0 } = {
 }
 
 function jsonl(rows, { id = (i) => String(i), metadata = (i) => ({ n: i, tags: ['a', { b: null }] }) } = {}) {
-  return rows.map((row, i) => JSON.stringify({ id: id(i), vector: Array.from(row), metadata: metadata(i) })).join('\n') + '\n';
+  return rows.map((row, i) => JSON.stringify({ id: id(i), vector: Array.from(row), metadata: metadata ? metadata(i) : undefined })).join('\n') + '\n';
 }
 
 // Exact squared-L2 neighbours, for an .ivecs ground truth.
@@ -134,6 +134,7 @@ function writeInputs(dir) {
   writeFileSync(join(dir, 'base.bvecs'), bvecs(BASE));
   writeFileSync(join(dir, 'base.npy'), npy(BASE));
   writeFileSync(join(dir, 'base.jsonl'), jsonl(BASE));
+  writeFileSync(join(dir, 'plain.jsonl'), jsonl(BASE, { metadata: null }));
   writeFileSync(join(dir, 'docs.jsonl'), jsonl(BASE.slice(0, 200), { id: (i) => `doc-${i} \u00e9\u{1F41F}` }));
   writeFileSync(join(dir, 'queries.fvecs'), fvecs(QUERIES));
   writeFileSync(join(dir, 'queries.jsonl'), jsonl(QUERIES, { id: (i) => `q${i}` }));
@@ -150,7 +151,7 @@ const BUILDS = [
   { out: 'bvecs.seg', args: ['base.bvecs', '--kind', 'hnsw', '--metric', 'ip', '--seed', '1'] },
   { out: 'docs.seg', args: ['docs.jsonl', '--kind', 'flat', '--metric', 'cosine'] },
   { out: 'from-npy.seg', args: ['base.npy', '--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '7'] },
-  { out: 'from-jsonl.seg', args: ['base.jsonl', '--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '7'] },
+  { out: 'from-jsonl.seg', args: ['plain.jsonl', '--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '7'] },
 ];
 
 const dirs = {};
@@ -200,7 +201,7 @@ for (const runner of Object.keys(RUNNERS)) {
         if (!b.args[0].endsWith('.jsonl')) assert.equal(r.err, '', `no progress bar in a pipe: ${r.err}`);
       }
       const note = ok(runner, ['build', 'docs.jsonl', '--out', 'tmp.seg'], cwd());
-      assert.match(note.err, /docs\.jsonl: 200 records have metadata/);
+      assert.doesNotMatch(note.err, /metadata/, 'metadata is stored, so no note');
       const quiet = ok(runner, ['build', 'docs.jsonl', '--out', 'tmp.seg', '--quiet', '--json'], cwd());
       assert.equal(quiet.err, '');
       const summary = JSON.parse(quiet.out);
@@ -258,6 +259,43 @@ for (const runner of Object.keys(RUNNERS)) {
       assert.equal(run(runner, ['search', 'flat.seg', '--vector', '1', '--ef', '10'], cwd()).code, 1, '--ef on flat');
       assert.equal(run(runner, ['search', 'flat.seg', '--vector', '1', '--kind', 'hnsw'], cwd()).code, 1,
         'index options on a segment');
+    });
+
+    test('metadata: stored, printed, filtered, kept by merge; bad metadata exits 2', () => {
+      const meta = (i) => ({ cat: i % 5, price: (i * 37) % 100, tags: i % 2 ? ['odd'] : ['even', 'x'] });
+      writeFileSync(join(cwd(), 'meta.jsonl'), jsonl(BASE.slice(0, 100), { id: (i) => `m${i}`, metadata: meta }));
+      ok(runner, ['build', 'meta.jsonl', '--kind', 'hnsw', '--seed', '2', '--out', 'meta.seg', '--quiet'], cwd());
+      const all = JSON.parse(ok(runner, ['search', 'meta.seg', '--vector', Array.from(BASE[3]).join(','), '-k', '5', '--json'], cwd()).out);
+      const r = all.results[0];
+      assert.equal(r.ids[0], 'm3');
+      r.ids.forEach((id, j) => assert.deepEqual(r.metadata[j], meta(Number(id.slice(1)))));
+      const filtered = JSON.parse(ok(runner, ['search', 'meta.seg', '--vector', Array.from(BASE[3]).join(','), '-k', '5',
+        '--filter', '{"cat":2,"tags":"even"}', '--json'], cwd()).out).results[0];
+      assert.equal(filtered.ids.length, 5);
+      for (const m of filtered.metadata) assert.ok(m.cat === 2 && m.tags.includes('even'), JSON.stringify(m));
+      const bad = run(runner, ['search', 'meta.seg', '--vector', '1', '--filter', '{"cat":{"$near":1}}'], cwd());
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /unknown operator \$near at \$\.cat\.\$near/);
+      const info = JSON.parse(ok(runner, ['info', 'meta.seg', '--json'], cwd()).out);
+      assert.equal(info.with_metadata, 100);
+      assert.deepEqual(info.fields.map((f) => [f.name, f.count, f.types]),
+        [['cat', 100, ['number']], ['tags', 100, ['array']], ['price', 100, ['number']]]);
+      // A merge keeps metadata, the later segment's version winning.
+      writeFileSync(join(cwd(), 'meta2.jsonl'), jsonl(BASE.slice(0, 10), { id: (i) => `m${i}`, metadata: (i) => ({ cat: 99, v: i }) }));
+      ok(runner, ['build', 'meta2.jsonl', '--out', 'meta2.seg', '--quiet'], cwd());
+      ok(runner, ['merge', 'meta.seg', 'meta2.seg', '--out', 'merged-meta.seg', '--quiet'], cwd());
+      const m = JSON.parse(ok(runner, ['search', 'merged-meta.seg', '--vector', Array.from(BASE[3]).join(','), '-k', '1',
+        '--filter', '{"cat":99}', '--json'], cwd()).out).results[0];
+      assert.deepEqual([m.ids[0], m.metadata[0]], ['m3', { cat: 99, v: 3 }]);
+      const merged = JSON.parse(ok(runner, ['info', 'merged-meta.seg', '--json'], cwd()).out);
+      assert.equal(merged.records, 100);
+      // Metadata that is not an object: exit 2, the file and record named, no output.
+      const before = listing(cwd());
+      writeFileSync(join(cwd(), 'badmeta.jsonl'), jsonl(BASE.slice(0, 3), { metadata: (i) => (i === 2 ? 'text' : { i }) }));
+      const b = run(runner, ['build', 'badmeta.jsonl', '--out', 'badmeta.seg'], cwd());
+      assert.equal(b.code, 2, b.err);
+      assert.match(b.err, /badmeta\.jsonl: .*record 2: metadata must be a JSON object/);
+      assert.deepEqual(listing(cwd()), [...before, 'badmeta.jsonl'].sort());
     });
 
     test('merge: later segments win; a segment merged with itself is itself', () => {

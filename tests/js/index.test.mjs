@@ -107,14 +107,14 @@ for (const { simd, kernels } of VARIANTS) {
       assert.deepEqual(index.search([1, 1], 3).ids, ['b', 'a', 'c']);
       index.add(['b'], new Float32Array([9, 9]));
       assert.equal(index.size, 3);
-      assert.deepEqual([...index.get('b')], [9, 9]);
+      assert.deepEqual([...index.get('b').vector], [9, 9]);
       const r = index.search([9, 9], 3);
       assert.deepEqual(r.ids, ['b', 'c', 'a']);
       assert.deepEqual([...r.distances], [0, 32, 128]);
       // Within one batch the later of two equal ids wins.
       index.add(['d', 'd'], [3, 3, 4, 4]);
       assert.equal(index.size, 4);
-      assert.deepEqual([...index.get('d')], [4, 4]);
+      assert.deepEqual([...index.get('d').vector], [4, 4]);
     } finally {
       index.free();
     }
@@ -129,7 +129,7 @@ for (const { simd, kernels } of VARIANTS) {
       index.add(idsFor(n), vectors);
       ref.add(idsFor(n), vectors);
       for (let i = 0; i < n; i++)
-        assert.deepEqual(index.get(`v${i}`), vectors.slice(i * dim, (i + 1) * dim));
+        assert.deepEqual(index.get(`v${i}`).vector, vectors.slice(i * dim, (i + 1) * dim));
       assert.equal(index.get('nope'), undefined);
       // An empty id is invalid everywhere (delete([''] throws too), not absent.
       assert.throws(() => index.get(''), InvalidIdError);
@@ -187,7 +187,7 @@ test('cosine stores unit vectors and ip/l2 store them as given', async () => {
     try {
       index.add(['x'], [3, 0, 4]);
       const want = metric === 'cosine' ? [0.6, 0, 0.8] : [3, 0, 4];
-      assert.deepEqual([...index.get('x')], [...new Float32Array(want)]);
+      assert.deepEqual([...index.get('x').vector], [...new Float32Array(want)]);
       const d = index.search([0, 0, 1], 1).distances[0];
       const exact = distance(metric, [0, 0, 1], [3, 0, 4]).d;
       assert.ok(Math.abs(d - exact) < 1e-6, `${metric}: ${d} vs ${exact}`);
@@ -204,7 +204,7 @@ test('unicode ids round-trip through add, search, get and delete', async () => {
     const vectors = new Float32Array(ids.flatMap((_, i) => [i, 0]));
     index.add(ids, vectors);
     assert.deepEqual(index.search([0, 0], ids.length).ids, ids);
-    ids.forEach((id, i) => assert.deepEqual([...index.get(id)], [i, 0]));
+    ids.forEach((id, i) => assert.deepEqual([...index.get(id).vector], [i, 0]));
     assert.equal(index.get('a'), undefined, 'ids with NUL are not cut short');
     assert.equal(index.delete(['日本語', '🐟 shoal']), 2);
     assert.deepEqual(index.search([0, 0], 10).ids, ['é', 'a\u0000b', 'x'.repeat(1024), '€'.repeat(341)]);
@@ -377,7 +377,7 @@ test('search options of another kind are rejected, not ignored', async () => {
 test('empty index and empty batches', async () => {
   const index = await Index.create({ dim: 3 });
   try {
-    assert.deepEqual(index.search([1, 2, 3], 5), { ids: [], distances: new Float32Array(0) });
+    assert.deepEqual(index.search([1, 2, 3], 5), { ids: [], distances: new Float32Array(0), metadata: [] });
     assert.equal(index.add([], new Float32Array(0)), 0);
     assert.equal(index.size, 0);
   } finally {
