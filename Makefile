@@ -253,7 +253,7 @@ deps:
 
 test: deps
 	$(MAKE) native wasm wasi cli $(BUILD)/test_shoal $(BUILD)/asan/test_shoal $(BUILD)/xbuild
-	$(MAKE) check-docs test-c test-asan test-wasi test-js test-fuzz test-cli
+	$(MAKE) check-docs test-c test-asan test-wasi test-js test-types test-fuzz test-cli
 
 test-c: $(BUILD)/test_shoal
 	$(BUILD)/test_shoal
@@ -267,6 +267,12 @@ test-wasi: $(WASI_TESTS)
 
 test-js: wasm $(BUILD)/xbuild $(BUILD)/wasi/xbuild.wasm
 	node --test tests/js/
+
+# The package's TypeScript types: tests/types/usage.ts must type-check,
+# and each of its @ts-expect-error lines must be an error.
+.PHONY: test-types
+test-types: wasm
+	npx tsc -p tests/types
 
 # -------------------------------------------------------------------- fuzz
 # libFuzzer over shoal_index_load / _view / info / blocks (clang,

@@ -11,14 +11,56 @@ export type {
   FlatOptions, HnswOptions, IndexOptions, IndexStats, IvfOptions, Kind, Metric, Quantizer, SearchTuning,
 } from './dist/abi.js';
 
+/** Record metadata: a JSON object (stored as canonical DAG-CBOR). */
+export type Metadata = { [field: string]: JsonValue };
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
 export interface AddOptions {
   /** Called every 1024 records and at the end; throwing stops the add after the current record. */
   onProgress?: (done: number, total: number) => void;
+  /** One entry per id: an object, or null/undefined for none.  At most 65,536 bytes encoded, 16 levels deep. */
+  metadata?: ReadonlyArray<Metadata | null | undefined>;
+  /** One entry per id: milliseconds since the Unix epoch (or a Date), or null/undefined for none. */
+  times?: ReadonlyArray<number | Date | null | undefined>;
 }
 
+type Scalar = number | string | boolean | null;
+/** Operators on one field (docs/API.md, "Filters"). */
+export interface FieldOperators {
+  $eq?: Scalar;
+  $ne?: Scalar;
+  $gt?: number | string;
+  $gte?: number | string;
+  $lt?: number | string;
+  $lte?: number | string;
+  $in?: readonly Scalar[];
+  $nin?: readonly Scalar[];
+  $exists?: boolean;
+  $not?: FieldOperators;
+}
+/** A filter expression: dotted field paths to a value ($eq) or operators, and $and / $or / $not. */
+export type FilterExpression = {
+  $and?: readonly FilterExpression[];
+  $or?: readonly FilterExpression[];
+  $not?: FilterExpression;
+} & { [path: string]: Scalar | FieldOperators | readonly FilterExpression[] | FilterExpression | undefined };
+
+/** A set of records to search among, built once (index.allowList) and reused. */
+export declare class AllowList {
+  private constructor();
+  readonly index: Index;
+}
+
+export type Filter =
+  | FilterExpression
+  | ReadonlySet<string>
+  | AllowList
+  /** Called once per stored record per search: prefer an AllowList. */
+  | ((id: string) => boolean);
+
 export interface SearchOptions extends SearchTuning {
-  /** Only records whose id it accepts are returned; called once per record per search. */
-  filter?: (id: string) => boolean;
+  /** Only matching records are returned (k of them whenever k match). */
+  filter?: Filter;
 }
 
 export interface SearchResult {
@@ -26,6 +68,24 @@ export interface SearchResult {
   ids: string[];
   /** distances[i] belongs to ids[i]. */
   distances: Float32Array;
+  /** metadata[i] belongs to ids[i] (null for none). */
+  metadata: Array<Metadata | null>;
+}
+
+export interface StoredRecord {
+  id: string;
+  /** As stored: unit length under cosine. */
+  vector: Float32Array;
+  metadata: Metadata | null;
+  /** Milliseconds since the epoch, or undefined. */
+  time: number | undefined;
+}
+
+export interface FieldInfo {
+  name: string;
+  /** Stored records that have the field. */
+  count: number;
+  types: Array<'number' | 'string' | 'boolean' | 'null' | 'array' | 'object'>;
 }
 
 export interface SaveOptions {
@@ -70,7 +130,7 @@ export declare class Index {
    * replaced.  All-or-nothing on invalid input.  Returns the number written.
    * @throws DimensionError, InvalidVectorError, InvalidIdError, OutOfMemoryError, StateError, TypeError
    */
-  add(ids: string[], vectors: Float32Array | ArrayLike<number>, options?: AddOptions): number;
+  add(ids: readonly string[], vectors: Float32Array | ArrayLike<number>, options?: AddOptions): number;
   /**
    * IVF: trains on vectors (n * dim floats; only read, not added); retrains an
    * index that holds records.  Without it, the first add of enough vectors trains.
@@ -80,12 +140,18 @@ export declare class Index {
   /** Whether the index can take records (always true for flat and hnsw). */
   readonly trained: boolean;
   /** Deletes these ids (absent ones are skipped); returns how many were deleted. */
-  delete(ids: string[]): number;
-  /** The stored vector (unit length under cosine), or undefined if the id is absent. */
-  get(id: string): Float32Array | undefined;
+  delete(ids: readonly string[]): number;
+  /** The stored record, or undefined if the id is absent. */
+  get(id: string): StoredRecord | undefined;
+  /** Whether the id is stored. */
+  has(id: string): boolean;
+  /** The top-level metadata fields of the stored records. */
+  fields(): FieldInfo[];
+  /** A reusable filter: these ids, or the records a predicate accepts (called once per record, lazily). */
+  allowList(ids: Iterable<string> | ((id: string, metadata: Metadata | null) => boolean)): AllowList;
   /**
    * The k nearest records to query.
-   * @throws ParameterError (k = 0 or k > 65536), DimensionError, InvalidVectorError, StateError
+   * @throws ParameterError (k = 0 or k > 65536, a bad filter: the message names its path), DimensionError, InvalidVectorError, StateError
    */
   search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult;
   /** Size, graph shape and memory. */
