@@ -193,8 +193,8 @@ void shoal__seg_writer_free(shoal__seg_writer *w) {
     w->scratch = NULL;
 }
 
-int shoal__seg_finish(shoal__seg_writer *w, uint64_t optional_features, uint8_t **out,
-                      size_t *out_size) {
+int shoal__seg_finish(shoal__seg_writer *w, uint64_t required_features,
+                      uint64_t optional_features, uint8_t **out, size_t *out_size) {
     *out = NULL;
     *out_size = 0;
     int rc = w->error;
@@ -224,7 +224,7 @@ int shoal__seg_finish(shoal__seg_writer *w, uint64_t optional_features, uint8_t 
     }
     memcpy(seg, MAGIC, sizeof MAGIC);
     shoal__put_u32(seg + 12, SHOAL_FORMAT_MAJOR | (uint32_t)SHOAL_FORMAT_MINOR << 16);
-    shoal__put_u64(seg + 16, any_zstd ? FEATURE_ZSTD : 0);
+    shoal__put_u64(seg + 16, (required_features & ~FEATURE_ZSTD) | (any_zstd ? FEATURE_ZSTD : 0));
     shoal__put_u64(seg + 24, optional_features);
     shoal__put_u64(seg + 32, total);
     shoal__put_u32(seg + 40, w->count);
@@ -403,6 +403,9 @@ void shoal__seg_reader_init(shoal__seg_reader *r, const uint8_t *bytes,
                             size_t msg_size, const char *(*name)(uint32_t kind)) {
     memset(r, 0, sizeof *r);
     r->bytes = bytes;
+    r->data = bytes;
+    r->data_offset = 0;
+    r->data_size = head->size;
     r->head = head;
     r->mem = mem;
     r->next = 1;
@@ -422,13 +425,33 @@ void shoal__seg_reader_free(shoal__seg_reader *r) {
 
 #define RFAIL(...) shoal__msg(r->msg, r->msg_size, __VA_ARGS__)
 
+/* The stored bytes of section s inside the reader's data window, or NULL
+ * when the window does not hold all of them. */
+static const uint8_t *section_data(const shoal__seg_reader *r, const shoal__seg_section *s) {
+    if (s->offset < r->data_offset || s->stored > r->data_size ||
+        s->offset - r->data_offset > r->data_size - s->stored)
+        return NULL;
+    return r->data + (s->offset - r->data_offset);
+}
+
+void shoal__seg_reader_window(shoal__seg_reader *r, const uint8_t *data, uint64_t offset,
+                              uint64_t size, uint32_t next) {
+    r->data = data;
+    r->data_offset = offset;
+    r->data_size = size;
+    r->next = next;
+    r->borrow_ok = 0; /* the window is the caller's, not kept */
+}
+
 /* Verifies and skips sections from `from` up to `to` (exclusive), which are
  * all optional. */
 static int skip_to(shoal__seg_reader *r, uint32_t to) {
     for (; r->next < to; r->next++) {
         shoal__seg_section s;
         shoal__seg_section_at(r->bytes, r->next, &s);
-        if (!shoal__seg_crc_ok(s.crc, r->bytes + s.offset, (size_t)s.stored))
+        const uint8_t *src = section_data(r, &s);
+        if (!src) return RFAIL(SHOAL_ETRUNCATED, "section %u is not in the bytes given", r->next);
+        if (!shoal__seg_crc_ok(s.crc, src, (size_t)s.stored))
             return RFAIL(SHOAL_ECHECKSUM, "section %u: checksum mismatch", r->next);
     }
     return SHOAL_OK;
@@ -460,7 +483,10 @@ static int take(shoal__seg_reader *r, uint32_t at, uint32_t kind, uint32_t index
                      index, (unsigned long long)s.raw, (unsigned long long)raw_size);
     if (raw_size > SIZE_MAX / 2)
         return RFAIL(SHOAL_ETOOBIG, "the %s section is too large for this build", r->name(kind));
-    const uint8_t *src = r->bytes + s.offset;
+    const uint8_t *src = section_data(r, &s);
+    if (!src)
+        return RFAIL(SHOAL_ETRUNCATED, "the %s section %u is not in the bytes given", r->name(kind),
+                     index);
     if (!shoal__seg_crc_ok(s.crc, src, (size_t)s.stored))
         return RFAIL(SHOAL_ECHECKSUM, "the %s section %u: checksum mismatch", r->name(kind),
                      index);
@@ -512,6 +538,14 @@ int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64
     if (at == UINT32_MAX) return 0;
     int rc = take(r, at, kind, index, raw_size, raw, borrowable);
     return rc ? rc : 1;
+}
+
+int shoal__seg_next_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t max,
+                          const uint8_t **raw, uint64_t *raw_size, int *borrowable) {
+    int rc = shoal__seg_maybe_sized(r, kind, index, max, raw, raw_size, borrowable);
+    if (rc == 1) return SHOAL_OK;
+    if (rc < 0) return rc;
+    return RFAIL(SHOAL_ECORRUPT, "the %s section %u is missing", r->name(kind), index);
 }
 
 int shoal__seg_maybe_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t max,

@@ -73,10 +73,11 @@ uint8_t *shoal__seg_begin(shoal__seg_writer *w, uint32_t kind, uint32_t index,
 /* Closes the open section (compressing it if that makes it smaller). */
 void shoal__seg_end(shoal__seg_writer *w);
 /* Puts header and table in front of the sections and hands the bytes
- * (allocated through the writer's mem) to *out.  Returns the sticky error
+ * (allocated through the writer's mem) to *out; required_features are the
+ * owner's (the container adds its zstd bit).  Returns the sticky error
  * or 0; frees the writer's working memory either way. */
-int shoal__seg_finish(shoal__seg_writer *w, uint64_t optional_features, uint8_t **out,
-                      size_t *out_size);
+int shoal__seg_finish(shoal__seg_writer *w, uint64_t required_features,
+                      uint64_t optional_features, uint8_t **out, size_t *out_size);
 void shoal__seg_writer_free(shoal__seg_writer *w);
 
 /* ---------------------------------------------------------------- reader */
@@ -98,7 +99,11 @@ void shoal__seg_section_at(const uint8_t *bytes, uint32_t i, shoal__seg_section 
 int shoal__seg_crc_ok(uint32_t want, const void *data, size_t size);
 
 typedef struct shoal__seg_reader {
-    const uint8_t *bytes;
+    const uint8_t *bytes; /* the header and table (and, for a whole segment, all of it) */
+    /* The window section bytes are read from: the segment bytes
+     * [data_offset, data_offset + data_size), at data. */
+    const uint8_t *data;
+    uint64_t data_offset, data_size;
     const shoal__seg_head *head;
     shoal__mem *mem;
     uint32_t next;
@@ -136,6 +141,14 @@ int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64
  * the caller must parse exactly that many bytes. */
 int shoal__seg_maybe_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t max,
                            const uint8_t **raw, uint64_t *raw_size, int *borrowable);
+/* The same for a required section. */
+int shoal__seg_next_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t max,
+                          const uint8_t **raw, uint64_t *raw_size, int *borrowable);
+/* Reads the next sections, from section number next on, out of a window of
+ * the segment: size bytes at data that are the segment's bytes from offset
+ * on (a lazy reader attaching one IVF list).  Nothing read is borrowable. */
+void shoal__seg_reader_window(shoal__seg_reader *r, const uint8_t *data, uint64_t offset,
+                              uint64_t size, uint32_t next);
 /* Checks that only unknown optional sections are left (verifying them). */
 int shoal__seg_reader_end(shoal__seg_reader *r);
 void shoal__seg_reader_free(shoal__seg_reader *r);

@@ -1161,3 +1161,190 @@ int shoal__records_load(shoal_index *index, shoal__seg_reader *r) {
     }
     return SHOAL_OK;
 }
+
+/* ------------------------------------------------ records kept per list */
+
+/* The labels section (IVF with list records, docs/FORMAT.md): the free list
+ * u32[free] in order, then the liveness bitmap.  Ids, sequence numbers,
+ * times and metadata are in each list's records section instead, so that a
+ * lazy reader fetches a list with everything its records need. */
+
+uint64_t shoal__labels_section_size(uint32_t label_bound, uint32_t free_count) {
+    return 4ull * free_count + ((uint64_t)label_bound + 7) / 8;
+}
+
+int shoal__labels_save(const shoal_index *index, shoal__seg_writer *w) {
+    uint32_t bound = index->label_bound;
+    uint8_t *p = shoal__seg_begin(w, SHOAL__SEC_LABELS, 0,
+                                  shoal__labels_section_size(bound, index->free_count));
+    if (!p) return SHOAL_ENOMEM;
+    shoal__put_u32s(p, index->free_labels, index->free_count);
+    p += 4 * (size_t)index->free_count;
+    for (uint32_t label = 0; label < bound; label++)
+        if (shoal__is_alive(index, label)) p[label >> 3] |= (uint8_t)(1u << (label & 7));
+    shoal__seg_end(w);
+    return SHOAL_OK;
+}
+
+int shoal__labels_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound, uint32_t live,
+                       uint32_t free_count, uint64_t next_seq) {
+    const uint8_t *raw;
+    int borrow, rc;
+    if ((rc = shoal__seg_next(r, SHOAL__SEC_LABELS, 0, shoal__labels_section_size(bound, free_count),
+                              &raw, &borrow)))
+        return rc;
+    size_t bitmap_bytes = ((size_t)bound + 7) / 8;
+    const uint8_t *frees = raw, *bits = raw + 4 * (size_t)free_count;
+    uint32_t count = 0;
+    for (size_t i = 0; i < bitmap_bytes; i++)
+        for (uint32_t b = bits[i]; b; b &= b - 1) count++;
+    if (bound % 8 && bits[bitmap_bytes - 1] >> (bound % 8))
+        return shoal__fail(index, SHOAL_ECORRUPT, "labels: liveness bits set past label %u", bound);
+    if (count != live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "labels: %u live bits for %u live records",
+                           count, live);
+    size_t n = bound ? bound : 1;
+    index->ids = shoal__calloc(&index->mem, n, sizeof *index->ids);
+    index->meta = shoal__calloc(&index->mem, n, sizeof *index->meta);
+    index->times = shoal__alloc(&index->mem, n * sizeof *index->times);
+    index->seqs = shoal__calloc(&index->mem, n, sizeof *index->seqs);
+    index->alive = shoal__calloc(&index->mem, bitmap_bytes ? bitmap_bytes : 1, 1);
+    index->free_labels =
+        shoal__alloc(&index->mem, (free_count ? free_count : 1) * sizeof *index->free_labels);
+    if (!index->ids || !index->meta || !index->times || !index->seqs || !index->alive ||
+        !index->free_labels)
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u labels", bound);
+    for (uint32_t label = 0; label < bound; label++) index->times[label] = SHOAL_TIME_NONE;
+    index->label_cap = bound;
+    index->label_bound = bound;
+    index->free_cap = free_count;
+    if (bitmap_bytes) memcpy(index->alive, bits, bitmap_bytes);
+    for (uint32_t i = 0; i < free_count; i++) {
+        uint32_t label = shoal__get_u32(frees + 4 * (size_t)i);
+        /* seqs (all zero so far) mark the free labels seen, to catch repeats. */
+        if (label >= bound || shoal__is_alive(index, label) || index->seqs[label])
+            return shoal__fail(index, SHOAL_ECORRUPT, "labels: free label %u is bad or repeated",
+                               label);
+        index->seqs[label] = 1;
+        index->free_labels[i] = label;
+    }
+    for (uint32_t i = 0; i < free_count; i++) index->seqs[index->free_labels[i]] = 0;
+    index->free_count = free_count;
+    if ((rc = idmap_reserve(index, live)))
+        return shoal__fail(index, rc, "out of memory for the id map of %u records", live);
+    index->next_seq = next_seq;
+    /* The id map counts the records as their lists bring them
+     * (shoal__list_records_load); shoal__list_records_done checks that all
+     * came. */
+    index->live = live;
+    return SHOAL_OK;
+}
+
+/* One record: u64 seq, i64 time, u32 id length, the id, u32 metadata
+ * length (0 = none), the metadata (canonical DAG-CBOR). */
+static uint64_t record_size(const shoal_index *index, uint32_t label) {
+    const char *m = index->meta[label];
+    return 16 + 4 + (uint64_t)stored_id_len(index->ids[label]) + 4 + (m ? stored_len(m) : 0);
+}
+
+int shoal__list_records_save(const shoal_index *index, shoal__seg_writer *w, uint32_t list,
+                             const uint32_t *labels, uint32_t n) {
+    uint64_t size = 0;
+    for (uint32_t i = 0; i < n; i++) size += record_size(index, labels[i]);
+    uint8_t *p = shoal__seg_begin(w, SHOAL__SEC_IVF_RECORDS, list, size);
+    if (!p) return SHOAL_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t label = labels[i];
+        shoal__put_u64(p, index->seqs[label]);
+        shoal__put_u64(p + 8, (uint64_t)index->times[label]);
+        uint32_t len = stored_id_len(index->ids[label]);
+        shoal__put_u32(p + 16, len);
+        memcpy(p + 20, index->ids[label] + 4, len);
+        p += 20 + (size_t)len;
+        const char *m = index->meta[label];
+        uint32_t mlen = m ? stored_len(m) : 0;
+        shoal__put_u32(p, mlen);
+        if (mlen) memcpy(p + 4, m + 4, mlen);
+        p += 4 + (size_t)mlen;
+    }
+    shoal__seg_end(w);
+    return SHOAL_OK;
+}
+
+int shoal__list_records_load(shoal_index *index, shoal__seg_reader *r, uint32_t list,
+                             const uint32_t *labels, uint32_t n) {
+    const uint8_t *raw;
+    uint64_t size;
+    int borrow;
+    uint64_t max = (uint64_t)n * (24 + SHOAL_ID_MAX + SHOAL_METADATA_MAX);
+    int rc = shoal__seg_next_sized(r, SHOAL__SEC_IVF_RECORDS, list, max, &raw, &size, &borrow);
+    if (rc) return rc;
+    const uint8_t *p = raw, *end = raw + size;
+    shoal__cbor_limits lim = {SHOAL_METADATA_DEPTH, 0, 0, 0, 1};
+    char msg[160];
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t label = labels[i];
+        /* The list's own check made label live, in range and unrepeated. */
+        if (end - p < 24) return shoal__fail(index, SHOAL_ECORRUPT, "list %u records: too short", list);
+        uint64_t seq = shoal__get_u64(p);
+        int64_t time = (int64_t)shoal__get_u64(p + 8);
+        uint32_t len = shoal__get_u32(p + 16);
+        if (seq >= index->next_seq)
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u: label %u has sequence %llu (next %llu)",
+                               list, label, (unsigned long long)seq,
+                               (unsigned long long)index->next_seq);
+        if (len == 0 || len > SHOAL_ID_MAX || (uint64_t)(end - p - 20) < (uint64_t)len + 4)
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u: label %u has an id of %u bytes",
+                               list, label, len);
+        const uint8_t *id = p + 20;
+        uint32_t mlen = shoal__get_u32(id + len);
+        const uint8_t *meta = id + len + 4;
+        if (mlen > SHOAL_METADATA_MAX || (uint64_t)(end - meta) < mlen)
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u: label %u has %u metadata bytes",
+                               list, label, mlen);
+        if (mlen && shoal__cbor_check(meta, mlen, &lim, msg, sizeof msg))
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u, metadata of label %u: %s", list,
+                               label, msg);
+        uint32_t slot = idmap_find(index, (const char *)id, len);
+        if (index->idmap.slots[slot] != SHOAL_NO_LABEL)
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u: labels %u and %u have the same id",
+                               list, index->idmap.slots[slot], label);
+        char *stored = shoal__alloc(&index->mem, 4 + (size_t)len);
+        char *m = mlen ? shoal__alloc(&index->mem, 4 + (size_t)mlen) : NULL;
+        if (!stored || (mlen && !m)) {
+            shoal__free(&index->mem, stored);
+            return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the records of list %u", list);
+        }
+        memcpy(stored, &len, 4);
+        memcpy(stored + 4, id, len);
+        if (m) {
+            memcpy(m, &mlen, 4);
+            memcpy(m + 4, meta, mlen);
+            index->meta_bytes += mlen;
+        }
+        index->ids[label] = stored;
+        index->meta[label] = m;
+        index->seqs[label] = seq;
+        index->times[label] = time;
+        index->idmap.slots[slot] = label;
+        index->idmap.count++;
+        p = meta + mlen;
+    }
+    if (p != end)
+        return shoal__fail(index, SHOAL_ECORRUPT, "list %u records: %zu bytes left over", list,
+                           (size_t)(end - p));
+    (void)borrow;
+    return SHOAL_OK;
+}
+
+/* After every list is loaded: each live label has its record, and the id
+ * bytes are the config's. */
+int shoal__list_records_done(shoal_index *index, uint32_t live, uint64_t id_bytes) {
+    if (index->idmap.count != live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "%u records in the lists, %u are live",
+                           index->idmap.count, live);
+    if (shoal__ids_bytes(index) != id_bytes)
+        return shoal__fail(index, SHOAL_ECORRUPT, "the lists' ids hold %llu bytes, not %llu",
+                           (unsigned long long)shoal__ids_bytes(index), (unsigned long long)id_bytes);
+    return SHOAL_OK;
+}

@@ -1271,6 +1271,9 @@ static int ivf_save(const shoal_index *index, shoal__seg_writer *w) {
             shoal__put_u32s(p, list->rerank, (size_t)count * dim);
             shoal__seg_end(w);
         }
+        /* The list's records: a lazy reader that fetches this list has its
+         * ids, sequence numbers and metadata with it. */
+        if (shoal__list_records_save(index, w, l, list->labels, count)) return SHOAL_ENOMEM;
     }
     return SHOAL_OK;
 }
@@ -1291,6 +1294,9 @@ static int load_floats(shoal_index *index, shoal__seg_reader *r, uint32_t kind, 
     shoal__get_u32s(*out, raw + skip, (size_t)n);
     return SHOAL_OK;
 }
+
+static int load_rerank(shoal_index *index, shoal__seg_reader *r, ivf_state *st, ivf_list *list,
+                       uint32_t l);
 
 static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, ivf_model *m,
                      uint32_t l) {
@@ -1352,7 +1358,17 @@ static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, iv
             memcpy(list->codes, c, codes);
         }
     }
-    if (!st->copies) return SHOAL_OK;
+    if (st->copies && (rc = load_rerank(index, r, st, list, l))) return rc;
+    if (r->head->required & SHOAL__FEATURE_LIST_RECORDS)
+        return shoal__list_records_load(index, r, l, list->labels, count);
+    return SHOAL_OK;
+}
+
+static int load_rerank(shoal_index *index, shoal__seg_reader *r, ivf_state *st, ivf_list *list,
+                       uint32_t l) {
+    uint32_t count = list->count, dim = st->dim;
+    const uint8_t *raw;
+    int borrow, rc;
     if ((rc = shoal__seg_next(r, SHOAL__SEC_IVF_RERANK, l, 4ull * count * dim, &raw, &borrow)))
         return rc;
     if (shoal__first_nonfinite(raw, (size_t)count * dim) != (size_t)count * dim)
@@ -1445,4 +1461,5 @@ const shoal__kind_ops shoal__ivf_ops = {
     .save_config = ivf_save_config,
     .save = ivf_save,
     .load = ivf_load,
+    .records_per_list = 1,
 };

@@ -84,6 +84,10 @@ typedef struct shoal__kind_ops {
     int (*save)(const shoal_index *index, struct shoal__seg_writer *w);
     int (*load)(shoal_index *index, struct shoal__seg_reader *r,
                 const uint32_t kind_params[10]);
+    /* The kind saves each list's records next to it (IVF): persist.c then
+     * writes a labels section instead of the ids, metadata and times, and
+     * the kind calls shoal__list_records_save / _load per list. */
+    int records_per_list;
 } shoal__kind_ops;
 
 struct shoal_index {

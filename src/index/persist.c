@@ -29,6 +29,8 @@ const char *shoal__section_name(uint32_t kind) {
     case SHOAL__SEC_IVF_COUNTS: return "ivf list counts";
     case SHOAL__SEC_IVF_LIST: return "ivf list";
     case SHOAL__SEC_IVF_RERANK: return "ivf rerank";
+    case SHOAL__SEC_IVF_RECORDS: return "ivf records";
+    case SHOAL__SEC_LABELS: return "labels";
     case (uint32_t)SHOAL__SEC_METADATA: return "metadata";
     case (uint32_t)SHOAL__SEC_TIMES: return "times";
     default: return kind & SHOAL__SEC_OPTIONAL ? "optional (unknown)" : "unknown";
@@ -157,10 +159,16 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
         config_put(p, &c);
         shoal__seg_end(&w);
     }
-    if (!w.error) shoal__ids_save(index, &w);
-    if (!w.error) shoal__records_save(index, &w);
+    uint64_t required = 0;
+    if (index->ops->records_per_list) {
+        required |= SHOAL__FEATURE_LIST_RECORDS;
+        if (!w.error) shoal__labels_save(index, &w);
+    } else {
+        if (!w.error) shoal__ids_save(index, &w);
+        if (!w.error) shoal__records_save(index, &w);
+    }
     if (!w.error) index->ops->save(index, &w);
-    int rc = shoal__seg_finish(&w, 0, out, out_size);
+    int rc = shoal__seg_finish(&w, required, 0, out, out_size);
     if (rc)
         return shoal__fail(index, rc, rc == SHOAL_ENOMEM ? "out of memory writing the segment"
                                                          : "segment too large");
@@ -173,7 +181,7 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
 /* Header, table and config from a (possibly partial) segment. */
 static int read_head(const uint8_t *bytes, size_t size, int full, shoal__seg_head *h,
                      seg_config *c, char *msg, size_t msg_size) {
-    int rc = shoal__seg_open(bytes, size, full, 0, h, msg, msg_size);
+    int rc = shoal__seg_open(bytes, size, full, SHOAL__FEATURE_LIST_RECORDS, h, msg, msg_size);
     if (rc) return rc;
     shoal__seg_section s;
     shoal__seg_section_at(bytes, 0, &s);
@@ -227,9 +235,17 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
     shoal__seg_reader r;
     shoal__seg_reader_init(&r, bytes, &h, &index->mem, view, index->errmsg,
                            sizeof index->errmsg, shoal__section_name);
-    rc = shoal__ids_load(index, &r, c.label_bound, c.live, c.free_count, c.id_bytes, c.next_seq);
-    if (!rc) rc = shoal__records_load(index, &r);
-    if (!rc) rc = index->ops->load(index, &r, c.kp);
+    if (h.required & SHOAL__FEATURE_LIST_RECORDS) {
+        if (!index->ops->records_per_list)
+            rc = shoal__fail(index, SHOAL_ECORRUPT, "list records in a %s segment", index->ops->name);
+        if (!rc) rc = shoal__labels_load(index, &r, c.label_bound, c.live, c.free_count, c.next_seq);
+        if (!rc) rc = index->ops->load(index, &r, c.kp);
+        if (!rc) rc = shoal__list_records_done(index, c.live, c.id_bytes);
+    } else {
+        rc = shoal__ids_load(index, &r, c.label_bound, c.live, c.free_count, c.id_bytes, c.next_seq);
+        if (!rc) rc = shoal__records_load(index, &r);
+        if (!rc) rc = index->ops->load(index, &r, c.kp);
+    }
     if (!rc) rc = shoal__seg_reader_end(&r);
     shoal__seg_reader_free(&r);
     if (rc) {
@@ -289,7 +305,7 @@ int shoal_segment_sections(const uint8_t *bytes, size_t size, shoal_section_info
                            uint32_t cap) {
     char msg[256];
     shoal__seg_head h;
-    int rc = shoal__seg_open(bytes, size, 0, 0, &h, msg, sizeof msg);
+    int rc = shoal__seg_open(bytes, size, 0, SHOAL__FEATURE_LIST_RECORDS, &h, msg, sizeof msg);
     if (rc) return rc;
     for (uint32_t i = 0; i < h.count && i < cap; i++) {
         shoal__seg_section s;
@@ -323,14 +339,15 @@ static void emit_blocks(uint64_t from, uint64_t to, uint32_t list, shoal_block *
 int shoal_segment_blocks(const uint8_t *bytes, size_t size, shoal_block *out, uint32_t cap) {
     char msg[256];
     shoal__seg_head h;
-    int rc = shoal__seg_open(bytes, size, 0, 0, &h, msg, sizeof msg);
+    int rc = shoal__seg_open(bytes, size, 0, SHOAL__FEATURE_LIST_RECORDS, &h, msg, sizeof msg);
     if (rc) return rc;
     uint64_t count = 0, start = 0;
     uint32_t unit = UINT32_MAX;
     for (uint32_t i = 0; i < h.count; i++) {
         shoal__seg_section s;
         shoal__seg_section_at(bytes, i, &s);
-        uint32_t u = s.kind == SHOAL__SEC_IVF_LIST || s.kind == SHOAL__SEC_IVF_RERANK
+        uint32_t u = s.kind == SHOAL__SEC_IVF_LIST || s.kind == SHOAL__SEC_IVF_RERANK ||
+                             s.kind == SHOAL__SEC_IVF_RECORDS
                          ? s.index
                          : UINT32_MAX;
         if (u == unit) continue;

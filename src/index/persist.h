@@ -25,6 +25,8 @@ enum {
     SHOAL__SEC_IVF_COUNTS = 35,
     SHOAL__SEC_IVF_LIST = 36,
     SHOAL__SEC_IVF_RERANK = 37,
+    SHOAL__SEC_IVF_RECORDS = 38, /* 1.1, with LIST_RECORDS: a list's ids, seqs, times, metadata */
+    SHOAL__SEC_LABELS = 4,       /* 1.1, with LIST_RECORDS: liveness and free list only */
     /* Optional (format 1.1): a 1.0 reader skips them and loads the records
      * without their metadata or times. */
     SHOAL__SEC_METADATA = (int)0x80000004u,
@@ -46,6 +48,22 @@ uint64_t shoal__ids_bytes(const shoal_index *index);
 int shoal__ids_save(const shoal_index *index, shoal__seg_writer *w);
 int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t label_bound,
                     uint32_t live, uint32_t free_count, uint64_t id_bytes, uint64_t next_seq);
+/* Required feature bit 1: the records of an IVF segment live in its lists
+ * (a labels section instead of ids, metadata and times; a records section
+ * after each list). */
+#define SHOAL__FEATURE_LIST_RECORDS 2ull
+
+uint64_t shoal__labels_section_size(uint32_t label_bound, uint32_t free_count);
+int shoal__labels_save(const shoal_index *index, shoal__seg_writer *w);
+int shoal__labels_load(shoal_index *index, shoal__seg_reader *r, uint32_t label_bound,
+                       uint32_t live, uint32_t free_count, uint64_t next_seq);
+/* A list's records section: labels[0..n) in list order. */
+int shoal__list_records_save(const shoal_index *index, shoal__seg_writer *w, uint32_t list,
+                             const uint32_t *labels, uint32_t n);
+int shoal__list_records_load(shoal_index *index, shoal__seg_reader *r, uint32_t list,
+                             const uint32_t *labels, uint32_t n);
+int shoal__list_records_done(shoal_index *index, uint32_t live, uint64_t id_bytes);
+
 /* The metadata and times sections, after the ids (each only when some live
  * record has one). */
 int shoal__records_save(const shoal_index *index, shoal__seg_writer *w);
