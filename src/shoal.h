@@ -626,11 +626,47 @@ SHOAL_API int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_lo
 /* Whether the index is a read-only view (1) or owns its memory (0). */
 SHOAL_API int shoal_index_is_view(const shoal_index *index);
 
+/*
+ * Lazy segments: an IVF segment opened from its head alone -- the bytes up
+ * to its first list (shoal_segment_summary.head_bytes; the head blocks of
+ * shoal_segment_blocks) -- with its lists attached one by one as searches
+ * need them.  The core does no I/O and a wasm host cannot block on a fetch,
+ * so a search is two steps: shoal_index_lists_wanted names the lists a
+ * search with these parameters would probe that are not attached yet; the
+ * host fetches each list's bytes (shoal_index_list_range says where they
+ * lie in the segment) and attaches them; then the search runs.  Searching
+ * while a probed list is missing fails with SHOAL_ESTATE.  A lazy index is
+ * read-only like a view; get and label_of see the records of attached
+ * lists; once every list is attached it is an ordinary view (check, merge).
+ * Other kinds: SHOAL_EUNSUPPORTED (load the whole segment).  Validation is
+ * load's, per part: the head when opened, each list when attached.
+ */
+SHOAL_API int shoal_index_open_head(const uint8_t *bytes, size_t size,
+                                    const shoal_load_params *params, shoal_index **out);
+/* Non-empty lists not attached yet (0 for an index that is not lazy). */
+SHOAL_API int shoal_index_lists_missing(const shoal_index *index);
+/* The missing lists a search for query with params would probe, written
+ * up to cap; returns how many there are (0: the search can run). */
+SHOAL_API int shoal_index_lists_wanted(shoal_index *index, const float *query, uint32_t dim,
+                                       const shoal_search_params *params, uint32_t *lists,
+                                       uint32_t cap);
+/* Where list's bytes lie in the segment: 0, or SHOAL_ENOTFOUND (not lazy,
+ * or no such list). */
+SHOAL_API int shoal_index_list_range(const shoal_index *index, uint32_t list, uint64_t *offset,
+                                     uint64_t *size);
+/* Attaches list from exactly its bytes (size as list_range says).
+ * Returns 1, or 0 when there was nothing to do (the list is empty or in
+ * already), or an error (corrupt family: the index is as before). */
+SHOAL_API int shoal_index_attach_list(shoal_index *index, uint32_t list, const uint8_t *bytes,
+                                      size_t size);
+
 typedef struct shoal_segment_summary {
     uint32_t format_major, format_minor;
     uint64_t required_features, optional_features;
     uint64_t segment_size;  /* bytes of the whole segment */
     uint64_t head_size;     /* bytes this call needed: header, table, config */
+    uint64_t head_bytes;    /* bytes shoal_index_open_head needs: up to the first
+                               IVF list (the whole segment for other kinds) */
     uint32_t sections;
     uint32_t compressed;    /* sections stored with zstd */
     shoal_kind kind;

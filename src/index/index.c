@@ -123,6 +123,7 @@ void shoal_index_stats(const shoal_index *index, shoal_stats *out) {
 
 void shoal_index_free(shoal_index *index) {
     if (!index) return;
+    shoal__lazy_free(index);
     if (index->kind_state) index->ops->destroy(index);
     if (!index->ids_borrowed && index->ids)
         for (uint32_t label = 0; label < index->label_bound; label++)
@@ -852,6 +853,25 @@ done:
     return rc;
 }
 
+int shoal_index_lists_wanted(shoal_index *index, const float *query, uint32_t query_dim,
+                             const shoal_search_params *params, uint32_t *lists, uint32_t cap) {
+    int rc;
+    index->errmsg[0] = '\0';
+    if ((rc = check_idle(index, "lists_wanted"))) return rc;
+    if ((rc = check_dim(index, "the query", query_dim))) return rc;
+    if (!query || (cap && !lists)) return shoal__fail(index, SHOAL_EPARAM, "query or lists is NULL");
+    if ((rc = check_vector(index, query, "query", 0))) return rc;
+    if (!index->lazy || !index->ops->wanted) return 0;
+    float *q = shoal__alloc(&index->mem, index->params.dim * sizeof *q);
+    if (!q) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the query");
+    shoal__stored_form(index, query, q);
+    index->busy++; /* a filter callback may call back in */
+    rc = index->ops->wanted(index, q, params, lists, cap);
+    index->busy--;
+    shoal__free(&index->mem, q);
+    return rc;
+}
+
 static uint32_t popcount8(uint32_t x) {
     uint32_t n = 0;
     for (; x; x &= x - 1) n++;
@@ -873,7 +893,8 @@ uint32_t shoal__estimate_matches(const shoal_index *index, const shoal_search_pa
     uint32_t samples = index->live < SHOAL__FILTER_SAMPLE ? bound : SHOAL__FILTER_SAMPLE;
     for (uint32_t i = 0; i < samples; i++) {
         uint32_t label = (uint32_t)((uint64_t)i * bound / samples);
-        if (!shoal__is_alive(index, label)) continue;
+        /* (A lazy index has the records of its attached lists only.) */
+        if (!shoal__is_alive(index, label) || !index->ids[label]) continue;
         sampled++;
         kept += (uint32_t)shoal__allowed(index, params, label);
     }
@@ -902,6 +923,8 @@ float shoal_distance(shoal_metric metric, shoal_simd simd, const float *a, const
 int shoal_index_check(shoal_index *index) {
     int rc = check_idle(index, "check");
     if (rc) return rc;
+    if (index->lazy)
+        return shoal__fail(index, SHOAL_ESTATE, "the index is lazy: attach its lists before checking it");
     uint32_t live = 0;
     for (uint32_t label = 0; label < index->label_bound; label++) {
         int alive = shoal__is_alive(index, label);
@@ -1313,6 +1336,7 @@ int shoal__list_records_load(shoal_index *index, shoal__seg_reader *r, uint32_t 
         char *m = mlen ? shoal__alloc(&index->mem, 4 + (size_t)mlen) : NULL;
         if (!stored || (mlen && !m)) {
             shoal__free(&index->mem, stored);
+            shoal__free(&index->mem, m);
             return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the records of list %u", list);
         }
         memcpy(stored, &len, 4);
@@ -1335,6 +1359,24 @@ int shoal__list_records_load(shoal_index *index, shoal__seg_reader *r, uint32_t 
                            (size_t)(end - p));
     (void)borrow;
     return SHOAL_OK;
+}
+
+void shoal__list_records_undo(shoal_index *index, const uint32_t *labels, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t label = labels[i];
+        char *stored = index->ids[label];
+        if (!stored) continue;
+        idmap_remove_slot(index, idmap_find(index, stored + 4, stored_id_len(stored)));
+        shoal__free(&index->mem, stored);
+        index->ids[label] = NULL;
+        if (index->meta[label]) {
+            index->meta_bytes -= stored_len(index->meta[label]);
+            shoal__free(&index->mem, index->meta[label]);
+            index->meta[label] = NULL;
+        }
+        index->seqs[label] = 0;
+        index->times[label] = SHOAL_TIME_NONE;
+    }
 }
 
 /* After every list is loaded: each live label has its record, and the id

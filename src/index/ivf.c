@@ -147,6 +147,7 @@ typedef struct ivf_list {
     int borrowed;        /* labels and codes (and rerank unless rerank_owned)
                             point into a viewed segment */
     int rerank_owned;
+    int missing;         /* a lazy index has not attached this list yet */
 } ivf_list;
 
 /* Everything training produces; replaced as a whole by a retrain. */
@@ -1004,11 +1005,10 @@ static inline const float *rerank_row(const ivf_state *st, uint32_t label) {
     return st->model->lists[st->list_of[label]].rerank + (size_t)st->pos_of[label] * st->dim;
 }
 
-static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
-                      const shoal_search_params *params) {
-    ivf_state *st = state_of(index);
-    ivf_model *m = st->model;
-    if (!m) return SHOAL_OK; /* untrained: no records */
+/* The number of lists a search probes. */
+static int probe_count(shoal_index *index, ivf_state *st, const shoal_search_params *params,
+                       uint32_t *out) {
+    const ivf_model *m = st->model;
     uint32_t nprobe = params && params->nprobe ? params->nprobe
                       : st->nprobe                 ? st->nprobe
                       : m->nlist / 16              ? m->nlist / 16
@@ -1016,22 +1016,14 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
     if (nprobe > m->nlist)
         return shoal__fail(index, SHOAL_EPARAM, "nprobe = %u exceeds nlist = %u", nprobe,
                            m->nlist);
-    uint32_t rerank = params && params->rerank ? params->rerank : st->rerank;
-    if (params && params->rerank && !st->copies)
-        return shoal__fail(index, SHOAL_EPARAM,
-                           "rerank needs float32 copies: create the index with rerank > 0");
-    if (rerank && rerank < topk->k) rerank = topk->k;
-    if (rerank > IVF_RERANK_MAX) rerank = IVF_RERANK_MAX;
-
-    ivf_query qq = {query, NULL, topk, 0.0f, 0.0f};
     if (shoal__filtered(params)) {
-        qq.filter = params;
         /* A filter keeping a share s of the records leaves s of the probed
          * candidates; the nearest matches then lie farther out, across more
          * lists.  Probe nprobe / sqrt(s) lists (all of them, an exact scan
          * of the matches over the codes, when that reaches nlist).  The
          * square root was measured on Fashion-MNIST (docs/BENCHMARKS.md,
-         * "Filters"): 1/s probes far more than recall needs. */
+         * "Filters"): 1/s probes far more than recall needs.  (A lazy index
+         * estimates s from the lists it has.) */
         uint64_t matches = shoal__estimate_matches(index, params), live = index->live;
         if (matches < live) {
             /* sqrt is correctly rounded (IEEE 754) in every build. */
@@ -1041,6 +1033,26 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
                                               : (uint32_t)want + ((double)(uint32_t)want < want);
         }
     }
+    *out = nprobe;
+    return SHOAL_OK;
+}
+
+static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
+                      const shoal_search_params *params) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    if (!m) return SHOAL_OK; /* untrained: no records */
+    uint32_t nprobe;
+    int rc = probe_count(index, st, params, &nprobe);
+    if (rc) return rc;
+    uint32_t rerank = params && params->rerank ? params->rerank : st->rerank;
+    if (params && params->rerank && !st->copies)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "rerank needs float32 copies: create the index with rerank > 0");
+    if (rerank && rerank < topk->k) rerank = topk->k;
+    if (rerank > IVF_RERANK_MAX) rerank = IVF_RERANK_MAX;
+
+    ivf_query qq = {query, shoal__filtered(params) ? params : NULL, topk, 0.0f, 0.0f};
     shoal__topk cand = {NULL, 0, 0};
     if (rerank && st->quantizer != SHOAL_QUANTIZER_F32) {
         if (shoal__grow(&index->mem, (void **)&st->cand, &st->cand_cap, rerank,
@@ -1054,6 +1066,12 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
 
     int l2 = index->params.metric == SHOAL_METRIC_L2;
     uint32_t probes = select_probes(index, st, query, nprobe);
+    for (uint32_t p = 0; p < probes; p++)
+        if (m->lists[st->probes[p].list].missing)
+            return shoal__fail(index, SHOAL_ESTATE,
+                               "list %u is not attached: ask shoal_index_lists_wanted which "
+                               "lists a search needs and attach them first",
+                               st->probes[p].list);
     if (!l2 && st->quantizer == SHOAL_QUANTIZER_SQ8) {
         qq.qscale_ip = quantize_query(query, st->dim, st->qcodes_ip);
         qq.q_center = index->kernels->dot_f32(query, m->sq_center, st->dim);
@@ -1436,11 +1454,64 @@ static int ivf_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[
     if (total != index->live)
         return shoal__fail(index, SHOAL_ECORRUPT, "ivf: lists hold %llu records, %u are live",
                            (unsigned long long)total, index->live);
-    for (uint32_t l = 0; l < nlist; l++)
-        if ((rc = load_list(index, r, st, m, l))) return rc;
+    if (index->lazy) /* the lists come later, one by one (ivf_attach) */
+        for (uint32_t l = 0; l < nlist; l++) m->lists[l].missing = m->lists[l].count > 0;
+    else
+        for (uint32_t l = 0; l < nlist; l++)
+            if ((rc = load_list(index, r, st, m, l))) return rc;
     if (size_scratch(index, st, nlist))
         return shoal__fail(index, SHOAL_ENOMEM, "out of memory for search scratch");
     return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------ lazy */
+
+static int ivf_attach(shoal_index *index, shoal__seg_reader *r, uint32_t l) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    ivf_list *list = &m->lists[l];
+    int rc = load_list(index, r, st, m, l);
+    if (!rc) {
+        list->missing = 0;
+        return SHOAL_OK;
+    }
+    /* All or nothing: take back the positions and records the list got. */
+    for (uint32_t label = 0; label < index->label_bound; label++) {
+        if (st->list_of[label] != l) continue;
+        st->list_of[label] = SHOAL_NO_LABEL;
+        shoal__list_records_undo(index, &label, 1);
+    }
+    shoal__free(&index->mem, list->labels);
+    shoal__free(&index->mem, list->codes);
+    shoal__free(&index->mem, list->rerank);
+    list->labels = NULL;
+    list->codes = NULL;
+    list->rerank = NULL;
+    list->cap = 0;
+    return rc;
+}
+
+static int ivf_missing(const shoal_index *index, uint32_t l) {
+    const ivf_model *m = state_of(index)->model;
+    return m && l < m->nlist && m->lists[l].missing;
+}
+
+static int ivf_wanted(shoal_index *index, const float *q, const shoal_search_params *params,
+                      uint32_t *out, uint32_t cap) {
+    ivf_state *st = state_of(index);
+    const ivf_model *m = st->model;
+    if (!m) return 0;
+    uint32_t nprobe, n = 0;
+    int rc = probe_count(index, st, params, &nprobe);
+    if (rc) return rc;
+    uint32_t probes = select_probes(index, st, q, nprobe);
+    for (uint32_t p = 0; p < probes; p++) {
+        uint32_t l = st->probes[p].list;
+        if (!m->lists[l].missing) continue;
+        if (n < cap) out[n] = l;
+        n++;
+    }
+    return (int)n;
 }
 
 const shoal__kind_ops shoal__ivf_ops = {
@@ -1462,4 +1533,7 @@ const shoal__kind_ops shoal__ivf_ops = {
     .save = ivf_save,
     .load = ivf_load,
     .records_per_list = 1,
+    .attach = ivf_attach,
+    .wanted = ivf_wanted,
+    .missing = ivf_missing,
 };

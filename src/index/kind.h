@@ -88,6 +88,17 @@ typedef struct shoal__kind_ops {
      * writes a labels section instead of the ids, metadata and times, and
      * the kind calls shoal__list_records_save / _load per list. */
     int records_per_list;
+    /* Lazy indexes (shoal_index_open_head; IVF only, else NULL).  With
+     * index->lazy set, load stops before the first list and leaves every
+     * non-empty list missing.  attach reads list l's sections from r (a
+     * window over the list's bytes) -- all or nothing: on failure the list
+     * is missing again.  wanted writes the missing lists a search with
+     * these parameters would probe (q in stored form), up to cap, and
+     * returns how many there are. */
+    int (*attach)(shoal_index *index, struct shoal__seg_reader *r, uint32_t list);
+    int (*wanted)(shoal_index *index, const float *q, const shoal_search_params *params,
+                  uint32_t *out, uint32_t cap);
+    int (*missing)(const shoal_index *index, uint32_t list); /* 1 = not attached, not empty */
 } shoal__kind_ops;
 
 struct shoal_index {
@@ -127,6 +138,9 @@ struct shoal_index {
     int view;
     int ids_borrowed;
     int meta_borrowed;    /* meta[] point into the segment's bytes */
+    /* Opened from a segment's head (shoal_index_open_head): lists arrive
+     * one by one; NULL otherwise. */
+    struct shoal__lazy *lazy; /* index/persist.h */
 };
 
 static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {

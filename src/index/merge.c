@@ -41,6 +41,9 @@ int shoal__merge(const shoal_index *const *sources, uint32_t n, const uint8_t *c
     *out = NULL;
     if (!sources || n == 0 || !params) return param_error(params, SHOAL_EPARAM, "no sources to merge");
     for (uint32_t s = 0; s < n; s++) {
+        if (sources[s]->lazy)
+            return param_error(params, SHOAL_ESTATE,
+                               "source %u is lazy: attach all its lists before merging it", s);
         if (sources[s]->params.dim != params->dim)
             return param_error(params, SHOAL_EPARAM, "source %u has dimension %u, not %u", s,
                                sources[s]->params.dim, params->dim);

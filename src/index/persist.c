@@ -270,6 +270,178 @@ int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_load_params 
 
 int shoal_index_is_view(const shoal_index *index) { return index->view; }
 
+/* ------------------------------------------------------------------ lazy */
+
+void shoal__lazy_free(shoal_index *index) {
+    shoal__lazy *lz = index->lazy;
+    if (!lz) return;
+    shoal__free(&index->mem, lz->table);
+    shoal__free(&index->mem, lz->first_section);
+    shoal__free(&index->mem, lz->start);
+    shoal__free(&index->mem, lz);
+    index->lazy = NULL;
+}
+
+/* Maps the sections after the head (from section `from`) to list units:
+ * each list l in order, its IVF_LIST, IVF_RERANK (with copies) and
+ * IVF_RECORDS sections; nothing else may follow the head. */
+static int lazy_units(shoal_index *index, const uint8_t *table, uint32_t from, uint32_t nlist) {
+    shoal__lazy *lz = index->lazy;
+    lz->units = nlist;
+    lz->first_section = shoal__alloc(&index->mem, ((size_t)nlist + 1) * sizeof *lz->first_section);
+    lz->start = shoal__alloc(&index->mem, ((size_t)nlist + 1) * sizeof *lz->start);
+    if (!lz->first_section || !lz->start)
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u lists", nlist);
+    uint32_t i = from, per = 0;
+    for (uint32_t l = 0; l < nlist; l++) {
+        lz->first_section[l] = i;
+        uint32_t n = 0;
+        for (; i < lz->head.count; i++, n++) {
+            shoal__seg_section sec;
+            shoal__seg_section_at(table, i, &sec);
+            int unit = sec.kind == SHOAL__SEC_IVF_LIST || sec.kind == SHOAL__SEC_IVF_RERANK ||
+                       sec.kind == SHOAL__SEC_IVF_RECORDS;
+            if (!unit)
+                return shoal__fail(index, SHOAL_ECORRUPT,
+                                   "section %u (%s) lies among the lists", i,
+                                   shoal__section_name(sec.kind));
+            if (sec.index != l) break;
+            if (n == 0) lz->start[l] = sec.offset;
+        }
+        if (n == 0 || (l && n != per))
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u has %u sections", l, n);
+        per = n;
+    }
+    if (i != lz->head.count)
+        return shoal__fail(index, SHOAL_ECORRUPT, "sections after the last list");
+    lz->first_section[nlist] = i;
+    lz->start[nlist] = lz->head.size;
+    return SHOAL_OK;
+}
+
+int shoal_index_open_head(const uint8_t *bytes, size_t size, const shoal_load_params *params,
+                          shoal_index **out) {
+    char msg[256] = "";
+    if (!out) return SHOAL_EPARAM;
+    *out = NULL;
+    if (!bytes) return SHOAL_EPARAM;
+    shoal__seg_head h;
+    seg_config c;
+    int rc = read_head(bytes, size, 0, &h, &c, msg, sizeof msg);
+    if (!rc && (c.kind != SHOAL_KIND_IVF || !(h.required & SHOAL__FEATURE_LIST_RECORDS)))
+        rc = shoal__msg(msg, sizeof msg, SHOAL_EUNSUPPORTED,
+                        "only IVF segments of format 1.1 open lazily; load this %s segment whole",
+                        shoal_kind_word((shoal_kind)c.kind) ? shoal_kind_word((shoal_kind)c.kind) : "?");
+    if (rc) {
+        copy_msg(params, msg);
+        return rc;
+    }
+    shoal_params p;
+    shoal_params_init(&p);
+    params_from_config(&c, &p);
+    if (params) {
+        p.simd = params->simd;
+        p.allocator = params->allocator;
+    }
+    shoal_index *index;
+    rc = shoal_index_new(&p, &index);
+    if (rc) {
+        if (rc == SHOAL_EPARAM) rc = SHOAL_ECORRUPT;
+        copy_msg(params, rc == SHOAL_ECORRUPT ? "config: the index parameters are invalid"
+                                              : shoal_strerror(rc));
+        return rc;
+    }
+    for (int i = 0; i < 4; i++) index->rng.s[i] = c.rng[i];
+    index->view = 1;
+    shoal__lazy *lz = shoal__calloc(&index->mem, 1, sizeof *lz);
+    index->lazy = lz;
+    if (lz) {
+        lz->head = h;
+        lz->live = c.live;
+        lz->id_bytes = c.id_bytes;
+        lz->table = shoal__alloc(&index->mem, (size_t)h.table_end);
+    }
+    if (!lz || !lz->table) {
+        shoal_index_free(index);
+        copy_msg(params, "out of memory for the segment head");
+        return SHOAL_ENOMEM;
+    }
+    memcpy(lz->table, bytes, (size_t)h.table_end);
+    shoal__seg_reader r;
+    shoal__seg_reader_init(&r, lz->table, &lz->head, &index->mem, 0, index->errmsg,
+                           sizeof index->errmsg, shoal__section_name);
+    shoal__seg_reader_window(&r, bytes, 0, size, r.next);
+    rc = shoal__labels_load(index, &r, c.label_bound, c.live, c.free_count, c.next_seq);
+    if (!rc) rc = index->ops->load(index, &r, c.kp);
+    if (!rc) rc = lazy_units(index, lz->table, r.next, c.kp[8]);
+    shoal__seg_reader_free(&r);
+    if (!rc) {
+        for (uint32_t l = 0; l < lz->units; l++)
+            lz->missing += (uint32_t)index->ops->missing(index, l);
+        if (lz->missing == 0) rc = shoal__list_records_done(index, lz->live, lz->id_bytes);
+        if (lz->missing == 0 && !rc) shoal__lazy_free(index);
+    }
+    if (rc) {
+        copy_msg(params, index->errmsg);
+        shoal_index_free(index);
+        return rc;
+    }
+    index->errmsg[0] = '\0';
+    *out = index;
+    return SHOAL_OK;
+}
+
+int shoal_index_lists_missing(const shoal_index *index) {
+    return index->lazy ? (int)index->lazy->missing : 0;
+}
+
+int shoal_index_list_range(const shoal_index *index, uint32_t list, uint64_t *offset,
+                           uint64_t *size) {
+    const shoal__lazy *lz = index->lazy;
+    if (!lz || list >= lz->units) return SHOAL_ENOTFOUND;
+    *offset = lz->start[list];
+    *size = lz->start[list + 1] - lz->start[list];
+    return SHOAL_OK;
+}
+
+int shoal_index_attach_list(shoal_index *index, uint32_t list, const uint8_t *bytes, size_t size) {
+    index->errmsg[0] = '\0';
+    shoal__lazy *lz = index->lazy;
+    if (index->busy)
+        return shoal__fail(index, SHOAL_ESTATE, "attach_list called while another call on this "
+                                                "index runs (from one of its callbacks)");
+    if (!lz) return shoal__fail(index, SHOAL_ESTATE, "the index is not lazy: every list is in");
+    if (lz->broken)
+        return shoal__fail(index, SHOAL_ECORRUPT, "the segment's lists contradict its config");
+    if (list >= lz->units)
+        return shoal__fail(index, SHOAL_EPARAM, "list %u; the index has %u", list, lz->units);
+    uint64_t want = lz->start[list + 1] - lz->start[list];
+    if (!bytes || size != want)
+        return shoal__fail(index, size < want ? SHOAL_ETRUNCATED : SHOAL_EPARAM,
+                           "list %u is %llu bytes at offset %llu, not %zu", list,
+                           (unsigned long long)want, (unsigned long long)lz->start[list], size);
+    if (!index->ops->missing(index, list)) return 0; /* empty or attached already */
+    shoal__seg_reader r;
+    shoal__seg_reader_init(&r, lz->table, &lz->head, &index->mem, 0, index->errmsg,
+                           sizeof index->errmsg, shoal__section_name);
+    shoal__seg_reader_window(&r, bytes, lz->start[list], size, lz->first_section[list]);
+    int rc = index->ops->attach(index, &r, list);
+    shoal__seg_reader_free(&r);
+    if (rc) return rc;
+    if (r.next != lz->first_section[list + 1]) { /* the list is in, but not all of its unit */
+        lz->broken = 1;
+        return shoal__fail(index, SHOAL_ECORRUPT, "list %u: sections left unread", list);
+    }
+    if (--lz->missing == 0) {
+        if ((rc = shoal__list_records_done(index, lz->live, lz->id_bytes))) {
+            lz->broken = 1;
+            return rc;
+        }
+        shoal__lazy_free(index);
+    }
+    return 1;
+}
+
 /* ----------------------------------------------------------- info, blocks */
 
 int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary *info) {
@@ -286,6 +458,15 @@ int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary 
     info->segment_size = h.size;
     info->sections = h.count;
     info->compressed = h.compressed;
+    info->head_bytes = h.size;
+    for (uint32_t i = 0; i < h.count; i++) {
+        shoal__seg_section s;
+        shoal__seg_section_at(bytes, i, &s);
+        if (s.kind == SHOAL__SEC_IVF_LIST) {
+            info->head_bytes = s.offset;
+            break;
+        }
+    }
     info->kind = (shoal_kind)c.kind;
     info->metric = (shoal_metric)c.metric;
     info->dim = c.dim;

@@ -36,6 +36,23 @@ enum {
 #define SHOAL__CONFIG_SIZE 128u
 #define SHOAL__KIND_PARAMS 10u
 
+/* What a lazy index (shoal_index_open_head) keeps to read the rest of its
+ * segment later: a copy of the header and section table, and where each
+ * list's unit -- its sections, contiguous in the segment -- lies. */
+typedef struct shoal__lazy {
+    shoal__seg_head head;
+    uint8_t *table;          /* header + section table (head.table_end bytes) */
+    uint32_t units;          /* lists */
+    uint32_t *first_section; /* units + 1: each unit's first section; [units] = count */
+    uint64_t *start;         /* units + 1: each unit's offset; [units] = segment size */
+    uint32_t missing;        /* non-empty lists not attached yet */
+    uint32_t live;           /* the config's counts, checked once every list is in */
+    uint64_t id_bytes;
+    int broken;              /* the lists contradicted the config */
+} shoal__lazy;
+
+void shoal__lazy_free(shoal_index *index);
+
 /* Human names of section kinds, for messages. */
 const char *shoal__section_name(uint32_t kind);
 
@@ -63,6 +80,9 @@ int shoal__list_records_save(const shoal_index *index, shoal__seg_writer *w, uin
 int shoal__list_records_load(shoal_index *index, shoal__seg_reader *r, uint32_t list,
                              const uint32_t *labels, uint32_t n);
 int shoal__list_records_done(shoal_index *index, uint32_t live, uint64_t id_bytes);
+/* Takes back the records a failed list attach installed (labels[0..n),
+ * those that got one). */
+void shoal__list_records_undo(shoal_index *index, const uint32_t *labels, uint32_t n);
 
 /* The metadata and times sections, after the ids (each only when some live
  * record has one). */
