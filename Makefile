@@ -24,7 +24,7 @@ VERSION := $(shell awk '/define SHOAL_VERSION_(MAJOR|MINOR|PATCH) /{v=v (v==""?"
 # The core, by layer (docs/ARCHITECTURE.md): core/ shared pieces, kernels/
 # one file per instruction set, index/ the handle and its kinds, filter/ the
 # metadata filter language, codec/ the byte formats.
-CORE_DIRS := core kernels index filter codec
+CORE_DIRS := core kernels index filter codec collection
 CORE_SRC := $(foreach d,$(CORE_DIRS),$(sort $(wildcard src/$(d)/*.c)))
 CORE_HDR := $(wildcard src/*.h) $(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.h))
 TEST_SRC := tests/harness.c $(wildcard tests/test_*.c)

@@ -751,6 +751,326 @@ SHOAL_API uint32_t shoal_crc32c(uint32_t crc, const void *bytes, size_t size);
 SHOAL_API int shoal_index_merge(const shoal_index *const *sources, uint32_t n,
                                 const shoal_params *params, shoal_index **out);
 
+/* ------------------------------------------------------------------- CIDs */
+
+/*
+ * Blocks are named by CIDv1 with a sha2-256 multihash: 36 bytes in binary
+ * (0x01, the codec, 0x12, 0x20, the digest) and 59 characters as text
+ * (base32, "b...").  Segments and their blocks are raw (0x55, "bafkrei...");
+ * manifests and segment nodes are DAG-CBOR (0x71, "bafyrei...").
+ */
+#define SHOAL_CID_BYTES 36
+#define SHOAL_CODEC_RAW 0x55u
+#define SHOAL_CODEC_DAG_CBOR 0x71u
+
+/* The binary CID of bytes under codec (raw or dag-cbor). */
+SHOAL_API void shoal_cid_bytes(const void *bytes, size_t size, uint32_t codec,
+                               uint8_t out[SHOAL_CID_BYTES]);
+/* Binary <-> text.  format returns the text length (59) or SHOAL_EPARAM
+ * for a binary CID that is not CIDv1 / sha2-256 / raw or dag-cbor; parse
+ * returns 0 or SHOAL_EPARAM. */
+SHOAL_API int shoal_cid_format(const uint8_t cid[SHOAL_CID_BYTES], char out[SHOAL_CID_SIZE]);
+SHOAL_API int shoal_cid_parse(const char *text, size_t len, uint8_t out[SHOAL_CID_BYTES]);
+/* Whether bytes hash to cid (its digest; its codec must be raw or dag-cbor). */
+SHOAL_API int shoal_cid_verify(const uint8_t cid[SHOAL_CID_BYTES], const void *bytes, size_t size);
+
+/* The CID links in a DAG-CBOR block, in the order they appear, written up
+ * to cap; returns how many there are, or SHOAL_ECORRUPT (not canonical
+ * DAG-CBOR, or a link that is not a CIDv1 sha2-256 of a known codec). */
+SHOAL_API int shoal_dag_links(const uint8_t *block, size_t size, uint8_t (*out)[SHOAL_CID_BYTES],
+                              uint32_t cap);
+
+/* ------------------------------------------------------------ collections */
+
+/*
+ * A collection is what users keep: it grows, is saved incrementally and is
+ * named by one CID.  It is a mutable buffer (an HNSW or flat index) over
+ * any number of immutable segments; a global sequence number orders every
+ * write, and the newest version of an id wins wherever it lives.  Records
+ * replaced or deleted inside a segment become tombstones of that segment.
+ * Searches fan out over buffer and segments and merge; a flush turns the
+ * buffer into a segment; compaction merges segments (tiered, like an LSM
+ * tree) and moves aged records to the large tier.  Its saved form is a
+ * DAG of blocks of at most SHOAL_BLOCK_MAX bytes under one root, the
+ * manifest (docs/FORMAT.md, "Collections"); the core computes it, hosts
+ * store and fetch its blocks.  Writes go through a log: the core encodes a
+ * write as a log record (docs/FORMAT.md, "Log"), the host appends it to its
+ * write-ahead log, and applying the record changes the collection -- the
+ * same call replays a log after a crash.
+ */
+typedef struct shoal_collection shoal_collection;
+
+typedef struct shoal_collection_params {
+    /* The buffer and the small segments: kind hnsw (what init sets) or flat.
+     * dim and metric here are the collection's; simd, seed and allocator
+     * apply to every index it makes. */
+    shoal_params small;
+    /* Large segments -- at least large_from records, or records older than
+     * recent_ms -- init sets kind ivf and quantizer pq (dim, metric, simd and
+     * allocator are taken from small). */
+    shoal_params large;
+    uint32_t large_from;    /* default 100000; UINT32_MAX = never by size */
+    int64_t recent_ms;      /* age tiers: at compaction, records with a time
+                               older than now - recent_ms go to large segments;
+                               0 = no age tiers */
+    uint32_t flush_records; /* buffer records that make a flush due; default 10000 */
+    uint64_t flush_bytes;   /* buffer bytes that make a flush due; default 256 MiB */
+    uint32_t merge_factor;  /* segments of one tier and size class that a tiered
+                               compaction merges; default 8, 2..64 */
+    int zstd_level;         /* segments' zstd level, 0..19; default 0 (raw,
+                               searched in place) */
+    char *errmsg;           /* optional: receives the rule a rejected parameter broke */
+    size_t errmsg_size;
+} shoal_collection_params;
+
+/* The policy fields hosts set by name: X(field, TYPE, "jsName", "cli-flag",
+ * "help") -- the JS binding passes them after the small and large
+ * parameter cells, in this order. */
+#define SHOAL_COLLECTION_PARAM_LIST(X)                                                      \
+    X(large_from, U32, "largeFrom", "large-from",                                           \
+      "records from which a segment is built large (default 100000)")                      \
+    X(recent_ms, I64, "recentMs", "recent-ms",                                              \
+      "age tiers: records older than this many ms go large at compaction (0 = off)")       \
+    X(flush_records, U32, "flushRecords", "flush-records",                                  \
+      "buffer records that make a flush due (default 10000)")                              \
+    X(flush_bytes, U64, "flushBytes", "flush-bytes",                                        \
+      "buffer bytes that make a flush due (default 256 MiB)")                              \
+    X(merge_factor, U32, "mergeFactor", "merge-factor",                                     \
+      "segments of one size class a compaction merges, 2..64 (default 8)")                 \
+    X(zstd_level, I32, "zstdLevel", "zstd-level", "segments' zstd level, 0..19 (default 0)")
+
+/* Zeroes params, then sets small.kind = hnsw, large.kind = ivf and
+ * large.quantizer = pq. */
+SHOAL_API void shoal_collection_params_init(shoal_collection_params *params);
+
+/* An empty collection (its manifest has no segments and no previous
+ * version).  Errors as shoal_index_new, with params->errmsg. */
+SHOAL_API int shoal_collection_new(const shoal_collection_params *params, shoal_collection **out);
+SHOAL_API void shoal_collection_free(shoal_collection *c);
+/* Detail message for the last failing call ("" if none). */
+SHOAL_API const char *shoal_collection_errmsg(const shoal_collection *c);
+SHOAL_API uint32_t shoal_collection_dim(const shoal_collection *c);
+SHOAL_API shoal_metric shoal_collection_metric(const shoal_collection *c);
+/* Live records. */
+SHOAL_API uint32_t shoal_collection_size(const shoal_collection *c);
+
+/* ---- writes: encode a log record, append it, apply it */
+
+/*
+ * Encode a write as one log record (bytes allocated through the
+ * collection, released with shoal_collection_free_bytes).  Encoding
+ * validates everything -- dim, vectors, ids, metadata, times -- so that
+ * applying the record cannot fail on its content; it numbers the records
+ * but changes nothing else.  Errors as shoal_index_upsert, and
+ * SHOAL_ESTATE while a segment is lazy (fetch every block first: an
+ * upsert must find the versions it replaces).
+ */
+SHOAL_API int shoal_collection_log_upsert(shoal_collection *c, const shoal_records *records,
+                                          uint8_t **out, size_t *size);
+SHOAL_API int shoal_collection_log_delete(shoal_collection *c, uint32_t n, const char *id_bytes,
+                                          const uint32_t *id_offsets, uint8_t **out,
+                                          size_t *size);
+/* Drops every record (a fresh collection with the same configuration
+ * whose manifest links the previous one). */
+SHOAL_API int shoal_collection_log_clear(shoal_collection *c, uint8_t **out, size_t *size);
+
+typedef struct shoal_apply_result {
+    uint32_t records;    /* log records applied */
+    uint32_t skipped;    /* log records already in the collection (sequence
+                            numbers below its own), skipped */
+    uint32_t written;    /* records upserted */
+    uint32_t deleted;    /* records deleted (live ones only) */
+    uint64_t valid_size; /* bytes up to the end of the last whole record */
+    int torn;            /* the bytes end inside a record (a torn append):
+                            the host truncates its log to valid_size */
+} shoal_apply_result;
+
+/*
+ * Applies the records of a log, in order: the one just encoded, or a whole
+ * write-ahead log being replayed after a restart (records whose sequence
+ * numbers the collection already has are skipped, so replaying twice
+ * changes nothing).  A torn last record is ignored (result->torn); a
+ * corrupt record followed by more bytes is SHOAL_ECORRUPT (or
+ * SHOAL_ECHECKSUM) with the record's offset in the message, the records
+ * before it applied.  SHOAL_ENOMEM leaves the failing record unapplied.
+ * result may be NULL.
+ */
+SHOAL_API int shoal_collection_apply(shoal_collection *c, const uint8_t *log, size_t size,
+                                     shoal_apply_result *result);
+
+/* Encode and apply in one call, for hosts without a log.  Return the
+ * records written / deleted. */
+SHOAL_API int shoal_collection_upsert(shoal_collection *c, const shoal_records *records);
+SHOAL_API int shoal_collection_delete(shoal_collection *c, uint32_t n, const char *id_bytes,
+                                      const uint32_t *id_offsets);
+
+SHOAL_API void shoal_collection_free_bytes(shoal_collection *c, void *bytes);
+
+/* ---- reads */
+
+/* A record of a collection: part 0 is the buffer, part i + 1 segment i.
+ * Valid until the next write, flush or compaction. */
+typedef struct shoal_hit {
+    uint32_t part, label;
+} shoal_hit;
+
+/* Keeps a record (nonzero) or drops it; may read the collection but not
+ * search or change it (SHOAL_ESTATE). */
+typedef int (*shoal_hit_filter_fn)(void *ctx, shoal_hit hit);
+
+/*
+ * The k records closest to query across buffer and segments, closest first,
+ * ties by sequence number: the same records and distances a single index
+ * of the same kind holding the live records would give.  params: ef,
+ * nprobe and rerank apply to the parts of their kind, where to every part;
+ * its filter and filter_bitmap must be NULL -- use fn (NULL: none).  A lazy
+ * segment must have the lists the search probes (shoal_collection_wants):
+ * SHOAL_ESTATE otherwise.  Returns the number of hits.
+ */
+SHOAL_API int shoal_collection_search(shoal_collection *c, const float *query, uint32_t dim,
+                                      uint32_t k, const shoal_search_params *params,
+                                      shoal_hit_filter_fn fn, void *ctx, shoal_hit *hits,
+                                      float *distances);
+
+/* The live record with this id: 0 and *hit, or SHOAL_ENOTFOUND. */
+SHOAL_API int shoal_collection_find(shoal_collection *c, const char *id, uint32_t id_len,
+                                    shoal_hit *hit);
+/* The first live record at or after *hit (parts in order, labels in
+ * order): 1 and *hit set, or 0 at the end.  Start from {0, 0}; continue
+ * from {part, label + 1}. */
+SHOAL_API int shoal_collection_next(const shoal_collection *c, shoal_hit *hit);
+/* Of a live hit: its id (length, *id owned by the collection), stored
+ * vector (dim floats), time and sequence number; or SHOAL_ENOTFOUND. */
+SHOAL_API int shoal_collection_hit_id(const shoal_collection *c, shoal_hit hit, const char **id);
+SHOAL_API int shoal_collection_hit_vector(shoal_collection *c, shoal_hit hit, float *out);
+SHOAL_API int shoal_collection_hit_info(const shoal_collection *c, shoal_hit hit, int64_t *time,
+                                        uint64_t *seq);
+/* The metadata of n hits as one JSON array (as shoal_index_metadata_json);
+ * release with shoal_collection_free_bytes. */
+SHOAL_API int shoal_collection_hits_json(shoal_collection *c, uint32_t n, const shoal_hit *hits,
+                                         char **out, size_t *size);
+
+typedef struct shoal_collection_stats {
+    uint32_t size;          /* live records */
+    uint32_t buffered;      /* records in the buffer */
+    uint32_t segments;
+    uint32_t tombstones;    /* records of segments replaced or deleted */
+    uint32_t lazy;          /* segments not yet (wholly) attached */
+    uint64_t next_seq;      /* the sequence number of the next write */
+    uint64_t segment_bytes; /* bytes of the segments */
+    size_t memory_bytes;    /* bytes the core holds for the collection */
+} shoal_collection_stats;
+
+#define SHOAL_COLLECTION_STATS_LIST(X)                                        \
+    X(size, "size", "live records")                                          \
+    X(buffered, "buffered", "records in the buffer")                         \
+    X(segments, "segments", "immutable segments")                            \
+    X(tombstones, "tombstones", "records of segments replaced or deleted")   \
+    X(lazy, "lazy", "segments not wholly fetched yet")                       \
+    X(next_seq, "nextSeq", "sequence number of the next write")              \
+    X(segment_bytes, "segmentBytes", "bytes of the segments")                \
+    X(memory_bytes, "memoryBytes", "bytes the core holds for the collection")
+
+SHOAL_API void shoal_collection_stats_get(const shoal_collection *c, shoal_collection_stats *out);
+
+/* ---- flush, compaction */
+
+/* Whether the buffer has reached flush_records or flush_bytes. */
+SHOAL_API int shoal_collection_flush_due(const shoal_collection *c);
+/* Turns the buffer into a segment (small, or large from large_from
+ * records).  Returns 1, or 0 for an empty buffer. */
+SHOAL_API int shoal_collection_flush(shoal_collection *c);
+/*
+ * Merges segments, dropping tombstoned records.  Tiered (full = 0): merges
+ * merge_factor segments of one tier and size class while there are that
+ * many, and moves small segments whose records are all older than
+ * now_ms - recent_ms to the large tier.  Full: every tier becomes one
+ * segment, aged records moving to the large one.  now_ms is the host's
+ * clock (the core has none); it matters only with recent_ms.  Returns the
+ * number of segments written.
+ */
+SHOAL_API int shoal_collection_compact(shoal_collection *c, int full, int64_t now_ms);
+
+/* ---- the manifest DAG */
+
+/*
+ * Seals the current state as a new version: writes the manifest, segment
+ * nodes and tombstone blocks, linking the previous version (prev) unless
+ * drop_history.  The buffer must be empty (flush first: SHOAL_ESTATE
+ * otherwise), so every version is complete without the log.  root gets the
+ * manifest's CID; the blocks of the version are then listed by
+ * shoal_collection_block.  Returns the number of blocks.
+ */
+SHOAL_API int shoal_collection_commit(shoal_collection *c, int drop_history,
+                                      uint8_t root[SHOAL_CID_BYTES]);
+
+/* One block of the committed version. */
+typedef struct shoal_block_ref {
+    uint8_t cid[SHOAL_CID_BYTES];
+    const uint8_t *bytes; /* owned by the collection; NULL when it does not
+                             hold them (a segment opened lazily) */
+    size_t size;
+} shoal_block_ref;
+
+/* Block i (0 = the manifest) of the last committed (or opened) version:
+ * 0, or SHOAL_ENOTFOUND past the last. */
+SHOAL_API int shoal_collection_block(const shoal_collection *c, uint32_t i, shoal_block_ref *out);
+
+/*
+ * Opens a collection from its manifest block (verified as canonical
+ * DAG-CBOR and against its schema: a hostile manifest is SHOAL_ECORRUPT or
+ * SHOAL_EVERSION with a message).  Its segments are then fetched by the
+ * host: shoal_collection_wants names the blocks the collection needs and
+ * shoal_collection_give hands each one over, verified against its CID.
+ */
+SHOAL_API int shoal_collection_open(const uint8_t *manifest, size_t size,
+                                    const shoal_load_params *params, shoal_collection **out);
+
+/* What shoal_collection_wants asks for. */
+enum {
+    SHOAL_WANT_ALL = 0,  /* every block: the collection can then write and compact */
+    SHOAL_WANT_LAZY = 1  /* enough to search: segment nodes, tombstones, whole
+                            HNSW and flat segments, the heads of IVF segments */
+};
+
+/*
+ * The blocks the collection needs and does not have, for `want`, or with a
+ * query (not NULL) the blocks a search for it would read (the probed lists
+ * of lazy IVF segments); written up to cap, returns how many there are.
+ * Hosts fetch and give them, and ask again until 0 (a segment node names
+ * blocks only once it is given).
+ */
+SHOAL_API int shoal_collection_wants(shoal_collection *c, int want, const float *query,
+                                     uint32_t dim, uint32_t k, const shoal_search_params *params,
+                                     uint8_t (*cids)[SHOAL_CID_BYTES], uint32_t cap);
+/* Hands over a block.  It is hashed and matched against the blocks wanted:
+ * returns 1 if it was one (and is verified and in use), 0 if no block with
+ * its hash is wanted, or an error if its contents are invalid (the
+ * collection is unchanged and still wants it). */
+SHOAL_API int shoal_collection_give(shoal_collection *c, const uint8_t *bytes, size_t size);
+
+/* ------------------------------------------------------------------ CAR */
+
+/*
+ * CARv1 (ipld.io/specs/transport/car/carv1): a varint-prefixed DAG-CBOR
+ * header {roots, version: 1}, then each block as varint(len) + CID + bytes.
+ * The core frames and parses; hosts stream the bytes.
+ */
+/* The header for one root: writes up to cap bytes, returns its length (or
+ * the length needed when cap is too small). */
+SHOAL_API int shoal_car_header(const uint8_t root[SHOAL_CID_BYTES], uint8_t *out, size_t cap);
+/* The frame before a block of size bytes: varint + CID, at most 48 bytes. */
+SHOAL_API int shoal_car_frame(const uint8_t cid[SHOAL_CID_BYTES], size_t size, uint8_t out[48]);
+/* Reads the header: its first root and the offset of the first block. */
+SHOAL_API int shoal_car_read_header(const uint8_t *bytes, size_t size,
+                                    uint8_t root[SHOAL_CID_BYTES], size_t *offset);
+/* The block at *offset: 1 with cid, *data and *data_size set and *offset
+ * advanced, 0 at the end, or an error (SHOAL_ETRUNCATED, SHOAL_ECORRUPT,
+ * SHOAL_ECHECKSUM when the bytes do not hash to the CID, SHOAL_EUNSUPPORTED
+ * for CIDs other than v1 / sha2-256). */
+SHOAL_API int shoal_car_next(const uint8_t *bytes, size_t size, size_t *offset,
+                             uint8_t cid[SHOAL_CID_BYTES], const uint8_t **data, size_t *data_size);
+
 /* ------------------------------------------------------------------ utils */
 
 /* Exposed so hosts and tests can compare against the reference kernels. */

@@ -335,3 +335,36 @@ double shoal__cbor_float_of(const shoal__cbor_item *it) {
     memcpy(&v, &bits, sizeof v);
     return v;
 }
+
+/* ----------------------------------------------------------------- links */
+
+int shoal_dag_links(const uint8_t *block, size_t size, uint8_t (*out)[SHOAL_CID_BYTES],
+                    uint32_t cap) {
+    shoal__cbor_limits lim = {64, 0, 1, 1, 0};
+    if (shoal__cbor_check(block, size, &lim, NULL, 0)) return SHOAL_ECORRUPT;
+    /* Items are laid out in order, children inline: one pass over the heads
+     * visits every item, and a tag's payload is the head that follows. */
+    const uint8_t *p = block, *end = block + size;
+    uint32_t n = 0;
+    while (p < end) {
+        unsigned major = 0;
+        uint64_t arg = 0;
+        size_t h = read_head(p, end, &major, &arg, 0);
+        p += h;
+        if (major == SHOAL__CBOR_BYTES || major == SHOAL__CBOR_TEXT) {
+            p += arg;
+        } else if (major == SHOAL__CBOR_TAG) { /* 42: bytes 0x00 + CID */
+            uint64_t blen = 0;
+            size_t bh = read_head(p, end, &major, &blen, 0);
+            const uint8_t *cid = p + bh + 1;
+            if (blen != SHOAL_CID_BYTES + 1 || cid[0] != 0x01 ||
+                (cid[1] != SHOAL_CODEC_RAW && cid[1] != SHOAL_CODEC_DAG_CBOR) || cid[2] != 0x12 ||
+                cid[3] != 0x20)
+                return SHOAL_ECORRUPT;
+            if (n < cap) memcpy(out[n], cid, SHOAL_CID_BYTES);
+            n++;
+            p += bh + blen;
+        }
+    }
+    return (int)(n > INT32_MAX ? INT32_MAX : n);
+}

@@ -561,25 +561,71 @@ void shoal_sha256(const void *data, size_t size, uint8_t out[32]) {
 
 /* ----------------------------------------------------------------- CIDv1 */
 
-int shoal_cid_of_digest(const uint8_t digest[32], char out[SHOAL_CID_SIZE]) {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-    uint8_t bin[36] = {0x01, 0x55, 0x12, 0x20};
-    memcpy(bin + 4, digest, 32);
+static const char base32_alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+static int cid_prefix_ok(const uint8_t *cid) {
+    return cid[0] == 0x01 && (cid[1] == SHOAL_CODEC_RAW || cid[1] == SHOAL_CODEC_DAG_CBOR) &&
+           cid[2] == 0x12 && cid[3] == 0x20;
+}
+
+void shoal_cid_bytes(const void *bytes, size_t size, uint32_t codec, uint8_t out[SHOAL_CID_BYTES]) {
+    out[0] = 0x01;
+    out[1] = (uint8_t)codec;
+    out[2] = 0x12;
+    out[3] = 0x20;
+    shoal_sha256(bytes, size, out + 4);
+}
+
+int shoal_cid_format(const uint8_t cid[SHOAL_CID_BYTES], char out[SHOAL_CID_SIZE]) {
+    if (!cid_prefix_ok(cid)) return SHOAL_EPARAM;
     size_t at = 0;
     out[at++] = 'b';
     uint32_t acc = 0, bits = 0;
-    for (size_t i = 0; i < sizeof bin; i++) {
-        acc = (acc << 8) | bin[i];
+    for (size_t i = 0; i < SHOAL_CID_BYTES; i++) {
+        acc = (acc << 8) | cid[i];
         bits += 8;
         while (bits >= 5) {
-            out[at++] = alphabet[(acc >> (bits - 5)) & 31];
+            out[at++] = base32_alphabet[(acc >> (bits - 5)) & 31];
             bits -= 5;
         }
         acc &= (1u << bits) - 1;
     }
-    if (bits) out[at++] = alphabet[(acc << (5 - bits)) & 31];
+    if (bits) out[at++] = base32_alphabet[(acc << (5 - bits)) & 31];
     out[at] = '\0';
     return (int)at;
+}
+
+int shoal_cid_parse(const char *text, size_t len, uint8_t out[SHOAL_CID_BYTES]) {
+    /* 'b' and ceil(36 * 8 / 5) = 58 digits, the last carrying 2 bits of padding. */
+    if (!text || len != 59 || text[0] != 'b') return SHOAL_EPARAM;
+    uint32_t acc = 0, bits = 0;
+    size_t at = 0;
+    for (size_t i = 1; i < len; i++) {
+        const char *d = memchr(base32_alphabet, text[i], 32);
+        if (!d || !text[i]) return SHOAL_EPARAM;
+        acc = (acc << 5) | (uint32_t)(d - base32_alphabet);
+        bits += 5;
+        if (bits >= 8) {
+            out[at++] = (uint8_t)(acc >> (bits - 8));
+            bits -= 8;
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (at != SHOAL_CID_BYTES || acc != 0) return SHOAL_EPARAM;
+    return cid_prefix_ok(out) ? SHOAL_OK : SHOAL_EPARAM;
+}
+
+int shoal_cid_verify(const uint8_t cid[SHOAL_CID_BYTES], const void *bytes, size_t size) {
+    if (!cid_prefix_ok(cid)) return 0;
+    uint8_t digest[32];
+    shoal_sha256(bytes, size, digest);
+    return memcmp(digest, cid + 4, 32) == 0;
+}
+
+int shoal_cid_of_digest(const uint8_t digest[32], char out[SHOAL_CID_SIZE]) {
+    uint8_t bin[SHOAL_CID_BYTES] = {0x01, SHOAL_CODEC_RAW, 0x12, 0x20};
+    memcpy(bin + 4, digest, 32);
+    return shoal_cid_format(bin, out);
 }
 
 int shoal_cid(const void *data, size_t size, char out[SHOAL_CID_SIZE]) {

@@ -271,7 +271,7 @@ static int check_vector(shoal_index *index, const float *v, const char *what, ui
 
 void shoal__stored_form(const shoal_index *index, const float *v, float *out) {
     uint32_t dim = index->params.dim;
-    if (index->params.metric == SHOAL_METRIC_COSINE) {
+    if (index->params.metric == SHOAL_METRIC_COSINE && !index->input_stored) {
         double inv = 1.0 / l2norm(v, dim);
         for (uint32_t j = 0; j < dim; j++) out[j] = (float)(v[j] * inv);
     } else {
@@ -452,6 +452,28 @@ static int encode_metadata(shoal_index *index, const shoal_records *r, uint32_t 
     uint32_t size = (uint32_t)(out.len - 4);
     memcpy(out.buf, &size, 4);
     *blob = (char *)out.buf;
+    return SHOAL_OK;
+}
+
+int shoal__records_check(shoal_index *index, const shoal_records *r,
+                         int (*each)(void *ctx, uint32_t i, const uint8_t *meta, uint32_t len),
+                         void *ctx) {
+    int rc;
+    index->errmsg[0] = '\0';
+    if (!r) return shoal__fail(index, SHOAL_EPARAM, "records is NULL");
+    if ((rc = check_dim(index, "each vector", r->dim))) return rc;
+    if ((rc = check_ids(index, r->n, r->id_bytes, r->id_offsets))) return rc;
+    if (r->n && !r->vectors) return shoal__fail(index, SHOAL_EPARAM, "vectors are NULL");
+    if (r->n > INT32_MAX) return shoal__fail(index, SHOAL_ETOOBIG, "batch of %u records", r->n);
+    for (uint32_t i = 0; i < r->n; i++)
+        if ((rc = check_vector(index, r->vectors + (size_t)i * r->dim, "vector", i))) return rc;
+    for (uint32_t i = 0; i < r->n; i++) {
+        char *blob;
+        if ((rc = encode_metadata(index, r, i, &blob))) return rc;
+        rc = each(ctx, i, blob ? (const uint8_t *)blob + 4 : NULL, blob ? stored_len(blob) : 0);
+        shoal__free(&index->mem, blob);
+        if (rc) return rc;
+    }
     return SHOAL_OK;
 }
 

@@ -138,6 +138,10 @@ struct shoal_index {
     int view;
     int ids_borrowed;
     int meta_borrowed;    /* meta[] point into the segment's bytes */
+    /* The vectors of the next upsert are in stored form already (a merge
+     * copies them from its sources): cosine must not normalize them again,
+     * or their last bits would drift with every compaction. */
+    int input_stored;
     /* Opened from a segment's head (shoal_index_open_head): lists arrive
      * one by one; NULL otherwise. */
     struct shoal__lazy *lazy; /* index/persist.h */
@@ -192,6 +196,13 @@ uint32_t shoal__estimate_matches(const shoal_index *index, const shoal_search_pa
 static inline int shoal__filtered(const shoal_search_params *params) {
     return params && (params->filter || params->filter_bitmap || params->where);
 }
+
+/* Validates a batch as shoal_index_upsert does (without writing it) and
+ * calls each with every record's canonical metadata (NULL, 0: none);
+ * 0, each's error, or a validation error with the index's message. */
+int shoal__records_check(shoal_index *index, const shoal_records *r,
+                         int (*each)(void *ctx, uint32_t i, const uint8_t *meta, uint32_t len),
+                         void *ctx);
 
 /* Records a detail message and returns code, for `return shoal__fail(...)`. */
 int shoal__fail(shoal_index *index, int code, const char *fmt, ...)

@@ -195,7 +195,9 @@ int shoal__merge(const shoal_index *const *sources, uint32_t n, const uint8_t *c
         r.metadata_cbor = 1;
         r.times = times;
         r.seqs = seqs;
+        index->input_stored = 1; /* (the vectors are the sources' stored ones) */
         int added = shoal_index_upsert(index, &r);
+        index->input_stored = 0;
         if (added < 0) {
             rc = added;
             param_error(params, rc, "adding the merged records: %s", index->errmsg);
