@@ -7,5 +7,7 @@ import { compileWasm } from './src/compile-browser.mjs';
 setWasmCompiler(compileWasm);
 
 export { Index, AllowList, wasmInfo } from './src/index.mjs';
+export { Collection } from './src/collection.mjs';
+export { MemoryStore } from './src/stores.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

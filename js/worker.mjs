@@ -14,5 +14,7 @@ import { initWasm } from './src/load.mjs';
 initWasm({ simd, base });
 
 export { Index, AllowList, wasmInfo } from './src/index.mjs';
+export { Collection } from './src/collection.mjs';
+export { MemoryStore } from './src/stores.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

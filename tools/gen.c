@@ -111,6 +111,9 @@ static const param_row params[] = {SHOAL_PARAM_LIST(PARAM_ROW)};
 static const param_row search_params[] = {SHOAL_SEARCH_PARAM_LIST(SEARCH_ROW)};
 #define STATS_ROW(field, js, doc) {#field, "NUMBER", js, "", "ALL", "NONE", doc},
 static const param_row stats[] = {SHOAL_STATS_LIST(STATS_ROW)};
+#define COLL_ROW(field, type, js, flag, doc) {#field, #type, js, flag, "ALL", "NONE", doc},
+static const param_row collection_params[] = {SHOAL_COLLECTION_PARAM_LIST(COLL_ROW)};
+static const param_row collection_stats[] = {SHOAL_COLLECTION_STATS_LIST(STATS_ROW)};
 
 /* Which kinds (by word) an APPLIES column names. */
 static int applies_to(const char *applies, const char *kind) {
@@ -185,6 +188,8 @@ static void abi_js(void) {
     rows_js("PARAMS", ROWS(params));
     rows_js("SEARCH_PARAMS", ROWS(search_params));
     rows_js("STATS", ROWS(stats));
+    rows_js("COLLECTION_PARAMS", ROWS(collection_params));
+    rows_js("COLLECTION_STATS", ROWS(collection_stats));
 }
 
 static void words_dts(const char *type, const word_row *rows, size_t n) {
@@ -246,6 +251,12 @@ static void abi_dts(void) {
     printf("}\n\nexport interface IndexStats {\n");
     for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++)
         printf("  /** %s */\n  %s: number;\n", stats[i].doc, stats[i].js);
+    printf("}\n\n/** The policy options of Collection.create. */\nexport interface CollectionPolicy {\n");
+    for (size_t i = 0; i < sizeof collection_params / sizeof collection_params[0]; i++)
+        printf("  /** %s */\n  %s?: number;\n", collection_params[i].doc, collection_params[i].js);
+    printf("}\n\nexport interface CollectionStats {\n");
+    for (size_t i = 0; i < sizeof collection_stats / sizeof collection_stats[0]; i++)
+        printf("  /** %s */\n  %s: number;\n", collection_stats[i].doc, collection_stats[i].js);
     printf("}\n");
 }
 
@@ -276,6 +287,16 @@ static void params_md(void) {
     printf("\n## Statistics (`stats()`)\n\n| C field | JS field | meaning |\n| --- | --- | --- |\n");
     for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++)
         printf("| `%s` | `%s` | %s |\n", stats[i].c_field, stats[i].js, stats[i].doc);
+    printf("\n## Collection policy\n\n| C field | JS option | CLI flag | meaning |\n"
+           "| --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < sizeof collection_params / sizeof collection_params[0]; i++)
+        printf("| `%s` | `%s` | `--%s` | %s |\n", collection_params[i].c_field,
+               collection_params[i].js, collection_params[i].flag, collection_params[i].doc);
+    printf("\n## Collection statistics (`Collection.stats()`)\n\n| C field | JS field | meaning |\n"
+           "| --- | --- | --- |\n");
+    for (size_t i = 0; i < sizeof collection_stats / sizeof collection_stats[0]; i++)
+        printf("| `%s` | `%s` | %s |\n", collection_stats[i].c_field, collection_stats[i].js,
+               collection_stats[i].doc);
     printf("\n## Words\n\n| enumeration | words (by value) |\n| --- | --- |\n");
     const struct {
         const char *name;

@@ -25,4 +25,9 @@ export class TestRng {
     for (let i = 0; i < out.length; i++) out[i] = this.float();
     return out;
   }
+
+  /** An integer in 0..n-1 (n < 2^32). */
+  below(n) {
+    return Number(this.next() % BigInt(n));
+  }
 }

@@ -1,0 +1,761 @@
+// collection.mjs -- the Collection class: a growing, persistent, shareable
+// set of records over the core's collection (src/collection/).
+//
+// The core computes; this class moves bytes.  Every write is encoded by the
+// core as a log record, appended to the store's log, then applied -- so the
+// record applied is exactly the record logged, and a restart replays the log.
+// When the buffer is due (or on flush/compact), the core writes segments and
+// a manifest; this class stores the blocks the store lacks, then the root,
+// then empties the log.  Opening reads the root's blocks out of the store,
+// each verified by the core against its CID.
+//
+// Writes are queued: one runs at a time, in call order, so the log's order
+// is the order writes were made.  Reads wait for the writes queued before
+// them (read-your-writes), then run synchronously in the core.
+
+import {
+  DimensionError, NotFoundError, ParameterError, StateError, errorFromCode,
+} from '../dist/errors.mjs';
+import { codeOf, fail } from './fail.mjs';
+import { chooseVariant, loadVariant } from './load.mjs';
+import {
+  COLLECTION_PARAMS, COLLECTION_STATS, LIMITS, METRIC, PARAMS, SEARCH_PARAMS,
+} from '../dist/abi.mjs';
+import {
+  MSG_SIZE, Scratch, checkOptions, decoder, encoder, paramCell, simdCell, toFloat32,
+  uint32Option, writeIds, writeMetadata, writeTimes,
+} from './heap.mjs';
+import { MemoryStore } from './stores.mjs';
+
+const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
+const POLICY_BY_NAME = new Map(COLLECTION_PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
+const NOT_FOUND = codeOf(NotFoundError);
+const CID_BYTES = 36;
+const WANT_ALL = 0, WANT_LAZY = 1;
+const SMALL_KINDS = ['hnsw', 'flat'];
+// (Symbol.dispose is in Node 20 and recent browsers; elsewhere the names
+// TypeScript's downlevel helpers use.)
+const DISPOSE = Symbol.dispose ?? Symbol.for('Symbol.dispose');
+const ASYNC_DISPOSE = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose');
+const registry = new FinalizationRegistry(({ M, handle }) => M._shoal_collection_free(handle));
+
+// '7d', '12h', '30m', '45s', '250ms', '2w' or a number of milliseconds.
+const UNITS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000 };
+export function durationMs(value, name) {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  const m = typeof value === 'string' && /^(\d+)(ms|s|m|h|d|w)$/.exec(value);
+  if (!m) throw fail(ParameterError, `${name} must be milliseconds or a duration like '7d', '12h', not ${String(value)}`);
+  return Number(m[1]) * UNITS[m[2]];
+}
+
+// Index options (PARAMS names) as cells; kinds: the kinds allowed.
+function indexCells(options, kinds, what) {
+  const kind = options.kind;
+  if (!kinds.includes(kind)) throw fail(ParameterError, `${what} kind must be ${kinds.join(' or ')}, not '${kind}'`);
+  const cells = new BigUint64Array(PARAMS.length);
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    const p = PARAMS_BY_NAME.get(name);
+    if (!p || name === 'simd') throw fail(ParameterError, `unknown ${what} option '${name}'`);
+    if (!p.kinds.includes(kind))
+      throw fail(ParameterError, `${what} option ${name} applies to ${p.kinds.join(', ')}, not ${kind}`);
+    cells[p.cell] = paramCell(p, value);
+  }
+  return cells;
+}
+
+function cidText(M, scratch, ptr) {
+  const out = scratch.alloc(LIMITS.cid);
+  const len = M._shoal_cid_format(ptr, out);
+  return decoder.decode(M.HEAPU8.subarray(out, out + len));
+}
+
+export class Collection {
+  #M;
+  #handle;
+  #dim;
+  #metric;
+  #store;
+  #queue = Promise.resolve();
+  #busy = false;
+  #logSize = 0;
+  #dirty = false;
+  #cid;
+  #manifest;
+
+  constructor(token, M, handle, store) {
+    if (token !== Collection.#token) throw new TypeError('use Collection.create(options) or Collection.open(store)');
+    this.#M = M;
+    this.#handle = handle;
+    this.#dim = M._shoal_collection_dim(handle) >>> 0;
+    this.#metric = METRIC[M._shoal_collection_metric(handle)];
+    this.#store = store;
+    registry.register(this, { M, handle }, this);
+  }
+  static #token = Symbol('Collection');
+
+  /**
+   * A new, empty collection.  Options: dim (required), metric; the buffer's
+   * and small segments' index: kind 'hnsw' (default) or 'flat' and its
+   * options (M, efConstruction, efSearch, quantizer, seed); large: the
+   * options of large segments (default { kind: 'ivf', quantizer: 'pq' });
+   * policy: largeFrom, recent ('7d' or ms: age tiers), flushRecords,
+   * flushBytes, mergeFactor, zstdLevel; store (default a MemoryStore; it
+   * must be empty); simd as for Index.create.
+   */
+  static async create(options) {
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('Collection.create needs an options object: { dim, metric, ... }');
+    const { store = new MemoryStore(), simd, large = {}, recent, kind = 'hnsw', ...rest } = options;
+    const smallOptions = { kind };
+    const policy = new BigInt64Array(COLLECTION_PARAMS.length);
+    for (const [name, value] of Object.entries(rest)) {
+      if (value === undefined) continue;
+      const p = POLICY_BY_NAME.get(name);
+      if (p) {
+        if (name === 'recentMs') throw fail(ParameterError, "use recent: '7d' (or milliseconds)");
+        if (!Number.isSafeInteger(value) || value < 0)
+          throw fail(ParameterError, `${name} must be a non-negative integer, not ${String(value)}`);
+        policy[p.cell] = BigInt(value);
+      } else if (PARAMS_BY_NAME.has(name) && name !== 'simd') {
+        smallOptions[name] = value;
+      } else {
+        throw fail(ParameterError, `unknown Collection.create option '${name}'`);
+      }
+    }
+    if (recent !== undefined) policy[POLICY_BY_NAME.get('recentMs').cell] = BigInt(durationMs(recent, 'recent'));
+    if (smallOptions.dim === undefined) throw fail(ParameterError, 'dim is required');
+    if (large === null || typeof large !== 'object') throw new TypeError('large must be an options object');
+    const largeOptions = { kind: 'ivf', ...large };
+    if (largeOptions.dim !== undefined || largeOptions.metric !== undefined)
+      throw fail(ParameterError, "large takes the collection's dim and metric");
+    const smallCells = indexCells(smallOptions, SMALL_KINDS, 'the collection');
+    smallCells[PARAMS_BY_NAME.get('simd').cell] = BigInt(simdCell(simd));
+    const largeCells = indexCells(largeOptions, ['ivf', 'hnsw', 'flat'], 'large');
+    if (largeOptions.kind === 'ivf' && large.quantizer === undefined)
+      largeCells[PARAMS_BY_NAME.get('quantizer').cell] = 2n; // pq, as shoal_collection_params_init
+    checkStore(store);
+    if ((await store.getRoot()) !== undefined)
+      throw fail(StateError, 'the store already holds a collection: use Collection.open(store)');
+    const M = await loadVariant(chooseVariant(simd));
+    const scratch = new Scratch(M);
+    let handle;
+    try {
+      const s = scratch.alloc(smallCells.byteLength), l = scratch.alloc(largeCells.byteLength);
+      const p = scratch.alloc(policy.byteLength), msg = scratch.alloc(MSG_SIZE), out = scratch.alloc(4);
+      new BigUint64Array(M.HEAPU8.buffer, s, smallCells.length).set(smallCells);
+      new BigUint64Array(M.HEAPU8.buffer, l, largeCells.length).set(largeCells);
+      new BigInt64Array(M.HEAPU8.buffer, p, policy.length).set(policy);
+      M.HEAPU8[msg] = 0;
+      const rc = M._shoal_js_collection_new(s, l, p, policy.length, msg, MSG_SIZE, out);
+      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || 'creating a collection');
+      handle = M.HEAPU32[out >>> 2];
+    } finally {
+      scratch.release();
+    }
+    const c = new Collection(Collection.#token, M, handle, store);
+    await c.#enqueue(() => c.#commit(false));
+    return c;
+  }
+
+  /**
+   * Opens the collection a store holds (its root), replaying its log.
+   * Options: simd; lazy: true fetches only what searches need (segment
+   * nodes, tombstones, the heads of IVF segments, then the lists each
+   * search probes) -- for stores that fetch over a network.
+   */
+  static async open(store, options = {}) {
+    checkStore(store);
+    checkOptions(options, ['simd', 'lazy', 'root'], 'Collection.open');
+    const root = options.root ?? (await store.getRoot());
+    if (root === undefined) throw fail(NotFoundError, 'the store holds no collection (no root)');
+    const manifest = await store.get(root);
+    if (!manifest) throw fail(NotFoundError, `the store lacks the manifest block ${root}`);
+    const M = await loadVariant(chooseVariant(options.simd));
+    const scratch = new Scratch(M);
+    let handle;
+    try {
+      const data = scratch.alloc(manifest.length), msg = scratch.alloc(MSG_SIZE), out = scratch.alloc(4);
+      M.HEAPU8.set(manifest, data);
+      const cid = scratch.alloc(CID_BYTES);
+      const want = encoder.encode(root);
+      const text = scratch.alloc(want.length);
+      M.HEAPU8.set(want, text);
+      if (M._shoal_cid_parse(text, want.length, cid) < 0 || !M._shoal_cid_verify(cid, data, manifest.length))
+        throw errorFromCode(-22, `the manifest's bytes do not hash to ${root}`);
+      M.HEAPU8[msg] = 0;
+      const rc = M._shoal_js_collection_open(data, manifest.length, simdCell(options.simd), msg, MSG_SIZE, out);
+      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || 'opening a collection');
+      handle = M.HEAPU32[out >>> 2];
+    } finally {
+      scratch.release();
+    }
+    const c = new Collection(Collection.#token, M, handle, store);
+    try {
+      await c.#enqueue(async () => {
+        await c.#fetch(options.lazy ? WANT_LAZY : WANT_ALL);
+        c.#cid = root;
+        c.#manifest = Uint8Array.from(manifest);
+        await c.#replay();
+      });
+    } catch (err) {
+      c.free();
+      throw err;
+    }
+    return c;
+  }
+
+  // ------------------------------------------------------------ plumbing
+
+  #live() {
+    if (!this.#handle) throw fail(StateError, 'this collection was freed');
+    return this.#handle;
+  }
+
+  #check(rc) {
+    if (rc < 0) throw errorFromCode(rc, this.#M.UTF8ToString(this.#M._shoal_collection_errmsg(this.#handle) >>> 0));
+    return rc;
+  }
+
+  // Synchronous work in the core with scratch memory; refuses re-entry
+  // from a callback (a filter) of a running call unless reading.
+  #call(fn, reading = false) {
+    const handle = this.#live();
+    if (this.#busy && !reading)
+      throw fail(StateError, 'this collection is busy: it was called from a callback of one of its own calls');
+    const scratch = new Scratch(this.#M);
+    const outer = this.#busy;
+    if (!reading) this.#busy = true;
+    try {
+      return fn(this.#M, handle, scratch);
+    } finally {
+      this.#busy = outer;
+      scratch.release();
+    }
+  }
+
+  // Runs fn after every queued write; a failure does not stop the queue.
+  #enqueue(fn) {
+    const run = this.#queue.then(() => {
+      this.#live();
+      return fn();
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  // Takes a record the core allocated (pointer, size at out) as a copy.
+  #takeBytes(M, handle, out) {
+    const ptr = M.HEAPU32[out >>> 2], size = M.HEAPU32[(out + 4) >>> 2];
+    try {
+      return M.HEAPU8.slice(ptr, ptr + size);
+    } finally {
+      M._shoal_collection_free_bytes(handle, ptr);
+    }
+  }
+
+  // Appends a log record, then applies it; if applying fails, the log is
+  // cut back so that it holds only what the collection holds.
+  async #write(record) {
+    const before = this.#logSize;
+    await this.#store.appendLog(record);
+    this.#logSize += record.length;
+    let result;
+    try {
+      result = this.#call((M, handle, scratch) => {
+        const data = scratch.alloc(record.length), out = scratch.alloc(6 * 8);
+        M.HEAPU8.set(record, data);
+        this.#check(M._shoal_js_collection_apply(handle, data, record.length, out));
+        return M.HEAPF64.slice(out >>> 3, (out >>> 3) + 6);
+      });
+    } catch (err) {
+      await this.#store.truncateLog(before);
+      this.#logSize = before;
+      throw err;
+    }
+    this.#dirty = true;
+    if (this.#call((M, handle) => M._shoal_collection_flush_due(handle))) await this.#flushNow(false);
+    return result;
+  }
+
+  async #replay() {
+    const log = await this.#store.readLog();
+    if (!log.length) return;
+    const result = this.#call((M, handle, scratch) => {
+      const data = scratch.alloc(log.length), out = scratch.alloc(6 * 8);
+      M.HEAPU8.set(log, data);
+      this.#check(M._shoal_js_collection_apply(handle, data, log.length, out));
+      return M.HEAPF64.slice(out >>> 3, (out >>> 3) + 6);
+    });
+    const [records, , , , validSize, torn] = result;
+    if (torn) await this.#store.truncateLog(validSize);
+    this.#logSize = validSize;
+    if (records) this.#dirty = true;
+  }
+
+  // Feeds the core the blocks it wants (for want, or for one query) until
+  // it wants none.
+  async #fetch(want, query, k, cells, where) {
+    for (let round = 0; ; round++) {
+      const cids = this.#call((M, handle, scratch) => {
+        const n = this.#check(this.#wants(M, handle, scratch, want, query, k, cells, where, 0));
+        if (n === 0) return [];
+        const buf = scratch.alloc(n * CID_BYTES);
+        const got = this.#check(this.#wants(M, handle, scratch, want, query, k, cells, where, buf, n));
+        const out = [];
+        for (let i = 0; i < Math.min(n, got); i++) out.push(cidText(M, scratch, buf + i * CID_BYTES));
+        return out;
+      });
+      if (cids.length === 0) return;
+      if (round > 64) throw fail(StateError, 'the collection keeps wanting blocks');
+      const blocks = await Promise.all(cids.map(async (cid) => [cid, await this.#store.get(cid)]));
+      for (const [cid, bytes] of blocks) {
+        if (!bytes) throw fail(NotFoundError, `the store lacks block ${cid}`);
+        this.#call((M, handle, scratch) => {
+          const data = scratch.alloc(bytes.length);
+          M.HEAPU8.set(bytes, data);
+          if (this.#check(M._shoal_collection_give(handle, data, bytes.length)) !== 1)
+            throw errorFromCode(-22, `block ${cid} from the store does not hash to its CID`);
+        });
+      }
+    }
+  }
+
+  #wants(M, handle, scratch, want, query, k, cells, where, buf, cap = 0) {
+    if (!query) return M._shoal_js_collection_wants(handle, want, 0, 0, 0, 0, 0, buf, cap);
+    const qp = scratch.alloc(query.length * 4), cp = scratch.alloc(cells.byteLength);
+    M.HEAPF32.set(query, qp >>> 2);
+    new BigUint64Array(M.HEAPU8.buffer, cp, cells.length).set(cells);
+    return M._shoal_js_collection_wants(handle, want, qp, query.length, k, cp, where, buf, cap);
+  }
+
+  // Seals a version (the buffer is empty) and stores what the store lacks:
+  // blocks first, then the root, then an empty log.
+  async #commit(dropHistory) {
+    const { root, blocks } = this.#call((M, handle, scratch) => {
+      const rootPtr = scratch.alloc(CID_BYTES);
+      const n = this.#check(M._shoal_collection_commit(handle, dropHistory ? 1 : 0, rootPtr));
+      const list = [];
+      const cid = scratch.alloc(CID_BYTES), out = scratch.alloc(8);
+      for (let i = 0; i < n; i++) {
+        this.#check(M._shoal_js_collection_block(handle, i, cid, out));
+        const ptr = M.HEAPU32[out >>> 2], size = M.HEAPU32[(out + 4) >>> 2];
+        list.push({ cid: cidText(M, scratch, cid), ptr, size });
+      }
+      return { root: cidText(M, scratch, rootPtr), blocks: list };
+    });
+    for (const b of blocks) {
+      if (await this.#store.has(b.cid)) continue;
+      if (!b.ptr) throw fail(StateError, `block ${b.cid} is neither in the store nor in memory`);
+      // (Copied after the await: the heap may have grown meanwhile.)
+      await this.#store.put(b.cid, this.#M.HEAPU8.slice(b.ptr, b.ptr + b.size));
+    }
+    const first = blocks[0];
+    this.#manifest = this.#M.HEAPU8.slice(first.ptr, first.ptr + first.size);
+    await this.#store.setRoot(root);
+    if (this.#logSize) await this.#store.truncateLog(0);
+    this.#logSize = 0;
+    this.#cid = root;
+    this.#dirty = false;
+  }
+
+  async #flushNow(full) {
+    const now = Date.now();
+    this.#call((M, handle) => {
+      this.#check(M._shoal_collection_flush(handle));
+      // Compaction needs every segment whole; a lazy collection skips it.
+      if (!this.#lazyCount()) this.#check(M._shoal_js_collection_compact(handle, full ? 1 : 0, now));
+    });
+    await this.#commit(false);
+  }
+
+  #lazyCount() {
+    return this.stats().lazy;
+  }
+
+  // ------------------------------------------------------------- writes
+
+  /**
+   * Adds or replaces records: [{ id, vector, metadata?, time? }].  The
+   * newest version of an id wins; within a batch the later one.  All or
+   * nothing on bad input.  Returns the number of records written.
+   */
+  async upsert(records) {
+    if (!Array.isArray(records)) throw new TypeError('upsert takes an array of { id, vector, metadata, time }');
+    const n = records.length;
+    if (n === 0) return 0;
+    const ids = new Array(n), metadata = new Array(n), times = new Array(n);
+    const vectors = new Float32Array(n * this.#dim);
+    let anyMeta = false, anyTime = false;
+    for (let i = 0; i < n; i++) {
+      const r = records[i];
+      if (r === null || typeof r !== 'object') throw new TypeError(`records[${i}] is not an object`);
+      for (const key of Object.keys(r))
+        if (!['id', 'vector', 'metadata', 'time'].includes(key))
+          throw fail(ParameterError, `records[${i}] has an unknown field '${key}'`);
+      ids[i] = r.id;
+      const v = toFloat32(r.vector, `records[${i}].vector`);
+      if (v.length !== this.#dim)
+        throw fail(DimensionError, `records[${i}].vector has ${v.length} dimensions; the collection has ${this.#dim}`);
+      vectors.set(v, i * this.#dim);
+      metadata[i] = r.metadata ?? null;
+      anyMeta ||= r.metadata !== undefined && r.metadata !== null;
+      times[i] = r.time ?? null;
+      anyTime ||= r.time !== undefined && r.time !== null;
+    }
+    return this.#enqueue(async () => {
+      const record = this.#call((M, handle, scratch) => {
+        const [idBytes, idOffsets] = writeIds(M, scratch, ids);
+        const [meta, metaOffsets] = anyMeta ? writeMetadata(M, scratch, metadata, n) : [0, 0];
+        const timesPtr = anyTime ? writeTimes(M, scratch, times, n) : 0;
+        const timesScratch = anyTime ? scratch.alloc(n * 8) : 0;
+        const vecs = scratch.alloc(vectors.length * 4), out = scratch.alloc(8);
+        M.HEAPF32.set(vectors, vecs >>> 2);
+        this.#check(M._shoal_js_collection_log_upsert(handle, n, idBytes, idOffsets, vecs, this.#dim,
+          meta, metaOffsets, timesPtr, timesScratch, out));
+        return this.#takeBytes(M, handle, out);
+      });
+      return (await this.#write(record))[2];
+    });
+  }
+
+  /** Deletes the records with these ids (absent ones are skipped); returns how many were deleted. */
+  async delete(ids) {
+    if (!Array.isArray(ids)) throw new TypeError('delete takes an array of ids');
+    if (ids.length === 0) return 0;
+    return this.#enqueue(async () => {
+      const record = this.#call((M, handle, scratch) => {
+        const [idBytes, idOffsets] = writeIds(M, scratch, ids);
+        const out = scratch.alloc(8);
+        this.#check(M._shoal_js_collection_log_delete(handle, ids.length, idBytes, idOffsets, out));
+        return this.#takeBytes(M, handle, out);
+      });
+      return (await this.#write(record))[3];
+    });
+  }
+
+  /** Deletes every record (the next version links this one as its previous). */
+  async clear() {
+    return this.#enqueue(async () => {
+      const record = this.#call((M, handle, scratch) => {
+        const out = scratch.alloc(8);
+        this.#check(M._shoal_js_collection_log_clear(handle, out));
+        return this.#takeBytes(M, handle, out);
+      });
+      await this.#write(record);
+      await this.#flushNow(false);
+    });
+  }
+
+  /**
+   * Writes the buffer as a segment, runs the tiered compaction the policy
+   * asks for, and stores the new version (c.cid): after it, the store holds
+   * every record without the log.
+   */
+  async flush() {
+    return this.#enqueue(async () => {
+      if (this.#dirty) await this.#flushNow(false);
+    });
+  }
+
+  /**
+   * Flushes, then merges the segments of each tier into one (dropping
+   * replaced and deleted records) and moves records older than `recent` to
+   * the large tier.  options.dropHistory: the new version does not link the
+   * previous one (so a store may forget the blocks only history needs).
+   */
+  async compact(options = {}) {
+    checkOptions(options, ['dropHistory'], 'compact');
+    return this.#enqueue(async () => {
+      const now = Date.now();
+      this.#call((M, handle) => {
+        this.#check(M._shoal_collection_flush(handle));
+        this.#check(M._shoal_js_collection_compact(handle, 1, now));
+      });
+      await this.#commit(!!options.dropHistory);
+    });
+  }
+
+  // -------------------------------------------------------------- reads
+
+  /** The record of id -- { id, vector, metadata, time } -- or undefined. */
+  async get(id) {
+    await this.#settled();
+    await this.#whole();
+    return this.#call((M, handle, scratch) => {
+      const hit = this.#find(M, handle, scratch, id);
+      if (!hit) return undefined;
+      return this.#record(M, handle, scratch, hit, id);
+    }, true);
+  }
+
+  /** Whether a record with this id is stored. */
+  async has(id) {
+    await this.#settled();
+    await this.#whole();
+    return this.#call((M, handle, scratch) => this.#find(M, handle, scratch, id) !== undefined, true);
+  }
+
+  /** The ids of every record (a snapshot taken when iteration starts). */
+  async *ids() {
+    await this.#settled();
+    await this.#whole();
+    const ids = this.#call((M, handle, scratch) => {
+      const hit = scratch.alloc(8), idPtr = scratch.alloc(4), out = [];
+      M.HEAPU32[hit >>> 2] = 0;
+      M.HEAPU32[(hit >>> 2) + 1] = 0;
+      while (this.#check(M._shoal_js_collection_next(handle, hit)) === 1) {
+        const part = M.HEAPU32[hit >>> 2], label = M.HEAPU32[(hit >>> 2) + 1];
+        out.push(this.#idOf(M, handle, idPtr, part, label));
+        M.HEAPU32[(hit >>> 2) + 1] = label + 1;
+      }
+      return out;
+    }, true);
+    yield* ids;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.ids();
+  }
+
+  /**
+   * The k records closest to query, closest first (ties: the older write
+   * first): { ids, distances, metadata }.  query: a vector; an array of
+   * vectors (then an array of results, one per query); or { id } to search
+   * with a stored record's vector (the record itself left out).  options:
+   * filter (an object, { field: value, $or: [...] }; a Set of ids; or a
+   * function id => boolean), maxDistance (drop results farther), and the
+   * index options ef (hnsw), nprobe, rerank (ivf) for the segments of those
+   * kinds.
+   */
+  async search(query, k, options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkOptions(options, [...SEARCH_PARAMS.map((p) => p.name), 'filter', 'maxDistance'], 'search');
+    if (!Number.isInteger(k) || k < 1 || k > LIMITS.k)
+      throw fail(ParameterError, `k must be an integer 1..${LIMITS.k}, not ${String(k)}`);
+    const { maxDistance } = options;
+    if (maxDistance !== undefined && typeof maxDistance !== 'number')
+      throw new TypeError('maxDistance must be a number');
+    const cells = new BigUint64Array(SEARCH_PARAMS.length);
+    SEARCH_PARAMS.forEach((p, i) => {
+      if (options[p.name] !== undefined) cells[i] = BigInt(uint32Option(options[p.name], p.name));
+    });
+    await this.#settled();
+    let self;
+    if (query !== null && typeof query === 'object' && !ArrayBuffer.isView(query) && !Array.isArray(query)) {
+      checkOptions(query, ['id'], 'search by id');
+      const record = await this.get(query.id);
+      if (!record) throw fail(NotFoundError, `no record with id '${String(query.id).slice(0, 64)}'`);
+      self = query.id;
+      query = record.vector;
+    }
+    const many = Array.isArray(query) && query.length > 0 && typeof query[0] !== 'number';
+    const queries = (many ? query : [query]).map((q, i) => {
+      const v = toFloat32(q, many ? `query[${i}]` : 'query');
+      if (v.length !== this.#dim)
+        throw fail(DimensionError, `${many ? `query[${i}]` : 'the query'} has ${v.length} dimensions; the collection has ${this.#dim}`);
+      return v;
+    });
+    const want = self === undefined ? k : Math.min(k + 1, LIMITS.k);
+    const results = [];
+    for (const q of queries) {
+      const where = this.#compileWhere(options.filter);
+      try {
+        if (this.#lazyCount()) await this.#fetch(WANT_LAZY, q, want, cells, where);
+        results.push(this.#searchOne(q, want, cells, where, options.filter, self, k, maxDistance));
+      } finally {
+        if (where) this.#M._shoal_filter_free(where);
+      }
+    }
+    return many ? results : results[0];
+  }
+
+  #compileWhere(filter) {
+    if (filter === undefined || filter === null || typeof filter === 'function' || filter instanceof Set) return 0;
+    if (typeof filter !== 'object' || Array.isArray(filter))
+      throw new TypeError('filter must be a filter object ({ field: value, $or: [...] }), a Set of ids or a function');
+    let json;
+    try {
+      json = JSON.stringify(filter);
+    } catch (err) {
+      throw fail(ParameterError, `the filter cannot be written as JSON: ${err.message}`);
+    }
+    const M = this.#M, scratch = new Scratch(M);
+    try {
+      const bytes = encoder.encode(json);
+      const text = scratch.alloc(bytes.length), out = scratch.alloc(4), msg = scratch.alloc(MSG_SIZE);
+      M.HEAPU8.set(bytes, text);
+      M.HEAPU8[msg] = 0;
+      const rc = M._shoal_filter_compile(text, bytes.length, 0, out, msg, MSG_SIZE);
+      if (rc < 0) throw errorFromCode(rc, `filter: ${M.UTF8ToString(msg)}`);
+      return M.HEAPU32[out >>> 2];
+    } finally {
+      scratch.release();
+    }
+  }
+
+  #searchOne(q, want, cells, where, filter, self, k, maxDistance) {
+    return this.#call((M, handle, scratch) => {
+      const room = Math.min(want, this.size + 1);
+      const qp = scratch.alloc(q.length * 4), cp = scratch.alloc(cells.byteLength);
+      const hits = scratch.alloc(room * 8), distances = scratch.alloc(room * 4), idPtr = scratch.alloc(4);
+      M.HEAPF32.set(q, qp >>> 2);
+      new BigUint64Array(M.HEAPU8.buffer, cp, cells.length).set(cells);
+      let fn = 0, thrown;
+      const test = typeof filter === 'function' ? filter : filter instanceof Set ? (id) => filter.has(id) : null;
+      if (test) {
+        fn = M.addFunction((part, label) => {
+          try {
+            return test(this.#idOf(M, handle, idPtr, part >>> 0, label >>> 0)) ? 1 : 0;
+          } catch (err) {
+            thrown ??= err;
+            return 0;
+          }
+        }, 'iii');
+      }
+      let count;
+      try {
+        count = this.#check(M._shoal_js_collection_search(handle, qp, q.length, Math.min(want, room), cp, where, fn,
+          hits, distances));
+      } finally {
+        if (fn) M.removeFunction(fn);
+      }
+      if (thrown) throw thrown;
+      const found = Array.from(M.HEAPU32.subarray(hits >>> 2, (hits >>> 2) + 2 * count));
+      const dist = M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count);
+      const keep = [];
+      for (let i = 0; i < count; i++) {
+        const id = this.#idOf(M, handle, idPtr, found[2 * i], found[2 * i + 1]);
+        if (id === self) continue;
+        if (maxDistance !== undefined && !(dist[i] <= maxDistance)) break;
+        if (keep.length < k) keep.push(i);
+      }
+      const ids = keep.map((i) => this.#idOf(M, handle, idPtr, found[2 * i], found[2 * i + 1]));
+      const pairs = keep.flatMap((i) => [found[2 * i], found[2 * i + 1]]);
+      return { ids, distances: Float32Array.from(keep.map((i) => dist[i])), metadata: this.#metadataOf(M, handle, scratch, pairs) };
+    });
+  }
+
+  #find(M, handle, scratch, id) {
+    if (typeof id !== 'string') throw new TypeError(`id must be a string, not ${typeof id}`);
+    const [idBytes, idOffsets] = writeIds(M, scratch, [id]);
+    const hit = scratch.alloc(8);
+    const rc = M._shoal_js_collection_find(handle, idBytes, M.HEAPU32[(idOffsets >>> 2) + 1], hit);
+    if (rc === NOT_FOUND) return undefined;
+    this.#check(rc);
+    return [M.HEAPU32[hit >>> 2], M.HEAPU32[(hit >>> 2) + 1]];
+  }
+
+  #record(M, handle, scratch, [part, label], id) {
+    const out = scratch.alloc(this.#dim * 4);
+    this.#check(M._shoal_js_collection_hit_vector(handle, part, label, out));
+    const vector = M.HEAPF32.slice(out >>> 2, (out >>> 2) + this.#dim);
+    const [metadata] = this.#metadataOf(M, handle, scratch, [part, label]);
+    const t = M._shoal_js_collection_hit_time(handle, part, label);
+    return { id, vector, metadata, time: Number.isNaN(t) ? undefined : t };
+  }
+
+  #idOf(M, handle, idPtr, part, label) {
+    const len = M._shoal_js_collection_hit_id(handle, part, label, idPtr);
+    if (len < 0) return undefined;
+    const at = M.HEAPU32[idPtr >>> 2];
+    return decoder.decode(M.HEAPU8.subarray(at, at + len));
+  }
+
+  // Metadata of hits given as [part, label, part, label, ...].
+  #metadataOf(M, handle, scratch, pairs) {
+    const n = pairs.length / 2;
+    if (n === 0) return [];
+    const hits = scratch.alloc(pairs.length * 4), out = scratch.alloc(8);
+    M.HEAPU32.set(pairs, hits >>> 2);
+    this.#check(M._shoal_js_collection_hits_json(handle, n, hits, out));
+    const ptr = M.HEAPU32[out >>> 2], size = M.HEAPU32[(out + 4) >>> 2];
+    try {
+      return JSON.parse(decoder.decode(M.HEAPU8.subarray(ptr, ptr + size)));
+    } finally {
+      M._shoal_collection_free_bytes(handle, ptr);
+    }
+  }
+
+  async #settled() {
+    this.#live();
+    await this.#queue;
+  }
+
+  // Reads by id need every segment whole.
+  async #whole() {
+    if (this.#lazyCount()) await this.#enqueue(() => this.#fetch(WANT_ALL));
+  }
+
+  // ------------------------------------------------------------ the rest
+
+  /** Vector length. */
+  get dim() {
+    this.#live();
+    return this.#dim;
+  }
+  /** 'l2', 'ip' or 'cosine'. */
+  get metric() {
+    this.#live();
+    return this.#metric;
+  }
+  /** Live records. */
+  get size() {
+    return this.#M._shoal_collection_size(this.#live()) >>> 0;
+  }
+  /** The CID of the current version's manifest (text, "bafyrei..."). */
+  get cid() {
+    this.#live();
+    return this.#cid;
+  }
+  /** The current version's manifest block (canonical DAG-CBOR, docs/FORMAT.md). */
+  get manifest() {
+    this.#live();
+    return this.#manifest && this.#manifest.slice();
+  }
+  /** The store the collection keeps its blocks, root and log in. */
+  get store() {
+    this.#live();
+    return this.#store;
+  }
+
+  /** { size, buffered, segments, tombstones, lazy, nextSeq, segmentBytes, memoryBytes } */
+  stats() {
+    return this.#call((M, handle, scratch) => {
+      const out = scratch.alloc(COLLECTION_STATS.length * 8);
+      M._shoal_js_collection_stats(handle, out);
+      const values = M.HEAPF64.subarray(out >>> 3, (out >>> 3) + COLLECTION_STATS.length);
+      return Object.fromEntries(COLLECTION_STATS.map((f, i) => [f.name, values[i]]));
+    }, true);
+  }
+
+  /** Releases the core's memory at once (queued writes fail); idempotent. */
+  free() {
+    if (!this.#handle) return;
+    if (this.#busy) throw fail(StateError, 'free() called from a callback of a running call on this collection');
+    registry.unregister(this);
+    this.#M._shoal_collection_free(this.#handle);
+    this.#handle = 0;
+  }
+
+  /** Waits for queued writes, then frees.  Unflushed writes stay in the store's log. */
+  async close() {
+    if (!this.#handle) return;
+    await this.#queue;
+    this.free();
+  }
+
+  [DISPOSE]() {
+    this.free();
+  }
+
+  async [ASYNC_DISPOSE]() {
+    await this.close();
+  }
+}
+
+function checkStore(store) {
+  for (const m of ['get', 'put', 'has', 'getRoot', 'setRoot', 'readLog', 'appendLog', 'truncateLog'])
+    if (!store || typeof store[m] !== 'function')
+      throw new TypeError(`a store needs an async ${m}() method (docs/API.md, "Stores")`);
+}
