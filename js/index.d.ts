@@ -6,9 +6,13 @@ export * from './dist/errors.js';
 
 // Enum words, create options per kind, search tuning and stats fields are
 // generated from the lists in src/shoal.h (tools/gen.c) into dist/abi.d.ts.
-import type { IndexOptions, IndexStats, Kind, Metric, SearchTuning } from './dist/abi.js';
+import type {
+  CollectionPolicy, CollectionStats, FlatOptions, HnswOptions, IndexOptions, IndexStats, IvfOptions, Kind,
+  Metric, SearchTuning,
+} from './dist/abi.js';
 export type {
-  FlatOptions, HnswOptions, IndexOptions, IndexStats, IvfOptions, Kind, Metric, Quantizer, SearchTuning,
+  CollectionPolicy, CollectionStats, FlatOptions, HnswOptions, IndexOptions, IndexStats, IvfOptions, Kind,
+  Metric, Quantizer, SearchTuning,
 } from './dist/abi.js';
 
 /** Record metadata: a JSON object (stored as canonical DAG-CBOR). */
@@ -158,6 +162,134 @@ export declare class Index {
   stats(): IndexStats;
   /** Releases the index's memory; idempotent.  Later calls throw StateError. */
   free(): void;
+}
+
+// --------------------------------------------------------------- collections
+
+// Symbol.dispose / asyncDispose (explicit resource management), declared as
+// @types/node does for TypeScript libs older than esnext.disposable.
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+    readonly asyncDispose: unique symbol;
+  }
+}
+
+/**
+ * Where a collection keeps its blocks (by CID text), its root and its log
+ * (docs/API.md, "Stores").  Every method may be async; the collection
+ * verifies every block it reads against its CID.
+ */
+export interface Store {
+  get(cid: string): Promise<Uint8Array | undefined>;
+  put(cid: string, bytes: Uint8Array): Promise<void>;
+  has(cid: string): Promise<boolean>;
+  getRoot(): Promise<string | undefined>;
+  setRoot(cid: string): Promise<void>;
+  readLog(): Promise<Uint8Array>;
+  appendLog(bytes: Uint8Array): Promise<void>;
+  truncateLog(size: number): Promise<void>;
+}
+
+/** Everything in memory (the default store). */
+export declare class MemoryStore implements Store {
+  get(cid: string): Promise<Uint8Array | undefined>;
+  put(cid: string, bytes: Uint8Array): Promise<void>;
+  has(cid: string): Promise<boolean>;
+  getRoot(): Promise<string | undefined>;
+  setRoot(cid: string): Promise<void>;
+  readLog(): Promise<Uint8Array>;
+  appendLog(bytes: Uint8Array): Promise<void>;
+  truncateLog(size: number): Promise<void>;
+  /** The CIDs of every block held. */
+  cids(): string[];
+  /** Bytes of every block held. */
+  readonly size: number;
+}
+
+/** The buffer's and small segments' index: hnsw (default) or flat, with its options. */
+type SmallOptions =
+  | Omit<HnswOptions, 'kind' | 'simd'> & { kind?: 'hnsw' }
+  | Omit<FlatOptions, 'kind' | 'simd'> & { kind: 'flat' };
+/** Large segments' index (dim and metric are the collection's). */
+type LargeOptions =
+  | Omit<IvfOptions, 'dim' | 'metric' | 'simd' | 'kind'> & { kind?: 'ivf' }
+  | Omit<HnswOptions, 'dim' | 'metric' | 'simd'>
+  | Omit<FlatOptions, 'dim' | 'metric' | 'simd'>;
+
+export type CollectionOptions = SmallOptions & Omit<CollectionPolicy, 'recentMs'> & {
+  /** Large segments (default { kind: 'ivf', quantizer: 'pq' }). */
+  large?: LargeOptions;
+  /** Age tiers: records older than this ('7d', '12h', '30m', '45s', '250ms', '2w' or ms) go large at compaction. */
+  recent?: string | number;
+  /** Where blocks, root and log are kept (default: a new MemoryStore; it must be empty). */
+  store?: Store;
+  /** As IndexOptions.simd. */
+  simd?: boolean;
+};
+
+export interface CollectionRecord {
+  id: string;
+  vector: Float32Array | ArrayLike<number>;
+  metadata?: Metadata | null;
+  /** Milliseconds since the epoch (or a Date). */
+  time?: number | Date | null;
+}
+
+export interface CollectionSearchOptions extends SearchTuning {
+  /** A filter expression, a set of ids, or a predicate called per candidate. */
+  filter?: FilterExpression | ReadonlySet<string> | ((id: string) => boolean);
+  /** Results farther than this are dropped. */
+  maxDistance?: number;
+}
+
+export interface OpenOptions {
+  simd?: boolean;
+  /** Fetch only what each search needs (segment heads, then probed IVF lists). */
+  lazy?: boolean;
+  /** Open this version instead of the store's root. */
+  root?: string;
+}
+
+export declare class Collection {
+  private constructor();
+  /** A new, empty collection (its first version is committed at once). */
+  static create(options: CollectionOptions): Promise<Collection>;
+  /** The collection a store holds, its log replayed. */
+  static open(store: Store, options?: OpenOptions): Promise<Collection>;
+  /** Adds or replaces records; the newest version of an id wins.  Returns the number written. */
+  upsert(records: readonly CollectionRecord[]): Promise<number>;
+  /** Deletes these ids; returns how many were deleted. */
+  delete(ids: readonly string[]): Promise<number>;
+  /** Deletes every record. */
+  clear(): Promise<void>;
+  /** Writes the buffer as a segment and stores the new version. */
+  flush(): Promise<void>;
+  /** Flushes, merges each tier into one segment, moves aged records to the large tier. */
+  compact(options?: { dropHistory?: boolean }): Promise<void>;
+  get(id: string): Promise<StoredRecord | undefined>;
+  has(id: string): Promise<boolean>;
+  /** Every id (a snapshot). */
+  ids(): AsyncGenerator<string>;
+  [Symbol.asyncIterator](): AsyncGenerator<string>;
+  /** One query (a vector or { id }): one result; an array of vectors: one result per query. */
+  search(query: Float32Array | ArrayLike<number> | { id: string }, k: number, options?: CollectionSearchOptions): Promise<SearchResult>;
+  search(queries: ReadonlyArray<Float32Array | ArrayLike<number>>, k: number, options?: CollectionSearchOptions): Promise<SearchResult[]>;
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly size: number;
+  /** CID of the current version's manifest ("bafyrei..."). */
+  readonly cid: string | undefined;
+  /** The current version's manifest block (canonical DAG-CBOR). */
+  readonly manifest: Uint8Array | undefined;
+  readonly store: Store;
+  stats(): CollectionStats;
+  /** Frees the core's memory now. */
+  free(): void;
+  /** Waits for queued writes, then frees. */
+  close(): Promise<void>;
+  [Symbol.dispose](): void;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface WasmInfo {

@@ -10,6 +10,10 @@
  * Last, each index is saved as a segment, uncompressed and with zstd level
  * 3, and the segments' CIDs printed as "cid <config> <level> <cid>": the
  * bytes, and so the CIDs, must be identical from every build.
+ * Then a collection per metric (HNSW buffer, flushes, tiered and full
+ * compaction, deletes as tombstones) commits a version after each step and
+ * prints "root <metric> <step> <cid>": manifests, segment nodes, tombstones
+ * and segments must be byte-identical too.
  * tests/js/xbuild.test.mjs runs this natively and as WASI and repeats it
  * through both wasm variants of the JS API; all four must agree.
  */
@@ -24,6 +28,73 @@ enum { HNSW_SEED = 99, HNSW_M = 8, HNSW_EF_CONSTRUCTION = 64, HNSW_EF = 24 };
 enum { IVF_NLIST = 16, IVF_NPROBE = 4, IVF_PQ_M = 37, IVF_RERANK = 20 };
 /* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank. */
 enum { CONFIGS = 4 };
+enum { COLL_FLUSH = 400, COLL_MERGE = 3, COLL_BATCH = 500 };
+
+static void collection_fail(const char *what, int rc, shoal_collection *c) {
+    fprintf(stderr, "xbuild: collection %s: %s (%s)\n", what, shoal_strerror(rc),
+            shoal_collection_errmsg(c));
+    exit(1);
+}
+
+static void print_root(shoal_collection *c, int metric, int step) {
+    uint8_t root[SHOAL_CID_BYTES];
+    int rc = shoal_collection_commit(c, 0, root);
+    if (rc < 0) collection_fail("commit", rc, c);
+    char text[SHOAL_CID_SIZE];
+    shoal_cid_format(root, text);
+    printf("root %d %d %s\n", metric, step, text);
+}
+
+/* What Collection.flush() does in JS: flush, tiered compaction, commit. */
+static void flush_like_js(shoal_collection *c, int metric, int step) {
+    int rc = shoal_collection_flush(c);
+    if (rc < 0) collection_fail("flush", rc, c);
+    if ((rc = shoal_collection_compact(c, 0, 0)) < 0) collection_fail("compact", rc, c);
+    print_root(c, metric, step);
+}
+
+static void collections(const float *data, int metric) {
+    shoal_collection_params p;
+    shoal_collection_params_init(&p);
+    p.small.dim = DIM;
+    p.small.metric = (shoal_metric)metric;
+    p.small.seed = HNSW_SEED;
+    p.small.hnsw.M = HNSW_M;
+    p.small.hnsw.ef_construction = HNSW_EF_CONSTRUCTION;
+    p.small.hnsw.ef_search = HNSW_EF;
+    p.flush_records = COLL_FLUSH;
+    p.merge_factor = COLL_MERGE;
+    shoal_collection *c;
+    int rc = shoal_collection_new(&p, &c);
+    if (rc) collection_fail("new", rc, NULL);
+    int step = 0;
+    print_root(c, metric, step++);
+    test_ids ids;
+    test_ids_make(&ids, "v", 0, N);
+    for (uint32_t at = 0; at < N; at += COLL_BATCH) {
+        shoal_records r;
+        memset(&r, 0, sizeof r);
+        r.n = COLL_BATCH;
+        r.id_bytes = ids.bytes;
+        r.id_offsets = ids.offsets + at;
+        r.vectors = data + (size_t)at * DIM;
+        r.dim = DIM;
+        if ((rc = shoal_collection_upsert(c, &r)) < 0) collection_fail("upsert", rc, c);
+        if (shoal_collection_flush_due(c)) flush_like_js(c, metric, step++);
+    }
+    for (int i = 0; i < DELETE_BELOW; i += DELETE_STEP) {
+        uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
+        if ((rc = shoal_collection_delete(c, 1, ids.bytes + ids.offsets[i], o)) != 1)
+            collection_fail("delete", rc, c);
+    }
+    flush_like_js(c, metric, step++);
+    /* Collection.compact(): flush, full compaction, commit. */
+    if ((rc = shoal_collection_flush(c)) < 0) collection_fail("flush", rc, c);
+    if ((rc = shoal_collection_compact(c, 1, 0)) < 0) collection_fail("compact", rc, c);
+    print_root(c, metric, step++);
+    test_ids_free(&ids);
+    shoal_collection_free(c);
+}
 
 static void fail(const char *what, int rc, shoal_index *index) {
     fprintf(stderr, "xbuild: %s: %s (%s)\n", what, shoal_strerror(rc),
@@ -112,6 +183,11 @@ int main(void) {
         }
         test_ids_free(&ids);
         shoal_index_free(index);
+        if (kind == CONFIGS - 1) {
+            test_rng again = {1000u + (uint64_t)metric};
+            test_fill(&again, data, (size_t)N * DIM);
+            collections(data, metric);
+        }
     }
     return 0;
 }

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { Index } from '../../js/index.mjs';
+import { Collection, Index } from '../../js/index.mjs';
 import { TestRng } from './data.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,11 +27,49 @@ const KINDS = [
 const METRICS = ['l2', 'ip', 'cosine'];
 
 function parse(text) {
-  return text.trim().split('\n').filter((line) => !line.startsWith('cid ')).map((line) => {
+  return text.trim().split('\n').filter((line) => !line.startsWith('cid ') && !line.startsWith('root ')).map((line) => {
     const [metric, query, rank, id, distance] = line.split(' ');
     // %.9g round-trips a float exactly.
     return { key: `${metric} ${query} ${rank}`, id, distance: Math.fround(Number(distance)) };
   });
+}
+
+// "root <metric> <step> <cid>" lines: the collections' versions.
+function parseRoots(text) {
+  return text.trim().split('\n').filter((line) => line.startsWith('root ')).map((line) => line.slice(5));
+}
+
+// tests/xbuild.c's collections(): the same steps through the JS API.
+const COLL_FLUSH = 400, COLL_MERGE = 3, COLL_BATCH = 500;
+async function collectionRoots(simd) {
+  const roots = [];
+  for (let m = 0; m < METRICS.length; m++) {
+    const data = new TestRng(1000 + m).fill(new Float32Array(N * DIM));
+    const c = await Collection.create({
+      dim: DIM, metric: METRICS[m], simd, ...HNSW, flushRecords: COLL_FLUSH, mergeFactor: COLL_MERGE,
+    });
+    let step = 0;
+    const seen = () => {
+      if (roots[roots.length - 1] !== `${m} ${step - 1} ${c.cid}`) roots.push(`${m} ${step++} ${c.cid}`);
+    };
+    try {
+      seen();
+      for (let at = 0; at < N; at += COLL_BATCH) {
+        const batch = [];
+        for (let i = at; i < at + COLL_BATCH; i++) batch.push({ id: `v${i}`, vector: data.subarray(i * DIM, (i + 1) * DIM) });
+        await c.upsert(batch); // flushes itself when due
+        seen();
+      }
+      for (let i = 0; i < DELETE_BELOW; i += DELETE_STEP) assert.equal(await c.delete([`v${i}`]), 1);
+      await c.flush();
+      seen();
+      await c.compact();
+      seen();
+    } finally {
+      c.free();
+    }
+  }
+  return roots;
 }
 
 // "cid <config> <level> <cid>" lines: the segments' CIDs.
@@ -103,4 +141,16 @@ test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF sear
     assertSame(simd ? 'wasm simd' : 'wasm baseline', await runJs(simd, cids), native);
     assert.deepEqual(cids, nativeCids, `${simd ? 'wasm simd' : 'wasm baseline'} segment CIDs`);
   }
+});
+
+test('native, WASI, wasm SIMD and wasm baseline write the same collection versions', async () => {
+  const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
+  const native = parseRoots(execFileSync(nativeBin, { encoding: 'utf8' }));
+  assert.equal(native.length, METRICS.length * 6, 'empty, 3 flushes, deletes, compaction per metric');
+  assert.equal(new Set(native.map((r) => r.split(' ')[2])).size, native.length, 'every version is new');
+  const wasi = parseRoots(execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  assert.deepEqual(wasi, native, 'wasi collection roots');
+  for (const simd of [true, false])
+    assert.deepEqual(await collectionRoots(simd), native, `${simd ? 'wasm simd' : 'wasm baseline'} collection roots`);
 });

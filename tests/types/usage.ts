@@ -1,8 +1,9 @@
 // usage.ts -- the package's types, checked by `tsc --noEmit` in make test:
 // each use below must compile, each @ts-expect-error line must not.
 import {
-  AllowList, Index, ParameterError, ShoalError, type FieldInfo, type Filter, type HnswOptions,
-  type IndexOptions, type IvfOptions, type Metadata, type SearchResult, type StoredRecord,
+  AllowList, Collection, Index, MemoryStore, ParameterError, ShoalError, type CollectionOptions,
+  type FieldInfo, type Filter, type HnswOptions, type IndexOptions, type IvfOptions, type Metadata,
+  type SearchResult, type Store, type StoredRecord,
 } from 'shoal';
 
 async function main(): Promise<void> {
@@ -39,5 +40,25 @@ async function main(): Promise<void> {
   }
   void first; void record; void fields; void n;
   index.free();
+
+  const store: Store = new MemoryStore();
+  const copts: CollectionOptions = {
+    dim: 3, metric: 'cosine', M: 8, flushRecords: 1000, recent: '7d', store,
+    large: { kind: 'ivf', quantizer: 'pq', pqBits: 4, nlist: 64 },
+  };
+  // @ts-expect-error  the buffer is hnsw or flat
+  const badKind: CollectionOptions = { dim: 3, kind: 'ivf' };
+  void badKind;
+  const c = await Collection.create(copts);
+  const written: number = await c.upsert([{ id: 'a', vector: [1, 0, 0], metadata: { year: 2000 }, time: new Date() }]);
+  const one: SearchResult = await c.search([1, 0, 0], 5, { filter: { year: 2000 }, maxDistance: 0.5 });
+  const many: SearchResult[] = await c.search([[1, 0, 0], new Float32Array(3)], 5);
+  const byId: SearchResult = await c.search({ id: 'a' }, 5, { ef: 32 });
+  for await (const id of c) void id;
+  const cid: string | undefined = c.cid;
+  const more = await Collection.open(c.store, { lazy: true });
+  await more.close();
+  c[Symbol.dispose]();
+  void written; void one; void many; void byId; void cid;
 }
 void main;
