@@ -388,6 +388,19 @@ bench-ivf: $(BUILD)/bench_ivf_native
 $(BUILD)/bench_ivf_native: bench/ivf_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
+# Collections (issue 10): 60k Fashion-MNIST in 10 flushes vs one HNSW index,
+# compaction, incremental saves, and a 1M x 96 collection of IVF-PQ segments
+# (docs/BENCHMARKS.md, "Collections").  BENCH_COLLECTION_ARGS e.g. "--big 0".
+.PHONY: bench-collection
+BENCH_COLLECTION_ARGS ?=
+bench-collection: $(BUILD)/bench_collection_native
+	bench/setup.sh
+	python3 bench/hnsw/prepare_data.py
+	$(BUILD)/bench_collection_native $(BENCH_COLLECTION_ARGS)
+
+$(BUILD)/bench_collection_native: bench/collection_native.c bench/bench_util.h $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
+
 clean:
 	rm -rf $(BUILD) $(DIST)
 

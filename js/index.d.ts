@@ -191,16 +191,9 @@ export interface Store {
   truncateLog(size: number): Promise<void>;
 }
 
-/** Everything in memory (the default store). */
-export declare class MemoryStore implements Store {
-  get(cid: string): Promise<Uint8Array | undefined>;
-  put(cid: string, bytes: Uint8Array): Promise<void>;
-  has(cid: string): Promise<boolean>;
-  getRoot(): Promise<string | undefined>;
-  setRoot(cid: string): Promise<void>;
-  readLog(): Promise<Uint8Array>;
-  appendLog(bytes: Uint8Array): Promise<void>;
-  truncateLog(size: number): Promise<void>;
+/** A store that keeps everything in memory (the default). */
+export declare function memoryStore(): MemoryStore;
+export interface MemoryStore extends Store {
   /** The CIDs of every block held. */
   cids(): string[];
   /** Bytes of every block held. */
@@ -222,7 +215,7 @@ export type CollectionOptions = SmallOptions & Omit<CollectionPolicy, 'recentMs'
   large?: LargeOptions;
   /** Age tiers: records older than this ('7d', '12h', '30m', '45s', '250ms', '2w' or ms) go large at compaction. */
   recent?: string | number;
-  /** Where blocks, root and log are kept (default: a new MemoryStore; it must be empty). */
+  /** Where blocks, root and log are kept (default: memoryStore(); it must be empty). */
   store?: Store;
   /** As IndexOptions.simd. */
   simd?: boolean;
@@ -244,6 +237,8 @@ export interface CollectionSearchOptions extends SearchTuning {
 }
 
 export interface OpenOptions {
+  /** The store holding the collection. */
+  store: Store;
   simd?: boolean;
   /** Fetch only what each search needs (segment heads, then probed IVF lists). */
   lazy?: boolean;
@@ -256,7 +251,7 @@ export declare class Collection {
   /** A new, empty collection (its first version is committed at once). */
   static create(options: CollectionOptions): Promise<Collection>;
   /** The collection a store holds, its log replayed. */
-  static open(store: Store, options?: OpenOptions): Promise<Collection>;
+  static open(options: OpenOptions): Promise<Collection>;
   /** Adds or replaces records; the newest version of an id wins.  Returns the number written. */
   upsert(records: readonly CollectionRecord[]): Promise<number>;
   /** Deletes these ids; returns how many were deleted. */

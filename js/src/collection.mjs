@@ -25,7 +25,7 @@ import {
   MSG_SIZE, Scratch, checkOptions, decoder, encoder, paramCell, simdCell, toFloat32,
   uint32Option, writeIds, writeMetadata, writeTimes,
 } from './heap.mjs';
-import { MemoryStore } from './stores.mjs';
+import { memoryStore } from './stores.mjs';
 
 const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
 const POLICY_BY_NAME = new Map(COLLECTION_PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
@@ -84,7 +84,7 @@ export class Collection {
   #manifest;
 
   constructor(token, M, handle, store) {
-    if (token !== Collection.#token) throw new TypeError('use Collection.create(options) or Collection.open(store)');
+    if (token !== Collection.#token) throw new TypeError('use Collection.create(options) or Collection.open({ store })');
     this.#M = M;
     this.#handle = handle;
     this.#dim = M._shoal_collection_dim(handle) >>> 0;
@@ -100,13 +100,13 @@ export class Collection {
    * options (M, efConstruction, efSearch, quantizer, seed); large: the
    * options of large segments (default { kind: 'ivf', quantizer: 'pq' });
    * policy: largeFrom, recent ('7d' or ms: age tiers), flushRecords,
-   * flushBytes, mergeFactor, zstdLevel; store (default a MemoryStore; it
+   * flushBytes, mergeFactor, zstdLevel; store (default memoryStore(); it
    * must be empty); simd as for Index.create.
    */
   static async create(options) {
     if (options === null || typeof options !== 'object')
       throw new TypeError('Collection.create needs an options object: { dim, metric, ... }');
-    const { store = new MemoryStore(), simd, large = {}, recent, kind = 'hnsw', ...rest } = options;
+    const { store = memoryStore(), simd, large = {}, recent, kind = 'hnsw', ...rest } = options;
     const smallOptions = { kind };
     const policy = new BigInt64Array(COLLECTION_PARAMS.length);
     for (const [name, value] of Object.entries(rest)) {
@@ -136,7 +136,7 @@ export class Collection {
       largeCells[PARAMS_BY_NAME.get('quantizer').cell] = 2n; // pq, as shoal_collection_params_init
     checkStore(store);
     if ((await store.getRoot()) !== undefined)
-      throw fail(StateError, 'the store already holds a collection: use Collection.open(store)');
+      throw fail(StateError, 'the store already holds a collection: use Collection.open({ store })');
     const M = await loadVariant(chooseVariant(simd));
     const scratch = new Scratch(M);
     let handle;
@@ -160,13 +160,17 @@ export class Collection {
 
   /**
    * Opens the collection a store holds (its root), replaying its log.
-   * Options: simd; lazy: true fetches only what searches need (segment
-   * nodes, tombstones, the heads of IVF segments, then the lists each
-   * search probes) -- for stores that fetch over a network.
+   * Options: store (required); root (a version's CID instead of the store's
+   * root); lazy: true fetches only what searches need (segment nodes,
+   * tombstones, the heads of IVF segments, then the lists each search
+   * probes) -- for stores that fetch over a network; simd.
    */
-  static async open(store, options = {}) {
+  static async open(options) {
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('Collection.open needs an options object: { store }');
+    checkOptions(options, ['store', 'simd', 'lazy', 'root'], 'Collection.open');
+    const { store } = options;
     checkStore(store);
-    checkOptions(options, ['simd', 'lazy', 'root'], 'Collection.open');
     const root = options.root ?? (await store.getRoot());
     if (root === undefined) throw fail(NotFoundError, 'the store holds no collection (no root)');
     const manifest = await store.get(root);

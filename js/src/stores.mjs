@@ -17,8 +17,12 @@
 // and appendLog resolve only once the bytes are durable (for the stores that
 // persist), because the collection moves on as soon as they do.
 
-/** Everything in memory: nothing survives the process. */
-export class MemoryStore {
+/** A store that keeps everything in memory: nothing survives the process. */
+export function memoryStore() {
+  return new MemoryStore();
+}
+
+class MemoryStore {
   #blocks = new Map();
   #root = undefined;
   #log = new Uint8Array(0);

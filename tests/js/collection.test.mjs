@@ -18,7 +18,7 @@ import { sha256 } from 'multiformats/hashes/sha2';
 import * as raw from 'multiformats/codecs/raw';
 
 import {
-  Collection, DimensionError, Index, InvalidVectorError, MemoryStore, ParameterError, StateError,
+  Collection, DimensionError, Index, InvalidVectorError, ParameterError, StateError, memoryStore,
 } from '../../js/node.mjs';
 import { TestRng } from './data.mjs';
 
@@ -210,7 +210,7 @@ test('searches equal a flat index of the live records, through writes, flushes a
 
 test('reopening replays the log; a torn last record is dropped', async () => {
   const rng = new TestRng(5);
-  const store = new MemoryStore();
+  const store = memoryStore();
   const c = await Collection.create({ dim: DIM, store, flushRecords: 1000, metric: 'cosine' });
   const first = records(rng, 50, 100000);
   await c.upsert(first);
@@ -225,7 +225,7 @@ test('reopening replays the log; a torn last record is dropped', async () => {
   const log = await store.readLog();
   assert.ok(log.length > 30 * DIM * 4, 'the unflushed writes are in the log');
 
-  const d = await Collection.open(store);
+  const d = await Collection.open({ store });
   assert.equal(d.size, size);
   assert.deepEqual((await d.search(query, 10)).ids, before.ids);
   assert.equal(await d.has(first[0].id), false);
@@ -234,20 +234,20 @@ test('reopening replays the log; a torn last record is dropped', async () => {
   // Cut the log inside its last record (the delete): the upserts survive.
   const whole = await store.readLog();
   await store.truncateLog(whole.length - 3);
-  const e = await Collection.open(store);
+  const e = await Collection.open({ store });
   assert.equal(e.size, size + 1);
   assert.equal(await e.has(first[0].id), true);
   assert.ok((await store.readLog()).length < whole.length - 3, 'the torn record was cut off the log');
   e.free();
 
   // Damage in the middle of the log is an error naming the offset.
-  const damaged = new MemoryStore();
+  const damaged = memoryStore();
   for (const cid of store.cids()) await damaged.put(cid, await store.get(cid));
   await damaged.setRoot(await store.getRoot());
   const bytes = Uint8Array.from(whole);
   bytes[20] ^= 1; // inside the first of its two records
   await damaged.appendLog(bytes);
-  await assert.rejects(Collection.open(damaged), /offset 0/);
+  await assert.rejects(Collection.open({ store: damaged }), /offset 0/);
 });
 
 test('bad input is refused and changes nothing', async () => {

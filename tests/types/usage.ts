@@ -1,7 +1,7 @@
 // usage.ts -- the package's types, checked by `tsc --noEmit` in make test:
 // each use below must compile, each @ts-expect-error line must not.
 import {
-  AllowList, Collection, Index, MemoryStore, ParameterError, ShoalError, type CollectionOptions,
+  AllowList, Collection, Index, ParameterError, memoryStore, ShoalError, type CollectionOptions,
   type FieldInfo, type Filter, type HnswOptions, type IndexOptions, type IvfOptions, type Metadata,
   type SearchResult, type Store, type StoredRecord,
 } from 'shoal';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   void first; void record; void fields; void n;
   index.free();
 
-  const store: Store = new MemoryStore();
+  const store: Store = memoryStore();
   const copts: CollectionOptions = {
     dim: 3, metric: 'cosine', M: 8, flushRecords: 1000, recent: '7d', store,
     large: { kind: 'ivf', quantizer: 'pq', pqBits: 4, nlist: 64 },
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const byId: SearchResult = await c.search({ id: 'a' }, 5, { ef: 32 });
   for await (const id of c) void id;
   const cid: string | undefined = c.cid;
-  const more = await Collection.open(c.store, { lazy: true });
+  const more = await Collection.open({ store: c.store, lazy: true });
   await more.close();
   c[Symbol.dispose]();
   void written; void one; void many; void byId; void cid;
