@@ -1,12 +1,24 @@
 // Runtime-neutral entry (the "default" export condition, and what a page or
 // script importing js/index.mjs directly gets): picks Node's file reader or
-// fetch at first load.  Bundlers resolve the "node"/"browser"/"worker"
-// conditions to the dedicated entries instead, so they never see both paths.
+// fetch at first load.  Bundlers and runtimes resolve the "workerd", "node"
+// and "browser" conditions to the dedicated entries instead, so they never see
+// both paths.
+//
+// The one runtime this entry cannot serve is an edge worker: workerd gives
+// modules no import.meta.url and forbids compiling wasm from bytes, so the
+// first load says to import 'shoal/worker' rather than failing deep inside
+// new URL() with "Invalid URL string".
 import { setWasmCompiler } from './src/load.mjs';
+import { WORKER_HINT } from './src/compile-browser.mjs';
+import { fail } from './src/fail.mjs';
+import { UnsupportedError } from './dist/errors.mjs';
 
 const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
+// Cloudflare's runtime (also with nodejs_compat, which defines process).
+const isWorkerd = typeof navigator === 'object' && navigator?.userAgent === 'Cloudflare-Workers';
 
 setWasmCompiler(async (file) => {
+  if (isWorkerd) throw fail(UnsupportedError, `the default entry of shoal cannot load ${file} here; ${WORKER_HINT}`);
   const { compileWasm } = isNode
     ? await import('./src/compile-node.mjs')
     : await import('./src/compile-browser.mjs');
@@ -15,6 +27,6 @@ setWasmCompiler(async (file) => {
 
 export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { Collection } from './src/collection.mjs';
-export { memoryStore } from './src/stores.mjs';
+export { fileStore, indexedDBStore, memoryStore } from './src/stores-any.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

@@ -15,6 +15,6 @@ initWasm({ simd, base });
 
 export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { Collection } from './src/collection.mjs';
-export { memoryStore } from './src/stores.mjs';
+export { fileStore, indexedDBStore, memoryStore } from './src/stores-web.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

@@ -83,6 +83,8 @@ SHOAL_API int shoal_version_number(void);
     X(STATE, -8, StateError, ShoalError,                                       \
       "operation not valid in the index's current state")                      \
     X(TOOBIG, -9, TooBigError, ShoalError, "size limit exceeded")              \
+    X(FULL, -10, StorageFullError, ShoalError,                                 \
+      "the store is full (quota or disk space): nothing was written")          \
     X(CORRUPT, -20, CorruptDataError, ShoalError, "corrupt data")              \
     X(TRUNCATED, -21, TruncatedDataError, CorruptDataError, "data truncated")  \
     X(CHECKSUM, -22, ChecksumError, CorruptDataError, "checksum mismatch")     \

@@ -82,6 +82,11 @@ export class Collection {
   #dirty = false;
   #cid;
   #manifest;
+  #lazy = false;
+  #readOnly = false;
+  #unwatch = null;
+  #stored = new Set();    // CIDs known to be in the store
+  #unsaved = new Map();   // blocks of versions whose commit failed: CID -> bytes
 
   constructor(token, M, handle, store) {
     if (token !== Collection.#token) throw new TypeError('use Collection.create(options) or Collection.open({ store })');
@@ -154,7 +159,11 @@ export class Collection {
       scratch.release();
     }
     const c = new Collection(Collection.#token, M, handle, store);
-    await c.#enqueue(() => c.#commit(false));
+    await c.#enqueue(async () => {
+      await c.#takeWriter();
+      c.#writable();
+      await c.#commit(false);
+    });
     return c;
   }
 
@@ -173,40 +182,60 @@ export class Collection {
     checkStore(store);
     const root = options.root ?? (await store.getRoot());
     if (root === undefined) throw fail(NotFoundError, 'the store holds no collection (no root)');
-    const manifest = await store.get(root);
-    if (!manifest) throw fail(NotFoundError, `the store lacks the manifest block ${root}`);
     const M = await loadVariant(chooseVariant(options.simd));
-    const scratch = new Scratch(M);
-    let handle;
-    try {
-      const data = scratch.alloc(manifest.length), msg = scratch.alloc(MSG_SIZE), out = scratch.alloc(4);
-      M.HEAPU8.set(manifest, data);
-      const cid = scratch.alloc(CID_BYTES);
-      const want = encoder.encode(root);
-      const text = scratch.alloc(want.length);
-      M.HEAPU8.set(want, text);
-      if (M._shoal_cid_parse(text, want.length, cid) < 0 || !M._shoal_cid_verify(cid, data, manifest.length))
-        throw errorFromCode(-22, `the manifest's bytes do not hash to ${root}`);
-      M.HEAPU8[msg] = 0;
-      const rc = M._shoal_js_collection_open(data, manifest.length, simdCell(options.simd), msg, MSG_SIZE, out);
-      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || 'opening a collection');
-      handle = M.HEAPU32[out >>> 2];
-    } finally {
-      scratch.release();
-    }
+    const handle = await openHandle(M, store, root, options.simd);
     const c = new Collection(Collection.#token, M, handle, store);
+    c.#lazy = !!options.lazy;
     try {
       await c.#enqueue(async () => {
-        await c.#fetch(options.lazy ? WANT_LAZY : WANT_ALL);
+        await c.#fetch(c.#lazy ? WANT_LAZY : WANT_ALL);
         c.#cid = root;
-        c.#manifest = Uint8Array.from(manifest);
-        await c.#replay();
+        c.#manifest = await store.get(root);
+        await c.#takeWriter();
+        if (!c.#readOnly) await c.#replay();
+        await c.#remember();
       });
     } catch (err) {
       c.free();
       throw err;
     }
     return c;
+  }
+
+  // The writer lock of stores that have one (IndexedDB: one writing tab);
+  // without it the collection is read-only and follows the writer's commits.
+  async #takeWriter() {
+    if (typeof this.#store.writer !== 'function') return;
+    if (await this.#store.writer()) {
+      this.#store.announce?.();
+      return;
+    }
+    this.#readOnly = true;
+    if (typeof this.#store.watch === 'function')
+      this.#unwatch = this.#store.watch((root) => this.#enqueue(() => this.#follow(root)).catch(() => {}));
+  }
+
+  // A read-only collection switches to the version another writer committed.
+  async #follow(root) {
+    if (!this.#handle || root === this.#cid) return;
+    const handle = await openHandle(this.#M, this.#store, root);
+    const old = this.#handle;
+    registry.unregister(this);
+    this.#handle = handle;
+    registry.register(this, { M: this.#M, handle }, this);
+    this.#M._shoal_collection_free(old);
+    await this.#fetch(this.#lazy ? WANT_LAZY : WANT_ALL);
+    this.#cid = root;
+    this.#manifest = await this.#store.get(root);
+  }
+
+  // The CIDs of the version's blocks, all in the store now.
+  async #remember() {
+    this.#call((M, handle, scratch) => {
+      const cid = scratch.alloc(CID_BYTES), out = scratch.alloc(8);
+      for (let i = 0; M._shoal_js_collection_block(handle, i, cid, out) === 0; i++)
+        this.#stored.add(cidText(M, scratch, cid));
+    }, true);
   }
 
   // ------------------------------------------------------------ plumbing
@@ -256,6 +285,11 @@ export class Collection {
     } finally {
       M._shoal_collection_free_bytes(handle, ptr);
     }
+  }
+
+  #writable() {
+    if (this.#readOnly)
+      throw fail(StateError, 'this collection is read-only: another tab or process holds the writer lock');
   }
 
   // Appends a log record, then applies it; if applying fails, the log is
@@ -334,7 +368,9 @@ export class Collection {
   }
 
   // Seals a version (the buffer is empty) and stores what the store lacks:
-  // blocks first, then the root, then an empty log.
+  // blocks first, then the root, then an empty log (in one transaction for
+  // stores with commit()).  If storing fails, the version's blocks are kept
+  // and stored with the next one, whose manifest links this one.
   async #commit(dropHistory) {
     const { root, blocks } = this.#call((M, handle, scratch) => {
       const rootPtr = scratch.alloc(CID_BYTES);
@@ -344,22 +380,32 @@ export class Collection {
       for (let i = 0; i < n; i++) {
         this.#check(M._shoal_js_collection_block(handle, i, cid, out));
         const ptr = M.HEAPU32[out >>> 2], size = M.HEAPU32[(out + 4) >>> 2];
-        list.push({ cid: cidText(M, scratch, cid), ptr, size });
+        const text = cidText(M, scratch, cid);
+        if (this.#stored.has(text)) continue;
+        if (!ptr) throw fail(StateError, `block ${text} is neither in the store nor in memory`);
+        list.push({ cid: text, bytes: M.HEAPU8.slice(ptr, ptr + size) });
       }
       return { root: cidText(M, scratch, rootPtr), blocks: list };
     });
-    for (const b of blocks) {
-      if (await this.#store.has(b.cid)) continue;
-      if (!b.ptr) throw fail(StateError, `block ${b.cid} is neither in the store nor in memory`);
-      // (Copied after the await: the heap may have grown meanwhile.)
-      await this.#store.put(b.cid, this.#M.HEAPU8.slice(b.ptr, b.ptr + b.size));
+    for (const [cid, bytes] of this.#unsaved) if (!blocks.some((b) => b.cid === cid)) blocks.push({ cid, bytes });
+    const manifest = blocks.find((b) => b.cid === root)?.bytes;
+    try {
+      if (typeof this.#store.commit === 'function') {
+        await this.#store.commit({ blocks, root });
+      } else {
+        for (const b of blocks) if (!(await this.#store.has(b.cid))) await this.#store.put(b.cid, b.bytes);
+        await this.#store.setRoot(root);
+        await this.#store.truncateLog(0);
+      }
+    } catch (err) {
+      for (const b of blocks) this.#unsaved.set(b.cid, b.bytes);
+      throw err;
     }
-    const first = blocks[0];
-    this.#manifest = this.#M.HEAPU8.slice(first.ptr, first.ptr + first.size);
-    await this.#store.setRoot(root);
-    if (this.#logSize) await this.#store.truncateLog(0);
+    for (const b of blocks) this.#stored.add(b.cid);
+    this.#unsaved.clear();
     this.#logSize = 0;
     this.#cid = root;
+    if (manifest) this.#manifest = manifest;
     this.#dirty = false;
   }
 
@@ -408,6 +454,7 @@ export class Collection {
       anyTime ||= r.time !== undefined && r.time !== null;
     }
     return this.#enqueue(async () => {
+      this.#writable();
       const record = this.#call((M, handle, scratch) => {
         const [idBytes, idOffsets] = writeIds(M, scratch, ids);
         const [meta, metaOffsets] = anyMeta ? writeMetadata(M, scratch, metadata, n) : [0, 0];
@@ -428,6 +475,7 @@ export class Collection {
     if (!Array.isArray(ids)) throw new TypeError('delete takes an array of ids');
     if (ids.length === 0) return 0;
     return this.#enqueue(async () => {
+      this.#writable();
       const record = this.#call((M, handle, scratch) => {
         const [idBytes, idOffsets] = writeIds(M, scratch, ids);
         const out = scratch.alloc(8);
@@ -441,6 +489,7 @@ export class Collection {
   /** Deletes every record (the next version links this one as its previous). */
   async clear() {
     return this.#enqueue(async () => {
+      this.#writable();
       const record = this.#call((M, handle, scratch) => {
         const out = scratch.alloc(8);
         this.#check(M._shoal_js_collection_log_clear(handle, out));
@@ -458,7 +507,7 @@ export class Collection {
    */
   async flush() {
     return this.#enqueue(async () => {
-      if (this.#dirty) await this.#flushNow(false);
+      if (this.#dirty || this.#unsaved.size) await this.#flushNow(false);
     });
   }
 
@@ -471,6 +520,7 @@ export class Collection {
   async compact(options = {}) {
     checkOptions(options, ['dropHistory'], 'compact');
     return this.#enqueue(async () => {
+      this.#writable();
       const now = Date.now();
       this.#call((M, handle) => {
         this.#check(M._shoal_collection_flush(handle));
@@ -717,6 +767,11 @@ export class Collection {
     this.#live();
     return this.#manifest && this.#manifest.slice();
   }
+  /** Whether writes are refused (another tab or process holds the writer lock). */
+  get readOnly() {
+    this.#live();
+    return this.#readOnly;
+  }
   /** The store the collection keeps its blocks, root and log in. */
   get store() {
     this.#live();
@@ -747,6 +802,8 @@ export class Collection {
     if (!this.#handle) return;
     await this.#queue;
     this.free();
+    this.#unwatch?.();
+    await this.#store.close?.();
   }
 
   [DISPOSE]() {
@@ -755,6 +812,30 @@ export class Collection {
 
   async [ASYNC_DISPOSE]() {
     await this.close();
+  }
+}
+
+// A core handle for the version root in store: the manifest is read and
+// checked against its CID first.
+async function openHandle(M, store, root, simd) {
+  const manifest = await store.get(root);
+  if (!manifest) throw fail(NotFoundError, `the store lacks the manifest block ${root}`);
+  const scratch = new Scratch(M);
+  try {
+    const data = scratch.alloc(manifest.length), msg = scratch.alloc(MSG_SIZE), out = scratch.alloc(4);
+    M.HEAPU8.set(manifest, data);
+    const cid = scratch.alloc(CID_BYTES);
+    const want = encoder.encode(root);
+    const text = scratch.alloc(want.length);
+    M.HEAPU8.set(want, text);
+    if (M._shoal_cid_parse(text, want.length, cid) < 0 || !M._shoal_cid_verify(cid, data, manifest.length))
+      throw errorFromCode(-22, `the manifest's bytes do not hash to ${root}`);
+    M.HEAPU8[msg] = 0;
+    const rc = M._shoal_js_collection_open(data, manifest.length, simdCell(simd), msg, MSG_SIZE, out);
+    if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || 'opening a collection');
+    return M.HEAPU32[out >>> 2];
+  } finally {
+    scratch.release();
   }
 }
 
