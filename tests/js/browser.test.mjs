@@ -2,52 +2,9 @@
 // load both wasm variants over HTTP and give the same results as in Node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
 import * as shoal from '../../js/index.mjs';
-import { createStaticServer, listen } from '../../demo/serve.mjs';
+import { withChromium } from './chromium.mjs';
 import { runWorkload } from './browser/workload.mjs';
-
-const CHROMIUM = '/usr/bin/chromium';
-// The flags TOOLCHAIN.md found to work here.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-// Serves the repository on 127.0.0.1, opens a fresh Chromium profile and
-// hands fn(page, origin, problems) a page; problems collects page errors,
-// failed requests and HTTP errors.  Everything is closed however fn ends.
-async function withChromium(t, fn, { consoleErrors = false } = {}) {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} is missing: apt-get install -y chromium (make test installs it)`);
-    return;
-  }
-  const { chromium } = await import('playwright-core');
-  const server = createStaticServer();
-  const profile = await mkdtemp(path.join(tmpdir(), 'shoal-chromium-'));
-  let context;
-  try {
-    const origin = await listen(server, 0);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: ARGS,
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const problems = [];
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    if (consoleErrors) page.on('console', (msg) => msg.type() === 'error' && problems.push(`console: ${msg.text()}`));
-    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
-    // The browser's own favicon probe is the one 404 that is not ours.
-    page.on('response', (res) => res.status() >= 400 && !res.url().endsWith('/favicon.ico') &&
-      problems.push(`HTTP ${res.status()}: ${res.url()}`));
-    await fn(page, origin, problems);
-  } finally {
-    await context?.close();
-    await new Promise((resolve) => server.close(resolve));
-    await rm(profile, { recursive: true, force: true });
-  }
-}
 
 test('Chromium loads the package and matches Node', { timeout: 120_000 }, (t) => withChromium(t, async (page, origin, problems) => {
   await page.goto(`${origin}/tests/js/browser/page.html`);
