@@ -231,7 +231,9 @@ static const char *simd_word(int v) { return shoal_simd_word((shoal_simd)v); }
 #define CLI__PARSE_SIMD shoal_simd_parse, simd_word
 
 /* One SHOAL_PARAM_LIST row: reads its flag (unless absent) into the field.
- * Ranges are the core's business: shoal_index_new names the rule broken. */
+ * The flag's name is the row's with the caller's prefix ("" for an index,
+ * "large-" for a collection's large segments), built in `name`.  Ranges are
+ * the core's business: shoal_index_new names the rule broken. */
 #define CLI__READ_U32(field, flag, en)                                            \
     if ((rc = cli_u32(args, flag, 0, UINT32_MAX, &p->field))) return rc;
 #define CLI__READ_U64(field, flag, en)                                            \
@@ -242,16 +244,18 @@ static const char *simd_word(int v) { return shoal_simd_word((shoal_simd)v); }
         if ((rc = enum_flag(args, flag, CLI__PARSE_##en, &v))) return rc;         \
         p->field = v;                                                             \
     }
-#define CLI__READ(field, type, js, flag, applies, en, doc)                             \
+#define CLI__READ(field, type, js, flag, applies, en, doc)                        \
+    snprintf(name, sizeof name, "%s%s", prefix, flag);                            \
     if (strcmp(flag, "dim") && !(for_search && !strcmp(flag, "nprobe")) &&        \
-        cli_find(args->opts, flag)) {                                             \
-        CLI__READ_##type(field, flag, en)                                         \
+        cli_find(args->opts, name)) {                                             \
+        CLI__READ_##type(field, name, en)                                         \
     }
-#define CLI__CHECK_KIND(field, type, js, flag, applies, en, doc)                       \
-    if (!(APPLIES_##applies & kind_bit(p->kind)) && cli_flag(args, flag) &&       \
+#define CLI__CHECK_KIND(field, type, js, flag, applies, en, doc)                  \
+    snprintf(name, sizeof name, "%s%s", prefix, flag);                            \
+    if (!(APPLIES_##applies & kind_bit(p->kind)) && cli_flag(args, name) &&       \
         !(for_search && !strcmp(flag, "nprobe"))) {                               \
-        cli_error("%s: --%s does not apply to --kind %s", args->command, flag,     \
-                  shoal_kind_word(p->kind));                                      \
+        cli_error("%s: --%s does not apply to --%skind %s", args->command, name,   \
+                  prefix, shoal_kind_word(p->kind));                              \
         return CLI_USAGE;                                                         \
     }
 
@@ -262,18 +266,94 @@ int cli_simd_param(cli_args *args, shoal_simd *out) {
     return rc;
 }
 
-int cli_index_params(cli_args *args, shoal_params *p, int for_search) {
+/* The index options with a prefix: "" for an index, "large-" for the large
+ * segments of a collection. */
+static int index_params_as(cli_args *args, shoal_params *p, int for_search, const char *prefix) {
     int rc;
-    if (cli_flag(args, "dim")) {
-        cli_error("%s: the dimension comes from the input data; --dim is not an option here",
-                  args->command);
-        return CLI_USAGE;
-    }
+    char name[64];
     SHOAL_PARAM_LIST(CLI__READ)
     if (shoal_kind_word(p->kind)) {
         SHOAL_PARAM_LIST(CLI__CHECK_KIND)
     }
     return CLI_OK;
+}
+
+int cli_index_params(cli_args *args, shoal_params *p, int for_search) {
+    if (cli_flag(args, "dim")) {
+        cli_error("%s: the dimension comes from the input data; --dim is not an option here",
+                  args->command);
+        return CLI_USAGE;
+    }
+    return index_params_as(args, p, for_search, "");
+}
+
+/* ------------------------------------------------------ collection options */
+
+/* One SHOAL_COLLECTION_PARAM_LIST row.  Signed fields take non-negative
+ * values only (recent_ms, zstd_level); the core checks the ranges. */
+#define CLI__POLICY_U32(field, flag)                                              \
+    if ((rc = cli_u32(args, flag, 0, UINT32_MAX, &cp->field))) return rc;
+#define CLI__POLICY_U64(field, flag)                                              \
+    if ((rc = cli_u64(args, flag, &cp->field))) return rc;
+#define CLI__POLICY_I32(field, flag)                                              \
+    {                                                                             \
+        uint32_t v = (uint32_t)cp->field;                                         \
+        if ((rc = cli_u32(args, flag, 0, INT32_MAX, &v))) return rc;               \
+        cp->field = (int)v;                                                       \
+    }
+#define CLI__POLICY_I64(field, flag)                                              \
+    {                                                                             \
+        uint64_t v = (uint64_t)cp->field;                                         \
+        if ((rc = cli_u64(args, flag, &v))) return rc;                            \
+        if (v > INT64_MAX) {                                                      \
+            cli_error("%s: --%s is too large", args->command, flag);              \
+            return CLI_USAGE;                                                     \
+        }                                                                         \
+        cp->field = (int64_t)v;                                                   \
+    }
+#define CLI__POLICY(field, type, js, flag, doc) CLI__POLICY_##type(field, flag)
+
+int cli_collection_params(cli_args *args, shoal_collection_params *cp) {
+    int rc;
+    /* The large segments take dim, metric and simd from the small ones
+     * (the core copies them), so those three have no large- flag. */
+    static const char *const shared[] = {"large-dim", "large-metric", "large-simd"};
+    for (size_t i = 0; i < sizeof shared / sizeof *shared; i++)
+        if (cli_flag(args, shared[i])) {
+            cli_error("%s: --%s is not an option: large segments take the collection's %s",
+                      args->command, shared[i], shared[i] + 6);
+            return CLI_USAGE;
+        }
+    if ((rc = cli_index_params(args, &cp->small, 0))) return rc;
+    if (cp->small.kind != SHOAL_KIND_HNSW && cp->small.kind != SHOAL_KIND_FLAT) {
+        cli_error("%s: --kind %s: a collection's buffer and small segments are hnsw or flat "
+                  "(--large-kind sets the kind of its large segments)",
+                  args->command, shoal_kind_word(cp->small.kind));
+        return CLI_USAGE;
+    }
+    /* --seed seeds the large segments too unless --large-seed is given. */
+    cp->large.seed = cp->small.seed;
+    if ((rc = index_params_as(args, &cp->large, 0, "large-"))) return rc;
+    SHOAL_COLLECTION_PARAM_LIST(CLI__POLICY)
+    return CLI_OK;
+}
+
+int cli_collection_flag_given(cli_args *args, const char **which) {
+#define CLI__GIVEN_POLICY(field, type, js, flag, doc) \
+    if (cli_flag(args, flag)) {                       \
+        *which = flag;                                \
+        return 1;                                     \
+    }
+#define CLI__GIVEN_LARGE(field, type, js, flag, applies, en, doc) \
+    if (cli_flag(args, "large-" flag)) {                          \
+        *which = "large-" flag;                                   \
+        return 1;                                                 \
+    }
+    SHOAL_COLLECTION_PARAM_LIST(CLI__GIVEN_POLICY)
+    SHOAL_PARAM_LIST(CLI__GIVEN_LARGE)
+#undef CLI__GIVEN_POLICY
+#undef CLI__GIVEN_LARGE
+    return 0;
 }
 
 /* The help lines of the index options: generated, so they cannot drift. */
@@ -288,4 +368,29 @@ void cli_print_index_help(FILE *f, int for_search) {
     }
     SHOAL_PARAM_LIST(CLI__HELP)
 #undef CLI__HELP
+}
+
+/* The collection options' help lines: the policy rows, then the large
+ * segments' parameters (every index parameter but dim, metric and simd). */
+void cli_print_collection_help(FILE *f) {
+#define CLI__HELP_POLICY(field, type, js, flag, doc)                                      \
+    {                                                                                   \
+        char name[40];                                                                  \
+        snprintf(name, sizeof name, "--%s N", flag);                                   \
+        fprintf(f, "      %-19s %s\n", name, doc);                                   \
+    }
+    SHOAL_COLLECTION_PARAM_LIST(CLI__HELP_POLICY)
+#undef CLI__HELP_POLICY
+    static const char *const scope[8] = {NULL, NULL, "hnsw: ", NULL, "ivf: ", NULL, "hnsw, ivf: ", ""};
+    fprintf(f, "    large segments (built from --large-from records, or aged by --recent-ms;\n"
+               "    default ivf with pq; --seed applies unless --large-seed is given):\n");
+#define CLI__HELP_LARGE(field, type, js, flag, applies, en, doc)                          \
+    if (strcmp(flag, "dim") && strcmp(flag, "metric") && strcmp(flag, "simd")) {           \
+        char name[40];                                                                  \
+        snprintf(name, sizeof name, "--large-%s %s", flag,                             \
+                 !strcmp(#type, "ENUM") ? "WORD" : "N");                               \
+        fprintf(f, "      %-25s %s%s\n", name, scope[APPLIES_##applies], doc);           \
+    }
+    SHOAL_PARAM_LIST(CLI__HELP_LARGE)
+#undef CLI__HELP_LARGE
 }

@@ -14,6 +14,14 @@
  * relying on a large first add, so a small file gets a clear message about
  * nlist instead of a state error.
  *
+ * build --collection writes a collection folder instead (or as well):
+ * the records go into a shoal_collection in batches cut where a flush
+ * falls due, so the segments, their blocks and the root CID depend only on
+ * the input and the options -- the WASI build writes the same folder.
+ * The index options are the collection's small parameters (kind hnsw by
+ * default, or flat), --large-* its large ones, and the policy flags come
+ * from SHOAL_COLLECTION_PARAM_LIST.  The folder layer is collection.c.
+ *
  * merge opens every segment as a view and hands them to shoal_index_merge,
  * which keeps the last version of each id (like an upsert in segment
  * order) with its metadata and time and rebuilds one index -- graphs and
@@ -25,6 +33,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -239,43 +249,200 @@ static int save_index(shoal_index *index, const char *out_path, int zstd_level, 
     return CLI_OK;
 }
 
+/* ------------------------------------------------------ build: collections */
+
+/* The buffer's flush_records when the flag is absent (shoal.h: "default
+ * 10000").  The CLI needs the number to cut its batches at flush points;
+ * the core has no accessor for a collection's effective parameters. */
+#define CLI_FLUSH_RECORDS_DEFAULT 10000u
+/* Records per upsert at most (the progress bar moves per batch). */
+#define CLI_BATCH_MAX 1024u
+
+/* Records [from, from + n) of r as one batch. */
+static void records_slice(const cli_records *r, uint32_t from, uint32_t n, shoal_records *b) {
+    cli_records_batch(r, b);
+    b->n = n;
+    b->id_offsets = r->id_offsets + from; /* offsets are absolute: same bytes */
+    b->vectors = r->vectors + (size_t)from * r->dim;
+    if (r->annotated >= from + n) {
+        b->metadata_offsets = r->meta_offsets + from;
+        b->times = r->times + from;
+    } else {
+        b->metadata = NULL;
+        b->metadata_offsets = NULL;
+        b->times = NULL;
+    }
+}
+
+/* flush_records of an open collection, from its manifest's config. */
+static uint32_t manifest_flush_records(const cli_collection *cc) {
+    cli_cbor m = cli_cbor_at(cc->manifest, cc->manifest_size);
+    uint64_t v;
+    if (cli_cbor_uint(cli_cbor_get(cli_cbor_get(m, "config"), "flushRecords"), &v) || v == 0 ||
+        v > UINT32_MAX)
+        return CLI_FLUSH_RECORDS_DEFAULT;
+    return (uint32_t)v;
+}
+
+/*
+ * Upserts the records into a new collection (cp, or the one in dir when
+ * append), in batches cut where a flush falls due: after each batch a due
+ * flush runs, then a tiered compaction; at the end a last flush, then the
+ * version is committed and written.  The cuts depend only on the records
+ * and flush_records, so every build makes the same segments.
+ */
+static int build_collection(cli_args *args, const char *dir, int append,
+                            const shoal_collection_params *cp_in, cli_records *recs,
+                            const char *input, int quiet, int json, double t0) {
+    cli_collection cc;
+    memset(&cc, 0, sizeof cc);
+    shoal_collection *c = NULL;
+    uint32_t flush_records;
+    int rc;
+    if (append) {
+        shoal_simd simd = SHOAL_SIMD_AUTO;
+        if ((rc = cli_simd_param(args, &simd)) ||
+            (rc = cli_collection_open(dir, NULL, 1, simd, quiet, &cc)))
+            return rc;
+        c = cc.c;
+        if (shoal_collection_dim(c) != recs->dim) {
+            cli_error("%s: the records have dimension %u; the collection in %s has %u", input,
+                      recs->dim, dir, shoal_collection_dim(c));
+            cli_collection_close(&cc);
+            return CLI_DATA;
+        }
+        flush_records = manifest_flush_records(&cc);
+    } else {
+        shoal_collection_params cp = *cp_in;
+        cp.small.dim = recs->dim;
+        char msg[256] = "";
+        cp.errmsg = msg;
+        cp.errmsg_size = sizeof msg;
+        int code = shoal_collection_new(&cp, &c);
+        if (code < 0) {
+            cli_error("%s: cannot create a collection of dimension %u: %s%s%s (%s)", dir, recs->dim,
+                      shoal_strerror(code), *msg ? ": " : "", msg, shoal_error_name(code));
+            return code == SHOAL_EPARAM ? CLI_USAGE : cli_exit_of(code);
+        }
+        flush_records = cp.flush_records ? cp.flush_records : CLI_FLUSH_RECORDS_DEFAULT;
+    }
+    cli_progress prog;
+    cli_progress_start(&prog, "adding", quiet);
+    rc = CLI_OK;
+    for (uint32_t done = 0; done < recs->n && !rc;) {
+        shoal_collection_stats st;
+        shoal_collection_stats_get(c, &st);
+        uint32_t room = flush_records > st.buffered ? flush_records - st.buffered : 1;
+        uint32_t n = recs->n - done;
+        if (n > room) n = room;
+        if (n > CLI_BATCH_MAX) n = CLI_BATCH_MAX;
+        if (recs->annotated > done && recs->annotated < done + n) n = recs->annotated - done;
+        shoal_records batch;
+        records_slice(recs, done, n, &batch);
+        int code = shoal_collection_upsert(c, &batch);
+        if (code < 0) {
+            char doing[64];
+            snprintf(doing, sizeof doing, "adding records %u..%u", done + 1, done + n);
+            rc = cli_collection_failure(input, c, code, doing);
+            break;
+        }
+        done += n;
+        cli_progress_update(&prog, done, recs->n);
+        if (shoal_collection_flush_due(c)) {
+            code = shoal_collection_flush(c);
+            if (code >= 0) code = shoal_collection_compact(c, 0, (int64_t)time(NULL) * 1000);
+            if (code < 0) rc = cli_collection_failure(dir, c, code, "flushing the buffer");
+        }
+    }
+    cli_progress_finish(&prog);
+    if (!rc) {
+        int code = shoal_collection_flush(c);
+        if (code < 0) rc = cli_collection_failure(dir, c, code, "flushing the buffer");
+    }
+    cli_saved saved;
+    if (!rc) rc = cli_collection_save(dir, c, 0, &saved);
+    /* The log's records are in the new version now. */
+    if (!rc && cc.has_log) rc = cli_truncate_log(dir);
+    if (!rc) {
+        shoal_collection_stats st;
+        shoal_collection_stats_get(c, &st);
+        if (json) {
+            printf("{\"collection\":");
+            json_write_string(stdout, dir, strlen(dir));
+            printf(",\"root\":\"%s\",\"records\":%u,\"segments\":%u,\"blocks\":%u,\"bytes\":%llu,"
+                   "\"written\":%u}\n",
+                   saved.root_text, st.size, st.segments, saved.blocks,
+                   (unsigned long long)saved.bytes, saved.written);
+        } else {
+            printf("%s %s: %u records in %u segment%s (dimension %u, %s) from %s, %u blocks "
+                   "(%u new), %llu bytes in %.2f s\n",
+                   append ? "appended to" : "wrote", dir, st.size, st.segments,
+                   st.segments == 1 ? "" : "s", shoal_collection_dim(c),
+                   shoal_metric_word(shoal_collection_metric(c)), input, saved.blocks, saved.written,
+                   (unsigned long long)saved.bytes, cli_now() - t0);
+            printf("root %s\n", saved.root_text);
+        }
+    }
+    if (append) cli_collection_close(&cc);
+    else shoal_collection_free(c);
+    return rc;
+}
+
 /* ----------------------------------------------------------------- build */
 
 static const char BUILD_HELP[] =
-    "usage: shoal build INPUT --out FILE [options]\n"
+    "usage: shoal build INPUT (--out FILE | --collection DIR) [options]\n"
     "\n"
-    "Builds an index from a vector file and writes it as a segment.\n"
+    "Builds an index from a vector file and writes it as a segment (--out), or\n"
+    "builds a collection folder (--collection), or both.\n"
     "INPUT is .fvecs, .bvecs, .npy (float32, C order) or JSONL (one\n"
     "{\"id\": ..., \"vector\": [...], \"metadata\": {...}, \"time\": ms} per line; metadata\n"
     "and time are optional and stored).  Binary formats have no ids: record i\n"
     "gets the id \"i\".\n"
     "\n"
-    "  -o, --out FILE          segment to write (required); written to a temporary\n"
-    "                          name and renamed, so a failure leaves no file\n"
+    "  -o, --out FILE          segment to write; written to a temporary name and\n"
+    "                          renamed, so a failure leaves no file\n"
+    "      --collection DIR    collection folder to write: DIR/blocks/<cid> and\n"
+    "                          DIR/root (created if missing; refused if DIR holds a\n"
+    "                          collection already, unless --append)\n"
+    "      --append            add the records to the collection in DIR (its own\n"
+    "                          parameters apply; DIR/log is folded in and emptied)\n"
     "      --format F          auto (default), fvecs, bvecs, npy, jsonl\n"
-    "      --zstd LEVEL        compress sections with zstd 1..19; 0 (default) stores\n"
-    "                          them raw, which lets readers view them zero-copy\n"
+    "      --zstd LEVEL        compress the --out segment's sections with zstd 1..19;\n"
+    "                          0 (default) stores them raw, which lets readers view\n"
+    "                          them zero-copy\n"
     "      --limit N           use only the first N records\n"
-    "\n";
+    "\n"
+    "  index options (--out; for --collection the buffer and small segments, whose\n"
+    "  kind is hnsw (default there) or flat):\n";
+
+static const char BUILD_HELP_COLLECTION[] =
+    "\n"
+    "  collection options (--collection):\n";
 
 static const char BUILD_HELP_TAIL[] =
-    "      --json              print a JSON summary on stdout\n"
+    "\n"
+    "      --json              print a JSON summary on stdout (one object per output)\n"
     "  -q, --quiet             no progress bar, no notes\n"
     "  -h, --help              this help\n"
     "\n"
-    "example: shoal build base.fvecs --kind hnsw --metric l2 --seed 1 --out base.seg\n";
+    "examples: shoal build base.fvecs --kind hnsw --metric l2 --seed 1 --out base.seg\n"
+    "          shoal build docs.jsonl --collection docs.coll --flush-records 50000\n";
 
 int cli_cmd_build(int argc, char **argv) {
-    cli_opt opts[] = {{"out", 'o', 1, NULL, 0},   {"format", 0, 1, NULL, 0},
+    cli_opt opts[] = {{"out", 'o', 1, NULL, 0},   {"collection", 0, 1, NULL, 0},
+                      {"append", 0, 0, NULL, 0},  {"format", 0, 1, NULL, 0},
                       {"zstd", 0, 1, NULL, 0},    {"limit", 0, 1, NULL, 0},
                       {"json", 0, 0, NULL, 0},    {"quiet", 'q', 0, NULL, 0},
-                      CLI_INDEX_OPTS              {NULL, 0, 0, NULL, 0}};
+                      CLI_INDEX_OPTS CLI_COLLECTION_OPTS {NULL, 0, 0, NULL, 0}};
     cli_args args;
     int rc = cli_parse(&args, opts, argc, argv);
     if (rc) goto out;
     if (args.help) {
         fputs(BUILD_HELP, stdout);
         cli_print_index_help(stdout, 0);
+        fputs(BUILD_HELP_COLLECTION, stdout);
+        cli_print_collection_help(stdout);
         fputs(BUILD_HELP_TAIL, stdout);
         goto out;
     }
@@ -284,20 +451,93 @@ int cli_cmd_build(int argc, char **argv) {
         rc = CLI_USAGE;
         goto out;
     }
-    const char *input = args.pos[0], *out_path = cli_str(&args, "out");
-    if (!out_path) {
-        cli_error("build: --out FILE is required (run 'shoal build --help')");
+    const char *input = args.pos[0], *out_path = cli_str(&args, "out"),
+               *dir = cli_str(&args, "collection"), *which;
+    if (!out_path && !dir) {
+        cli_error("build: --out FILE or --collection DIR is required (run 'shoal build --help')");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (!dir && (cli_flag(&args, "append") || cli_collection_flag_given(&args, &which))) {
+        cli_error("build: --%s applies to --collection DIR",
+                  cli_flag(&args, "append") ? "append" : which);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (!out_path && cli_flag(&args, "zstd")) {
+        cli_error("build: --zstd compresses the --out segment; a collection's segments take "
+                  "--zstd-level");
         rc = CLI_USAGE;
         goto out;
     }
     uint32_t zstd = 0, limit = UINT32_MAX;
     cli_format fmt;
-    shoal_params check;
-    shoal_params_init(&check);
     /* Every flag is checked before the (possibly long) read. */
     if ((rc = cli_u32(&args, "zstd", 0, 19, &zstd)) || (rc = cli_u32(&args, "limit", 1, UINT32_MAX, &limit)) ||
-        (rc = cli_format_param(&args, &fmt)) || (rc = cli_index_params(&args, &check, 0)))
+        (rc = cli_format_param(&args, &fmt)))
         goto out;
+    if (out_path) {
+        shoal_params check;
+        shoal_params_init(&check);
+        if ((rc = cli_index_params(&args, &check, 0))) goto out;
+    }
+    shoal_collection_params cp;
+    shoal_collection_params_init(&cp);
+    int append = 0;
+    if (dir) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            cli_error("build: %s exists and is not a directory", dir);
+            rc = CLI_OUTPUT;
+            goto out;
+        }
+        if (cli_is_collection(dir)) {
+            uint8_t root[SHOAL_CID_BYTES];
+            char text[SHOAL_CID_SIZE] = "";
+            if (cli_read_root(dir, root, NULL) == CLI_OK) shoal_cid_format(root, text);
+            if (!cli_flag(&args, "append")) {
+                cli_error("build: %s holds a collection already (root %s); give --append to add "
+                          "the records to it, or choose another folder",
+                          dir, *text ? text : "unreadable");
+                rc = CLI_USAGE;
+                goto out;
+            }
+            append = 1;
+            /* Its parameters are in its manifest. */
+            const char *given = NULL;
+#define CLI__NOT_ON_APPEND(field, type, js, flag, applies, en, doc)               \
+    if (!given && strcmp(flag, "simd") && cli_flag(&args, flag)) given = flag;
+            if (!out_path) {
+                SHOAL_PARAM_LIST(CLI__NOT_ON_APPEND)
+            }
+#undef CLI__NOT_ON_APPEND
+            if (!given) cli_collection_flag_given(&args, &given);
+            if (given) {
+                cli_error("build: --%s: the collection in %s has its parameters already (--append "
+                          "adds records with them)",
+                          given, dir);
+                rc = CLI_USAGE;
+                goto out;
+            }
+        } else {
+            char *log = cli_path_join(dir, "log");
+            struct stat ls;
+            int stale = log && stat(log, &ls) == 0 && ls.st_size > 0;
+            free(log);
+            if (stale) {
+                cli_error("build: %s/log holds writes but there is no %s/root: a new collection "
+                          "would ignore them; move the log away first",
+                          dir, dir);
+                rc = CLI_USAGE;
+                goto out;
+            }
+            if (cli_flag(&args, "append"))
+                cli_note(cli_flag(&args, "quiet"), "%s holds no collection yet: --append creates one",
+                         dir);
+            cp.small.dim = 1; /* (the records' dimension, once read) */
+            if ((rc = cli_collection_params(&args, &cp))) goto out;
+        }
+    }
     int quiet = cli_flag(&args, "quiet"), json = cli_flag(&args, "json");
     double t0 = cli_now();
     cli_records recs;
@@ -310,12 +550,16 @@ int cli_cmd_build(int argc, char **argv) {
         cli_note(quiet, "%s: %u records have fields other than id, vector, metadata and time; "
                         "they were ignored",
                  input, recs.other_fields);
-    shoal_index *index;
-    rc = cli_make_index(&args, input, &recs, quiet, 0, &index);
+    if (out_path) {
+        shoal_index *index;
+        rc = cli_make_index(&args, input, &recs, quiet, 0, &index);
+        if (!rc) {
+            rc = save_index(index, out_path, (int)zstd, json, input, cli_now() - t0);
+            shoal_index_free(index);
+        }
+    }
+    if (!rc && dir) rc = build_collection(&args, dir, append, &cp, &recs, input, quiet, json, t0);
     cli_records_free(&recs);
-    if (rc) goto out;
-    rc = save_index(index, out_path, (int)zstd, json, input, cli_now() - t0);
-    shoal_index_free(index);
 out:
     free(args.pos);
     return rc;

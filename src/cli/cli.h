@@ -15,9 +15,14 @@
  *   json.c      a small strict JSON reader (for JSONL) and JSON writers
  *   fileio.c    whole-file reads and the temp-file-then-rename writer
  *   progress.c  the stderr progress bar (terminal only)
- *   build.c     build, merge and the shared "make an index from records"
- *   search.c    search and bench
- *   inspect.c   info, verify, cid
+ *   build.c     build (segments and collections), merge and the shared
+ *               "make an index from records"
+ *   search.c    search and bench (segments and collections)
+ *   inspect.c   info, verify, cid (segments and collections)
+ *   collection.c  the collection folder: open, write a version, walk the
+ *               DAG; compact
+ *   cbor.c      a small DAG-CBOR reader (manifests, for info)
+ *   car.c       car export, car import
  *
  * Errors are reported where they happen, as "shoal: <file>: <problem>",
  * and a command returns one of the exit codes below.
@@ -50,6 +55,8 @@ void cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* The text of the last cli_error message ("" if none), for JSON reports. */
+const char *cli_last_error(void);
 /* Prints "shoal: note: <message>\n" unless quiet. */
 void cli_note(int quiet, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -110,6 +117,23 @@ int cli_index_params(cli_args *args, shoal_params *params, int for_search);
 int cli_simd_param(cli_args *args, shoal_simd *out);
 /* Prints the index options' help lines. */
 void cli_print_index_help(FILE *f, int for_search);
+
+/* The collection options of build: one flag per row of
+ * SHOAL_COLLECTION_PARAM_LIST (--flush-records, ...) and, for the large
+ * segments, --large-<flag> per row of SHOAL_PARAM_LIST (--large-kind,
+ * --large-nlist, ...; large-dim, large-metric and large-simd are rows too,
+ * refused when given: large segments take the collection's). */
+#define CLI__POLICY_ROW(field, type, js, flag, doc) {flag, 0, 1, NULL, 0},
+#define CLI__LARGE_ROW(field, type, js, flag, applies, en, doc) {"large-" flag, 0, 1, NULL, 0},
+#define CLI_COLLECTION_OPTS \
+    SHOAL_COLLECTION_PARAM_LIST(CLI__POLICY_ROW) SHOAL_PARAM_LIST(CLI__LARGE_ROW)
+/* Fills a collection's parameters (after shoal_collection_params_init, with
+ * small.dim set): the index options for the small ones (kind hnsw or
+ * flat), the large- options and the policy.  Returns 0 or CLI_USAGE. */
+int cli_collection_params(cli_args *args, shoal_collection_params *cp);
+/* Whether any policy or large- option was given (*which: its name). */
+int cli_collection_flag_given(cli_args *args, const char **which);
+void cli_print_collection_help(FILE *f);
 
 /* --------------------------------------------------------------- input */
 
@@ -260,5 +284,113 @@ int cli_cmd_bench(int argc, char **argv);
 int cli_cmd_info(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_cid(int argc, char **argv);
+int cli_cmd_compact(int argc, char **argv);
+int cli_cmd_car(int argc, char **argv);
+
+/* ---------------------------------------------------------- collections */
+
+/*
+ * A collection kept in a folder (docs/CLI.md, "Collections"):
+ *   DIR/root          the manifest's CID as text, and a newline
+ *   DIR/blocks/<cid>  every block of the DAG, named by its CID's text
+ *   DIR/log           optional: a write-ahead log of log records
+ *                     (shoal_collection_apply), applied when opened
+ * Blocks are written before the root that needs them, each under a
+ * temporary name and renamed; the root is written last.
+ */
+typedef struct cli_collection {
+    const char *dir;
+    shoal_collection *c;
+    uint8_t root[SHOAL_CID_BYTES];
+    char root_text[SHOAL_CID_SIZE];
+    uint8_t *manifest;    /* the root block */
+    size_t manifest_size;
+    uint32_t blocks_read; /* blocks given to the core */
+    uint64_t bytes_read;
+    int has_log;          /* DIR/log exists */
+    uint64_t log_size;
+    shoal_apply_result log; /* what applying it did */
+} cli_collection;
+
+/* A path under dir ("dir/name"), malloc'd; NULL after a message on OOM. */
+char *cli_path_join(const char *dir, const char *name);
+/* 1 if path is a directory, 0 if not (or missing). */
+int cli_is_dir(const char *path);
+/* 1 if path is a directory holding a root file. */
+int cli_is_collection(const char *path);
+/* Reads DIR/root: 0 and root set, or an exit code after a message.
+ * *exists (may be NULL) tells a missing file (then CLI_DATA, no message
+ * when exists is given) from a bad one. */
+int cli_read_root(const char *dir, uint8_t root[SHOAL_CID_BYTES], int *exists);
+/* Reads DIR/blocks/<cid>, checks its size (<= SHOAL_BLOCK_MAX) and that it
+ * hashes to cid; 0 or CLI_DATA after a message naming the file (why: what
+ * the block is for, e.g. "reachable from the root"). */
+int cli_read_block(const char *dir, const uint8_t cid[SHOAL_CID_BYTES], const char *why,
+                   uint8_t **bytes, size_t *size);
+/* Opens the collection in dir (root NULL: DIR/root) with every block
+ * (SHOAL_WANT_ALL), then applies DIR/log if apply_log (a torn tail is
+ * noted, the file is not changed).  Returns 0 or an exit code after a
+ * message: 2 for a missing or damaged block, naming it. */
+int cli_collection_open(const char *dir, const uint8_t *root, int apply_log, shoal_simd simd,
+                        int quiet, cli_collection *out);
+void cli_collection_close(cli_collection *cc);
+
+typedef struct cli_saved {
+    uint8_t root[SHOAL_CID_BYTES];
+    char root_text[SHOAL_CID_SIZE];
+    uint32_t blocks, written; /* blocks of the version; files written */
+    uint64_t bytes;           /* bytes of the version's blocks */
+} cli_saved;
+/* Commits c (flushed) as a new version and writes it to dir: every block
+ * missing from DIR/blocks (temporary name, then rename), then DIR/root.
+ * Creates dir and dir/blocks if missing.  0 or an exit code. */
+int cli_collection_save(const char *dir, shoal_collection *c, int drop_history, cli_saved *out);
+/* Creates dir (one level) and dir/blocks if missing: 0 or CLI_OUTPUT. */
+int cli_collection_mkdirs(const char *dir);
+/* Writes one block as DIR/blocks/<cid> unless present; *written (may be
+ * NULL) is set to 1 if it wrote it.  0 or CLI_OUTPUT. */
+int cli_write_block(const char *dir, const uint8_t cid[SHOAL_CID_BYTES], const uint8_t *bytes,
+                    size_t size, int *written);
+/* Writes DIR/root ("<cid>\n") through a temporary: 0 or CLI_OUTPUT. */
+int cli_write_root(const char *dir, const uint8_t root[SHOAL_CID_BYTES]);
+/* Empties DIR/log if it exists: 0 or CLI_OUTPUT. */
+int cli_truncate_log(const char *dir);
+/* Prints "source: doing failed: <error>: <detail> (NAME)"; returns the exit
+ * code (cli_exit_of). */
+int cli_collection_failure(const char *source, shoal_collection *c, int rc, const char *doing);
+
+/* Called for each block of a DAG walk: bytes NULL for raw blocks the walk
+ * did not read (size is then the file's).  Returns 0 or an exit code
+ * (which stops the walk). */
+typedef int (*cli_block_fn)(void *ctx, const uint8_t cid[SHOAL_CID_BYTES], const uint8_t *bytes,
+                            size_t size);
+/* Walks the DAG under root in DIR/blocks depth-first, pre-order, following
+ * shoal_dag_links, each block once: every block it reads is checked as
+ * cli_read_block does (raw ones only when read_raw, otherwise just found
+ * present; dag-cbor ones always, for their links).  Returns 0 or an exit
+ * code after a message. */
+int cli_dag_walk(const char *dir, const uint8_t root[SHOAL_CID_BYTES], int read_raw,
+                 cli_block_fn fn, void *ctx);
+/* The bytes of the segment linked by link (a raw block, or a segment node
+ * with its parts), concatenated from DIR/blocks.  0 or an exit code. */
+int cli_segment_bytes(const char *dir, const uint8_t link[SHOAL_CID_BYTES], uint8_t **bytes,
+                      size_t *size);
+
+/* cbor.c: reading a manifest (validated by shoal_collection_open). */
+typedef struct cli_cbor {
+    const uint8_t *p, *end; /* an item at p, inside a buffer ending at end */
+} cli_cbor;
+cli_cbor cli_cbor_at(const uint8_t *bytes, size_t size);
+int cli_cbor_ok(cli_cbor v);                 /* 0 for a missing item */
+cli_cbor cli_cbor_get(cli_cbor map, const char *key); /* missing: !ok */
+uint32_t cli_cbor_count(cli_cbor v);         /* array or map entries; 0 otherwise */
+cli_cbor cli_cbor_index(cli_cbor array, uint32_t i);
+int cli_cbor_uint(cli_cbor v, uint64_t *out);  /* 0, or -1 if not an unsigned integer */
+int cli_cbor_int(cli_cbor v, int64_t *out);
+int cli_cbor_text(cli_cbor v, const char **s, size_t *len);
+int cli_cbor_link(cli_cbor v, uint8_t cid[SHOAL_CID_BYTES]);
+int cli_cbor_is_null(cli_cbor v);
+/* The item as JSON (links as {"/": "<cid>"}, as DAG-JSON writes them). */
+void cli_cbor_json(FILE *f, cli_cbor v);
 
 #endif

@@ -24,27 +24,40 @@ static const char USAGE[] =
     "Build, inspect and query Shoal vector indexes offline.\n"
     "\n"
     "commands:\n"
-    "  build   build an index from .fvecs, .bvecs, .npy (float32) or JSONL, write a segment\n"
-    "  search  search a segment (or an index built on the fly from a data file)\n"
-    "  info    header, sections, sizes and CID of a segment\n"
-    "  verify  check a segment: checksums, structure, graph invariants\n"
+    "  build   build an index from .fvecs, .bvecs, .npy (float32) or JSONL, write a\n"
+    "          segment (--out FILE) or a collection folder (--collection DIR)\n"
+    "  search  search a segment, a collection folder, or an index built on the fly\n"
+    "          from a data file\n"
+    "  info    header, sections, sizes and CID of a segment; root, segments and\n"
+    "          blocks of a collection folder\n"
+    "  verify  check a segment (checksums, structure, graph invariants) or a\n"
+    "          collection folder (every block, every segment)\n"
     "  merge   merge several segments into one\n"
+    "  compact merge a collection folder's segments (and its log) into a new version\n"
+    "  car     car export DIR --out FILE.car / car import FILE.car --collection DIR\n"
     "  cid     the CID (CIDv1, raw, sha2-256) of files\n"
     "  bench   recall and QPS against a ground-truth .ivecs or exact truth\n"
+    "\n"
+    "A collection folder holds DIR/root (the manifest's CID), DIR/blocks/<cid>\n"
+    "and optionally DIR/log (docs/CLI.md, \"Collections\").\n"
     "\n"
     "Run 'shoal <command> --help' for a command's options.\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 bad input data, 3 output not written,\n"
     "            4 out of memory or internal error, 5 recall below --min-recall\n";
 
+/* The last message, for commands that also report it as JSON (verify). */
+static char last_error[2048];
+
 void cli_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("shoal: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "shoal: %s\n", last_error);
 }
+
+const char *cli_last_error(void) { return last_error; }
 
 void cli_note(int quiet, const char *fmt, ...) {
     if (quiet) return;
@@ -72,7 +85,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"build", cli_cmd_build}, {"search", cli_cmd_search}, {"info", cli_cmd_info},
     {"verify", cli_cmd_verify}, {"merge", cli_cmd_merge}, {"cid", cli_cmd_cid},
-    {"bench", cli_cmd_bench},
+    {"bench", cli_cmd_bench}, {"compact", cli_cmd_compact}, {"car", cli_cmd_car},
 };
 
 int main(int argc, char **argv) {

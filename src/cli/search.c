@@ -1,6 +1,10 @@
 /*
  * search.c -- `shoal search` and `shoal bench`.
  *
+ * search also takes a collection folder (collection.c opens it with every
+ * block and applies its log) and searches it with shoal_collection_search:
+ * the same output, ids and metadata from the collection's hits.
+ *
  * Both take either a segment or a vector file as the index: a vector file
  * is built into an in-memory index first, with the same index options as
  * `shoal build`, so recall and speed can be tried before anything is
@@ -124,8 +128,9 @@ static void write_metadata(shoal_index *index, uint32_t label, FILE *f, int json
 static const char SEARCH_HELP[] =
     "usage: shoal search INDEX (--query FILE | --vector V) [options]\n"
     "\n"
-    "Finds the k nearest records for each query.  INDEX is a segment, or a\n"
-    "vector file that is built into an in-memory index first (with build's\n"
+    "Finds the k nearest records for each query.  INDEX is a segment, a\n"
+    "collection folder (DIR holding DIR/root; its DIR/log is applied first), or\n"
+    "a vector file that is built into an in-memory index first (with build's\n"
     "index options: --kind, --metric, --seed, --M, --nlist, ...).\n"
     "\n"
     "      --query FILE        queries: .fvecs, .bvecs, .npy or JSONL (JSONL ids\n"
@@ -153,6 +158,148 @@ static const char SEARCH_HELP_TAIL[] =
     "Distances: l2 squared Euclidean, ip negative inner product, cosine 1-cos.\n"
     "\n"
     "example: shoal search base.seg --query queries.fvecs -k 10 --ef 64 --json\n";
+
+/* Which kinds the parts of a collection have (bit 1 << kind): the buffer's
+ * (the small kind) and every segment's, from the manifest. */
+static uint32_t collection_kinds(const cli_collection *cc) {
+    cli_cbor m = cli_cbor_at(cc->manifest, cc->manifest_size);
+    uint32_t bits = 0;
+    const char *t;
+    size_t len;
+    if (!cli_cbor_text(cli_cbor_get(cli_cbor_get(cli_cbor_get(m, "config"), "small"), "kind"), &t, &len) &&
+        shoal_kind_parse(t, len) >= 0)
+        bits |= 1u << shoal_kind_parse(t, len);
+    cli_cbor segs = cli_cbor_get(m, "segments");
+    for (uint32_t i = 0; i < cli_cbor_count(segs); i++)
+        if (!cli_cbor_text(cli_cbor_get(cli_cbor_index(segs, i), "kind"), &t, &len) &&
+            shoal_kind_parse(t, len) >= 0)
+            bits |= 1u << shoal_kind_parse(t, len);
+    return bits;
+}
+
+/* The metadata of one collection hit as JSON text (nothing for none). */
+static void write_hit_metadata(shoal_collection *c, shoal_hit hit, FILE *f, int json) {
+    char *text;
+    size_t size;
+    if (shoal_collection_hits_json(c, 1, &hit, &text, &size)) {
+        if (json) fputs("null", f);
+        return;
+    }
+    if (size < 2 || (size == 6 && !memcmp(text, "[null]", 6))) {
+        if (json) fputs("null", f);
+    } else {
+        if (!json) fputs("  ", f);
+        fwrite(text + 1, 1, size - 2, f); /* "[{...}]" -> "{...}" */
+    }
+    shoal_collection_free_bytes(c, text);
+}
+
+/* search over a collection folder: the same output as over a segment. */
+static int search_collection(cli_args *args, const char *dir, uint32_t k, int quiet, int json) {
+    cli_collection cc;
+    shoal_filter *where = NULL;
+    cli_records q;
+    memset(&q, 0, sizeof q);
+    shoal_hit *hits = NULL;
+    float *dists = NULL;
+    const char *qsource;
+    int rc;
+    /* Index options make no sense for a collection: it has its parameters. */
+#define CLI__COLLECTION_HAS(field, type, js, flag, applies, en, doc)                      \
+    if (strcmp(flag, "simd") && strcmp(flag, "nprobe") && strcmp(flag, "rerank") &&      \
+        cli_flag(args, flag)) {                                                          \
+        cli_error("%s: --%s builds an index from a data file; %s is a collection, which " \
+                  "already has its parameters", args->command, flag, dir);                \
+        return CLI_USAGE;                                                                \
+    }
+    SHOAL_PARAM_LIST(CLI__COLLECTION_HAS)
+#undef CLI__COLLECTION_HAS
+    if (cli_flag(args, "format")) {
+        cli_error("%s: --format applies to data files; %s is a collection", args->command, dir);
+        return CLI_USAGE;
+    }
+    shoal_simd simd = SHOAL_SIMD_AUTO;
+    if ((rc = cli_simd_param(args, &simd))) return rc;
+    if ((rc = cli_collection_open(dir, NULL, 1, simd, quiet, &cc))) return rc;
+    shoal_collection *c = cc.c;
+    shoal_search_params sp;
+    shoal_search_params_init(&sp);
+    uint32_t kinds = collection_kinds(&cc);
+    if (cli_flag(args, "ef") && !(kinds & (1u << SHOAL_KIND_HNSW))) {
+        cli_error("%s: --ef applies to hnsw parts; %s has none", args->command, dir);
+        rc = CLI_USAGE;
+    } else if ((cli_flag(args, "nprobe") || cli_flag(args, "rerank")) &&
+               !(kinds & (1u << SHOAL_KIND_IVF))) {
+        cli_error("%s: --%s applies to ivf segments; %s has none", args->command,
+                  cli_flag(args, "nprobe") ? "nprobe" : "rerank", dir);
+        rc = CLI_USAGE;
+    }
+    if (rc || (rc = cli_u32(args, "rerank", 0, SHOAL_K_MAX, &sp.rerank)) ||
+        (rc = cli_u32(args, "ef", 1, SHOAL_K_MAX, &sp.ef)) ||
+        (rc = cli_u32(args, "nprobe", 1, UINT32_MAX, &sp.nprobe)) || (rc = filter_param(args, &where)))
+        goto out;
+    sp.where = where;
+    if ((rc = read_queries(args, "query", shoal_collection_dim(c), &q, &qsource))) goto out;
+    hits = malloc((size_t)k * sizeof *hits);
+    dists = malloc((size_t)k * sizeof *dists);
+    if (!hits || !dists) {
+        cli_error("out of memory");
+        rc = CLI_INTERNAL;
+        goto out;
+    }
+    if (json) printf("{\"k\":%u,\"results\":[", k);
+    for (uint32_t i = 0; i < q.n; i++) {
+        int found = shoal_collection_search(c, q.vectors + (size_t)i * q.dim, q.dim, k, &sp, NULL,
+                                            NULL, hits, dists);
+        if (found < 0) {
+            if (json) printf("]}\n");
+            rc = cli_collection_failure(dir, c, found, "search");
+            if (found == SHOAL_EPARAM) rc = CLI_USAGE;
+            goto out;
+        }
+        const char *qid = q.id_bytes + q.id_offsets[i];
+        size_t qlen = q.id_offsets[i + 1] - q.id_offsets[i];
+        if (json) {
+            printf("%s{\"query\":", i ? "," : "");
+            json_write_string(stdout, qid, qlen);
+            printf(",\"ids\":[");
+            for (int j = 0; j < found; j++) {
+                const char *id;
+                int len = shoal_collection_hit_id(c, hits[j], &id);
+                if (j) putchar(',');
+                json_write_string(stdout, id, len < 0 ? 0 : (size_t)len);
+            }
+            printf("],\"distances\":[");
+            for (int j = 0; j < found; j++) {
+                if (j) putchar(',');
+                json_write_float(stdout, dists[j]);
+            }
+            printf("],\"metadata\":[");
+            for (int j = 0; j < found; j++) {
+                if (j) putchar(',');
+                write_hit_metadata(c, hits[j], stdout, 1);
+            }
+            printf("]}");
+        } else {
+            printf("query %.*s\n", (int)qlen, qid);
+            for (int j = 0; j < found; j++) {
+                const char *id;
+                int len = shoal_collection_hit_id(c, hits[j], &id);
+                printf("  %3d  %.*s  %.9g", j + 1, len < 0 ? 0 : len, id, (double)dists[j]);
+                write_hit_metadata(c, hits[j], stdout, 0);
+                putchar('\n');
+            }
+        }
+    }
+    if (json) printf("]}\n");
+out:
+    free(hits);
+    free(dists);
+    cli_records_free(&q);
+    shoal_filter_free(where);
+    cli_collection_close(&cc);
+    return rc;
+}
 
 int cli_cmd_search(int argc, char **argv) {
     cli_opt opts[] = {{"query", 0, 1, NULL, 0}, {"vector", 0, 1, NULL, 0}, {"k", 'k', 1, NULL, 0},
@@ -191,6 +338,10 @@ int cli_cmd_search(int argc, char **argv) {
     }
     int quiet = cli_flag(&args, "quiet"), json = cli_flag(&args, "json");
     const char *path = args.pos[0], *qsource;
+    if (cli_is_dir(path)) {
+        rc = search_collection(&args, path, k, quiet, json);
+        goto out;
+    }
     if ((rc = cli_open_index(&args, path, quiet, &index, NULL))) goto out;
     shoal_search_params sp;
     if ((rc = search_params(&args, index, &sp)) || (rc = cli_u32(&args, "ef", 1, SHOAL_K_MAX, &sp.ef)) ||
