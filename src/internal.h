@@ -28,6 +28,9 @@ void *shoal__calloc(shoal__mem *mem, size_t count, size_t size);
 /* Like realloc, but on failure the old block is untouched and NULL returned. */
 void *shoal__realloc(shoal__mem *mem, void *ptr, size_t size);
 void shoal__free(shoal__mem *mem, void *ptr);
+/* Moves the accounting of a block from one handle to another with the same
+ * allocator (the block changes owner, not place). */
+void shoal__mem_move(shoal__mem *from, shoal__mem *to, const void *ptr);
 /* Grows *array (of elem-byte items, *cap of them) to hold at least need. */
 int shoal__grow(shoal__mem *mem, void **array, uint32_t *cap, uint32_t need, size_t elem);
 

@@ -993,6 +993,18 @@ SHOAL_API int shoal_collection_flush(shoal_collection *c);
  */
 SHOAL_API int shoal_collection_compact(shoal_collection *c, int full, int64_t now_ms);
 
+/*
+ * A read-only copy of the collection's segments as they are now, with
+ * their tombstones, without the buffer: taken right after a commit, the
+ * committed version.  It shares the segments' memory with c (reference
+ * counted), so it costs a few bitmaps, and stays valid whatever c does
+ * next, freeing included (free it with shoal_collection_free).  Searches
+ * and reads work; writes, flush, compaction, commit, wants and give fail
+ * with SHOAL_ESTATE.  Lets a host answer searches from the last version
+ * while a long write runs.
+ */
+SHOAL_API int shoal_collection_snapshot(shoal_collection *c, shoal_collection **out);
+
 /* ---- the manifest DAG */
 
 /*

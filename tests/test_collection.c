@@ -790,6 +790,61 @@ static void test_car(void) {
     shoal_index_free(m.ref);
 }
 
+static void test_snapshot(void) {
+    model m = {make(SHOAL_KIND_HNSW, 100, SHOAL_METRIC_L2), make_ref(SHOAL_METRIC_L2), {41}, 300};
+    for (int i = 0; i < 10; i++) model_upsert(&m, 30);
+    shoal_collection_flush(m.c);
+    model_delete(&m, 20);
+    /* The reference at snapshot time: a copy of ref's records. */
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = DIM;
+    shoal_index *then;
+    const shoal_index *src[1] = {m.ref};
+    CHECK_INT(shoal_index_merge(src, 1, &p, &then), SHOAL_OK);
+    shoal_collection *snap;
+    CHECK_INT(shoal_collection_snapshot(m.c, &snap), SHOAL_OK);
+    CHECK_INT(shoal_collection_size(snap), shoal_index_size(then));
+    /* The collection moves on: replacements, deletes, flushes, a full
+     * compaction that frees the segments the snapshot shares. */
+    for (int i = 0; i < 6; i++) model_upsert(&m, 30);
+    model_delete(&m, 30);
+    shoal_collection_flush(m.c);
+    CHECK(shoal_collection_compact(m.c, 1, 0) >= 1);
+    same_results(m.c, m.ref, 1, NULL);
+    shoal_collection_free(m.c);
+    /* The snapshot still answers as the collection did. */
+    shoal_hit hits[10];
+    float da[10], db[10];
+    uint32_t labels[10];
+    test_rng r = {5};
+    for (int q = 0; q < 10; q++) {
+        float query[DIM];
+        test_fill(&r, query, DIM);
+        shoal_search_params sp;
+        shoal_search_params_init(&sp);
+        sp.ef = 300; /* high ef: the HNSW answers are exact on 300 records */
+        int na = shoal_collection_search(snap, query, DIM, 10, &sp, NULL, NULL, hits, da);
+        int nb = shoal_index_search(then, query, DIM, 10, NULL, labels, db);
+        CHECK_INT(na, nb);
+        for (int i = 0; i < na && i < nb; i++) {
+            const char *ia, *ib;
+            int la = shoal_collection_hit_id(snap, hits[i], &ia);
+            int lb = shoal_index_label_id(then, labels[i], &ib);
+            CHECK(la == lb && !memcmp(ia, ib, (size_t)la));
+            CHECK(da[i] == db[i]);
+        }
+    }
+    /* Read-only. */
+    CHECK_INT(shoal_collection_delete(snap, 1, "r1", (uint32_t[]){0, 2}), SHOAL_ESTATE);
+    CHECK_INT(shoal_collection_flush(snap), SHOAL_ESTATE);
+    uint8_t root[SHOAL_CID_BYTES];
+    CHECK_INT(shoal_collection_commit(snap, 0, root), SHOAL_ESTATE);
+    shoal_collection_free(snap);
+    shoal_index_free(then);
+    shoal_index_free(m.ref);
+}
+
 void suite_collection(void) {
     static const harness_test tests[] = {
         {"equals_one_index", test_equals_one_index},
@@ -801,6 +856,7 @@ void suite_collection(void) {
         {"hostile_manifests", test_hostile_manifests},
         {"out_of_memory", test_out_of_memory},
         {"car", test_car},
+        {"snapshot", test_snapshot},
     };
     harness_run("collection", tests, sizeof tests / sizeof tests[0]);
 }

@@ -174,7 +174,7 @@ void shoal__segment_release(shoal_collection *c, shoal__segment *s) {
     shoal__blob_free(c, &s->node);
     for (uint32_t i = 0; s->parts && i < s->nparts; i++) shoal__blob_free(c, &s->parts[i]);
     shoal__free(&c->mem, s->parts);
-    shoal__free(&c->mem, s->bytes);
+    if (s->bytes_owned) shoal__free(&c->mem, s->bytes);
     shoal__free(&c->mem, s->head);
     for (uint32_t i = 0; s->units && i < s->nunits; i++) shoal__free(&c->mem, s->units[i]);
     shoal__free(&c->mem, s->units);
@@ -269,6 +269,10 @@ int shoal__segment_view(shoal_collection *c, shoal__segment *s) {
     shoal_index_free(s->index);
     s->index = x;
     s->mode = SHOAL__MODE_WHOLE;
+    if (s->bytes_owned) { /* the view keeps its bytes from now on */
+        shoal__index_adopt(x, &c->mem, s->bytes);
+        s->bytes_owned = 0;
+    }
     return SHOAL_OK;
 }
 
@@ -296,6 +300,7 @@ static int add_segment(shoal_collection *c, uint8_t *bytes, size_t size, int tie
     shoal__segment *s = &c->segs[c->nsegs];
     memset(s, 0, sizeof *s);
     s->bytes = bytes;
+    s->bytes_owned = 1;
     s->size = size;
     s->tier = tier;
     int rc = shoal__segment_view(c, s);
@@ -595,6 +600,7 @@ void shoal_collection_stats_get(const shoal_collection *c, shoal_collection_stat
     out->segments = c->nsegs;
     out->next_seq = c->next_seq;
     out->memory_bytes = c->mem.bytes + shoal_index_memory_bytes(c->buffer);
+    /* (A segment shared with a snapshot counts in both.) */
     for (uint32_t i = 0; i < c->nsegs; i++) {
         const shoal__segment *s = &c->segs[i];
         out->tombstones += s->tomb_count;
@@ -664,6 +670,7 @@ static int merge_into(shoal_collection *c, uint32_t n, const uint32_t *which,
 
 int shoal_collection_flush(shoal_collection *c) {
     c->errmsg[0] = '\0';
+    if (c->readonly) return shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only");
     int rc = check_busy(c, "flush");
     if (rc) return rc;
     uint32_t n = shoal_index_size(c->buffer);
@@ -870,6 +877,7 @@ static int compact_full(shoal_collection *c, int64_t cutoff, int ages, uint32_t 
 
 int shoal_collection_compact(shoal_collection *c, int full, int64_t now_ms) {
     c->errmsg[0] = '\0';
+    if (c->readonly) return shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only");
     int rc = check_busy(c, "compact");
     if (!rc) rc = shoal__coll_whole(c, "compact");
     if (rc) return rc;
@@ -880,4 +888,57 @@ int shoal_collection_compact(shoal_collection *c, int full, int64_t now_ms) {
     rc = full ? compact_full(c, cutoff, ages, which) : compact_tiered(c, cutoff, ages, which);
     shoal__free(&c->mem, which);
     return rc;
+}
+
+/* -------------------------------------------------------------- snapshot */
+
+int shoal_collection_snapshot(shoal_collection *c, shoal_collection **out) {
+    if (!out) return SHOAL_EPARAM;
+    *out = NULL;
+    c->errmsg[0] = '\0';
+    shoal_collection *snap;
+    int rc = shoal__coll_create(&c->params, &c->allocator, &snap);
+    if (rc) return shoal__coll_fail(c, rc, "out of memory for a snapshot");
+    snap->readonly = 1;
+    snap->next_seq = snap->log_seq = c->next_seq;
+    if (c->nsegs && shoal__grow(&snap->mem, (void **)&snap->segs, &snap->segs_cap, c->nsegs,
+                                sizeof *snap->segs)) {
+        shoal_collection_free(snap);
+        return shoal__coll_fail(c, SHOAL_ENOMEM, "out of memory for a snapshot");
+    }
+    for (uint32_t i = 0; i < c->nsegs; i++) {
+        const shoal__segment *s = &c->segs[i];
+        shoal__segment *d = &snap->segs[snap->nsegs];
+        memset(d, 0, sizeof *d);
+        memcpy(d->link, s->link, sizeof d->link);
+        d->kind = s->kind;
+        d->tier = s->tier;
+        d->records = s->records;
+        d->seq_min = s->seq_min;
+        d->seq_max = s->seq_max;
+        d->time_min = s->time_min;
+        d->time_max = s->time_max;
+        d->size = s->size;
+        d->mode = s->mode;
+        d->nlist = s->nlist;
+        d->label_bound = s->label_bound;
+        d->tomb_count = s->tomb_count;
+        if (s->index && s->allow) {
+            size_t bytes = ((size_t)s->label_bound + 7) / 8;
+            d->tomb = shoal__alloc(&snap->mem, bytes ? bytes : 1);
+            d->allow = shoal__alloc(&snap->mem, bytes ? bytes : 1);
+            if (!d->tomb || !d->allow) {
+                shoal__free(&snap->mem, d->tomb);
+                shoal__free(&snap->mem, d->allow);
+                shoal_collection_free(snap);
+                return shoal__coll_fail(c, SHOAL_ENOMEM, "out of memory for a snapshot");
+            }
+            memcpy(d->tomb, s->tomb, bytes);
+            memcpy(d->allow, s->allow, bytes);
+            d->index = shoal__index_retain(s->index);
+        }
+        snap->nsegs++;
+    }
+    *out = snap;
+    return SHOAL_OK;
 }

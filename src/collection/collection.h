@@ -60,6 +60,7 @@ typedef struct shoal__segment {
 
     /* The index: a view over bytes, or lazy (IVF opened from its head). */
     uint8_t *bytes;     /* the whole segment, as its blocks arrive; NULL when lazy */
+    int bytes_owned;    /* bytes are the collection's (else its view index's) */
     uint8_t *head;      /* lazy: the head blocks, until opened */
     uint8_t **units;    /* lazy: a list's bytes, while its blocks arrive */
     uint64_t *unit_left;
@@ -87,6 +88,7 @@ struct shoal_collection {
     uint64_t next_seq; /* applied */
     uint64_t log_seq;  /* encoded: log records are numbered from here */
     int busy;
+    int readonly;      /* a snapshot: reads only */
 
     /* The committed (or opened) version and its blocks. */
     shoal__blob root;

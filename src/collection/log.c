@@ -96,6 +96,7 @@ static int check_out(shoal_collection *c, uint8_t **out, size_t *size) {
     if (c->busy)
         return shoal__coll_fail(c, SHOAL_ESTATE, "a write was encoded from a callback of a "
                                                  "running call");
+    if (c->readonly) return shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only");
     return SHOAL_OK;
 }
 
@@ -304,6 +305,7 @@ int shoal_collection_apply(shoal_collection *c, const uint8_t *log, size_t size,
     int rc = SHOAL_OK;
     if (c->busy)
         rc = shoal__coll_fail(c, SHOAL_ESTATE, "apply called from a callback of a running call");
+    if (!rc && c->readonly) rc = shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only");
     if (!rc && !log && size) rc = shoal__coll_fail(c, SHOAL_EPARAM, "log is NULL");
     uint64_t at = 0;
     while (!rc && at < size) {

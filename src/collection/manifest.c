@@ -319,6 +319,7 @@ static void segment_entry(shoal_collection *c, const shoal__segment *s, shoal__c
 
 int shoal_collection_commit(shoal_collection *c, int drop_history, uint8_t root[SHOAL_CID_BYTES]) {
     c->errmsg[0] = '\0';
+    if (c->readonly) return shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only");
     if (c->busy)
         return shoal__coll_fail(c, SHOAL_ESTATE, "commit called from a callback of a running call");
     if (shoal_index_size(c->buffer))
@@ -1034,8 +1035,15 @@ static int whole_ready(shoal_collection *c, uint32_t si) {
     shoal_index *x;
     int rc = shoal_index_view(s->bytes, (size_t)s->size, &lp, &x);
     if (rc) return shoal__coll_fail(c, rc, "segment %u: %s", si, msg);
-    if ((rc = attached(c, si, x)) && s->index != x) shoal_index_free(x);
-    return rc;
+    if ((rc = attached(c, si, x))) {
+        if (s->index != x) shoal_index_free(x);
+        return rc;
+    }
+    if (s->bytes_owned) { /* the view keeps its bytes from now on */
+        shoal__index_adopt(x, &c->mem, s->bytes);
+        s->bytes_owned = 0;
+    }
+    return SHOAL_OK;
 }
 
 static int head_ready(shoal_collection *c, uint32_t si) {
@@ -1157,6 +1165,7 @@ static int choose_mode(shoal_collection *c, uint32_t si, int want) {
     s->unit_left = NULL;
     s->nunits = 0;
     s->bytes = bytes;
+    s->bytes_owned = 1;
     for (uint32_t i = 0; i < s->nblocks; i++) s->blocks[i].have = 0;
     s->blocks_have = 0;
     s->mode = SHOAL__MODE_WHOLE;
@@ -1185,6 +1194,7 @@ int shoal_collection_wants(shoal_collection *c, int want, const float *query, ui
                            uint32_t k, const shoal_search_params *params,
                            uint8_t (*cids)[SHOAL_CID_BYTES], uint32_t cap) {
     c->errmsg[0] = '\0';
+    if (c->readonly) return shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only: it fetches nothing");
     if (want != SHOAL_WANT_ALL && want != SHOAL_WANT_LAZY)
         return shoal__coll_fail(c, SHOAL_EPARAM, "want = %d is unknown", want);
     if (query) want = SHOAL_WANT_LAZY;
@@ -1280,6 +1290,7 @@ static int map_rebuild(shoal_collection *c) {
 
 int shoal_collection_give(shoal_collection *c, const uint8_t *bytes, size_t size) {
     c->errmsg[0] = '\0';
+    if (c->readonly) return shoal__coll_fail(c, SHOAL_ESTATE, "a snapshot is read-only: it fetches nothing");
     if (c->busy) return shoal__coll_fail(c, SHOAL_ESTATE, "give called from a callback");
     if (!bytes && size) return shoal__coll_fail(c, SHOAL_EPARAM, "bytes is NULL");
     if (size > SHOAL_BLOCK_MAX) return 0; /* no block of ours is larger */

@@ -52,6 +52,13 @@ static size_t block_size(const void *ptr) {
     return size;
 }
 
+void shoal__mem_move(shoal__mem *from, shoal__mem *to, const void *ptr) {
+    if (!ptr) return;
+    size_t n = block_size(ptr) + SHOAL__HEADER;
+    from->bytes -= n;
+    to->bytes += n;
+}
+
 void shoal__free(shoal__mem *mem, void *ptr) {
     if (!ptr) return;
     unsigned char *p = (unsigned char *)ptr - SHOAL__HEADER;

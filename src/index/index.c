@@ -123,6 +123,10 @@ void shoal_index_stats(const shoal_index *index, shoal_stats *out) {
 
 void shoal_index_free(shoal_index *index) {
     if (!index) return;
+    if (index->refs) { /* shared: another owner still holds it */
+        index->refs--;
+        return;
+    }
     shoal__lazy_free(index);
     if (index->kind_state) index->ops->destroy(index);
     if (!index->ids_borrowed && index->ids)
@@ -138,6 +142,7 @@ void shoal_index_free(shoal_index *index) {
     shoal__free(&index->mem, index->alive);
     shoal__free(&index->mem, index->free_labels);
     shoal__free(&index->mem, index->idmap.slots);
+    shoal__free(&index->mem, index->owned_bytes);
     shoal__mem mem = index->mem;
     shoal__free(&mem, index);
 }

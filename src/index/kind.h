@@ -145,7 +145,24 @@ struct shoal_index {
     /* Opened from a segment's head (shoal_index_open_head): lists arrive
      * one by one; NULL otherwise. */
     struct shoal__lazy *lazy; /* index/persist.h */
+    /* Sharing (collection snapshots): shoal_index_free releases one of refs
+     * + 1 owners; the last frees.  owned_bytes: the segment bytes a view
+     * reads, handed to the index so that they live exactly as long. */
+    uint32_t refs;
+    void *owned_bytes;
 };
+
+static inline shoal_index *shoal__index_retain(shoal_index *index) {
+    if (index) index->refs++;
+    return index;
+}
+
+/* Gives a view the bytes it reads (allocated through from, which has the
+ * view's allocator): freed with the view. */
+static inline void shoal__index_adopt(shoal_index *index, shoal__mem *from, void *bytes) {
+    shoal__mem_move(from, &index->mem, bytes);
+    index->owned_bytes = bytes;
+}
 
 static inline int shoal__is_alive(const shoal_index *index, uint32_t label) {
     return label < index->label_bound && (index->alive[label >> 3] >> (label & 7)) & 1;
