@@ -9,7 +9,7 @@
 // first load says to import 'shoal/worker' rather than failing deep inside
 // new URL() with "Invalid URL string".
 import { setWasmCompiler } from './src/load.mjs';
-import { WORKER_HINT } from './src/compile-browser.mjs';
+import { WORKER_HINT, compileWasm as fetchAndCompile } from './src/compile-browser.mjs';
 import { fail } from './src/fail.mjs';
 import { UnsupportedError } from './dist/errors.mjs';
 
@@ -19,14 +19,14 @@ const isWorkerd = typeof navigator === 'object' && navigator?.userAgent === 'Clo
 
 setWasmCompiler(async (file) => {
   if (isWorkerd) throw fail(UnsupportedError, `the default entry of shoal cannot load ${file} here; ${WORKER_HINT}`);
-  const { compileWasm } = isNode
-    ? await import('./src/compile-node.mjs')
-    : await import('./src/compile-browser.mjs');
+  if (!isNode) return fetchAndCompile(file);
+  const { compileWasm } = await import('./src/compile-node.mjs'); // node:fs, loaded only in Node
   return compileWasm(file);
 });
 
 export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { Collection } from './src/collection.mjs';
+export { workerCollection } from './src/worker-protocol.mjs';
 export { fileStore, indexedDBStore, memoryStore } from './src/stores-any.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
 export * from './dist/errors.mjs';

@@ -45,6 +45,11 @@ export async function compileWasm(file) {
   if (!response.ok)
     throw new Error(`shoal: fetching ${url} failed: HTTP ${response.status} (a bundler that moved this package's ` +
       "code without its .wasm files? see \"Bundlers\" in the package's README)");
+  // A dev server's fallback page instead of a 404: what Vite 7 and older
+  // serve when their dependency pre-bundling moved this code (vite#8427).
+  if ((response.headers.get('content-type') || '').startsWith('text/html'))
+    throw new Error(`shoal: ${url} is an HTML page, not wasm: a dev server or bundler moved this package's code ` +
+      "away from its dist/ folder (Vite 7 or older: optimizeDeps: { exclude: ['shoal'] }; see \"Bundlers\" in the package's README)");
   try {
     // compileStreaming insists on Content-Type application/wasm; a server
     // that gets it wrong should cost speed, not a broken page.

@@ -42,7 +42,7 @@ export function simdSupported() {
 }
 
 let compiler = null;                 // (file name) -> Promise<WebAssembly.Module>
-const precompiled = new Map();       // variant -> WebAssembly.Module
+const precompiled = new Map();       // variant -> what initWasm() was given
 const instances = new Map();         // variant -> Promise<Emscripten module>
 
 /** Set by each package entry: how this runtime turns a dist/ file name into a module. */
@@ -51,19 +51,57 @@ export function setWasmCompiler(fn) {
 }
 
 /**
- * Hands in modules compiled elsewhere (an edge worker's `import wasm from
- * '.../shoal-simd.wasm'`, a cached module, ...).  Must come before the first
- * Index.create that uses the variant.
+ * Hands in the wasm from elsewhere, before the first Index.create (or
+ * Collection) that uses the variant.  Each of `simd` and `base` may be:
+ *   - a WebAssembly.Module: an edge worker's `import wasm from
+ *     '.../shoal-simd.wasm'`, Deno's `import source wasm from ...`, a cached
+ *     module -- used as it is, never compiled;
+ *   - a URL or URL string (fetched when first needed: esbuild's file loader,
+ *     a CDN), a Response, or a Blob (Bun.file(path)) -- compiled when first
+ *     needed;
+ *   - a promise of any of these.
+ * Raw bytes are refused: compile them (WebAssembly.compile) and pass the
+ * module, which is what this function is for.
+ * Only the variant that gets used is fetched and compiled.
  */
 export function initWasm({ simd, base } = {}) {
-  for (const [variant, module] of [['simd', simd], ['base', base]]) {
-    if (module === undefined) continue;
-    if (!(module instanceof WebAssembly.Module))
-      throw new TypeError(`initWasm: ${variant} must be a WebAssembly.Module`);
+  for (const [variant, source] of [['simd', simd], ['base', base]]) {
+    if (source === undefined) continue;
+    if (!isWasmSource(source) && typeof source?.then !== 'function')
+      throw new TypeError(`initWasm: ${variant} must be a WebAssembly.Module, a URL, a Response, a Blob ` +
+        `or a promise of one, not ${describe(source)}`);
     if (instances.has(variant))
       throw fail(StateError, `initWasm: the ${variant} variant is already loaded`);
-    precompiled.set(variant, module);
+    // A promise for a variant never used must not surface as an unhandled
+    // rejection; a used one still rejects where it is awaited.
+    if (typeof source.then === 'function') source.then(undefined, () => {});
+    precompiled.set(variant, source);
   }
+}
+
+const isWasmSource = (x) => x instanceof WebAssembly.Module || x instanceof URL || typeof x === 'string' ||
+  (typeof Response === 'function' && x instanceof Response) ||
+  (typeof Blob === 'function' && x instanceof Blob);
+const describe = (x) => (x === null ? 'null' : typeof x === 'object' ? x.constructor?.name ?? 'an object' : typeof x);
+
+async function compileSource(variant, pending) {
+  let source = await pending;
+  if (source instanceof WebAssembly.Module) return source;
+  if (!isWasmSource(source))
+    throw new TypeError(`initWasm: the ${variant} promise gave ${describe(source)}, not a wasm source`);
+  if (source instanceof URL || typeof source === 'string') {
+    const response = await fetch(source);
+    if (!response.ok) throw new Error(`shoal: fetching ${source} failed: HTTP ${response.status}`);
+    source = response;
+  }
+  if (typeof Response === 'function' && source instanceof Response) {
+    if (WebAssembly.compileStreaming && (source.headers.get('content-type') || '').startsWith('application/wasm'))
+      return WebAssembly.compileStreaming(source);
+    source = await source.arrayBuffer();
+  } else if (typeof Blob === 'function' && source instanceof Blob) {
+    source = await source.arrayBuffer();
+  }
+  return WebAssembly.compile(source);
 }
 
 const unsupported = (detail) => fail(UnsupportedError, detail);
@@ -79,8 +117,10 @@ export function chooseVariant(simd) {
 
 async function instantiate(variant) {
   const { create, file } = VARIANTS[variant];
-  let module = precompiled.get(variant);
-  if (!module) {
+  let module;
+  if (precompiled.has(variant)) {
+    module = await compileSource(variant, precompiled.get(variant));
+  } else {
     if (!compiler)
       throw unsupported(`no WebAssembly module for the ${variant} variant; pass it to initWasm()`);
     module = await compiler(file);
