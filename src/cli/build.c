@@ -301,14 +301,17 @@ static int build_collection(cli_args *args, const char *dir, int append,
     int rc;
     if (append) {
         shoal_simd simd = SHOAL_SIMD_AUTO;
-        if ((rc = cli_simd_param(args, &simd)) ||
-            (rc = cli_collection_open(dir, NULL, 1, simd, quiet, &cc)))
+        if ((rc = cli_simd_param(args, &simd)) || (rc = cli_lock_take(dir))) return rc;
+        if ((rc = cli_collection_open(dir, NULL, 1, simd, quiet, &cc))) {
+            cli_lock_release(dir);
             return rc;
+        }
         c = cc.c;
         if (shoal_collection_dim(c) != recs->dim) {
             cli_error("%s: the records have dimension %u; the collection in %s has %u", input,
                       recs->dim, dir, shoal_collection_dim(c));
             cli_collection_close(&cc);
+            cli_lock_release(dir);
             return CLI_DATA;
         }
         flush_records = manifest_flush_records(&cc);
@@ -359,6 +362,16 @@ static int build_collection(cli_args *args, const char *dir, int append,
         int code = shoal_collection_flush(c);
         if (code < 0) rc = cli_collection_failure(dir, c, code, "flushing the buffer");
     }
+    /* A new collection: the folder, its lock, and -- with the lock held --
+     * no root that another writer made meanwhile. */
+    int locked = append;
+    if (!rc && !append && !(rc = cli_collection_mkdirs(dir)) && !(rc = cli_lock_take(dir))) {
+        locked = 1;
+        if (cli_is_collection(dir)) {
+            cli_error("build: %s holds a collection now (another process wrote it meanwhile)", dir);
+            rc = CLI_USAGE;
+        }
+    }
     cli_saved saved;
     if (!rc) rc = cli_collection_save(dir, c, 0, &saved);
     /* The log's records are in the new version now. */
@@ -385,6 +398,7 @@ static int build_collection(cli_args *args, const char *dir, int append,
     }
     if (append) cli_collection_close(&cc);
     else shoal_collection_free(c);
+    if (locked) cli_lock_release(dir);
     return rc;
 }
 

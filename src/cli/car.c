@@ -220,13 +220,16 @@ static int car_import(int argc, char **argv) {
     memset(&w, 0, sizeof w);
     cli_collection cc;
     memset(&cc, 0, sizeof cc);
+    int locked = 0;
+    const char *dir = NULL;
     int rc = cli_parse(&args, opts, argc, argv);
     if (rc || args.help) {
         if (!rc) fputs(IMPORT_HELP, stdout);
         free(args.pos);
         return rc;
     }
-    const char *path = args.npos == 1 ? args.pos[0] : NULL, *dir = cli_str(&args, "collection");
+    const char *path = args.npos == 1 ? args.pos[0] : NULL;
+    dir = cli_str(&args, "collection");
     if (!path || !dir) {
         cli_error("car import: expected a CAR file and --collection DIR (run 'shoal car import "
                   "--help')");
@@ -274,6 +277,8 @@ static int car_import(int argc, char **argv) {
         rc = CLI_OUTPUT;
         goto out;
     }
+    if ((rc = cli_collection_mkdirs(dir)) || (rc = cli_lock_take(dir))) goto out;
+    locked = 1;
     int replacing = 0;
     if (cli_is_collection(dir)) {
         int exists;
@@ -300,7 +305,6 @@ static int car_import(int argc, char **argv) {
         }
         replacing = !same;
     }
-    if ((rc = cli_collection_mkdirs(dir))) goto out;
     /* The blocks, each verified by shoal_car_next, written as they come. */
     uint32_t blocks = 0, written = 0;
     uint64_t bytes = 0;
@@ -330,11 +334,13 @@ static int car_import(int argc, char **argv) {
             continue;
         }
         if (code == 0) break;
+        if (written) cli_sync_blocks(dir);
         cli_error("%s: block %u (byte %llu): %s (%s); no root written", path, blocks,
                   (unsigned long long)(w.base + w.pos), car_problem(code), shoal_error_name(code));
         rc = CLI_DATA;
         goto out;
     }
+    if (written && (rc = cli_sync_blocks(dir))) goto out;
     /* Complete?  The collection must open from the folder, and every block
      * reachable from the root (history too) must be in it. */
     if ((rc = cli_dag_walk(dir, root, 0, NULL, NULL)) ||
@@ -361,6 +367,7 @@ static int car_import(int argc, char **argv) {
     }
 out:
     cli_collection_close(&cc);
+    if (locked) cli_lock_release(dir);
     if (w.f) fclose(w.f);
     free(w.buf);
     free(args.pos);

@@ -295,6 +295,7 @@ int cli_cmd_car(int argc, char **argv);
  *   DIR/blocks/<cid>  every block of the DAG, named by its CID's text
  *   DIR/log           optional: a write-ahead log of log records
  *                     (shoal_collection_apply), applied when opened
+ *   DIR/lock          while a process writes the folder: its process id
  * Blocks are written before the root that needs them, each under a
  * temporary name and renamed; the root is written last.
  */
@@ -353,6 +354,14 @@ int cli_write_block(const char *dir, const uint8_t cid[SHOAL_CID_BYTES], const u
                     size_t size, int *written);
 /* Writes DIR/root ("<cid>\n") through a temporary: 0 or CLI_OUTPUT. */
 int cli_write_root(const char *dir, const uint8_t root[SHOAL_CID_BYTES]);
+/* DIR/lock, the one-writer lock the JS file store uses too: taken by every
+ * command that writes a collection folder (dir must exist).  0, or
+ * CLI_OUTPUT after a message when another live process holds it. */
+int cli_lock_take(const char *dir);
+void cli_lock_release(const char *dir);
+/* fsync of DIR/blocks after new blocks were renamed into it (best effort:
+ * refusals to sync a directory are ignored).  0 or CLI_OUTPUT. */
+int cli_sync_blocks(const char *dir);
 /* Empties DIR/log if it exists: 0 or CLI_OUTPUT. */
 int cli_truncate_log(const char *dir);
 /* Prints "source: doing failed: <error>: <detail> (NAME)"; returns the exit

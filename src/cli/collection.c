@@ -25,16 +25,28 @@
  * the core sees it, and a missing or damaged block is exit code 2 with a
  * message naming the file.
  *
- * XXX: no locking.  Two writers on one folder (two CLI runs, or the CLI
- * and a JS file store appending to the log) can lose writes; run one at a
- * time.
+ * Writers take DIR/lock, as the JS file store does (js/src/file-store.mjs):
+ * a file created exclusively holding the writer's process id, removed when
+ * it is done; a lock whose process is gone is taken over.  Readers take no
+ * lock.  XXX: WASI has no process ids and no way to probe one, so under
+ * WASI the lock holds 0 (which other writers treat as stale) and any lock
+ * already there is refused with a message saying how to clear it.
+ *
+ * Directories are fsync'ed after the renames into them (blocks/, then DIR
+ * after the root), best effort: some file systems and WASI runtimes refuse
+ * to sync a directory, which is ignored; a real I/O error is not.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+#if !defined(__wasi__)
+#include <signal.h>
+#endif
 
 #include "cli.h"
 
@@ -279,6 +291,91 @@ void cli_collection_close(cli_collection *cc) {
 
 /* ------------------------------------------------------------ writing */
 
+static long own_pid(void) {
+#if defined(__wasi__)
+    return 0; /* WASI has no process ids */
+#else
+    return (long)getpid();
+#endif
+}
+
+int cli_lock_take(const char *dir) {
+    char *path = cli_path_join(dir, "lock");
+    if (!path) return CLI_INTERNAL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        FILE *f = fopen(path, "wx");
+        if (f) {
+            int bad = fprintf(f, "%ld\n", own_pid()) < 0;
+            if (fclose(f) != 0 || bad) {
+                cli_error_errno(path, "write the lock", errno);
+                remove(path);
+                free(path);
+                return CLI_OUTPUT;
+            }
+            free(path);
+            return CLI_OK;
+        }
+        if (errno != EEXIST) {
+            cli_error_errno(path, "take the lock", errno);
+            free(path);
+            return CLI_OUTPUT;
+        }
+        char text[32] = "";
+        FILE *held = fopen(path, "rb");
+        if (held) {
+            size_t n = fread(text, 1, sizeof text - 1, held);
+            text[n] = '\0';
+            fclose(held);
+        }
+        long pid = strtol(text, NULL, 10);
+#if defined(__wasi__)
+        cli_error("%s is being written by process %ld (%s exists); if no process is writing "
+                  "it any more, remove %s",
+                  dir, pid, path, path);
+        free(path);
+        return CLI_OUTPUT;
+#else
+        if (pid > 0 && pid != own_pid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+            cli_error("%s is being written by process %ld (%s); try again when it is done", dir,
+                      pid, path);
+            free(path);
+            return CLI_OUTPUT;
+        }
+        remove(path); /* its process is gone: take it over */
+#endif
+    }
+    cli_error("%s: cannot take the lock", path);
+    free(path);
+    return CLI_OUTPUT;
+}
+
+void cli_lock_release(const char *dir) {
+    char *path = cli_path_join(dir, "lock");
+    if (path) remove(path);
+    free(path);
+}
+
+/* fsync of a directory after renames into it: best effort (see above). */
+static int sync_dir(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return CLI_OK;
+    int rc = CLI_OK;
+    if (fsync(fd) != 0 && (errno == EIO || errno == ENOSPC)) {
+        cli_error_errno(path, "sync the directory", errno);
+        rc = CLI_OUTPUT;
+    }
+    close(fd);
+    return rc;
+}
+
+int cli_sync_blocks(const char *dir) {
+    char *blocks = cli_path_join(dir, "blocks");
+    if (!blocks) return CLI_INTERNAL;
+    int rc = sync_dir(blocks);
+    free(blocks);
+    return rc;
+}
+
 static int make_dir(const char *path) {
     if (mkdir(path, 0777) == 0) return CLI_OK;
     int err = errno;
@@ -330,7 +427,7 @@ int cli_write_root(const char *dir, const uint8_t root[SHOAL_CID_BYTES]) {
     if ((rc = cli_out_open(&o, path)) == CLI_OK && (rc = cli_out_write(&o, text, (size_t)n)) == CLI_OK)
         rc = cli_out_commit(&o);
     free(path);
-    return rc;
+    return rc ? rc : sync_dir(dir);
 }
 
 int cli_truncate_log(const char *dir) {
@@ -373,6 +470,7 @@ int cli_collection_save(const char *dir, shoal_collection *c, int drop_history, 
         if ((rc = cli_write_block(dir, ref.cid, ref.bytes, ref.size, &written))) return rc;
         out->written += (uint32_t)written;
     }
+    if (out->written && (rc = cli_sync_blocks(dir))) return rc;
     return cli_write_root(dir, out->root);
 }
 
@@ -611,6 +709,7 @@ int cli_cmd_compact(int argc, char **argv) {
     cli_args args;
     cli_collection cc;
     memset(&cc, 0, sizeof cc);
+    int locked = 0;
     int rc = cli_parse(&args, opts, argc, argv);
     if (rc || args.help) {
         if (!rc) fputs(COMPACT_HELP, stdout);
@@ -627,6 +726,12 @@ int cli_cmd_compact(int argc, char **argv) {
     int quiet = cli_flag(&args, "quiet"), json = cli_flag(&args, "json");
     shoal_simd simd = SHOAL_SIMD_AUTO;
     if ((rc = cli_simd_param(&args, &simd))) goto out;
+    if (!cli_is_collection(dir)) {
+        rc = cli_collection_open(dir, NULL, 1, simd, quiet, &cc); /* (says what is wrong) */
+        goto out;
+    }
+    if ((rc = cli_lock_take(dir))) goto out;
+    locked = 1;
     if ((rc = cli_collection_open(dir, NULL, 1, simd, quiet, &cc))) goto out;
     shoal_collection_stats before;
     shoal_collection_stats_get(cc.c, &before);
@@ -657,6 +762,7 @@ int cli_cmd_compact(int argc, char **argv) {
     }
 out:
     cli_collection_close(&cc);
+    if (locked) cli_lock_release(dir);
     free(args.pos);
     return rc;
 }
