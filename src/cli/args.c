@@ -384,12 +384,16 @@ void cli_print_collection_help(FILE *f) {
     static const char *const scope[8] = {NULL, NULL, "hnsw: ", NULL, "ivf: ", NULL, "hnsw, ivf: ", ""};
     fprintf(f, "    large segments (built from --large-from records, or aged by --recent-ms;\n"
                "    default ivf with pq; --seed applies unless --large-seed is given):\n");
+    /* (kind and quantizer have other defaults here than the list says) */
 #define CLI__HELP_LARGE(field, type, js, flag, applies, en, doc)                          \
     if (strcmp(flag, "dim") && strcmp(flag, "metric") && strcmp(flag, "simd")) {           \
         char name[40];                                                                  \
         snprintf(name, sizeof name, "--large-%s %s", flag,                             \
                  !strcmp(#type, "ENUM") ? "WORD" : "N");                               \
-        fprintf(f, "      %-25s %s%s\n", name, scope[APPLIES_##applies], doc);           \
+        fprintf(f, "      %-25s %s%s\n", name, scope[APPLIES_##applies],                  \
+                !strcmp(flag, "kind")        ? "ivf (default here), hnsw, flat"          \
+                : !strcmp(flag, "quantizer") ? "pq (default here), sq8, f32"             \
+                                             : doc);                                    \
     }
     SHOAL_PARAM_LIST(CLI__HELP_LARGE)
 #undef CLI__HELP_LARGE
