@@ -90,7 +90,14 @@ async function compileSource(variant, pending) {
   if (!isWasmSource(source))
     throw new TypeError(`initWasm: the ${variant} promise gave ${describe(source)}, not a wasm source`);
   if (source instanceof URL || typeof source === 'string') {
-    const response = await fetch(source);
+    let response;
+    try {
+      response = await fetch(source);
+    } catch (err) {
+      // Bun's `import x from '....wasm'` is a file path, which fetch refuses.
+      throw new TypeError(`initWasm: cannot fetch the ${variant} wasm from ${source} (${err.message}); ` +
+        'for a file path pass Bun.file(path) in Bun, or compile the module yourself', { cause: err });
+    }
     if (!response.ok) throw new Error(`shoal: fetching ${source} failed: HTTP ${response.status}`);
     source = response;
   }

@@ -1,0 +1,7 @@
+// Deno 2 with the package installed by npm: `deno run --allow-read app.mjs`.
+// The default import resolves through the "node" condition to node.mjs,
+// which reads the .wasm next to it (hence --allow-read).
+import * as shoal from 'shoal';
+import { runSearch } from './search.mjs';
+
+console.log(JSON.stringify(await runSearch(shoal)));
