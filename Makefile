@@ -405,3 +405,4 @@ clean:
 	rm -rf $(BUILD) $(DIST)
 
 include mk/arm64.mk
+include mk/packaging.mk
