@@ -253,7 +253,7 @@ deps:
 
 test: deps
 	$(MAKE) native wasm wasi cli $(BUILD)/test_shoal $(BUILD)/asan/test_shoal $(BUILD)/xbuild
-	$(MAKE) check-docs test-c test-asan test-wasi test-js test-types test-fuzz test-cli
+	$(MAKE) check-docs test-c test-asan test-wasi test-js test-types test-fuzz test-cli test-packaging-short
 
 test-c: $(BUILD)/test_shoal
 	$(BUILD)/test_shoal

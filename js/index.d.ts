@@ -189,10 +189,26 @@ export interface Store {
   readLog(): Promise<Uint8Array>;
   appendLog(bytes: Uint8Array): Promise<void>;
   truncateLog(size: number): Promise<void>;
+  /** Optional: blocks, root and an emptied log in one step (one transaction, or durable in order). */
+  commit?(version: { blocks: Array<{ cid: string; bytes: Uint8Array }>; root: string }): Promise<void>;
+  /** Optional: releases files, locks, connections (Collection.close calls it). */
+  close?(): Promise<void>;
 }
 
 /** A store that keeps everything in memory (the default). */
 export declare function memoryStore(): MemoryStore;
+/**
+ * A store in a folder (Node): DIR/root, DIR/blocks/<cid>, DIR/log -- the CLI's layout.
+ * Log appends are fdatasync'ed; commits write blocks, then the root, durably.
+ * lock (default true): one writing process per folder.
+ */
+export declare function fileStore(dir: string, options?: { lock?: boolean }): Promise<Store & { close(): Promise<void>; readonly directory: string }>;
+/**
+ * A store in IndexedDB (browsers, web workers): a commit is one transaction.  One tab
+ * writes (a Web Lock); a collection opened in another tab is read-only and follows
+ * the writer's commits.
+ */
+export declare function indexedDBStore(name?: string, options?: { indexedDB?: IDBFactory }): Promise<Store & { close(): Promise<void>; readonly name: string }>;
 export interface MemoryStore extends Store {
   /** The CIDs of every block held. */
   cids(): string[];
@@ -252,8 +268,12 @@ export declare class Collection {
   static create(options: CollectionOptions): Promise<Collection>;
   /** The collection a store holds, its log replayed. */
   static open(options: OpenOptions): Promise<Collection>;
-  /** Adds or replaces records; the newest version of an id wins.  Returns the number written. */
-  upsert(records: readonly CollectionRecord[]): Promise<number>;
+  /**
+   * Adds or replaces records; the newest version of an id wins.  Returns the number written.
+   * chunk: apply in chunks of this many records, the thread free between them (all are
+   * validated before the first is applied).
+   */
+  upsert(records: readonly CollectionRecord[], options?: { chunk?: number }): Promise<number>;
   /** Deletes these ids; returns how many were deleted. */
   delete(ids: readonly string[]): Promise<number>;
   /** Deletes every record. */
@@ -278,6 +298,10 @@ export declare class Collection {
   /** The current version's manifest block (canonical DAG-CBOR). */
   readonly manifest: Uint8Array | undefined;
   readonly store: Store;
+  /** Writes are refused: another tab or process holds the writer lock, or this is a snapshot. */
+  readonly readOnly: boolean;
+  /** A read-only collection of the current segments, sharing their memory (free it when done). */
+  snapshot(): Collection;
   stats(): CollectionStats;
   /** Frees the core's memory now. */
   free(): void;
@@ -286,6 +310,43 @@ export declare class Collection {
   [Symbol.dispose](): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** Where a collection in a worker keeps its data (stores cannot cross threads). */
+export type WorkerStore = { memory: true } | { file: string } | { indexedDB: string };
+
+/** A Collection living in a worker: the same methods, each a message. */
+export interface RemoteCollection {
+  readonly dim: number;
+  readonly metric: Metric;
+  /** As of the last call that returned. */
+  readonly size: number;
+  readonly cid: string | undefined;
+  readonly readOnly: boolean;
+  upsert(records: readonly CollectionRecord[]): Promise<number>;
+  delete(ids: readonly string[]): Promise<number>;
+  clear(): Promise<void>;
+  flush(): Promise<void>;
+  compact(options?: { dropHistory?: boolean }): Promise<void>;
+  get(id: string): Promise<StoredRecord | undefined>;
+  has(id: string): Promise<boolean>;
+  ids(): AsyncGenerator<string>;
+  [Symbol.asyncIterator](): AsyncGenerator<string>;
+  /** filter: an object or a Set of ids (functions cannot cross threads). */
+  search(query: Float32Array | ArrayLike<number> | { id: string }, k: number,
+    options?: Omit<CollectionSearchOptions, 'filter'> & { filter?: FilterExpression | ReadonlySet<string> }): Promise<SearchResult>;
+  stats(): Promise<CollectionStats>;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates or opens a collection in a worker running 'shoal/worker-host' (a Web Worker
+ * with type 'module', or a Node worker_threads Worker).  While a long upsert runs there,
+ * searches and reads are answered from the last committed version.
+ */
+export declare function workerCollection(
+  worker: { postMessage(message: unknown, transfer?: Transferable[]): void },
+  how: { create: Omit<CollectionOptions, 'store'> & { store?: WorkerStore } } | { open: Omit<OpenOptions, 'store'> & { store: WorkerStore } },
+): Promise<RemoteCollection>;
 
 export interface WasmInfo {
   /** Core library version, "MAJOR.MINOR.PATCH". */
@@ -309,4 +370,8 @@ export declare function simdSupported(): boolean;
  * (e.g. from an edge worker's `import wasm from 'shoal/dist/shoal-simd.wasm'`).
  * Call before the first Index.create that uses the variant.
  */
-export declare function initWasm(modules: { simd?: WebAssembly.Module; base?: WebAssembly.Module }): void;
+export declare function initWasm(modules: { simd?: WasmSource; base?: WasmSource }): void;
+/** A compiled module, or where to fetch one (only the variant used is fetched). */
+export type WasmSource =
+  | WebAssembly.Module | URL | string | Response | Blob
+  | PromiseLike<WebAssembly.Module | URL | string | Response | Blob>;

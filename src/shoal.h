@@ -816,7 +816,9 @@ typedef struct shoal_collection_params {
                                older than now - recent_ms go to large segments;
                                0 = no age tiers */
     uint32_t flush_records; /* buffer records that make a flush due; default 10000 */
-    uint64_t flush_bytes;   /* buffer bytes that make a flush due; default 256 MiB */
+    uint64_t flush_bytes;   /* buffer bytes (its records' vectors, ids and metadata,
+                               the same in every build) that make a flush due;
+                               default 256 MiB */
     uint32_t merge_factor;  /* segments of one tier and size class that a tiered
                                compaction merges; default 8, 2..64 */
     int zstd_level;         /* segments' zstd level, 0..19; default 0 (raw,
@@ -977,7 +979,8 @@ SHOAL_API void shoal_collection_stats_get(const shoal_collection *c, shoal_colle
 
 /* ---- flush, compaction */
 
-/* Whether the buffer has reached flush_records or flush_bytes. */
+/* Whether the buffer has reached flush_records or flush_bytes (counted as
+ * its records' contents: dim * 4 bytes per vector, ids, metadata). */
 SHOAL_API int shoal_collection_flush_due(const shoal_collection *c);
 /* Turns the buffer into a segment (small, or large from large_from
  * records).  Returns 1, or 0 for an empty buffer. */

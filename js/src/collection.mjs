@@ -87,6 +87,7 @@ export class Collection {
   #unwatch = null;
   #stored = new Set();    // CIDs known to be in the store
   #unsaved = new Map();   // blocks of versions whose commit failed: CID -> bytes
+  #snapshot = false;      // made by snapshot(): does not own the store
 
   constructor(token, M, handle, store) {
     if (token !== Collection.#token) throw new TypeError('use Collection.create(options) or Collection.open({ store })');
@@ -288,6 +289,7 @@ export class Collection {
   }
 
   #writable() {
+    if (this.#snapshot) throw fail(StateError, 'a snapshot is read-only');
     if (this.#readOnly)
       throw fail(StateError, 'this collection is read-only: another tab or process holds the writer lock');
   }
@@ -430,8 +432,10 @@ export class Collection {
    * newest version of an id wins; within a batch the later one.  All or
    * nothing on bad input.  Returns the number of records written.
    */
-  async upsert(records) {
+  async upsert(records, options = {}) {
     if (!Array.isArray(records)) throw new TypeError('upsert takes an array of { id, vector, metadata, time }');
+    checkOptions(options, ['chunk'], 'upsert');
+    const chunk = options.chunk === undefined ? records.length : uint32Option(options.chunk, 'chunk');
     const n = records.length;
     if (n === 0) return 0;
     const ids = new Array(n), metadata = new Array(n), times = new Array(n);
@@ -455,18 +459,30 @@ export class Collection {
     }
     return this.#enqueue(async () => {
       this.#writable();
-      const record = this.#call((M, handle, scratch) => {
-        const [idBytes, idOffsets] = writeIds(M, scratch, ids);
-        const [meta, metaOffsets] = anyMeta ? writeMetadata(M, scratch, metadata, n) : [0, 0];
-        const timesPtr = anyTime ? writeTimes(M, scratch, times, n) : 0;
-        const timesScratch = anyTime ? scratch.alloc(n * 8) : 0;
-        const vecs = scratch.alloc(vectors.length * 4), out = scratch.alloc(8);
-        M.HEAPF32.set(vectors, vecs >>> 2);
-        this.#check(M._shoal_js_collection_log_upsert(handle, n, idBytes, idOffsets, vecs, this.#dim,
-          meta, metaOffsets, timesPtr, timesScratch, out));
-        return this.#takeBytes(M, handle, out);
-      });
-      return (await this.#write(record))[2];
+      // Every chunk is encoded (so validated) before the first is applied:
+      // bad input anywhere stores nothing.
+      const encoded = [];
+      for (let from = 0; from < n; from += chunk) {
+        const to = Math.min(n, from + chunk), m = to - from;
+        encoded.push(this.#call((M, handle, scratch) => {
+          const [idBytes, idOffsets] = writeIds(M, scratch, ids.slice(from, to));
+          const [meta, metaOffsets] = anyMeta ? writeMetadata(M, scratch, metadata.slice(from, to), m) : [0, 0];
+          const timesPtr = anyTime ? writeTimes(M, scratch, times.slice(from, to), m) : 0;
+          const timesScratch = anyTime ? scratch.alloc(m * 8) : 0;
+          const vecs = scratch.alloc(m * this.#dim * 4), out = scratch.alloc(8);
+          M.HEAPF32.set(vectors.subarray(from * this.#dim, to * this.#dim), vecs >>> 2);
+          this.#check(M._shoal_js_collection_log_upsert(handle, m, idBytes, idOffsets, vecs, this.#dim,
+            meta, metaOffsets, timesPtr, timesScratch, out));
+          return this.#takeBytes(M, handle, out);
+        }));
+      }
+      let written = 0;
+      for (let i = 0; i < encoded.length; i++) {
+        // Between chunks the thread is free: a worker answers searches.
+        if (i) await new Promise((resolve) => setTimeout(resolve, 0));
+        written += (await this.#write(encoded[i]))[2];
+      }
+      return written;
     });
   }
 
@@ -615,7 +631,7 @@ export class Collection {
     for (const q of queries) {
       const where = this.#compileWhere(options.filter);
       try {
-        if (this.#lazyCount()) await this.#fetch(WANT_LAZY, q, want, cells, where);
+        if (this.#lazyCount() && !this.#snapshot) await this.#fetch(WANT_LAZY, q, want, cells, where);
         results.push(this.#searchOne(q, want, cells, where, options.filter, self, k, maxDistance));
       } finally {
         if (where) this.#M._shoal_filter_free(where);
@@ -738,7 +754,10 @@ export class Collection {
 
   // Reads by id need every segment whole.
   async #whole() {
-    if (this.#lazyCount()) await this.#enqueue(() => this.#fetch(WANT_ALL));
+    if (this.#lazyCount()) {
+      if (this.#snapshot) throw fail(StateError, 'this snapshot has lazy segments: read by id from the collection');
+      await this.#enqueue(() => this.#fetch(WANT_ALL));
+    }
   }
 
   // ------------------------------------------------------------ the rest
@@ -767,6 +786,24 @@ export class Collection {
     this.#live();
     return this.#manifest && this.#manifest.slice();
   }
+  /**
+   * A read-only collection of the current segments (after a flush: the
+   * committed version), sharing their memory; it stays as it is while this
+   * one changes.  Free it (or close it) when done.
+   */
+  snapshot() {
+    return this.#call((M, handle, scratch) => {
+      const out = scratch.alloc(4);
+      this.#check(M._shoal_collection_snapshot(handle, out));
+      const snap = new Collection(Collection.#token, M, M.HEAPU32[out >>> 2], this.#store);
+      snap.#readOnly = true;
+      snap.#snapshot = true;
+      snap.#cid = this.#cid;
+      snap.#manifest = this.#manifest;
+      return snap;
+    }, true);
+  }
+
   /** Whether writes are refused (another tab or process holds the writer lock). */
   get readOnly() {
     this.#live();
@@ -803,7 +840,7 @@ export class Collection {
     await this.#queue;
     this.free();
     this.#unwatch?.();
-    await this.#store.close?.();
+    if (!this.#snapshot) await this.#store.close?.();
   }
 
   [DISPOSE]() {

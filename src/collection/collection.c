@@ -39,6 +39,7 @@
 
 #include "collection/collection.h"
 #include "index/merge.h"
+#include "index/persist.h"
 
 int shoal__coll_fail(shoal_collection *c, int code, const char *fmt, ...) {
     va_list ap;
@@ -612,9 +613,17 @@ void shoal_collection_stats_get(const shoal_collection *c, shoal_collection_stat
 
 /* ----------------------------------------------------------------- flush */
 
+/* The buffer's size as its records' contents -- vectors, ids, metadata --
+ * not its memory, which counts pointers (twice as wide natively as in
+ * wasm32): flushes must fall at the same records in every build. */
+static uint64_t buffer_bytes(const shoal_collection *c) {
+    const shoal_index *b = c->buffer;
+    return (uint64_t)b->live * b->params.dim * sizeof(float) + shoal__ids_bytes(b) + b->meta_bytes;
+}
+
 int shoal_collection_flush_due(const shoal_collection *c) {
     return shoal_index_size(c->buffer) >= c->params.flush_records ||
-           shoal_index_memory_bytes(c->buffer) >= c->params.flush_bytes;
+           buffer_bytes(c) >= c->params.flush_bytes;
 }
 
 /* The parameters a segment of n records in tier is built with. */

@@ -1,7 +1,7 @@
 // usage.ts -- the package's types, checked by `tsc --noEmit` in make test:
 // each use below must compile, each @ts-expect-error line must not.
 import {
-  AllowList, Collection, Index, ParameterError, memoryStore, ShoalError, type CollectionOptions,
+  AllowList, Collection, Index, ParameterError, fileStore, indexedDBStore, memoryStore, workerCollection, ShoalError, type CollectionOptions,
   type FieldInfo, type Filter, type HnswOptions, type IndexOptions, type IvfOptions, type Metadata,
   type SearchResult, type Store, type StoredRecord,
 } from 'shoal';
@@ -58,7 +58,18 @@ async function main(): Promise<void> {
   const cid: string | undefined = c.cid;
   const more = await Collection.open({ store: c.store, lazy: true });
   await more.close();
+  const snap: Collection = c.snapshot();
+  snap.free();
+  await c.upsert([{ id: 'b', vector: [0, 1, 0] }], { chunk: 1000 });
   c[Symbol.dispose]();
+  const files = await fileStore('./data', { lock: false });
+  const idb = await indexedDBStore('name');
+  void files; void idb;
+  const worker = { postMessage(_m: unknown) {} };
+  const remote = await workerCollection(worker, { create: { dim: 3, store: { indexedDB: 'db' } } });
+  await remote.search([1, 0, 0], 3, { filter: new Set(['a']) });
+  // @ts-expect-error  functions cannot cross to a worker
+  await remote.search([1, 0, 0], 3, { filter: (id: string) => id === 'a' });
   void written; void one; void many; void byId; void cid;
 }
 void main;
