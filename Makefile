@@ -401,6 +401,21 @@ bench-collection: $(BUILD)/bench_collection_native
 $(BUILD)/bench_collection_native: bench/collection_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
+# Persistence (issue 11): open a persisted 60k x 784 collection (files,
+# Chromium IndexedDB) and durable upserts/s per store and batch size.
+.PHONY: bench-persist
+bench-persist: wasm
+	bench/setup.sh
+	python3 bench/hnsw/prepare_data.py
+	node bench/persist/run.mjs
+
+# Crash soak: SHOAL_CRASH_RUNS child processes killed with SIGKILL at random
+# points of upsert/delete/flush/compact cycles (make test runs 6).
+.PHONY: test-crash
+SHOAL_CRASH_RUNS ?= 100
+test-crash: wasm
+	SHOAL_CRASH_RUNS=$(SHOAL_CRASH_RUNS) node --test --test-name-pattern=SIGKILL tests/js/stores.test.mjs
+
 clean:
 	rm -rf $(BUILD) $(DIST)
 
