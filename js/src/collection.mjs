@@ -26,6 +26,8 @@ import {
   uint32Option, writeIds, writeMetadata, writeTimes,
 } from './heap.mjs';
 import { memoryStore } from './stores.mjs';
+import { cachingStore } from './sources.mjs';
+import { linksOf } from './cid.mjs';
 
 const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
 const POLICY_BY_NAME = new Map(COLLECTION_PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
@@ -88,6 +90,7 @@ export class Collection {
   #stored = new Set();    // CIDs known to be in the store
   #unsaved = new Map();   // blocks of versions whose commit failed: CID -> bytes
   #snapshot = false;      // made by snapshot(): does not own the store
+  #source = null;         // opened from a source (Collection.open({ source }))
 
   constructor(token, M, handle, store) {
     if (token !== Collection.#token) throw new TypeError('use Collection.create(options) or Collection.open({ store })');
@@ -177,23 +180,38 @@ export class Collection {
    */
   static async open(options) {
     if (options === null || typeof options !== 'object')
-      throw new TypeError('Collection.open needs an options object: { store }');
-    checkOptions(options, ['store', 'simd', 'lazy', 'root'], 'Collection.open');
-    const { store } = options;
+      throw new TypeError('Collection.open needs an options object: { store } or { source, root }');
+    checkOptions(options, ['store', 'source', 'name', 'simd', 'lazy', 'root'], 'Collection.open');
+    const { source, name } = options;
+    let store = options.store ?? (source ? memoryStore() : undefined);
     checkStore(store);
-    const root = options.root ?? (await store.getRoot());
+    if (source) {
+      if (typeof source.get !== 'function') throw new TypeError('a source needs an async get(cid) method');
+      store = cachingStore(store, source);
+    }
+    const own = await store.getRoot();
+    let root = options.root;
+    if (root === undefined && name !== undefined) {
+      if (typeof source?.resolve !== 'function') throw fail(ParameterError, 'opening by name needs a source that resolves names');
+      root = await source.resolve(name);
+    }
+    root ??= own;
     if (root === undefined) throw fail(NotFoundError, 'the store holds no collection (no root)');
     const M = await loadVariant(chooseVariant(options.simd));
     const handle = await openHandle(M, store, root, options.simd);
     const c = new Collection(Collection.#token, M, handle, store);
-    c.#lazy = !!options.lazy;
+    c.#lazy = options.lazy ?? !!source;
+    c.#source = source ?? null;
     try {
       await c.#enqueue(async () => {
         await c.#fetch(c.#lazy ? WANT_LAZY : WANT_ALL);
         c.#cid = root;
         c.#manifest = await store.get(root);
+        // Fetched whole from a source: the local store now holds the version.
+        if (source && !c.#lazy && own === undefined) await store.setRoot(root);
         await c.#takeWriter();
-        if (!c.#readOnly) await c.#replay();
+        // The store's log holds writes made after the store's own root.
+        if (!c.#readOnly && root === own) await c.#replay();
         await c.#remember();
       });
     } catch (err) {
@@ -201,6 +219,129 @@ export class Collection {
       throw err;
     }
     return c;
+  }
+
+  /**
+   * Brings this collection to a version from a source: fetches the remote
+   * manifest, then only the blocks the local store lacks (several at a
+   * time), each verified, and switches to it -- the store's root last, so an
+   * interrupted sync leaves the old version and keeps what it fetched (a
+   * repeat fetches only the rest).  options: root or name (resolved by the
+   * source); force: also move to a version that does not descend from this
+   * one, or is older; onProgress({ blocks, bytes }); concurrency (default 8).
+   * Needs an empty log (flush first).  Returns { root, fetchedBlocks,
+   * fetchedBytes }.
+   */
+  async sync(source, options = {}) {
+    checkOptions(options, ['root', 'name', 'force', 'onProgress', 'concurrency', 'car'], 'sync');
+    if (!source || typeof source.get !== 'function') throw new TypeError('sync needs a source with an async get(cid)');
+    const { force = false, onProgress, concurrency = 8 } = options;
+    return this.#enqueue(async () => {
+      this.#writable();
+      if (this.#logSize || this.stats().buffered)
+        throw fail(StateError, 'this collection has writes that are not flushed: flush before syncing');
+      let root = options.root;
+      if (root === undefined) {
+        if (options.name === undefined) throw fail(ParameterError, 'sync needs a root or a name');
+        if (typeof source.resolve !== 'function') throw fail(ParameterError, 'this source does not resolve names');
+        root = await source.resolve(options.name);
+      }
+      if (root === this.#cid) return { root, fetchedBlocks: 0, fetchedBytes: 0 };
+      const store = this.#store.local ?? this.#store;
+      let fetchedBlocks = 0, fetchedBytes = 0;
+      // car: one request for the whole DAG first (each block verified by the
+      // source); blocks it lacks are fetched one by one, extra ones ignored.
+      const prefetched = new Map();
+      if (options.car && typeof source.getDag === 'function') {
+        for (const { cid, bytes } of (await source.getDag(root)) ?? []) prefetched.set(cid, bytes);
+      }
+      const fetchOne = async (cid) => {
+        if (await store.has(cid)) return store.get(cid);
+        const bytes = prefetched.get(cid) ?? (await source.get(cid));
+        if (bytes === undefined) throw fail(NotFoundError, `${source.name ?? 'the source'} does not have block ${cid}`);
+        await store.put(cid, bytes);
+        fetchedBlocks++;
+        fetchedBytes += bytes.length;
+        onProgress?.({ blocks: fetchedBlocks, bytes: fetchedBytes });
+        return bytes;
+      };
+      await fetchOne(root);
+      // The remote version must descend from this one (or be forced).
+      if (!force) await this.#checkDescends(root, fetchOne);
+      const M = this.#M;
+      const handle = await openHandle(M, store, root);
+      try {
+        for (let round = 0; ; round++) {
+          const cids = this.#wantsOf(M, handle, WANT_ALL);
+          if (!cids.length) break;
+          if (round > 64) throw fail(StateError, 'the remote version keeps wanting blocks');
+          for (let i = 0; i < cids.length; i += concurrency) {
+            const batch = await Promise.all(cids.slice(i, i + concurrency).map(fetchOne));
+            const scratch = new Scratch(M);
+            try {
+              for (const bytes of batch) {
+                const data = scratch.alloc(bytes.length);
+                M.HEAPU8.set(bytes, data);
+                const rc = M._shoal_collection_give(handle, data, bytes.length);
+                if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(M._shoal_collection_errmsg(handle) >>> 0));
+              }
+            } finally {
+              scratch.release();
+            }
+          }
+        }
+      } catch (err) {
+        M._shoal_collection_free(handle);
+        throw err;
+      }
+      await store.setRoot(root);
+      const old = this.#handle;
+      registry.unregister(this);
+      this.#handle = handle;
+      registry.register(this, { M, handle }, this);
+      M._shoal_collection_free(old);
+      this.#cid = root;
+      this.#manifest = await store.get(root);
+      this.#lazy = false;
+      this.#stored.clear();
+      await this.#remember();
+      return { root, fetchedBlocks, fetchedBytes };
+    });
+  }
+
+  // The CIDs a core handle wants next.
+  #wantsOf(M, handle, want) {
+    const scratch = new Scratch(M);
+    try {
+      const n = M._shoal_js_collection_wants(handle, want, 0, 0, 0, 0, 0, 0, 0);
+      if (n < 0) throw errorFromCode(n, M.UTF8ToString(M._shoal_collection_errmsg(handle) >>> 0));
+      if (!n) return [];
+      const buf = scratch.alloc(n * CID_BYTES);
+      M._shoal_js_collection_wants(handle, want, 0, 0, 0, 0, 0, buf, n);
+      const out = [];
+      for (let i = 0; i < n; i++) out.push(cidText(M, scratch, buf + i * CID_BYTES));
+      return out;
+    } finally {
+      scratch.release();
+    }
+  }
+
+  // Follows the remote manifest's prev links looking for this version; a
+  // remote version that is older (a lower sequence number) or unrelated is
+  // refused.
+  async #checkDescends(root, fetchOne) {
+    if (!this.#cid) return;
+    const seqOf = (bytes) => manifestSeq(bytes);
+    const mine = seqOf(this.#manifest);
+    let at = root;
+    for (let steps = 0; at && steps < 10000; steps++) {
+      if (at === this.#cid) return;
+      const bytes = await fetchOne(at);
+      if (seqOf(bytes) < mine)
+        throw fail(StateError, `the source's version ${root} is older than this one (sequence ${seqOf(bytes)} < ${mine}): pass force to go back`);
+      at = manifestPrev(bytes);
+    }
+    throw fail(StateError, `the source's version ${root} does not descend from this one (${this.#cid}): pass force to replace it`);
   }
 
   // The writer lock of stores that have one (IndexedDB: one writing tab);
@@ -821,7 +962,11 @@ export class Collection {
       const out = scratch.alloc(COLLECTION_STATS.length * 8);
       M._shoal_js_collection_stats(handle, out);
       const values = M.HEAPF64.subarray(out >>> 3, (out >>> 3) + COLLECTION_STATS.length);
-      return Object.fromEntries(COLLECTION_STATS.map((f, i) => [f.name, values[i]]));
+      const stats = Object.fromEntries(COLLECTION_STATS.map((f, i) => [f.name, values[i]]));
+      const fetched = this.#store.fetched?.();
+      stats.fetchedBytes = fetched?.fetchedBytes ?? 0;
+      stats.fetchedBlocks = fetched?.fetchedBlocks ?? 0;
+      return stats;
     }, true);
   }
 
@@ -850,6 +995,34 @@ export class Collection {
   async [ASYNC_DISPOSE]() {
     await this.close();
   }
+}
+
+// The "seq" and "prev" of a manifest block (canonical DAG-CBOR: a map whose
+// third key, after "dim" and "seq", is "prev"), read without the core.
+function manifestField(bytes, key) {
+  const text = new TextEncoder().encode(key);
+  for (let i = 0; i + text.length + 1 < bytes.length; i++) {
+    if (bytes[i] !== 0x60 + text.length) continue;
+    let match = true;
+    for (let j = 0; j < text.length && match; j++) match = bytes[i + 1 + j] === text[j];
+    if (match) return i + 1 + text.length;
+  }
+  return -1;
+}
+function manifestSeq(bytes) {
+  const at = manifestField(bytes, 'seq');
+  if (at < 0) return 0;
+  const info = bytes[at] & 31;
+  if (info < 24) return info;
+  let v = 0;
+  for (let i = 0; i < 1 << (info - 24); i++) v = v * 256 + bytes[at + 1 + i];
+  return v;
+}
+function manifestPrev(bytes) {
+  const at = manifestField(bytes, 'prev');
+  if (at < 0 || bytes[at] === 0xf6) return null;
+  const [link] = linksOf(bytes.subarray(at));
+  return link ?? null;
 }
 
 // A core handle for the version root in store: the manifest is read and
