@@ -192,3 +192,24 @@ export function linksOf(block) {
   item();
   return links;
 }
+
+// ----------------------------------------------------------------- DAGs
+
+/** Every block reachable from root, depth first, each once; undefined if root is missing. */
+export async function dagBlocks(get, root) {
+  const seen = new Set(), out = [], todo = [root];
+  while (todo.length) {
+    const cid = todo.pop();
+    if (seen.has(cid)) continue;
+    seen.add(cid);
+    const bytes = await get(cid);
+    if (!bytes) {
+      if (cid === root) return undefined;
+      continue; // (a partial DAG: serve what there is)
+    }
+    out.push({ cid, bytes });
+    if (codecOf(cid) === DAG_CBOR) todo.push(...linksOf(bytes).reverse());
+  }
+  return out;
+}
+

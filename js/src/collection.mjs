@@ -27,7 +27,7 @@ import {
 } from './heap.mjs';
 import { memoryStore } from './stores.mjs';
 import { cachingStore } from './sources.mjs';
-import { linksOf } from './cid.mjs';
+import { carOf, dagBlocks, linksOf } from './cid.mjs';
 
 const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
 const POLICY_BY_NAME = new Map(COLLECTION_PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
@@ -306,6 +306,29 @@ export class Collection {
       this.#stored.clear();
       await this.#remember();
       return { root, fetchedBlocks, fetchedBytes };
+    });
+  }
+
+  /**
+   * Publishes the current version: every block reachable from its root
+   * (its history included, so that pinning the root works anywhere) goes
+   * to publisher.publish({ root, blocks, car }) -- blocks an array of
+   * { cid, bytes }, car() the same as one CARv1 -- which stores them (and,
+   * where configured, points a stable name at the root: IPNS, an S5
+   * registry entry).  Flushes first.  Returns what the publisher returns,
+   * at least { root }.
+   */
+  async publish(publisher, options = {}) {
+    if (!publisher || typeof publisher.publish !== 'function')
+      throw new TypeError('publish needs a publisher with an async publish({ root, blocks, car })');
+    checkOptions(options, ['name'], 'publish');
+    await this.flush();
+    return this.#enqueue(async () => {
+      const root = this.#cid;
+      const blocks = await dagBlocks((cid) => this.#store.get(cid), root);
+      if (!blocks) throw fail(NotFoundError, `the store lacks the root ${root}`);
+      const result = await publisher.publish({ root, blocks, car: () => carOf(root, blocks), name: options.name });
+      return { root, ...result };
     });
   }
 

@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { carBlocks, carOf, cidBytes, codecOf, DAG_CBOR, linksOf } from './cid.mjs';
+import { carBlocks, carOf, cidBytes, dagBlocks } from './cid.mjs';
 
 const RAW_TYPE = 'application/vnd.ipld.raw';
 const CAR_TYPE = 'application/vnd.ipld.car';
@@ -34,24 +34,6 @@ export async function blockSource({ dir, car, store }) {
       throw err;
     }
   };
-}
-
-/** Every block reachable from root, depth first, each once; undefined if root is missing. */
-export async function dagBlocks(get, root) {
-  const seen = new Set(), out = [], todo = [root];
-  while (todo.length) {
-    const cid = todo.pop();
-    if (seen.has(cid)) continue;
-    seen.add(cid);
-    const bytes = await get(cid);
-    if (!bytes) {
-      if (cid === root) return undefined;
-      continue; // (a partial DAG: serve what there is)
-    }
-    out.push({ cid, bytes });
-    if (codecOf(cid) === DAG_CBOR) todo.push(...linksOf(bytes).reverse());
-  }
-  return out;
 }
 
 /**
