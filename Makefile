@@ -401,6 +401,16 @@ bench-collection: $(BUILD)/bench_collection_native
 $(BUILD)/bench_collection_native: bench/collection_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
+# Remote collections (issue 12): a 1M x 96 IVF-PQ collection written by the
+# collection benchmark behind a loopback gateway: bytes and time of lazy
+# queries, and of a sync after 1% more records.
+.PHONY: bench-remote
+BIG_DIR ?= bench/results/big-collection
+bench-remote: $(BUILD)/bench_collection_native wasm
+	mkdir -p $(BIG_DIR)/blocks
+	test -f $(BIG_DIR)/root2 || $(BUILD)/bench_collection_native --skip-fashion 1 --big-dir $(BIG_DIR)
+	node bench/remote/run.mjs $(BIG_DIR)
+
 # Persistence (issue 11): open a persisted 60k x 784 collection (files,
 # Chromium IndexedDB) and durable upserts/s per store and batch size.
 .PHONY: bench-persist

@@ -339,6 +339,31 @@ static uint64_t mix(uint64_t *s) {
 }
 static float unit(uint64_t *s) { return (float)(mix(s) >> 40) / 16777216.0f * 2.0f - 1.0f; }
 
+/* Writes the committed version's blocks into dir/blocks/<cid> (the CLI's
+ * collection layout) and its root into dir/<root_name>. */
+static void write_version(shoal_collection *c, const char *dir, const char *root_name) {
+    uint8_t root[SHOAL_CID_BYTES];
+    int n = shoal_collection_commit(c, 0, root);
+    ccheck(c, n, "commit");
+    char path[2048], text[SHOAL_CID_SIZE];
+    for (int i = 0; i < n; i++) {
+        shoal_block_ref b;
+        ccheck(c, shoal_collection_block(c, (uint32_t)i, &b), "block");
+        if (!b.bytes) continue;
+        shoal_cid_format(b.cid, text);
+        snprintf(path, sizeof path, "%s/blocks/%s", dir, text);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(b.bytes, 1, b.size, f) != b.size || fclose(f)) die("cannot write", path);
+    }
+    shoal_cid_format(root, text);
+    snprintf(path, sizeof path, "%s/%s", dir, root_name);
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f)) die("cannot write", path);
+    printf("{\"part\":\"big\",\"what\":\"wrote %s\",\"root\":\"%s\",\"blocks\":%d}\n", root_name, text, n);
+}
+
+static const char *big_dir = NULL;
+
 static void big(uint32_t n, uint32_t nq, uint32_t k) {
     const uint32_t dim = 96, clusters = 1000, chunk = n / 10;
     uint64_t s = 12345;
@@ -359,7 +384,7 @@ static void big(uint32_t n, uint32_t nq, uint32_t k) {
     shoal_collection_params_init(&cp);
     cp.small.dim = dim;
     cp.large.ivf.nlist = 1024;
-    cp.large.ivf.nprobe = 32;
+    cp.large.ivf.nprobe = 8; /* ~0.8% of the lists: what a remote first query fetches */
     cp.large_from = chunk;
     cp.flush_records = chunk;
     shoal_collection *c;
@@ -417,6 +442,20 @@ static void big(uint32_t n, uint32_t nq, uint32_t k) {
            "\"recall\":%.4f,\"qps\":%.0f}\n",
            n, st.segments, cs, st.memory_bytes / 1048576.0, rss_mb(), st.segment_bytes / 1048576.0,
            recall(truth, got, nq, k), nq / sec);
+    if (big_dir) {
+        /* Version 1: the compacted collection; version 2: 1% more records. */
+        write_version(c, big_dir, "root");
+        uint32_t extra = n / 100;
+        for (uint32_t i = 0; i < extra && i < chunk; i++) ROW(n + nq + i, rows + (size_t)i * dim);
+        upsert_rows(c, rows, n + nq, extra < chunk ? extra : chunk, dim);
+        ccheck(c, shoal_collection_flush(c), "flush");
+        write_version(c, big_dir, "root2");
+        /* The queries, for the remote benchmark. */
+        char path[2048];
+        snprintf(path, sizeof path, "%s/queries.f32", big_dir);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(q, sizeof *q, (size_t)nq * dim, f) != (size_t)nq * dim || fclose(f)) die("cannot write", path);
+    }
     shoal_collection_free(c);
     free(centers);
     free(rows);
@@ -428,7 +467,7 @@ static void big(uint32_t n, uint32_t nq, uint32_t k) {
 
 int main(int argc, char **argv) {
     const char *data = "bench/data";
-    uint32_t flushes = 10, nq = 1000, k = 10, runs = 2, bign = 1000000, n_efs = 0;
+    uint32_t flushes = 10, nq = 1000, k = 10, runs = 2, bign = 1000000, n_efs = 0, skip_fashion = 0;
     uint32_t efs[MAX_EFS];
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--data")) data = argv[i + 1];
@@ -436,6 +475,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--queries")) nq = parse_u32(argv[i], argv[i + 1]);
         else if (!strcmp(argv[i], "--runs")) runs = parse_u32(argv[i], argv[i + 1]);
         else if (!strcmp(argv[i], "--big")) bign = parse_u32(argv[i], argv[i + 1]);
+        else if (!strcmp(argv[i], "--big-dir")) big_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--skip-fashion")) skip_fashion = parse_u32(argv[i], argv[i + 1]);
         else if (!strcmp(argv[i], "--efs")) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", argv[i + 1]);
@@ -448,7 +489,7 @@ int main(int argc, char **argv) {
         efs[n_efs++] = 128;
     }
     if (!flushes || 60000 % flushes) die("--flushes must divide 60000", NULL);
-    fashion(data, flushes, nq, k, efs, n_efs, runs);
+    if (!skip_fashion) fashion(data, flushes, nq, k, efs, n_efs, runs);
     if (bign) big(bign, 200, k);
     return 0;
 }
