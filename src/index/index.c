@@ -1166,6 +1166,9 @@ int shoal__records_load(shoal_index *index, shoal__seg_reader *r) {
         const uint8_t *p = raw, *end = raw + size;
         shoal__cbor_limits lim = {SHOAL_METADATA_DEPTH, 0, 0, 0, 1};
         char msg[160];
+        /* Before the first pointer is stored: a failure part-way must not
+         * free pointers into the segment. */
+        index->meta_borrowed = borrow;
         for (uint32_t label = 0; label < bound; label++) {
             if (!shoal__is_alive(index, label)) continue;
             if (end - p < 4) return shoal__fail(index, SHOAL_ECORRUPT, "metadata: section too short");
@@ -1194,7 +1197,6 @@ int shoal__records_load(shoal_index *index, shoal__seg_reader *r) {
                                (size_t)(end - p));
         if (!index->meta_bytes)
             return shoal__fail(index, SHOAL_ECORRUPT, "metadata: a section without metadata");
-        index->meta_borrowed = borrow;
     }
     rc = shoal__seg_maybe(r, (uint32_t)SHOAL__SEC_TIMES, 0, 8ull * bound, &raw, &borrow);
     if (rc < 0) return rc;
