@@ -17,8 +17,9 @@
  * checked against the same predicate evaluated here in C on the raw fields.
  *
  * Truth: a flat index holding the same records, searched with the same
- * compiled filter (shoal_search_params.where); cross-checked against the flat
- * index searched with a bitmap of the matches (identical results required).
+ * compiled filter (shoal_search_params.where); cross-checked on the first 100
+ * queries against the flat index searched with a bitmap of the matches
+ * (identical results required).
  *
  * Paths, per kind and filter (k = --k, default ef / nprobe unless swept):
  *   where   shoal_search_params.where = shoal_filter_compile(filter JSON),
@@ -31,7 +32,9 @@
  *   bitmap  shoal_search_params.filter_bitmap of the matching labels, built
  *           once per index before timing
  * plus the unfiltered search (path "none") against unfiltered truth, and the
- * `where` path at the further ef / nprobe values of --efs / --nprobes.
+ * `where` and bitmap paths at the further ef / nprobe values of --efs /
+ * --nprobes (HNSW always; IVF where the default `where` recall is below
+ * --sweep-below, 0.99).
  *
  * Timing: a 200-query warm-up, then --runs passes (one query per call, one
  * thread) of every path of a (kind, filter) in turn, interleaved so a burst
@@ -41,7 +44,11 @@
  * top-k or its exact distance (shoal_distance) is at most the k-th exact
  * distance (ties at the k-th place count), each record once; divided by the
  * truth's result count.  Results that fail the filter are counted
- * ("violations", must be 0).
+ * ("violations", must be 0).  For the filters on category, recall and the
+ * mean time per search are also split by the query's own label (from
+ * fashion-mnist-query.labels): queries of that class, whose neighbours
+ * mostly pass, and the others, whose nearest matches lie in another
+ * cluster.
  *
  * Output: JSON lines on stdout (types run, filter, build, search), a text
  * table on stderr.  --out DIR receives truth-<slug>.i32 / .f32 (rows and
@@ -83,6 +90,7 @@ typedef struct bench_args {
     const char *data, *out, *kinds;
     uint32_t base, queries, k, runs, M, efc, nlist, pq_m, rerank;
     uint64_t seed;
+    double sweep_below;
     uint32_t efs[MAX_LIST], n_efs;
     uint32_t nprobes[MAX_LIST], n_nprobes;
 } bench_args;
@@ -93,6 +101,7 @@ typedef struct bench {
     float *base, *queries;
     uint8_t *category;
     uint32_t *price;
+    uint8_t *query_category; /* the test images' labels, or NULL */
     char *id_bytes, *meta;
     uint32_t *id_offsets, *meta_offsets;
     uint32_t matches[NF];
@@ -106,6 +115,7 @@ typedef struct bench {
     int *counts;        /* queries */
     uint32_t *big_labels; /* K_PRIME_MAX */
     float *big_dist;
+    double *query_s;      /* queries: seconds of each search in the last pass */
 } bench;
 
 /* One search configuration: the kind's knob (0 = the index's default). */
@@ -146,7 +156,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
     *a = (bench_args){.data = "bench/data", .out = "bench/results/filter",
                       .kinds = "hnsw,ivf-flat,ivf-pq4", .base = 60000, .queries = 1000, .k = 10,
                       .runs = 3, .M = 16, .efc = 200, .nlist = 256, .pq_m = 392, .rerank = 20,
-                      .seed = 1};
+                      .seed = 1, .sweep_below = 0.99};
     /* The first value of each list is the default the index would use
      * (ef_search 64, nprobe nlist / 16); the others are the sweep. */
     a->n_efs = parse_list("--efs", "64,128,256", a->efs);
@@ -167,6 +177,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--pq-m")) a->pq_m = parse_u32(key, val);
         else if (!strcmp(key, "--rerank")) a->rerank = parse_u32(key, val);
         else if (!strcmp(key, "--seed")) a->seed = parse_u32(key, val);
+        else if (!strcmp(key, "--sweep-below")) a->sweep_below = strtod(val, NULL);
         else if (!strcmp(key, "--efs")) a->n_efs = parse_list(key, val, a->efs);
         else if (!strcmp(key, "--nprobes")) a->n_nprobes = parse_list(key, val, a->nprobes);
         else die("unknown option", key);
@@ -196,6 +207,13 @@ static void load_data(bench *b)
     if (!b->category || !b->price) die("out of memory", NULL);
     if (fread(b->category, 1, a->base, f) != a->base) die("too few labels in", path);
     fclose(f);
+    snprintf(path, sizeof path, "%s/fashion-mnist-query.labels", a->data);
+    if ((f = fopen(path, "rb"))) {
+        b->query_category = malloc(a->queries);
+        if (!b->query_category) die("out of memory", NULL);
+        if (fread(b->query_category, 1, a->queries, f) != a->queries) die("too few labels in", path);
+        fclose(f);
+    }
     for (uint32_t i = 0; i < a->base; i++) {
         if (b->category[i] > 9) die("a label is not 0..9 in", path);
         b->price[i] = (uint32_t)(splitmix64(i) % 1000u);
@@ -222,7 +240,9 @@ static void load_data(bench *b)
     b->counts = malloc((size_t)a->queries * sizeof *b->counts);
     b->big_labels = malloc((size_t)K_PRIME_MAX * sizeof *b->big_labels);
     b->big_dist = malloc((size_t)K_PRIME_MAX * sizeof *b->big_dist);
-    if (!b->labels || !b->counts || !b->big_labels || !b->big_dist) die("out of memory", NULL);
+    b->query_s = malloc((size_t)a->queries * sizeof *b->query_s);
+    if (!b->labels || !b->counts || !b->big_labels || !b->big_dist || !b->query_s)
+        die("out of memory", NULL);
 }
 
 static shoal_filter *compile(const filter_def *f)
@@ -328,7 +348,7 @@ static double timed_pass(bench *b, const path_ctx *c, int path)
         uint32_t ef = c->cfg.ef ? c->cfg.ef : DEFAULT_EF;
         sp.ef = c->k_prime > ef ? c->k_prime : ef;
     }
-    double t0 = now_seconds();
+    double t0 = now_seconds(), last = t0;
     for (uint32_t i = 0; i < a->queries; i++) {
         const float *q = b->queries + (size_t)i * dim;
         uint32_t *out = b->labels + (size_t)i * k;
@@ -357,29 +377,42 @@ static double timed_pass(bench *b, const path_ctx *c, int path)
         }
         if (n < 0) check(c->index, n, "shoal_index_search");
         b->counts[i] = n;
+        double t = now_seconds();
+        b->query_s[i] = t - last;
+        last = t;
     }
-    return now_seconds() - t0;
+    return last - t0;
 }
 
 typedef struct quality {
     double recall;
     uint32_t short_queries; /* fewer than min(k, matches) results */
     uint32_t violations;    /* results that fail the filter */
+    /* For a filter on category c, split by the query's own label: [0]
+     * queries of class c, [1] the others (recall and mean ms per search in
+     * the last pass); n[0] = 0 when not split. */
+    uint32_t n[2];
+    double class_recall[2], class_ms[2];
 } quality;
 
 static quality measure(const bench *b, const int32_t *row_of, uint32_t slot)
 {
     const bench_args *a = &b->a;
     const uint32_t k = a->k;
-    quality out = {0.0, 0, 0};
-    uint64_t hits = 0, total = 0;
+    quality out;
+    memset(&out, 0, sizeof out);
+    uint64_t hits = 0, total = 0, ghits[2] = {0, 0}, gtotal[2] = {0, 0};
+    double gsec[2] = {0.0, 0.0};
+    uint32_t split = slot != SLOT_NONE && FILTERS[slot].category != ANY_CATEGORY && b->query_category;
     for (uint32_t q = 0; q < a->queries; q++) {
         const int32_t *truth = b->truth_rows[slot] + (size_t)q * k;
         const float *tdist = b->truth_dist[slot] + (size_t)q * k;
         int tc = b->truth_count[slot][q];
+        int g = split && b->query_category[q] != FILTERS[slot].category;
+        uint64_t before = hits;
         total += (uint64_t)tc;
         if (b->counts[q] < tc) out.short_queries++;
-        if (!tc) continue;
+        if (!tc) continue; /* (no filter here matches fewer than k records) */
         float kth = tdist[tc - 1];
         const float *query = b->queries + (size_t)q * b->dim;
         for (int j = 0; j < b->counts[q]; j++) {
@@ -398,8 +431,18 @@ static quality measure(const bench *b, const int32_t *row_of, uint32_t slot)
                                      b->base + (size_t)row * b->dim, b->dim) <= kth;
             hits += (uint64_t)hit;
         }
+        if (split) {
+            ghits[g] += hits - before;
+            gtotal[g] += (uint64_t)tc;
+            gsec[g] += b->query_s[q];
+            out.n[g]++;
+        }
     }
     out.recall = total ? (double)hits / (double)total : 1.0;
+    for (int g = 0; g < 2 && split; g++) {
+        out.class_recall[g] = gtotal[g] ? (double)ghits[g] / (double)gtotal[g] : 1.0;
+        out.class_ms[g] = out.n[g] ? gsec[g] / out.n[g] * 1e3 : 0.0;
+    }
     return out;
 }
 
@@ -529,18 +572,21 @@ static void exact_truth(bench *b)
         path_ctx c = {flat, fd, NULL, 0, 0, {0, 0, 0}};
         double truth_s = timed_pass(b, &c, P_WHERE);
         keep_truth(b, row_of, s);
+        quality qa = measure(b, row_of, s);
+        if (qa.recall != 1.0 || qa.violations) die("flat truth fails its own check for", fd->name);
         f = compile(fd);
         c.bitmap = bitmap_of(flat, f, &c.bits);
         shoal_filter_free(f);
+        uint32_t all = a->queries, checked = all < 100 ? all : 100;
+        a->queries = checked; /* the first 100 queries: a check, not a measurement */
         timed_pass(b, &c, P_BITMAP);
-        for (uint32_t q = 0; q < a->queries; q++) {
+        a->queries = all;
+        for (uint32_t q = 0; q < checked; q++) {
             if (b->counts[q] != b->truth_count[s][q]) die("flat where and bitmap differ for", fd->name);
             for (int j = 0; j < b->counts[q]; j++)
                 if (row_of[b->labels[(size_t)q * a->k + j]] != b->truth_rows[s][(size_t)q * a->k + j])
                     die("flat where and bitmap differ for", fd->name);
         }
-        quality qa = measure(b, row_of, s);
-        if (qa.recall != 1.0 || qa.violations) die("flat truth fails its own check for", fd->name);
         printf("{\"type\":\"truth\",\"filter\":\"%s\",\"flat_qps\":%.1f,\"short_queries\":%u}\n",
                fd->name, (double)a->queries / truth_s, qa.short_queries);
         fflush(stdout);
@@ -572,11 +618,17 @@ static void emit_search(const bench *b, const char *kind, const char *filter, co
     printf("{\"type\":\"search\",\"library\":\"shoal-native\",\"kind\":\"%s\",\"filter\":\"%s\","
            "\"path\":\"%s\",\"ef\":%u,\"nprobe\":%u,\"k\":%u,\"k_prime\":%u,\"queries\":%u,"
            "\"recall\":%.4f,\"qps\":%.1f,\"qps_runs\":[%s],\"short_queries\":%u,"
-           "\"violations\":%u}\n",
+           "\"violations\":%u",
            kind, filter, path, cfg->hnsw ? (cfg->ef ? cfg->ef : DEFAULT_EF) : 0,
            cfg->hnsw ? 0 : (cfg->nprobe ? cfg->nprobe : b->a.nprobes[0]), b->a.k, k_prime,
            b->a.queries, qa->recall,
            (double)b->a.queries / med, list, qa->short_queries, qa->violations);
+    if (qa->n[0] || qa->n[1])
+        printf(",\"same_class\":{\"queries\":%u,\"recall\":%.4f,\"ms\":%.3f},"
+               "\"other_class\":{\"queries\":%u,\"recall\":%.4f,\"ms\":%.3f}",
+               qa->n[0], qa->class_recall[0], qa->class_ms[0], qa->n[1], qa->class_recall[1],
+               qa->class_ms[1]);
+    printf("}\n");
     fprintf(stderr, "  %-8s %-5s %-6s %s %4u  recall@%u %.4f  %8.1f QPS%s\n", kind, filter, path,
             cfg->hnsw ? "ef" : "np",
             cfg->hnsw ? (cfg->ef ? cfg->ef : DEFAULT_EF) : (cfg->nprobe ? cfg->nprobe : b->a.nprobes[0]),
@@ -679,16 +731,27 @@ static void run_kind(bench *b, const char *kind)
                         path == P_POST ? c.k_prime : 0, &q[path],
                         seconds + (size_t)path * a->runs, a->runs);
 
-        /* The `where` path at the further ef / nprobe values. */
+        /* The `where` and bitmap paths at the further ef / nprobe values:
+         * always for HNSW; for IVF only when the default `where` recall is
+         * below --sweep-below (its further points cost up to a full scan
+         * per query and say nothing new once recall is there). */
         uint32_t n_more = hnsw ? a->n_efs : a->n_nprobes;
+        if (!hnsw && q[P_WHERE].recall >= a->sweep_below) n_more = 1;
         for (uint32_t e = 1; e < n_more; e++) {
             path_ctx more = c;
             more.cfg.ef = hnsw ? a->efs[e] : 0;
             more.cfg.nprobe = hnsw ? 0 : a->nprobes[e];
             if (!hnsw && more.cfg.nprobe > stats.nlist) continue;
-            for (uint32_t r = 0; r < a->runs; r++) seconds[r] = timed_pass(b, &more, P_WHERE);
-            quality qm = measure(b, row_of, s);
-            emit_search(b, kind, fd->name, "where", &more.cfg, 0, &qm, seconds, a->runs);
+            const int sweep[2] = {P_WHERE, P_BITMAP};
+            quality qm[2];
+            for (uint32_t r = 0; r < a->runs; r++)
+                for (int i = 0; i < 2; i++) {
+                    seconds[(size_t)i * a->runs + r] = timed_pass(b, &more, sweep[i]);
+                    if (r == a->runs - 1) qm[i] = measure(b, row_of, s);
+                }
+            for (int i = 0; i < 2; i++)
+                emit_search(b, kind, fd->name, PATH_NAMES[sweep[i]], &more.cfg, 0, &qm[i],
+                            seconds + (size_t)i * a->runs, a->runs);
         }
         free((void *)c.bitmap);
     }
@@ -723,6 +786,8 @@ int main(int argc, char **argv)
         free(b.truth_dist[s]);
         free(b.truth_count[s]);
     }
+    free(b.query_s);
+    free(b.query_category);
     free(b.big_dist);
     free(b.big_labels);
     free(b.counts);

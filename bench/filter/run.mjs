@@ -3,7 +3,7 @@
 //
 //   node bench/filter/run.mjs [--base 60000] [--queries 1000] [--runs 3] [--k 10]
 //        [--kinds hnsw,ivf-flat,ivf-pq4] [--efs 64,128,256] [--nprobes 16,32,64]
-//        [--predicate-queries 200] [--skip-js 1] [--out f.json] [--table f.md]
+//        [--predicate-queries 200] [--sweep-below 0.99] [--skip-js 1] [--out f.json] [--table f.md]
 //        [--report-only f.json]
 //
 // 1. data: bench/hnsw/prepare_data.py writes the .fvecs and
@@ -40,7 +40,7 @@ const TARGET = 0.95;
 function parseOptions(argv) {
   const o = {
     base: 60000, queries: 1000, runs: 3, k: 10, kinds: 'hnsw,ivf-flat,ivf-pq4',
-    efs: '64,128,256', nprobes: '16,32,64', predicateQueries: 200, skipJs: 0,
+    efs: '64,128,256', nprobes: '16,32,64', predicateQueries: 200, sweepBelow: 0.99, skipJs: 0,
     native: join(ROOT, 'build', 'bench_filter_native'), out: null, table: null, reportOnly: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -111,6 +111,7 @@ const KIND_NAMES = { hnsw: 'HNSW (M 16, efC 200, ef 64)', 'ivf-flat': 'IVF-Flat 
 
 export function report(run, records) {
   const filters = records.filter((r) => r.type === 'filter');
+  const truths = records.filter((r) => r.type === 'truth');
   const searches = records.filter((r) => r.type === 'search');
   const builds = records.filter((r) => r.type === 'build');
   const find = (lib, kind, filter, path, knob) => searches.find((r) => r.library === lib && r.kind === kind &&
@@ -125,12 +126,13 @@ export function report(run, records) {
     `Native kernels: ${run.nativeSimd ?? '?'}; wasm: ${builds.find((b) => b.library === 'shoal-wasm')?.simd ?? '—'}, Node ${run.node}.`);
   L(`Load average (1 min) before / after: ${run.loadBefore} / ${run.loadAfter ?? '?'}.`);
   L();
-  L('| filter | JSON | matches | selectivity | sampled estimate | compile µs | match ns/record | post-filter k\' |');
-  L('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  L('| filter | JSON | matches | selectivity | sampled estimate | compile µs | match ns/record | post-filter k\' | exact (flat) QPS |');
+  L('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const f of filters) {
     const kp = Math.min(65536, Math.ceil(run.k / f.selectivity));
+    const t = truths.find((x) => x.filter === f.name);
     L(`| ${f.name} | \`${JSON.stringify(f.filter)}\` | ${f.matches} | ${(f.selectivity * 100).toFixed(3)}% | ${f.sample_estimate} | ` +
-      `${f.compile_us.toFixed(2)} | ${f.match_ns.toFixed(0)} | ${kp} |`);
+      `${f.compile_us.toFixed(2)} | ${f.match_ns.toFixed(0)} | ${kp} | ${fmtQps(t?.flat_qps)} |`);
   }
   for (const kind of ['hnsw', 'ivf-flat', 'ivf-pq4']) {
     const none = find('shoal-native', kind, 'none', 'none');
@@ -148,6 +150,20 @@ export function report(run, records) {
       L(`| ${f.name} | ${fmtR(w?.recall)} | ${fmtQps(w?.qps)} | ${fmtR(p?.recall)} | ${fmtQps(p?.qps)} | ` +
         `${fmtR(m?.recall)} | ${fmtQps(m?.qps)} | ${ratio(w?.qps, p?.qps)} |`);
     }
+  }
+  const split = searches.filter((r) => r.library === 'shoal-native' && r.same_class && (r.path === 'where' || r.path === 'bitmap') &&
+    (r.kind === 'hnsw' ? r.ef === 64 : r.nprobe === 16));
+  if (split.length) {
+    L();
+    L('**By query class** (filters on `category`: queries whose own image label is that category, and the others; ' +
+      'recall@k and mean ms per search, default ef / nprobe):');
+    L();
+    L('| kind | selectivity | path | ef / nprobe | same-class queries | recall | ms | other queries | recall | ms |');
+    L('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of split)
+      L(`| ${r.kind} | ${r.filter} | ${r.path} | ${r.kind === 'hnsw' ? r.ef : r.nprobe} | ${r.same_class.queries} | ` +
+        `${fmtR(r.same_class.recall)} | ${r.same_class.ms.toFixed(2)} | ${r.other_class.queries} | ` +
+        `${fmtR(r.other_class.recall)} | ${r.other_class.ms.toFixed(2)} |`);
   }
   const jsNone = find('shoal-wasm', 'hnsw', 'none', 'none');
   if (jsNone) {
@@ -168,10 +184,11 @@ export function report(run, records) {
     if (p && p.queries !== run.queries) L(`\nThe predicate path is timed on the first ${p.queries} queries (its recall is theirs).`);
   }
   L();
-  L(`**Target: in-traversal recall@${run.k} ≥ ${TARGET} at the default ef / nprobe** (and the \`where\` path at the next values):`);
+  L(`**Target: in-traversal recall@${run.k} ≥ ${TARGET} at the default ef / nprobe**, and the further values ` +
+    `(in-traversal, then bitmap: recall, QPS; IVF only where the default is below ${run.sweep_below ?? 0.99}):`);
   L();
-  L('| kind | selectivity | recall at default | target | further values (recall, QPS) |');
-  L('| --- | --- | ---: | --- | --- |');
+  L('| kind | selectivity | recall at default | target | further values: in-traversal | bitmap |');
+  L('| --- | --- | ---: | --- | --- | --- |');
   for (const kind of ['hnsw', 'ivf-flat', 'ivf-pq4']) {
     for (const f of filters) {
       const pts = searches.filter((r) => r.library === 'shoal-native' && r.kind === kind && r.filter === f.name && r.path === 'where')
@@ -179,11 +196,12 @@ export function report(run, records) {
       if (!pts.length) continue;
       const [d, ...more] = pts;
       const knob = kind === 'hnsw' ? 'ef' : 'nprobe';
-      L(`| ${kind} | ${f.name} | ${fmtR(d.recall)} | ${d.recall >= TARGET ? 'met' : '**missed**'} | ` +
-        `${more.map((r) => `${knob} ${r[knob]}: ${fmtR(r.recall)}, ${fmtQps(r.qps)}`).join('; ')} |`);
+      const bm = more.map((r) => find('shoal-native', kind, f.name, 'bitmap', r[knob])).filter(Boolean);
+      const fmt = (list) => list.map((r) => `${knob} ${r[knob]}: ${fmtR(r.recall)}, ${fmtQps(r.qps)}`).join('; ');
+      L(`| ${kind} | ${f.name} | ${fmtR(d.recall)} | ${d.recall >= TARGET ? 'met' : '**missed**'} | ${fmt(more)} | ${fmt(bm)} |`);
     }
     const jsPts = kind === 'hnsw' ? searches.filter((r) => r.library === 'shoal-wasm' && r.path === 'object') : [];
-    for (const r of jsPts) L(`| hnsw (npm, filter object) | ${r.filter} | ${fmtR(r.recall)} | ${r.recall >= TARGET ? 'met' : '**missed**'} | |`);
+    for (const r of jsPts) L(`| hnsw (npm, filter object) | ${r.filter} | ${fmtR(r.recall)} | ${r.recall >= TARGET ? 'met' : '**missed**'} | | |`);
   }
   const times = records.filter((r) => r.type === 'time');
   if (times.length) L(`\nRun time: ${times.map((t) => `${t.program} ${Math.round(t.seconds)} s`).join(', ')}.`);
@@ -204,7 +222,8 @@ async function main() {
     records = all.filter((r) => r.type !== 'run');
   } else {
     const dataDir = join(ROOT, 'bench', 'data');
-    const need = ['fashion-mnist-base.fvecs', 'fashion-mnist-query.fvecs', 'fashion-mnist-base.labels'];
+    const need = ['fashion-mnist-base.fvecs', 'fashion-mnist-query.fvecs', 'fashion-mnist-base.labels',
+      'fashion-mnist-query.labels'];
     if (!need.every((f) => existsSync(join(dataDir, f)))) {
       const r = spawnSync(PY, [join(ROOT, 'bench', 'hnsw', 'prepare_data.py'), '--base'], { stdio: 'inherit', env: threadEnv() });
       if (r.status !== 0) throw new Error('prepare_data.py failed (is dataset-fashion-mnist installed? see bench/setup.sh)');
@@ -215,7 +234,7 @@ async function main() {
     const out = o.out ?? join(resultsDir, `${name}.json`);
     run = {
       type: 'run', date: new Date().toISOString(), base: o.base, queries: o.queries, k: o.k, runs: o.runs,
-      kinds: o.kinds, efs: o.efs, nprobes: o.nprobes, predicate_queries: o.predicateQueries,
+      kinds: o.kinds, efs: o.efs, nprobes: o.nprobes, predicate_queries: o.predicateQueries, sweep_below: o.sweepBelow,
       cpuInfo: cpuInfo(), node: process.versions.node, loadBefore: loadavg()[0].toFixed(2),
     };
     writeFileSync(out, JSON.stringify(run) + '\n');
@@ -223,7 +242,8 @@ async function main() {
     const common = ['--base', String(o.base), '--queries', String(o.queries), '--k', String(o.k), '--runs', String(o.runs)];
     const started = Date.now();
     const native = await runProgram('filter_native', o.native,
-      [...common, '--kinds', o.kinds, '--efs', o.efs, '--nprobes', o.nprobes, '--out', exchange]);
+      [...common, '--kinds', o.kinds, '--efs', o.efs, '--nprobes', o.nprobes, '--sweep-below', String(o.sweepBelow),
+        '--out', exchange]);
     appendFileSync(out, native.map((r) => JSON.stringify(r) + '\n').join(''));
     records.push(...native);
     if (!o.skipJs && !native.some((r) => r.type === 'error') && o.kinds.split(',').includes('hnsw')) {

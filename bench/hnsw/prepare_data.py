@@ -10,6 +10,7 @@ ann-benchmarks set fashion-mnist-784-euclidean) and writes, under bench/data/:
     fashion-mnist-base.labels       60000 bytes: the class label (0..9) of each
                                     base image, one uint8 per row, no header
                                     (the filter bench's `category` field)
+    fashion-mnist-query.labels      10000 bytes: the same for the test images
     fashion-mnist-gt-<N>.ivecs      for each query, the ids of its 100 nearest
                                     neighbours among the first N base vectors
                                     by L2, closest first, ties by lower id
@@ -139,11 +140,13 @@ def main():
         if not os.path.exists(path):
             write_vecs(path, arr.astype(np.float32), np.float32)
             print(f'wrote {path} ({arr.shape[0]} x {arr.shape[1]})')
-    path = os.path.join(DATA, 'fashion-mnist-base.labels')
-    if not os.path.exists(path):
-        labels = read_idx_labels(os.path.join(SRC, 'train-labels-idx1-ubyte.gz'))
-        if len(labels) != len(base):
-            sys.exit(f'{len(labels)} train labels for {len(base)} train images')
+    for name, arr, src in (('base', base, 'train'), ('query', queries, 't10k')):
+        path = os.path.join(DATA, f'fashion-mnist-{name}.labels')
+        if os.path.exists(path):
+            continue
+        labels = read_idx_labels(os.path.join(SRC, f'{src}-labels-idx1-ubyte.gz'))
+        if len(labels) != len(arr):
+            sys.exit(f'{len(labels)} {src} labels for {len(arr)} images')
         labels.tofile(path + '.tmp')
         os.replace(path + '.tmp', path)
         print(f'wrote {path} ({len(labels)} labels, counts {np.bincount(labels, minlength=10).tolist()})')
