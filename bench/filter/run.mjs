@@ -124,7 +124,9 @@ export function report(run, records) {
   L(`CPU: ${cpu.cpu} (family ${cpu.family}, model ${cpu.model}), ${cpu.cores} cores${cpu.hypervisor ? `, ${cpu.hypervisor} guest` : ''}; ` +
     `AVX2 ${cpu.avx2 ? 'yes' : 'no'}, FMA ${cpu.fma ? 'yes' : 'no'}, AVX-512 ${cpu.avx512f ? 'yes' : 'no'}. ` +
     `Native kernels: ${run.nativeSimd ?? '?'}; wasm: ${builds.find((b) => b.library === 'shoal-wasm')?.simd ?? '—'}, Node ${run.node}.`);
-  L(`Load average (1 min) before / after: ${run.loadBefore} / ${run.loadAfter ?? '?'}.`);
+  const during = run.loadDuring ? `; during (every 30 s): min ${run.loadDuring.min}, median ${run.loadDuring.median}, ` +
+    `max ${run.loadDuring.max} (the benchmark itself is 1.0 of it)` : '';
+  L(`Load average (1 min) before / after: ${run.loadBefore} / ${run.loadAfter ?? '?'}${during}.`);
   L();
   L('| filter | JSON | matches | selectivity | sampled estimate | compile µs | match ns/record | post-filter k\' | exact (flat) QPS |');
   L('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -241,6 +243,9 @@ async function main() {
     records = [];
     const common = ['--base', String(o.base), '--queries', String(o.queries), '--k', String(o.k), '--runs', String(o.runs)];
     const started = Date.now();
+    // The machine is shared: the 1-minute load average every 30 s, reported.
+    const loads = [];
+    const sampler = setInterval(() => loads.push(loadavg()[0]), 30000);
     const native = await runProgram('filter_native', o.native,
       [...common, '--kinds', o.kinds, '--efs', o.efs, '--nprobes', o.nprobes, '--sweep-below', String(o.sweepBelow),
         '--out', exchange]);
@@ -252,8 +257,14 @@ async function main() {
       appendFileSync(out, js.map((r) => JSON.stringify(r) + '\n').join(''));
       records.push(...js);
     }
+    clearInterval(sampler);
     run.nativeSimd = native.find((r) => r.type === 'run')?.simd;
     run.loadAfter = loadavg()[0].toFixed(2);
+    if (loads.length) {
+      const sorted = [...loads].sort((a, b) => a - b);
+      run.loadDuring = { min: +sorted[0].toFixed(2), median: +sorted[sorted.length >> 1].toFixed(2),
+        max: +sorted[sorted.length - 1].toFixed(2), samples: loads.length };
+    }
     run.seconds = Math.round((Date.now() - started) / 1000);
     // The run record is rewritten with what is known only at the end.
     const lines = readFileSync(out, 'utf8').split('\n');
