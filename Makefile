@@ -426,6 +426,23 @@ SHOAL_CRASH_RUNS ?= 100
 test-crash: wasm
 	SHOAL_CRASH_RUNS=$(SHOAL_CRASH_RUNS) node --test --test-name-pattern=SIGKILL tests/js/stores.test.mjs
 
+
+# Filtered search (issue 9): recall@10 against exact filtered truth and QPS of
+# the in-traversal filter, a post-filter baseline, a precomputed bitmap and
+# (JS) the per-search predicate, for HNSW and IVF on Fashion-MNIST with
+# category/price metadata (bench/README.md, "Filters").  Runner options go in
+# BENCH_FILTER_ARGS, e.g. "--queries 200 --runs 1" for a smoke run.
+
+.PHONY: bench-filter
+BENCH_FILTER_ARGS ?=
+
+bench-filter: $(BUILD)/bench_filter_native wasm
+	bench/setup.sh
+	node bench/filter/run.mjs $(BENCH_FILTER_ARGS)
+
+$(BUILD)/bench_filter_native: bench/filter_native.c bench/bench_util.h $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
+
 clean:
 	rm -rf $(BUILD) $(DIST)
 

@@ -3,7 +3,9 @@
  * (also reported as one JSON line, so the runner can say why an adapter
  * stopped), numbers on the command line, the cached .fvecs data, the clock
  * and the resident set size.  Include after defining BENCH_PROGRAM (the name
- * in messages); static functions, one copy per adapter program.
+ * in messages); static functions, one copy per adapter program (the sweep
+ * helpers are static inline, so a program that does not use them gets no
+ * unused-function warning).
  */
 #ifndef SHOAL_BENCH_UTIL_H
 #define SHOAL_BENCH_UTIL_H
@@ -86,7 +88,7 @@ static void check(shoal_index *index, int rc, const char *what)
 
 /* Best of `runs` timed passes of single-query searches over n queries;
  * labels[n * k] and counts[n] keep the last pass's results. */
-static double timed_searches(shoal_index *index, const float *queries, uint32_t n, uint32_t dim,
+static inline double timed_searches(shoal_index *index, const float *queries, uint32_t n, uint32_t dim,
                              uint32_t k, const shoal_search_params *sp, uint32_t runs,
                              uint32_t *labels, float *dist, int *counts)
 {
@@ -107,7 +109,7 @@ static double timed_searches(shoal_index *index, const float *queries, uint32_t 
 /* Turns result labels back into base row numbers (ids are "<row>"; -1 where
  * fewer than k came back) and writes them as int32 to path, for the runner
  * to compute recall from.  ids is scratch of n * k. */
-static void write_neighbors(shoal_index *index, const uint32_t *labels, const int *counts,
+static inline void write_neighbors(shoal_index *index, const uint32_t *labels, const int *counts,
                             uint32_t n, uint32_t k, int32_t *ids, const char *path)
 {
     for (uint32_t i = 0; i < n; i++) {

@@ -7,6 +7,10 @@ ann-benchmarks set fashion-mnist-784-euclidean) and writes, under bench/data/:
 
     fashion-mnist-base.fvecs        60000 x 784 float32 (pixel values 0..255)
     fashion-mnist-query.fvecs       10000 x 784 float32
+    fashion-mnist-base.labels       60000 bytes: the class label (0..9) of each
+                                    base image, one uint8 per row, no header
+                                    (the filter bench's `category` field)
+    fashion-mnist-query.labels      10000 bytes: the same for the test images
     fashion-mnist-gt-<N>.ivecs      for each query, the ids of its 100 nearest
                                     neighbours among the first N base vectors
                                     by L2, closest first, ties by lower id
@@ -23,7 +27,8 @@ does the heavy part in blocks of queries; a few queries are then checked
 against a naive per-vector computation.  Files are rebuilt only when missing.
 
 Run with Debian's /usr/bin/python3 (python3-numpy); libopenblas0-pthread makes
-it several times faster.  Usage: prepare_data.py [--base N ...] (default 60000).
+it several times faster.  Usage: prepare_data.py [--base N ...] (default 60000;
+`--base` with no sizes writes only the .fvecs and labels files).
 """
 import argparse
 import gzip
@@ -51,6 +56,19 @@ def read_idx_images(path):
     if body.size != count * rows * cols:
         raise ValueError(f'{path}: {body.size} pixel bytes, header says {count}x{rows}x{cols}')
     return body.reshape(count, rows * cols)
+
+
+def read_idx_labels(path):
+    """uint8 array (count,) from a gzipped IDX1 label file (big-endian header)."""
+    with gzip.open(path, 'rb') as f:
+        raw = f.read()
+    magic, count = struct.unpack('>II', raw[:8])
+    if magic != 0x00000801:
+        raise ValueError(f'{path}: magic {magic:#x} is not an IDX1 uint8 label file')
+    body = np.frombuffer(raw, dtype=np.uint8, offset=8)
+    if body.size != count or body.max() > 9:
+        raise ValueError(f'{path}: {body.size} labels (max {body.max()}), header says {count}')
+    return body
 
 
 def write_vecs(path, array, dtype):
@@ -122,6 +140,16 @@ def main():
         if not os.path.exists(path):
             write_vecs(path, arr.astype(np.float32), np.float32)
             print(f'wrote {path} ({arr.shape[0]} x {arr.shape[1]})')
+    for name, arr, src in (('base', base, 'train'), ('query', queries, 't10k')):
+        path = os.path.join(DATA, f'fashion-mnist-{name}.labels')
+        if os.path.exists(path):
+            continue
+        labels = read_idx_labels(os.path.join(SRC, f'{src}-labels-idx1-ubyte.gz'))
+        if len(labels) != len(arr):
+            sys.exit(f'{len(labels)} {src} labels for {len(arr)} images')
+        labels.tofile(path + '.tmp')
+        os.replace(path + '.tmp', path)
+        print(f'wrote {path} ({len(labels)} labels, counts {np.bincount(labels, minlength=10).tolist()})')
 
     for n in args.base:
         if not 1 <= n <= len(base):
