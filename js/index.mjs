@@ -28,6 +28,7 @@ export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { Collection } from './src/collection.mjs';
 export { workerCollection } from './src/worker-protocol.mjs';
 export { anySource, gatewaySource } from './src/sources.mjs';
+export { heliaPublisher, heliaSource } from './src/helia.mjs';
 export { partition, searchShards, shardOf } from './src/shards.mjs';
 export { fileStore, indexedDBStore, memoryStore } from './src/stores-any.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';

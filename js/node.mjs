@@ -8,6 +8,7 @@ export { Index, AllowList, wasmInfo } from './src/index.mjs';
 export { Collection } from './src/collection.mjs';
 export { workerCollection } from './src/worker-protocol.mjs';
 export { anySource, gatewaySource } from './src/sources.mjs';
+export { heliaPublisher, heliaSource } from './src/helia.mjs';
 export { partition, searchShards, shardOf } from './src/shards.mjs';
 export { createGatewayServer } from './src/gateway-server.mjs';
 export { fileStore, indexedDBStore, memoryStore } from './src/stores-node.mjs';
