@@ -43,7 +43,9 @@ static uint8_t *room(shoal__cbor_out *out, size_t n) {
         out->buf = buf;
         out->cap = cap;
     }
-    uint8_t *p = out->buf + out->len;
+    /* (No arithmetic on a NULL buffer: room for 0 bytes before the first
+     * allocation is NULL, which callers appending nothing ignore.) */
+    uint8_t *p = out->buf ? out->buf + out->len : NULL;
     out->len += n;
     return p;
 }
