@@ -8,7 +8,7 @@
 #   make demo       builds the wasm and serves demo/ on 127.0.0.1
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures
 #   make docs       regenerates docs/ERRORS.md from the error list
-#   make fuzz       long libFuzzer run of the segment parser (make test runs a short one)
+#   make fuzz       long libFuzzer run of every parser (make test runs a short one)
 #   make golden     writes tests/golden/<format>/ (only for a new format version)
 #
 # Flags: SANITIZE=address,undefined builds the native tests under sanitizers
@@ -234,7 +234,9 @@ $(BUILD)/shoal.wasm: $(CLI_SRC) $(CLI_HDR) $(CORE_SRC) $(CORE_HDR) $(BUILD)/zstd
 test-cli: $(BUILD)/shoal $(BUILD)/shoal.wasm
 	node --test tests/cli/
 
-# libFuzzer over the JSONL reader (not part of make test).
+# libFuzzer over the CLI's readers: the JSONL line parser and the vector
+# files (fvecs, bvecs, npy, ivecs).  Run with the core's targets by make
+# test-fuzz / make fuzz (the fuzz section); fuzz-cli runs the JSONL one alone.
 .PHONY: fuzz-cli
 FUZZ_CLI_TIME ?= 60
 $(BUILD)/fuzz/fuzz_jsonl: tests/cli/fuzz_jsonl.c src/cli/json.c $(CLI_HDR) src/shoal.h
@@ -242,9 +244,14 @@ $(BUILD)/fuzz/fuzz_jsonl: tests/cli/fuzz_jsonl.c src/cli/json.c $(CLI_HDR) src/s
 	$(FUZZ_CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(FUZZ_SAN) -fsanitize=fuzzer -Isrc/cli tests/cli/fuzz_jsonl.c \
 	    src/cli/json.c -lm -o $@
 
-fuzz-cli: $(BUILD)/fuzz/fuzz_jsonl
-	@mkdir -p $(BUILD)/fuzz/corpus-jsonl
-	$(BUILD)/fuzz/fuzz_jsonl -max_total_time=$(FUZZ_CLI_TIME) -max_len=4096 $(BUILD)/fuzz/corpus-jsonl
+$(BUILD)/fuzz/fuzz_vectors: tests/fuzz/fuzz_vectors.c src/cli/input.c src/cli/json.c src/cli/fileio.c \
+    $(CLI_HDR) src/shoal.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(FUZZ_SAN) -fsanitize=fuzzer -Isrc/cli $< \
+	    src/cli/input.c src/cli/json.c src/cli/fileio.c -lm -o $@
+
+fuzz-cli:
+	$(MAKE) --no-print-directory fuzz-run-jsonl FUZZ_TIME=$(FUZZ_CLI_TIME)
 
 # -------------------------------------------------------------------- test
 
@@ -275,38 +282,72 @@ test-types: wasm
 	npx tsc -p tests/types
 
 # -------------------------------------------------------------------- fuzz
-# libFuzzer over shoal_index_load / _view / info / blocks (clang,
-# -fsanitize=fuzzer,address,undefined).  Seeds: the golden segments.
-# make test runs it for FUZZ_SHORT seconds; make fuzz for FUZZ_LONG.
+# libFuzzer, one target per parser (clang, -fsanitize=fuzzer,address,
+# undefined; docs/HARDENING.md says what each checks):
+#   segment   shoal_index_load / _view / info / blocks  (tests/fuzz/fuzz_segment.c)
+#   manifest  shoal_collection_open, decode -> commit -> same bytes
+#   log       shoal_collection_apply (write-ahead log records), replay idempotent
+#   car       shoal_car_read_header / _next, then a collection fed the blocks
+#   filter    shoal_filter_compile + matches, against a filtered search
+#   metadata  JSON -> DAG-CBOR -> JSON -> DAG-CBOR, the validator, upsert
+#   vectors   the CLI's fvecs / bvecs / npy / ivecs readers (src/cli/input.c)
+#   jsonl     the CLI's JSONL record parser (tests/cli/fuzz_jsonl.c)
+# Seeds: tests/fuzz/seeds-<target> (tests/fuzz/make_seeds.c writes them from real
+# objects: make fuzz-seeds), plus the golden segments for segment;
+# dictionaries: tests/fuzz/<target>.dict.  Each run grows its corpus in
+# build/fuzz/corpus-<target>; a crash is saved as build/fuzz/<target>-crash-*
+# and the end of the run's log is printed.
+# make test-fuzz (part of make test) runs each target FUZZ_SHORT seconds, one
+# after the other, and prints its execution count; make fuzz runs each
+# FUZZ_LONG seconds; make fuzz-run-<target> FUZZ_TIME=N runs one.
 
-FUZZ_CC    ?= clang
-FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(patsubst src/%.c,$(BUILD)/fuzz/%.o,$(CORE_SRC))
-FUZZ_SHORT ?= 20
-FUZZ_LONG  ?= 1800
-FUZZ_ARGS  := -rss_limit_mb=3072 -max_len=200000 -dict=tests/fuzz/segment.dict \
-              -artifact_prefix=$(BUILD)/fuzz/
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ     := $(patsubst src/%.c,$(BUILD)/fuzz/%.o,$(CORE_SRC))
+FUZZ_TARGETS := segment manifest log car filter metadata vectors jsonl
+FUZZ_SHORT   ?= 14
+FUZZ_LONG    ?= 1800
+FUZZ_TIME    ?= 60
+FUZZ_SEEDS_segment  := tests/golden/1.0 tests/golden/1.1
+FUZZ_MAXLEN_segment := 200000
+FUZZ_MAXLEN_car     := 200000
+FUZZ_MAXLEN_jsonl   := 4096
+FUZZ_ARGS_OF = -rss_limit_mb=3072 -max_len=$(or $(FUZZ_MAXLEN_$(1)),65536) \
+    $(if $(wildcard tests/fuzz/$(1).dict),-dict=tests/fuzz/$(1).dict) \
+    -artifact_prefix=$(BUILD)/fuzz/$(1)-
 
-.PHONY: fuzz test-fuzz golden
+.PHONY: fuzz test-fuzz fuzz-seeds golden
 $(BUILD)/fuzz/%.o: src/%.c $(CORE_HDR) | $(ZSTD_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(FLAGS_$*) -c $< -o $@
 
-$(BUILD)/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(FUZZ_OBJ) $(ZSTD_NATIVE_OBJ)
+# The core's targets (the CLI's two are in the cli section).
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(ZSTD_NATIVE_OBJ)
 	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(ZSTD_NATIVE_OBJ) -lm -o $@
 
-test-fuzz: $(BUILD)/fuzz/fuzz_segment
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_segment $(FUZZ_ARGS) -max_total_time=$(FUZZ_SHORT) -print_final_stats=1 \
-	    $(BUILD)/fuzz/corpus tests/golden/1.0 tests/golden/1.1 tests/fuzz/seeds > $(BUILD)/fuzz/log 2>&1 || \
-	    { tail -n 60 $(BUILD)/fuzz/log; exit 1; }
-	@grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' $(BUILD)/fuzz/log
+# One target for FUZZ_TIME seconds; its log in build/fuzz/<target>.log.
+fuzz-run-%: $(BUILD)/fuzz/fuzz_%
+	@mkdir -p $(BUILD)/fuzz/corpus-$*
+	@$(BUILD)/fuzz/fuzz_$* $(call FUZZ_ARGS_OF,$*) -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus-$* tests/fuzz/seeds-$* $(FUZZ_SEEDS_$*) > $(BUILD)/fuzz/$*.log 2>&1 || \
+	    { echo "fuzz_$*: FAILED (build/fuzz/$*.log, artifact build/fuzz/$*-*)"; tail -n 60 $(BUILD)/fuzz/$*.log; exit 1; }
+	@awk -v t=fuzz_$* '/^stat::number_of_executed_units/{n=$$2} /^stat::new_units_added/{u=$$2} \
+	    /^stat::peak_rss_mb/{m=$$2} END{printf "%-14s %10d executions in $(FUZZ_TIME) s (%d/s), %d new units, peak %d MB\n", \
+	    t, n, n/$(FUZZ_TIME), u, m}' $(BUILD)/fuzz/$*.log
 
-fuzz: $(BUILD)/fuzz/fuzz_segment
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_segment $(FUZZ_ARGS) -max_total_time=$(FUZZ_LONG) $(BUILD)/fuzz/corpus \
-	    tests/golden/1.0 tests/golden/1.1 tests/fuzz/seeds
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+test-fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run-$$t FUZZ_TIME=$(FUZZ_SHORT) || exit 1; done
+
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run-$$t FUZZ_TIME=$(FUZZ_LONG) || exit 1; done
+
+# Rewrites tests/fuzz/seeds-* from objects the library makes (small ones).
+$(BUILD)/fuzz_seeds: tests/fuzz/make_seeds.c $(BUILD)/libshoal.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libshoal.a -lm -o $@
+fuzz-seeds: $(BUILD)/fuzz_seeds
+	$(BUILD)/fuzz_seeds tests/fuzz
 
 # The golden segments are made once per format version and kept: later
 # versions must load them and give the results in each expected.txt.

@@ -8,7 +8,7 @@
  *     gives a segment that loads too, whose second save is byte-identical
  *     (determinism of the writer);
  *   - load and view agree on success.
- * Seeds: the .seg files of tests/golden/<version> and tests/fuzz/seeds (make test-fuzz, make fuzz).
+ * Seeds: the .seg files of tests/golden/<version> and tests/fuzz/seeds-segment (make test-fuzz, make fuzz).
  */
 #include <stdlib.h>
 #include <string.h>
