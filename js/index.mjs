@@ -29,6 +29,8 @@ export { Collection } from './src/collection.mjs';
 export { workerCollection } from './src/worker-protocol.mjs';
 export { anySource, gatewaySource } from './src/sources.mjs';
 export { heliaPublisher, heliaSource } from './src/helia.mjs';
+export { kuboPublisher, kuboSource } from './src/kubo.mjs';
+export { s5Publisher, s5Source } from './src/s5.mjs';
 export { partition, searchShards, shardOf } from './src/shards.mjs';
 export { fileStore, indexedDBStore, memoryStore } from './src/stores-any.mjs';
 export { simdSupported, initWasm } from './src/load.mjs';
