@@ -253,13 +253,102 @@ export interface CollectionSearchOptions extends SearchTuning {
 }
 
 export interface OpenOptions {
-  /** The store holding the collection. */
-  store: Store;
+  /** The store holding the collection (with a source: where fetched blocks are kept; default memoryStore()). */
+  store?: Store;
+  /** Fetch the blocks the store lacks from here (docs/API.md, "Sources"). */
+  source?: Source;
+  /** A stable name the source resolves to the root (IPNS, an S5 registry entry). */
+  name?: string;
   simd?: boolean;
-  /** Fetch only what each search needs (segment heads, then probed IVF lists). */
+  /** Fetch only what each search needs (segment heads, then probed IVF lists); default true with a source. */
   lazy?: boolean;
   /** Open this version instead of the store's root. */
   root?: string;
+}
+
+/** One content-addressed block: a CIDv1 (text) and its bytes. */
+export interface Block {
+  cid: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Where collections come from over a network.  get answers a block VERIFIED against its
+ * CID, or undefined when the source does not have it; it throws when it failed.
+ */
+export interface Source {
+  readonly name: string;
+  get(cid: string, options?: { signal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  /** Optional: every block of a DAG in one answer (a CAR), each verified. */
+  getDag?(root: string, options?: { signal?: AbortSignal }): Promise<Block[] | undefined>;
+  /** Optional: a stable name to a root CID. */
+  resolve?(name: string): Promise<string>;
+  stats?(): { name: string; fetchedBytes: number; [more: string]: unknown };
+}
+
+/** What Collection.publish hands a publisher. */
+export interface PublishInput {
+  root: string;
+  /** Every block reachable from root, history included. */
+  blocks: Block[];
+  /** The same blocks as one CARv1 with root as its root. */
+  car(): Uint8Array;
+  /** The stable name to point at root, if one was asked for. */
+  name?: string;
+}
+
+/** Where Collection.publish sends a version (Helia, Kubo, S5, ...). */
+export interface Publisher {
+  publish(input: PublishInput): Promise<object>;
+}
+
+/**
+ * The part of a Helia node (js IPFS, helia 7) that heliaSource and heliaPublisher use.
+ * Shoal does not depend on Helia: pass a node from createHelia(), or from createHeliaLight()
+ * with codecs: [dagCbor] (Shoal's manifests are dag-cbor, and CIDs are made with it).
+ */
+export interface HeliaNode {
+  blockstore: {
+    get(cid: any, options?: any): unknown;
+    put(cid: any, bytes: Uint8Array, options?: any): unknown;
+    has(cid: any, options?: any): unknown;
+  };
+  getCodec(code: number): unknown;
+  pins?: object;
+  routing?: object;
+}
+
+/**
+ * A Helia node as a source: blocks it holds or fetches (bitswap, gateways: whatever it was
+ * built with), each hashed against its CID here.  timeout: ms per block (default 30000),
+ * then an error so that anySource asks elsewhere; offline: only what the node holds.
+ */
+export declare function heliaSource(helia: HeliaNode, options?: { timeout?: number; offline?: boolean }): HeliaSource;
+export interface HeliaSource extends Source {
+  stats(): { name: string; fetchedBytes: number; fetchedBlocks: number };
+}
+
+/** What heliaPublisher's publish returns. */
+export interface HeliaPublishResult {
+  root: string;
+  /** Blocks put (already-held ones included). */
+  blocks: number;
+  bytes: number;
+  /** Whether the root is pinned (false: pin: false, or a partial DAG). */
+  pinned: boolean;
+  /** Whether the node's content routing announced the root (false without routing, e.g. no DHT). */
+  provided: boolean;
+}
+
+/**
+ * A Helia node as a publisher for Collection.publish: every block verified and put into
+ * helia.blockstore, the root pinned (pin, default true) and provided when the node has
+ * routing (provide, default true); timeout (ms) bounds pinning and providing.
+ */
+export declare function heliaPublisher(helia: HeliaNode, options?: { pin?: boolean; provide?: boolean; timeout?: number }): HeliaPublisher;
+export interface HeliaPublisher extends Publisher {
+  readonly name: string;
+  publish(input: Pick<PublishInput, 'root' | 'blocks'> & Partial<PublishInput>): Promise<HeliaPublishResult>;
 }
 
 export declare class Collection {
@@ -307,6 +396,19 @@ export declare class Collection {
   free(): void;
   /** Waits for queued writes, then frees. */
   close(): Promise<void>;
+  /**
+   * Publishes the current version (flushed first): every block reachable from its root to
+   * publisher.publish.  Returns what the publisher returns, with root.
+   */
+  publish<R extends object>(publisher: { publish(input: PublishInput): Promise<R> }, options?: { name?: string }): Promise<R & { root: string }>;
+  /**
+   * Moves to a version from a source, fetching only the blocks the store lacks (each
+   * verified); the root switches last, so an interrupted sync keeps the old version.
+   */
+  sync(source: Source, options?: {
+    root?: string; name?: string; force?: boolean; concurrency?: number; car?: boolean;
+    onProgress?(progress: { blocks: number; bytes: number }): void;
+  }): Promise<{ root: string; fetchedBlocks: number; fetchedBytes: number }>;
   [Symbol.dispose](): void;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -3,7 +3,7 @@
 import {
   AllowList, Collection, Index, ParameterError, fileStore, indexedDBStore, memoryStore, workerCollection, ShoalError, type CollectionOptions,
   type FieldInfo, type Filter, type HnswOptions, type IndexOptions, type IvfOptions, type Metadata,
-  type SearchResult, type Store, type StoredRecord,
+  type SearchResult, type Store, type StoredRecord, heliaPublisher, heliaSource, type HeliaNode, type Source,
 } from 'shoal';
 
 async function main(): Promise<void> {
@@ -71,5 +71,18 @@ async function main(): Promise<void> {
   // @ts-expect-error  functions cannot cross to a worker
   await remote.search([1, 0, 0], 3, { filter: (id: string) => id === 'a' });
   void written; void one; void many; void byId; void cid;
+
+  // (A real Helia 7 node is assignable to HeliaNode; its own types need lib es2024.)
+  const helia: HeliaNode = { blockstore: { get: () => undefined, put: async () => {}, has: async () => false }, getCodec: () => undefined };
+  const node: HeliaNode = helia;
+  const source: Source = heliaSource(node, { timeout: 5000 });
+  const fetched: number = heliaSource(helia).stats().fetchedBlocks;
+  const lazyRemote = await Collection.open({ source, root: 'bafy...', lazy: true });
+  const published = await lazyRemote.publish(heliaPublisher(helia, { pin: false }));
+  const provided: boolean = published.provided;
+  await lazyRemote.sync(source, { root: published.root });
+  // @ts-expect-error  not a Helia node
+  heliaSource({ blockstore: {} });
+  void fetched; void provided;
 }
 void main;
