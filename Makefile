@@ -436,7 +436,7 @@ $(BUILD)/bench_ivf_native: bench/ivf_native.c bench/bench_util.h $(BUILD)/libsho
 BENCH_COLLECTION_ARGS ?=
 bench-collection: $(BUILD)/bench_collection_native
 	bench/setup.sh
-	python3 bench/hnsw/prepare_data.py
+	/usr/bin/python3 bench/hnsw/prepare_data.py
 	$(BUILD)/bench_collection_native $(BENCH_COLLECTION_ARGS)
 
 $(BUILD)/bench_collection_native: bench/collection_native.c bench/bench_util.h $(BUILD)/libshoal.a
@@ -457,7 +457,7 @@ bench-remote: $(BUILD)/bench_collection_native wasm
 .PHONY: bench-persist
 bench-persist: wasm
 	bench/setup.sh
-	python3 bench/hnsw/prepare_data.py
+	/usr/bin/python3 bench/hnsw/prepare_data.py
 	node bench/persist/run.mjs
 
 # Crash soak: SHOAL_CRASH_RUNS child processes killed with SIGKILL at random
