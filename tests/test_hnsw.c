@@ -643,6 +643,58 @@ static void test_stats_and_small(void) {
     free(data);
 }
 
+/* The graph check's reachability is level 0's: a node cut off on level 0
+ * but still linked on level 1 is lost to searches whose descent does not
+ * land next to it, so check must report it although a walk over every
+ * level reaches it.  The graph is damaged in a view (which keeps no
+ * in-links that would be caught first). */
+static void test_check_level0_break(void) {
+    uint32_t dim = 4, n = 300;
+    float *data = clustered(121, n, dim, 6);
+    shoal_index *h = make_hnsw(dim, SHOAL_METRIC_L2, SHOAL_QUANTIZER_F32, 4, 3);
+    CHECK_INT(add_rows(h, data, dim, 0, n), (int)n);
+    CHECK_INT(shoal_index_check(h), SHOAL_OK);
+    uint8_t *seg;
+    size_t size;
+    CHECK_INT(shoal_index_save(h, NULL, &seg, &size), SHOAL_OK);
+    uint8_t *bytes = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    memcpy(bytes, seg, size);
+    shoal_index_free_bytes(h, seg);
+    shoal_index *v = NULL;
+    CHECK_INT(shoal_index_view(bytes, size, NULL, &v), SHOAL_OK);
+    CHECK_INT(shoal_index_check(v), SHOAL_OK);
+
+    /* x: not the entry point, linked by some node on level 1. */
+    uint32_t bound = shoal_index_label_bound(v), x = SHOAL_NO_LABEL;
+    for (uint32_t u = 0; u < bound && x == SHOAL_NO_LABEL; u++) {
+        const uint32_t *l1 = shoal__hnsw_links(v, u, 1);
+        for (uint32_t i = 1; l1 && i <= l1[0]; i++)
+            if (l1[i] != shoal__hnsw_entry_point(v)) {
+                x = l1[i];
+                break;
+            }
+    }
+    CHECK(x != SHOAL_NO_LABEL);
+    /* Every level-0 link into x goes; its upper-level in-links stay. */
+    uint32_t dropped = 0;
+    for (uint32_t u = 0; u < bound; u++) {
+        uint32_t *l0 = shoal__hnsw_links(v, u, 0);
+        if (!l0) continue;
+        uint32_t kept = 0;
+        for (uint32_t i = 1; i <= l0[0]; i++)
+            if (l0[i] != x) l0[1 + kept++] = l0[i];
+        dropped += l0[0] - kept;
+        l0[0] = kept;
+    }
+    CHECK(dropped > 0);
+    CHECK_INT(shoal_index_check(v), SHOAL_ECORRUPT);
+    CHECK(strstr(shoal_index_errmsg(v), "unreachable on level 0") != NULL);
+    shoal_index_free(v);
+    free(bytes);
+    shoal_index_free(h);
+    free(data);
+}
+
 /* Duplicate vectors (distance 0 ties) must not break the graph: every
  * vector occurs four times.  (XXX: hundreds of copies of one vector make
  * hub nodes whose deletion floods the reachability repair; see hnsw.c.) */
@@ -694,6 +746,7 @@ void suite_hnsw(void) {
         {"determinism", test_determinism},
         {"stats_and_small", test_stats_and_small},
         {"duplicates", test_duplicates},
+        {"check_level0_break", test_check_level0_break},
     };
     harness_run("hnsw", tests, sizeof tests / sizeof tests[0]);
 }

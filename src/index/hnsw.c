@@ -156,7 +156,8 @@
  *     repeated; counts are within M (upper) and 2*M (level 0).
  *   - rev[v] holds u once per level on which u links v, sorted by label.
  *   - The entry point is alive and on the top level; the top level is the
- *     highest level of any node; every live node is reachable from it.
+ *     highest level of any node; every live node is reachable from it on
+ *     level 0 alone (upper-level links do not count).
  *
  * Thread safety
  *   None inside a handle: searches reuse scratch heaps and the visited set
@@ -1422,21 +1423,22 @@ static int hnsw_check(shoal_index *index) {
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: entry point %u (top %u, highest %u)",
                            st->entry, st->top, max_level);
 
-    /* Breadth-first over every level's links from the entry point. */
+    /* Breadth-first over level 0 from the entry point.  Level 0 alone:
+     * it is where every search ends and what path preservation keeps
+     * connected, and an upper-level link can hide a level-0 break (a node
+     * reached only through the upper levels is lost to any search whose
+     * descent does not land next to it). */
     uint32_t *queue = shoal__alloc(&index->mem, (size_t)live * sizeof *queue);
     if (!queue) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the graph check");
     uint32_t epoch = next_epoch(st), head = 0, tail = 0;
     queue[tail++] = st->entry;
     st->visit[st->entry] = epoch;
     while (head < tail) {
-        uint32_t u = queue[head++];
-        for (uint32_t l = 0; l <= st->levels[u]; l++) {
-            const uint32_t *lu = links_at(st, u, l);
-            for (uint32_t i = 1; i <= lu[0]; i++) {
-                if (st->visit[lu[i]] == epoch) continue;
-                st->visit[lu[i]] = epoch;
-                queue[tail++] = lu[i];
-            }
+        const uint32_t *lu = links_at(st, queue[head++], 0);
+        for (uint32_t i = 1; i <= lu[0]; i++) {
+            if (st->visit[lu[i]] == epoch) continue;
+            st->visit[lu[i]] = epoch;
+            queue[tail++] = lu[i];
         }
     }
     shoal__free(&index->mem, queue);
@@ -1444,7 +1446,7 @@ static int hnsw_check(shoal_index *index) {
         uint32_t lost = 0;
         while (lost < bound && (!in_graph(st, lost) || st->visit[lost] == epoch)) lost++;
         return shoal__fail(index, SHOAL_ECORRUPT,
-                           "hnsw: %u of %u nodes unreachable from the entry point (e.g. %u)",
+                           "hnsw: %u of %u nodes unreachable on level 0 from the entry point (e.g. %u)",
                            live - tail, live, lost);
     }
     return SHOAL_OK;
@@ -1840,4 +1842,11 @@ const shoal__kind_ops shoal__hnsw_ops = {
 uint32_t shoal__hnsw_entry_point(const shoal_index *index) {
     if (index->ops != &shoal__hnsw_ops) return SHOAL_NO_LABEL;
     return state_of(index)->entry;
+}
+
+uint32_t *shoal__hnsw_links(shoal_index *index, uint32_t label, uint32_t level) {
+    if (index->ops != &shoal__hnsw_ops) return NULL;
+    hnsw_state *st = state_of(index);
+    if (label >= index->label_bound || !in_graph(st, label) || level > st->levels[label]) return NULL;
+    return links_at(st, label, level);
 }

@@ -233,5 +233,9 @@ extern const shoal__kind_ops shoal__hnsw_ops;
 extern const shoal__kind_ops shoal__ivf_ops;
 /* The HNSW entry point's label (SHOAL_NO_LABEL when empty); for tests. */
 uint32_t shoal__hnsw_entry_point(const shoal_index *index);
+/* The links of a label on a level (count, then that many labels), or NULL
+ * if it has no such level; for tests that damage a graph on purpose (on a
+ * view, which keeps no in-links to fall out of step). */
+uint32_t *shoal__hnsw_links(shoal_index *index, uint32_t label, uint32_t level);
 
 #endif
