@@ -37,7 +37,7 @@ test('the demo page builds, searches, saves, loads and rejects tampered bytes', 
   const visibleErrors = () => page.evaluate(() => [...document.querySelectorAll('.error:not(.expected)')]
     .filter((e) => !e.hidden).map((e) => `${e.id}: ${e.textContent}`));
 
-  await page.goto(`${origin}/demo/?n=2000&dim=32&kind=hnsw&efConstruction=64`);
+  await page.goto(`${origin}/demo/playground.html?n=2000&dim=32&kind=hnsw&efConstruction=64`);
   await settled(1); // the first ready state, then the automatic build
   assert.deepEqual(await visibleErrors(), []);
   assert.equal(await page.locator('#results tr').count(), 10);

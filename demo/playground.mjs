@@ -1,4 +1,4 @@
-// demo.mjs -- the whole path in one page: seeded data, an index build with a
+// playground.mjs -- the whole path in one page: seeded data, an index build with a
 // progress bar, search with recall against an exact index, a filter, and
 // segments (save, load, download, tampering, .seg files from the CLI).
 // Plain DOM code; the package is imported straight from the repository's js/.
