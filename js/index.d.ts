@@ -351,6 +351,88 @@ export interface HeliaPublisher extends Publisher {
   publish(input: Pick<PublishInput, 'root' | 'blocks'> & Partial<PublishInput>): Promise<HeliaPublishResult>;
 }
 
+/**
+ * A Kubo node's HTTP RPC API as a publisher (docs/API.md, "Kubo"): dag/import of the CAR
+ * (method 'car', the default) or block/put of each block (method 'blocks'; the CID Kubo
+ * computes must equal Shoal's), pin/add of the root, and name/publish of /ipfs/<root> when
+ * an IPNS key name is given (key, or Collection.publish's name).  timeout: ms per call.
+ */
+export declare function kuboPublisher(api: string | URL, options?: {
+  key?: string; pin?: boolean; method?: 'car' | 'blocks'; timeout?: number; concurrency?: number;
+  lifetime?: string; headers?: Record<string, string>; fetch?: typeof fetch;
+}): KuboPublisher;
+export interface KuboPublishResult {
+  root: string;
+  /** The IPNS name (k51...) pointed at the root, when a key was given. */
+  name?: string;
+  /** What the name points at: /ipfs/<root>. */
+  value?: string;
+  blocks: number;
+  bytes: number;
+  pinned: boolean;
+}
+export interface KuboPublisher extends Publisher {
+  readonly name: string;
+  publish(input: Pick<PublishInput, 'root' | 'blocks'> & Partial<PublishInput>): Promise<KuboPublishResult>;
+}
+
+/**
+ * A Kubo node as a source: block/get and dag/export (every block hashed here), name/resolve
+ * for IPNS names.  offline: only what the node holds (no network search for a missing block).
+ */
+export declare function kuboSource(api: string | URL, options?: {
+  timeout?: number; offline?: boolean; maxBlock?: number; maxCar?: number; headers?: Record<string, string>; fetch?: typeof fetch;
+}): KuboSource;
+export interface KuboSource extends Source {
+  getDag(root: string, options?: { signal?: AbortSignal }): Promise<Block[] | undefined>;
+  resolve(name: string): Promise<string>;
+  stats(): { name: string; fetchedBytes: number; fetchedBlocks: number };
+}
+
+/**
+ * An S5 node as a publisher (docs/API.md, "S5"): each block not yet uploaded as a blob, an
+ * index blob (CID -> BLAKE3 hash and size), and the key's registry entry at the next revision
+ * pointing at it, ed25519-signed.  seed: 32 secret bytes (or 64 hex digits), or keyPair: a
+ * WebCrypto Ed25519 key pair.  The collection's name is the key's.
+ */
+export declare function s5Publisher(node: string | URL, options: ({ seed: Uint8Array | string; keyPair?: never } | { keyPair: CryptoKeyPair; seed?: never }) & {
+  authToken?: string; timeout?: number; concurrency?: number; reupload?: boolean; headers?: Record<string, string>; fetch?: typeof fetch;
+}): S5Publisher;
+export interface S5PublishResult {
+  root: string;
+  /** The registry name: 0xed + the ed25519 public key, base64url. */
+  name: string;
+  revision: number;
+  /** The index blob's id (blob...). */
+  index: string;
+  blocks: number;
+  bytes: number;
+  /** Blocks uploaded this time (the others were in the previous index). */
+  uploaded: number;
+  uploadedBytes: number;
+}
+export interface S5Publisher extends Publisher {
+  readonly name: string;
+  /** The registry name this publisher writes. */
+  registryName(): Promise<string>;
+  publish(input: Pick<PublishInput, 'root' | 'blocks'> & Partial<PublishInput>): Promise<S5PublishResult>;
+}
+
+/**
+ * An S5 node as a source: resolve(name) checks the registry entry's signature and refuses a
+ * revision older than this source has seen, then loads the index it points at; get(cid)
+ * downloads the blob the index names, checked by BLAKE3 and size, then SHA-256 against the
+ * CID.  Open S5 collections by name.
+ */
+export declare function s5Source(node: string | URL, options?: {
+  timeout?: number; retries?: number; maxIndex?: number; authToken?: string; form?: 'raw' | 'blob';
+  headers?: Record<string, string>; fetch?: typeof fetch;
+}): S5Source;
+export interface S5Source extends Source {
+  resolve(name: string): Promise<string>;
+  stats(): { name: string; fetchedBytes: number; fetchedBlocks: number; known: number };
+}
+
 export declare class Collection {
   private constructor();
   /** A new, empty collection (its first version is committed at once). */

@@ -4,6 +4,7 @@ import {
   AllowList, Collection, Index, ParameterError, fileStore, indexedDBStore, memoryStore, workerCollection, ShoalError, type CollectionOptions,
   type FieldInfo, type Filter, type HnswOptions, type IndexOptions, type IvfOptions, type Metadata,
   type SearchResult, type Store, type StoredRecord, heliaPublisher, heliaSource, type HeliaNode, type Source,
+  kuboPublisher, kuboSource, s5Publisher, s5Source,
 } from 'shoal';
 
 async function main(): Promise<void> {
@@ -84,5 +85,15 @@ async function main(): Promise<void> {
   // @ts-expect-error  not a Helia node
   heliaSource({ blockstore: {} });
   void fetched; void provided;
+
+  const kubo = await c.publish(kuboPublisher('http://127.0.0.1:5001', { key: 'docs', method: 'blocks' }));
+  const ipns: string | undefined = kubo.name;
+  const viaKubo = await Collection.open({ source: kuboSource('http://127.0.0.1:5001', { offline: true }), name: ipns ?? '' });
+  const s5 = await viaKubo.publish(s5Publisher('http://127.0.0.1:5050', { seed: new Uint8Array(32), authToken: 't' }));
+  const revision: number = s5.revision;
+  await viaKubo.sync(s5Source('http://127.0.0.1:5050', { form: 'blob' }), { name: s5.name });
+  // @ts-expect-error  an S5 publisher needs a seed or a key pair
+  s5Publisher('http://127.0.0.1:5050', {});
+  void revision;
 }
 void main;
