@@ -547,6 +547,8 @@ export function s5Publisher(nodeUrl, options = {}) {
       if (name !== undefined && name !== keys.name)
         throw fail(ParameterError, `s5Publisher: the name ${name} is not this key's (${keys.name}); an S5 name is the key`);
       if (!blocks.some((b) => b.cid === root)) throw fail(ParameterError, `s5Publisher: the root ${root} is not among the blocks`);
+      const seenCids = new Set();
+      blocks = blocks.filter((b) => !seenCids.has(b.cid) && seenCids.add(b.cid)); // the index lists each CID once
       // The previous version: its revision, and the blobs it already has.
       const previous = await readEntry(request, keys.pk, who);
       const known = new Map();
@@ -558,7 +560,8 @@ export function s5Publisher(nodeUrl, options = {}) {
       }
       const entries = [];
       let bytes = 0, uploaded = 0, uploadedBytes = 0;
-      const one = async ({ cid, bytes: data }) => {
+      // (entries in the order of blocks, so that the same version gives the same index blob)
+      const one = async ({ cid, bytes: data }, i) => {
         await verified(cid, data, 's5Publisher'); // a damaged store must not publish under a right name
         const id = blobIdOf(data);
         const had = known.get(cid);
@@ -567,10 +570,10 @@ export function s5Publisher(nodeUrl, options = {}) {
           uploaded++;
           uploadedBytes += data.length;
         }
-        entries.push({ cid, ...id });
+        entries[i] = { cid, ...id };
         bytes += data.length;
       };
-      for (let i = 0; i < blocks.length; i += concurrency) await Promise.all(blocks.slice(i, i + concurrency).map(one));
+      for (let i = 0; i < blocks.length; i += concurrency) await Promise.all(blocks.slice(i, i + concurrency).map((b, j) => one(b, i + j)));
       const index = encodeIndex(root, entries);
       const indexId = blobIdOf(index);
       await upload(index, indexId, `the index of ${root}`);

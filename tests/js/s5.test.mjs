@@ -123,6 +123,7 @@ test('publish to S5, open by name lazily, publish again, sync', { timeout: 120_0
   const third = await c.publish(s5Publisher(url, { seed }), { name: first.name });
   assert.equal(third.revision, 3);
   assert.equal(third.uploaded, 0);
+  assert.equal(third.index, second.index, 'the same version gives the same index blob');
   const synced = await local.sync(src, { name: first.name });
   assert.equal(local.cid, c.cid);
   assert.ok(synced.fetchedBlocks <= 3, `${synced.fetchedBlocks} blocks synced`);
