@@ -452,6 +452,15 @@ bench-remote: $(BUILD)/bench_collection_native wasm
 	test -f $(BIG_DIR)/root2 || $(BUILD)/bench_collection_native --skip-fashion 1 --big-dir $(BIG_DIR)
 	node bench/remote/run.mjs $(BIG_DIR)
 
+# Helia (issue 12): publish and fetch throughput of a collection over IPFS
+# bitswap between two Helia 7 nodes on 127.0.0.1 (light builders, no public
+# network).  SHOAL_HELIA_MB megabytes of blocks (default 64), fetched
+# SHOAL_HELIA_ROUNDS times (default 3).  Needs the root devDependencies.
+.PHONY: bench-helia
+bench-helia: wasm
+	tools/deps.sh test
+	node bench/helia/run.mjs
+
 # Persistence (issue 11): open a persisted 60k x 784 collection (files,
 # Chromium IndexedDB) and durable upserts/s per store and batch size.
 .PHONY: bench-persist

@@ -16,6 +16,10 @@
 //   dial { addr }              connect to another node
 //   publish { car }            heliaPublisher(helia).publish() of the blocks
 //                              of a CARv1 file (a path): { root, blocks, bytes }
+//   fetch { root, timeout }    Collection.open({ source: heliaSource(helia),
+//                              root, lazy: false }): every block over the
+//                              node's bitswap, timed: { ms, fetchedBytes,
+//                              fetchedBlocks, size }
 //   tamper { on }              serve every block with one bit flipped (the
 //                              blockstore under Helia lies; the peer's bitswap
 //                              then rejects what it gets)
@@ -162,7 +166,7 @@ async function tamperingBlockstore() {
 async function child() {
   const { store, state } = await tamperingBlockstore();
   const helia = await createLightHelia({ blockstore: store });
-  const { heliaPublisher } = await import('../../js/node.mjs');
+  const { Collection, heliaPublisher, heliaSource } = await import('../../js/node.mjs');
   const { carBlocks } = await import('../../js/src/cid.mjs');
   const out = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
   const commands = {
@@ -173,6 +177,15 @@ async function child() {
     async publish({ car, root }) {
       const blocks = await carBlocks(new Uint8Array(await readFile(car)), car);
       return heliaPublisher(helia).publish({ root, blocks });
+    },
+    async fetch({ root, timeout = 120_000 }) {
+      const t0 = performance.now();
+      const c = await Collection.open({ source: heliaSource(helia, { timeout }), root, lazy: false });
+      const ms = performance.now() - t0;
+      const { fetchedBytes, fetchedBlocks } = c.stats();
+      const size = c.size;
+      c.free();
+      return { ms, fetchedBytes, fetchedBlocks, size };
     },
     async tamper({ on }) {
       state.on = !!on;
