@@ -5,7 +5,7 @@
 #   make wasi       C test suite as .wasm for node:wasi    (build/wasi/)
 #   make test       installs what is missing, builds everything, runs every test
 #   make test-arm64 aarch64 cross-build (NEON) run under qemu-user (mk/arm64.mk)
-#   make demo       builds the wasm and serves demo/ on 127.0.0.1
+#   make demo       Fashion-MNIST through the CLI, two gateways and the page (one URL)
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures
 #   make docs       regenerates docs/ERRORS.md from the error list
 #   make fuzz       long libFuzzer run of every parser (make test runs a short one)
@@ -272,7 +272,7 @@ test-wasi: $(WASI_TESTS)
 	node wasi/run.mjs $(BUILD)/wasi/test_shoal-simd.wasm
 	node wasi/run.mjs $(BUILD)/wasi/test_shoal-base.wasm
 
-test-js: wasm $(BUILD)/xbuild $(BUILD)/wasi/xbuild.wasm
+test-js: wasm $(BUILD)/xbuild $(BUILD)/wasi/xbuild.wasm $(BUILD)/shoal
 	node --test tests/js/
 
 # The package's TypeScript types: tests/types/usage.ts must type-check,
@@ -362,10 +362,15 @@ golden: $(BUILD)/make_golden
 
 # -------------------------------------------------------------------- demo
 
+# The end-to-end demo (demo/server.mjs): Fashion-MNIST made into a collection
+# folder by the native CLI (an IVF-PQ and an HNSW tier; cached under
+# build/demo/; DEMO_N records, default 60000), served by two loopback
+# gateways (one with a tamper switch) and the page; prints one URL.  Its
+# test is tests/js/demo.test.mjs (12,000 records), part of test-js.
 demo:
 	@tools/deps.sh demo
-	$(MAKE) wasm
-	node demo/serve.mjs
+	$(MAKE) wasm $(BUILD)/shoal
+	node demo/server.mjs
 
 # ------------------------------------------------------------------- bench
 

@@ -39,7 +39,8 @@ fi
 if [ "$what" = test ]; then
     have /usr/bin/chromium || need chromium
 fi
-if [ "$what" = bench ]; then
+# Fashion-MNIST: the benchmarks' data, the demo's, and the demo's test's.
+if [ "$what" = bench ] || [ "$what" = demo ] || [ "$what" = test ]; then
     have /usr/share/datasets/fashion-mnist || need dataset-fashion-mnist
 fi
 
