@@ -355,6 +355,39 @@ static void test_manifest_round_trip(void) {
     shoal_index_free(m.ref);
 }
 
+/* An upsert record whose first entry's metadata leaves 2 bytes where the
+ * second entry's 4-byte id length would be: corrupt, and not read past
+ * (found by tests/fuzz/fuzz_log.c; ASan catches the read in test-asan,
+ * the record being the last bytes of an exact-size buffer). */
+static void test_log_entry_past_end(void) {
+    shoal_collection *c = make(SHOAL_KIND_FLAT, 1000, SHOAL_METRIC_L2);
+    /* head, dim, entry 0 (id "a", time, 48 bytes of metadata, vector), 2 bytes */
+    uint8_t body[16 + 4 + 21 + 48 + 4 * DIM + 2];
+    size_t len = sizeof body;
+    memset(body, 0, len);
+    body[0] = 1;                          /* upsert */
+    body[1] = 1;                          /* version */
+    body[4] = 2;                          /* n = 2 entries */
+    shoal_collection_stats st;
+    shoal_collection_stats_get(c, &st);
+    for (int i = 0; i < 8; i++) body[8 + i] = (uint8_t)(st.next_seq >> (8 * i));
+    body[16] = DIM;                       /* dim */
+    uint8_t *e = body + 20;
+    e[0] = 1;                             /* id length 1, id "a" */
+    e[4] = 'a';
+    e[13] = 48;                           /* metadata length: passes the count check */
+    uint8_t *rec = malloc(8 + len);
+    for (int i = 0; i < 4; i++) rec[i] = (uint8_t)(len >> (8 * i));
+    uint32_t crc = shoal_crc32c(0, body, len);
+    for (int i = 0; i < 4; i++) rec[4 + i] = (uint8_t)(crc >> (8 * i));
+    memcpy(rec + 8, body, len);
+    CHECK_INT(shoal_collection_apply(c, rec, 8 + len, NULL), SHOAL_ECORRUPT);
+    CHECK(strstr(shoal_collection_errmsg(c), "entry 1") != NULL);
+    CHECK_INT(shoal_collection_size(c), 0);
+    free(rec);
+    shoal_collection_free(c);
+}
+
 static void test_log_replay(void) {
     shoal_collection *c = make(SHOAL_KIND_HNSW, 1000, SHOAL_METRIC_COSINE);
     shoal_collection *d = make(SHOAL_KIND_HNSW, 1000, SHOAL_METRIC_COSINE);
@@ -850,6 +883,7 @@ void suite_collection(void) {
         {"equals_one_index", test_equals_one_index},
         {"manifest_round_trip", test_manifest_round_trip},
         {"log_replay", test_log_replay},
+        {"log_entry_past_end", test_log_entry_past_end},
         {"lazy_collection", test_lazy_collection},
         {"part_nodes", test_part_nodes},
         {"age_tiers", test_age_tiers},

@@ -187,6 +187,12 @@ static int apply_upsert(shoal_collection *c, const uint8_t *p, const uint8_t *en
     size_t id_total = 0, meta_total = 0;
     const uint8_t *q = p;
     for (uint32_t i = 0; i < n; i++) {
+        /* (The count check above bounds the entries' least total size;
+         * an earlier entry's metadata can still leave fewer than 4 bytes
+         * for this one's id length.) */
+        if (end - q < 4)
+            return BAD("log record at offset %llu: entry %u runs past the record",
+                       (unsigned long long)at, i);
         uint32_t len = shoal__get_u32(q);
         if (len == 0 || len > SHOAL_ID_MAX || (uint64_t)(end - q) < 4ull + len + 12)
             return BAD("log record at offset %llu: entry %u has a bad id", (unsigned long long)at, i);
