@@ -275,11 +275,90 @@ static void test_filtered_search(void) {
     test_ids_free(&ids);
 }
 
+/* A filter that keeps records far from the query: the nprobe lists nearest
+ * to it hold no match, so IVF scans on, past lists without one, until
+ * nprobe lists holding a match have been scanned. */
+static void test_filtered_search_far(void) {
+    const uint32_t n = 4000, dim = 16, k = 10;
+    float *data = test_clustered(23, n, dim, 20, 0.15f);
+    test_ids ids;
+    test_ids_make(&ids, "v", 0, n);
+    char *meta = malloc((size_t)n * 16);
+    uint32_t *mo = malloc((n + 1) * sizeof *mo);
+    size_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        float x = data[(size_t)i * dim];
+        mo[i] = (uint32_t)at;
+        at += (size_t)sprintf(meta + at, "{\"band\":%d}", x < -0.3f ? 0 : x < 0.3f ? 1 : 2);
+    }
+    mo[n] = (uint32_t)at;
+    shoal_records r;
+    memset(&r, 0, sizeof r);
+    r.n = n;
+    r.id_bytes = ids.bytes;
+    r.id_offsets = ids.offsets;
+    r.vectors = data;
+    r.dim = dim;
+    r.metadata = meta;
+    r.metadata_offsets = mo;
+    shoal_index *flat, *ivf;
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = dim;
+    p.seed = 4;
+    CHECK_INT(shoal_index_new(&p, &flat), SHOAL_OK);
+    p.kind = SHOAL_KIND_IVF;
+    p.ivf.nlist = 32;
+    p.ivf.nprobe = 4; /* unfiltered recall@10 ~0.99 here */
+    CHECK_INT(shoal_index_new(&p, &ivf), SHOAL_OK);
+    CHECK_INT(shoal_index_upsert(flat, &r), (int)n);
+    CHECK_INT(shoal_index_upsert(ivf, &r), (int)n);
+    double hits = 0, total = 0;
+    for (int band = 0; band <= 2; band += 2) {
+        char text[32];
+        int len = sprintf(text, "{\"band\":%d}", band);
+        shoal_filter *f;
+        CHECK_INT(shoal_filter_compile(text, (size_t)len, NULL, &f, NULL, 0), SHOAL_OK);
+        shoal_search_params sp;
+        shoal_search_params_init(&sp);
+        sp.where = f;
+        for (uint32_t qi = 0; qi < 40; qi++) {
+            /* Queries from the other end of the first coordinate. */
+            const float *q = data + (size_t)((qi * 97) % n) * dim;
+            if (band == 0 ? q[0] < 0.3f : q[0] > -0.3f) continue;
+            uint32_t la[10], lb[10];
+            float da[10], db[10];
+            int na = shoal_index_search(flat, q, dim, k, &sp, la, da);
+            int nb = shoal_index_search(ivf, q, dim, k, &sp, lb, db);
+            CHECK_INT(na, (int)k);
+            CHECK_INT(nb, (int)k);
+            for (int j = 0; j < nb; j++)
+                for (int e = 0; e < na; e++)
+                    if (test_row_of(ivf, lb[j]) == test_row_of(flat, la[e])) {
+                        hits++;
+                        break;
+                    }
+            total += na;
+        }
+        shoal_filter_free(f);
+    }
+    printf("    far filter: ivf recall %.3f over %.0f results\n", hits / total, total);
+    CHECK(total >= 200);
+    CHECK(hits / total >= 0.95);
+    shoal_index_free(flat);
+    shoal_index_free(ivf);
+    free(meta);
+    free(mo);
+    free(data);
+    test_ids_free(&ids);
+}
+
 void suite_filter(void) {
     static const harness_test tests[] = {
         {"semantics", test_semantics},
         {"errors_name_the_path", test_errors_name_the_path},
         {"filtered_search", test_filtered_search},
+        {"filtered_search_far", test_filtered_search_far},
     };
     harness_run("filter", tests, sizeof tests / sizeof tests[0]);
 }

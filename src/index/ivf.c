@@ -113,8 +113,9 @@
  *     faiss's precomputed "term 2" tables would avoid that at nlist * m *
  *     ksub floats of memory, which breaks the memory budget of pq4.
  *   - The last block of each pq4 list is on average half empty.
- *   - A filter is applied inside the probed lists only: a selective filter
- *     can leave fewer than k results; raise nprobe.
+ *   - A filtered search decides whether a list holds a match by testing its
+ *     records until one passes: a list without one costs a filter test
+ *     per record.  Per-list summaries of the metadata would skip it.
  *   - Retraining without float32 vectors re-encodes decoded approximations,
  *     which compounds the quantization error.
  *   - Coarse assignment is brute force (nlist distances per record).
@@ -122,6 +123,7 @@
  * Thread safety: none inside a handle (scratch lives in the state).
  */
 #include <math.h>
+#include <stdlib.h>
 
 #include "kmeans.h"
 #include "index/persist.h"
@@ -821,11 +823,30 @@ static inline float from_dot(const shoal_index *index, float dot) {
 }
 
 /* The nprobe lists to scan, best first (ties: lower list). */
+static int probe_order(const void *a, const void *b) {
+    const ivf_probe *x = a, *y = b;
+    if (x->dist < y->dist) return -1;
+    if (y->dist < x->dist) return 1;
+    return (x->list > y->list) - (x->list < y->list);
+}
+
 static uint32_t select_probes(const shoal_index *index, ivf_state *st, const float *q,
                               uint32_t nprobe) {
     const ivf_model *m = st->model;
     uint32_t kept = 0;
     int ip = index->params.metric == SHOAL_METRIC_IP;
+    if (nprobe == m->nlist) {
+        /* Every list, nearest first; ties by list number, as below.  (The
+         * distances are never NaN: centroids and queries are finite.) */
+        for (uint32_t l = 0; l < m->nlist; l++) {
+            const float *c = m->centroids + (size_t)l * st->dim;
+            st->probes[l].dist = ip ? -index->kernels->dot_f32(q, c, st->dim)
+                                    : index->kernels->l2sq_f32(q, c, st->dim);
+            st->probes[l].list = l;
+        }
+        qsort(st->probes, m->nlist, sizeof *st->probes, probe_order);
+        return m->nlist;
+    }
     for (uint32_t l = 0; l < m->nlist; l++) {
         const float *c = m->centroids + (size_t)l * st->dim;
         float d = ip ? -index->kernels->dot_f32(q, c, st->dim)
@@ -851,6 +872,15 @@ static inline void offer(const shoal_index *index, ivf_query *qq, float d, uint3
         return;
     shoal__topk_push(qq->out, d, seq, label);
 }
+
+/* Whether a filter keeps any record of an attached list. */
+static int list_matches(const shoal_index *index, const ivf_list *list,
+                        const shoal_search_params *params) {
+    for (uint32_t i = 0; i < list->count; i++)
+        if (shoal__allowed(index, params, list->labels[i])) return 1;
+    return 0;
+}
+
 
 static void scan_flat(shoal_index *index, ivf_state *st, const ivf_list *list, ivf_query *qq) {
     for (uint32_t i = 0; i < list->count; i++) {
@@ -1007,7 +1037,7 @@ static inline const float *rerank_row(const ivf_state *st, uint32_t label) {
 
 /* The number of lists a search probes. */
 static int probe_count(shoal_index *index, ivf_state *st, const shoal_search_params *params,
-                       uint32_t *out) {
+                       uint32_t *out, uint32_t *base) {
     const ivf_model *m = st->model;
     uint32_t nprobe = params && params->nprobe ? params->nprobe
                       : st->nprobe                 ? st->nprobe
@@ -1016,6 +1046,7 @@ static int probe_count(shoal_index *index, ivf_state *st, const shoal_search_par
     if (nprobe > m->nlist)
         return shoal__fail(index, SHOAL_EPARAM, "nprobe = %u exceeds nlist = %u", nprobe,
                            m->nlist);
+    *base = nprobe;
     if (shoal__filtered(params)) {
         /* A filter keeping a share s of the records leaves s of the probed
          * candidates; the nearest matches then lie farther out, across more
@@ -1023,7 +1054,8 @@ static int probe_count(shoal_index *index, ivf_state *st, const shoal_search_par
          * of the matches over the codes, when that reaches nlist).  The
          * square root was measured on Fashion-MNIST (docs/BENCHMARKS.md,
          * "Filters"): 1/s probes far more than recall needs.  (A lazy index
-         * estimates s from the lists it has.) */
+         * estimates s from the lists it has.)  walk_probes then extends
+         * the walk for a filter whose matches lie away from the query. */
         uint64_t matches = shoal__estimate_matches(index, params), live = index->live;
         if (matches < live) {
             /* sqrt is correctly rounded (IEEE 754) in every build. */
@@ -1037,13 +1069,32 @@ static int probe_count(shoal_index *index, ivf_state *st, const shoal_search_par
     return SHOAL_OK;
 }
 
+/* The lists a search scans: filtered, the probe_count nearest, then further
+ * lists in order of distance until `base` of the lists scanned hold a match
+ * (docs/API.md, "nprobe").  A lazy index's wanted lists follow the same
+ * walk, counting a list not yet attached as one holding a match; the host
+ * attaches them and asks again until nothing is wanted. */
+typedef struct probe_walk {
+    uint32_t nprobe, base, total, matched;
+} probe_walk;
+
+static int walk_probes(shoal_index *index, ivf_state *st, const float *q,
+                       const shoal_search_params *params, probe_walk *w) {
+    int rc = probe_count(index, st, params, &w->nprobe, &w->base);
+    if (rc) return rc;
+    int extend = shoal__filtered(params) && w->nprobe < st->model->nlist;
+    w->total = select_probes(index, st, q, extend ? st->model->nlist : w->nprobe);
+    w->matched = 0;
+    return SHOAL_OK;
+}
+
 static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
                       const shoal_search_params *params) {
     ivf_state *st = state_of(index);
     ivf_model *m = st->model;
     if (!m) return SHOAL_OK; /* untrained: no records */
-    uint32_t nprobe;
-    int rc = probe_count(index, st, params, &nprobe);
+    probe_walk w;
+    int rc = walk_probes(index, st, query, params, &w);
     if (rc) return rc;
     uint32_t rerank = params && params->rerank ? params->rerank : st->rerank;
     if (params && params->rerank && !st->copies)
@@ -1065,8 +1116,7 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
     }
 
     int l2 = index->params.metric == SHOAL_METRIC_L2;
-    uint32_t probes = select_probes(index, st, query, nprobe);
-    for (uint32_t p = 0; p < probes; p++)
+    for (uint32_t p = 0; p < w.nprobe; p++)
         if (m->lists[st->probes[p].list].missing)
             return shoal__fail(index, SHOAL_ESTATE,
                                "list %u is not attached: ask shoal_index_lists_wanted which "
@@ -1081,9 +1131,15 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
         build_lut(index, st, query, 0);
         if (is_pq4(st)) delta = quantize_lut(st, &sum_min); /* one table for every list */
     }
-    for (uint32_t p = 0; p < probes; p++) {
+    int filtered = shoal__filtered(params);
+    for (uint32_t p = 0; p < w.total; p++) {
         uint32_t l = st->probes[p].list;
         const ivf_list *list = &m->lists[l];
+        if (p >= w.nprobe && (w.matched >= w.base || list->missing)) break;
+        if (filtered) {
+            if (!list_matches(index, list, params)) continue;
+            w.matched++;
+        }
         if (list->count == 0) continue;
         if (st->quantizer == SHOAL_QUANTIZER_F32) {
             scan_flat(index, st, list, &qq);
@@ -1501,15 +1557,22 @@ static int ivf_wanted(shoal_index *index, const float *q, const shoal_search_par
     ivf_state *st = state_of(index);
     const ivf_model *m = st->model;
     if (!m) return 0;
-    uint32_t nprobe, n = 0;
-    int rc = probe_count(index, st, params, &nprobe);
+    uint32_t n = 0;
+    probe_walk w;
+    int rc = walk_probes(index, st, q, params, &w);
     if (rc) return rc;
-    uint32_t probes = select_probes(index, st, q, nprobe);
-    for (uint32_t p = 0; p < probes; p++) {
+    int filtered = shoal__filtered(params);
+    for (uint32_t p = 0; p < w.total; p++) {
         uint32_t l = st->probes[p].list;
-        if (!m->lists[l].missing) continue;
-        if (n < cap) out[n] = l;
-        n++;
+        const ivf_list *list = &m->lists[l];
+        if (p >= w.nprobe && w.matched >= w.base) break;
+        if (list->missing) {
+            if (n < cap) out[n] = l;
+            n++;
+            w.matched++; /* perhaps: the next ask knows */
+        } else if (!filtered || list_matches(index, list, params)) {
+            w.matched++;
+        }
     }
     return (int)n;
 }
