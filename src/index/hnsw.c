@@ -1346,6 +1346,40 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
 
 /* ------------------------------------------------------- check and stats */
 
+/* Whether every one of the live nodes is reachable from the entry point
+ * over level 0 links: 0, or SHOAL_ECORRUPT naming one that is not (or
+ * SHOAL_ENOMEM).  Level 0 alone: it is where every search ends and what
+ * path preservation keeps connected, and an upper-level link can hide a
+ * level-0 break (a node reached only through the upper levels is lost to
+ * any search whose descent does not land next to it).  Run by check, and
+ * by load, so that a segment that loads passes check. */
+static int level0_reachable(shoal_index *index, hnsw_state *st, uint32_t live) {
+    if (!live) return SHOAL_OK;
+    uint32_t *queue = shoal__alloc(&index->mem, (size_t)live * sizeof *queue);
+    if (!queue) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the graph check");
+    uint32_t epoch = next_epoch(st), head = 0, tail = 0;
+    queue[tail++] = st->entry;
+    st->visit[st->entry] = epoch;
+    while (head < tail) {
+        const uint32_t *lu = links_at(st, queue[head++], 0);
+        for (uint32_t i = 1; i <= lu[0]; i++) {
+            if (st->visit[lu[i]] == epoch) continue;
+            st->visit[lu[i]] = epoch;
+            if (tail == live) break; /* more than live: links were checked, so never */
+            queue[tail++] = lu[i];
+        }
+    }
+    shoal__free(&index->mem, queue);
+    if (tail != live) {
+        uint32_t lost = 0, bound = index->label_bound;
+        while (lost < bound && (!in_graph(st, lost) || st->visit[lost] == epoch)) lost++;
+        return shoal__fail(index, SHOAL_ECORRUPT,
+                           "hnsw: %u of %u nodes unreachable on level 0 from the entry point (e.g. %u)",
+                           live - tail, live, lost);
+    }
+    return SHOAL_OK;
+}
+
 static int hnsw_check(shoal_index *index) {
     hnsw_state *st = state_of(index);
     uint32_t bound = index->label_bound, live = 0, max_level = 0;
@@ -1423,33 +1457,7 @@ static int hnsw_check(shoal_index *index) {
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: entry point %u (top %u, highest %u)",
                            st->entry, st->top, max_level);
 
-    /* Breadth-first over level 0 from the entry point.  Level 0 alone:
-     * it is where every search ends and what path preservation keeps
-     * connected, and an upper-level link can hide a level-0 break (a node
-     * reached only through the upper levels is lost to any search whose
-     * descent does not land next to it). */
-    uint32_t *queue = shoal__alloc(&index->mem, (size_t)live * sizeof *queue);
-    if (!queue) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the graph check");
-    uint32_t epoch = next_epoch(st), head = 0, tail = 0;
-    queue[tail++] = st->entry;
-    st->visit[st->entry] = epoch;
-    while (head < tail) {
-        const uint32_t *lu = links_at(st, queue[head++], 0);
-        for (uint32_t i = 1; i <= lu[0]; i++) {
-            if (st->visit[lu[i]] == epoch) continue;
-            st->visit[lu[i]] = epoch;
-            queue[tail++] = lu[i];
-        }
-    }
-    shoal__free(&index->mem, queue);
-    if (tail != live) {
-        uint32_t lost = 0;
-        while (lost < bound && (!in_graph(st, lost) || st->visit[lost] == epoch)) lost++;
-        return shoal__fail(index, SHOAL_ECORRUPT,
-                           "hnsw: %u of %u nodes unreachable on level 0 from the entry point (e.g. %u)",
-                           live - tail, live, lost);
-    }
-    return SHOAL_OK;
+    return level0_reachable(index, st, live);
 }
 
 static void hnsw_stats(const shoal_index *index, shoal_stats *out) {
@@ -1798,6 +1806,9 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
     st->entry = entry;
     st->top = top;
     st->nodes = index->live;
+    /* The links are valid one by one; the graph must also hold together,
+     * or records would load that no search can find. */
+    if ((rc = level0_reachable(index, st, index->live))) goto done;
 
     /* Reverse links, rebuilt in canonical order (not for views: they
      * serve deletes only). */

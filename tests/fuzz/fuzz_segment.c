@@ -4,12 +4,18 @@
  * shoal_index_view.  Under AddressSanitizer and UBSan; any crash, leak,
  * overflow or undefined behaviour is a bug.  What must hold:
  *   - every call returns 0 or a negative code; a failed load leaves no index;
- *   - a segment that loads can be searched and checked, and saving it again
+ *   - a segment that loads (or is viewed) passes shoal_index_check: the
+ *     loader validates everything check does -- for HNSW the links one by
+ *     one and the level-0 reachability of every node -- so a hostile
+ *     segment fails to load rather than loading broken;
+ *   - a segment that loads can be searched (results are live labels, at
+ *     most k, distances ascending), and saving it again
  *     gives a segment that loads too, whose second save is byte-identical
  *     (determinism of the writer);
  *   - load and view agree on success.
  * Seeds: the .seg files of tests/golden/<version> and tests/fuzz/seeds-segment (make test-fuzz, make fuzz).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,11 +30,18 @@ static void exercise(shoal_index *index) {
     uint32_t labels[8];
     float dist[8];
     int found = shoal_index_search(index, q, dim, 8, NULL, labels, dist);
+    if (found > 8 || (found < 0 && found != SHOAL_EVECTOR)) abort();
     for (int i = 0; i < found; i++) {
         const char *id;
-        shoal_index_label_id(index, labels[i], &id);
+        if (shoal_index_label_id(index, labels[i], &id) < 0) abort();
+        if (i && dist[i] < dist[i - 1]) abort();
     }
-    shoal_index_check(index);
+    int rc = shoal_index_check(index);
+    if (rc != 0) {
+        fprintf(stderr, "fuzz_segment: a segment that loaded fails check: %d %s\n", rc,
+                shoal_index_errmsg(index));
+        abort();
+    }
     free(q);
 }
 
