@@ -246,7 +246,9 @@ export class Collection {
         if (typeof source.resolve !== 'function') throw fail(ParameterError, 'this source does not resolve names');
         root = await source.resolve(options.name);
       }
-      if (root === this.#cid) return { root, fetchedBlocks: 0, fetchedBytes: 0 };
+      // The same version: nothing to do unless it was opened lazily, when
+      // sync fetches what stayed remote and the store keeps the whole.
+      if (root === this.#cid && !this.#lazy) return { root, fetchedBlocks: 0, fetchedBytes: 0 };
       const store = this.#store.local ?? this.#store;
       let fetchedBlocks = 0, fetchedBytes = 0;
       // car: one request for the whole DAG first (each block verified by the
@@ -478,7 +480,11 @@ export class Collection {
       throw err;
     }
     this.#dirty = true;
-    if (this.#call((M, handle) => M._shoal_collection_flush_due(handle))) await this.#flushNow(false);
+    // The write is logged and applied: it stands even if storing the
+    // version it made due fails (a full disk, an I/O error), so that a
+    // rejected write is always one that did not happen.  The version's
+    // blocks stay in #unsaved; the next flush stores them or throws.
+    if (this.#call((M, handle) => M._shoal_collection_flush_due(handle))) await this.#flushNow(false).catch(() => {});
     return result;
   }
 

@@ -84,6 +84,20 @@ test('lazy remote search: only the probed lists, the same answers, nothing twice
   // A query elsewhere fetches more lists; a filter works on them.
   const other = await remote.search(vectors[9000], 5, { filter: { i: { $lt: 12000 } } });
   assert.deepEqual(other, await c.search(vectors[9000], 5, { filter: { i: { $lt: 12000 } } }));
+  // Syncing the version it has open makes it whole: every block fetched
+  // once into the local store, then searches need no source.
+  const local = memoryStore();
+  const whole = await Collection.open({ source: gatewaySource(url), root: c.cid, store: local });
+  await whole.search(q, 10);
+  const partial = whole.stats().fetchedBytes;
+  const synced = await whole.sync(gatewaySource(url), { root: c.cid });
+  assert.ok(synced.fetchedBlocks > 0 && partial + synced.fetchedBytes < total * 1.1,
+    `sync fetched ${synced.fetchedBytes} bytes after ${partial}, of ${total}`);
+  const again = await Collection.open({ store: local });
+  assert.equal(again.cid, c.cid);
+  assert.deepEqual(await again.search(vectors[9000], 10), await c.search(vectors[9000], 10));
+  again.free();
+  whole.free();
   remote.free();
   await c.close();
 });
