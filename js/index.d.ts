@@ -498,6 +498,13 @@ export declare class Collection {
 /** Where a collection in a worker keeps its data (stores cannot cross threads). */
 export type WorkerStore = { memory: true } | { file: string } | { indexedDB: string };
 
+/** A source made in the worker (sources cannot cross threads): several gateways race. */
+export interface WorkerSource {
+  gateways: readonly string[];
+  timeout?: number;
+  retries?: number;
+}
+
 /** A Collection living in a worker: the same methods, each a message. */
 export interface RemoteCollection {
   readonly dim: number;
@@ -519,6 +526,11 @@ export interface RemoteCollection {
   search(query: Float32Array | ArrayLike<number> | { id: string }, k: number,
     options?: Omit<CollectionSearchOptions, 'filter'> & { filter?: FilterExpression | ReadonlySet<string> }): Promise<SearchResult>;
   stats(): Promise<CollectionStats>;
+  /** Collection.sync in the worker; onProgress is called here. */
+  sync(source: WorkerSource, options?: {
+    root?: string; name?: string; force?: boolean; concurrency?: number; car?: boolean;
+    onProgress?(progress: { blocks: number; bytes: number }): void;
+  }): Promise<{ root: string; fetchedBlocks: number; fetchedBytes: number }>;
   close(): Promise<void>;
 }
 
@@ -529,7 +541,7 @@ export interface RemoteCollection {
  */
 export declare function workerCollection(
   worker: { postMessage(message: unknown, transfer?: Transferable[]): void },
-  how: { create: Omit<CollectionOptions, 'store'> & { store?: WorkerStore } } | { open: Omit<OpenOptions, 'store'> & { store: WorkerStore } },
+  how: { create: Omit<CollectionOptions, 'store'> & { store?: WorkerStore } } | { open: Omit<OpenOptions, 'store' | 'source'> & { store?: WorkerStore; source?: WorkerSource } },
 ): Promise<RemoteCollection>;
 
 export interface WasmInfo {

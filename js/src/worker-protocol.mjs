@@ -6,7 +6,9 @@
 // back.  Vectors travel as one Float32Array per call whose buffer is
 // transferred (not copied) each way.  Stores cannot cross a thread, so the
 // worker makes its own from a description: { memory: true }, { file: dir }
-// or { indexedDB: name }.
+// or { indexedDB: name }; sources likewise from { gateways: [urls],
+// timeout?, retries? } (several gateways: anySource of gatewaySources).
+// sync posts {id, progress} messages before its answer.
 //
 // While a long write runs in the worker (an upsert is applied in chunks,
 // with the thread free between them), searches and reads are answered from
@@ -16,7 +18,7 @@ import { ParameterError, errorFromCode, errorsByCode } from '../dist/errors.mjs'
 import { fail } from './fail.mjs';
 
 const METHODS = ['upsert', 'delete', 'clear', 'flush', 'compact', 'get', 'has', 'ids', 'search', 'stats',
-  'close', 'info'];
+  'close', 'info', 'sync'];
 const READS = new Set(['get', 'has', 'ids', 'search', 'stats', 'info']);
 const CHUNK = 1000;
 
@@ -36,6 +38,15 @@ export function serve(shoal, post) {
     if (typeof spec.indexedDB === 'string') return shoal.indexedDBStore(spec.indexedDB);
     throw fail(ParameterError, 'a worker store is { memory: true }, { file: dir } or { indexedDB: name }');
   };
+  const sourceOf = (spec) => {
+    if (spec === undefined) return undefined;
+    const urls = spec?.gateways;
+    if (!Array.isArray(urls) || !urls.length || !urls.every((u) => typeof u === 'string'))
+      throw fail(ParameterError, 'a worker source is { gateways: [url, ...], timeout?, retries? }');
+    const { gateways, ...options } = spec;
+    const list = gateways.map((url) => shoal.gatewaySource(url, options));
+    return list.length === 1 ? list[0] : shoal.anySource(list);
+  };
   const refresh = () => {
     if (!c) return;
     if (snap && snap.cid === c.cid) return;
@@ -52,8 +63,11 @@ export function serve(shoal, post) {
       return ops.info();
     },
     async open(options) {
-      const { store, ...rest } = options;
-      c = await shoal.Collection.open({ ...rest, store: await storeOf(store) });
+      const { store, source, ...rest } = options;
+      const src = sourceOf(source);
+      // From a source without a store description: an in-memory cache.
+      const local = store === undefined && src ? undefined : await storeOf(store);
+      c = await shoal.Collection.open({ ...rest, ...(src ? { source: src } : {}), ...(local ? { store: local } : {}) });
       refresh();
       return ops.info();
     },
@@ -72,6 +86,13 @@ export function serve(shoal, post) {
     clear: () => c.clear(),
     flush: () => c.flush(),
     compact: (options) => c.compact(options),
+    async sync({ source, root, name, force, car, concurrency }, id) {
+      const options = { force, car, concurrency, onProgress: (progress) => post({ id, progress }) };
+      if (root !== undefined) options.root = root;
+      if (name !== undefined) options.name = name;
+      for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
+      return c.sync(sourceOf(source), options);
+    },
     get: (id) => reader().get(id),
     has: (id) => reader().has(id),
     async ids() {
@@ -96,7 +117,7 @@ export function serve(shoal, post) {
     try {
       if (!ops[op]) throw fail(ParameterError, `unknown operation '${op}'`);
       if (!c && op !== 'create' && op !== 'open') throw fail(ParameterError, 'create or open a collection first');
-      const value = await ops[op](args);
+      const value = await ops[op](args, id);
       const transfer = [];
       if (value && value.distances instanceof Float32Array) transfer.push(value.distances.buffer);
       if (Array.isArray(value)) for (const r of value) if (r?.distances instanceof Float32Array) transfer.push(r.distances.buffer);
@@ -133,10 +154,12 @@ function revive(error) {
 export class RemoteCollection {
   #send;
   #info;
+  #progress;
 
-  constructor(send, info) {
+  constructor(send, info, progress) {
     this.#send = send;
     this.#info = info;
+    this.#progress = progress;
   }
 
   get dim() { return this.#info.dim; }
@@ -176,6 +199,13 @@ export class RemoteCollection {
   clear() { return this.#call('clear'); }
   flush() { return this.#call('flush'); }
   compact(options = {}) { return this.#call('compact', options); }
+  /** source: { gateways: [urls], timeout?, retries? } (sources are made in the worker). */
+  sync(source, options = {}) {
+    if (typeof options.onProgress === 'function' && this.#progress) this.#progress.fn = options.onProgress;
+    const rest = { ...options };
+    delete rest.onProgress;
+    return this.#call('sync', { source, ...rest }).finally(() => { if (this.#progress) this.#progress.fn = null; });
+  }
   get(id) { return this.#send('get', id); }
   has(id) { return this.#send('has', id); }
   async *ids() { yield* await this.#send('ids'); }
@@ -200,10 +230,15 @@ export class RemoteCollection {
 export async function workerCollection(port, how) {
   let next = 0;
   const waiting = new Map();
+  const progress = { fn: null }; // the onProgress of the sync under way
   const onMessage = (event) => {
     const data = event && 'data' in event && event.data?.id !== undefined ? event.data : event;
     const entry = waiting.get(data.id);
     if (!entry) return;
+    if (data.progress !== undefined) {
+      progress.fn?.(data.progress);
+      return;
+    }
     waiting.delete(data.id);
     if (data.ok) entry.resolve(data.value);
     else entry.reject(revive(data.error));
@@ -220,7 +255,7 @@ export async function workerCollection(port, how) {
   if ((kind !== 'create' && kind !== 'open') || Object.keys(how).length !== 1)
     throw fail(ParameterError, "workerCollection(worker, { create: options } or { open: options })");
   const info = await send(kind, how[kind]);
-  return new RemoteCollection(send, info);
+  return new RemoteCollection(send, info, progress);
 }
 
 export { METHODS };

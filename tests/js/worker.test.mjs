@@ -10,7 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { Collection, DimensionError, NotFoundError, fileStore, workerCollection } from '../../js/node.mjs';
+import {
+  Collection, DimensionError, NotFoundError, createGatewayServer, fileStore, workerCollection,
+} from '../../js/node.mjs';
 import { TestRng } from './data.mjs';
 import { withChromium } from './chromium.mjs';
 
@@ -64,6 +66,47 @@ test('a collection in a worker thread: same methods, searches during a long upse
   const here = await Collection.open({ store: await fileStore(dir) });
   assert.equal(here.size, 12500);
   await here.close();
+});
+
+test('a worker opens a remote collection from gateways and syncs it, with progress', { timeout: 120_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'shoal-worker-src-'));
+  const into = await mkdtemp(path.join(tmpdir(), 'shoal-worker-dst-'));
+  t.after(() => Promise.all([rm(dir, { recursive: true, force: true }), rm(into, { recursive: true, force: true })]));
+  const rng = new TestRng(9);
+  const rows = Array.from({ length: 3000 }, (_, i) => ({ id: `r${i}`, vector: rng.fill(new Float32Array(DIM)), metadata: { i } }));
+  const c = await Collection.create({ dim: DIM, store: await fileStore(dir), flushRecords: 1000, M: 8, efConstruction: 40 });
+  await c.upsert(rows);
+  await c.flush();
+  const server = await createGatewayServer({ dir });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  const worker = new Worker(HOST);
+  t.after(() => worker.terminate());
+
+  // Lazily, from a gateway (and one that refuses connections: skipped).
+  const remote = await workerCollection(worker, { open: { source: { gateways: ['http://127.0.0.1:9', url], timeout: 5000 }, root: c.cid } });
+  assert.equal(remote.size, 3000);
+  assert.deepEqual(await remote.search(rows[42].vector, 5), await c.search(rows[42].vector, 5));
+  await remote.close();
+
+  // Synced into the worker's own file store, progress reported here.
+  const worker2 = new Worker(HOST);
+  t.after(() => worker2.terminate());
+  const local = await workerCollection(worker2, { create: { dim: DIM, store: { file: into } } });
+  const progress = [];
+  const done = await local.sync({ gateways: [url] }, { root: c.cid, force: true, onProgress: (p) => progress.push(p) });
+  assert.equal(done.root, c.cid);
+  assert.equal(local.cid, c.cid);
+  assert.ok(progress.length >= 2 && progress.at(-1).blocks === done.fetchedBlocks, `progress ${JSON.stringify(progress.at(-1))}`);
+  assert.equal(progress.at(-1).bytes, done.fetchedBytes);
+  await assert.rejects(local.sync({ gateways: [] }, { root: c.cid }), /a worker source is/);
+  await local.close();
+  const here = await Collection.open({ store: await fileStore(into) });
+  assert.equal(here.size, 3000);
+  assert.deepEqual(await here.search(rows[7].vector, 3), await c.search(rows[7].vector, 3));
+  await here.close();
+  await c.close();
 });
 
 test('a collection in a Web Worker in Chromium', { timeout: 120_000 }, (t) => withChromium(t, async (page, origin, problems) => {

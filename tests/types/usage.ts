@@ -71,6 +71,11 @@ async function main(): Promise<void> {
   await remote.search([1, 0, 0], 3, { filter: new Set(['a']) });
   // @ts-expect-error  functions cannot cross to a worker
   await remote.search([1, 0, 0], 3, { filter: (id: string) => id === 'a' });
+  const workerLazy = await workerCollection(worker, { open: { source: { gateways: ['http://127.0.0.1:8080'] }, root: 'bafy' } });
+  const syncedTo: string = (await remote.sync({ gateways: ['http://127.0.0.1:8080'] }, { root: 'bafy', onProgress: (p) => void p.bytes })).root;
+  void workerLazy; void syncedTo;
+  // @ts-expect-error  a source object cannot cross to a worker: describe it
+  await remote.sync(kuboSource('http://127.0.0.1:5001'), { root: 'bafy' });
   void written; void one; void many; void byId; void cid;
 
   // (A real Helia 7 node is assignable to HeliaNode; its own types need lib es2024.)
