@@ -16,25 +16,38 @@
 //               the previous root (and its log) or the new one, never a
 //               root naming a block that is not on disk.
 // Full disks (ENOSPC, EDQUOT) are a StorageFullError, with nothing renamed
-// into place: the previous state stays whole.
+// into place: the previous state stays whole.  Other I/O errors keep their
+// code (EIO, ...) and get the step in their message ("writing the root:
+// EIO: ...").
+//
+// Every call goes through `fs`, node:fs/promises by default: tests pass a
+// wrapper that fails the i-th call (tests/js/faults.test.mjs).
 
-import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import * as nodeFs from 'node:fs/promises';
 import path from 'node:path';
 
 import { StateError, StorageFullError } from '../dist/errors.mjs';
 import { fail } from './fail.mjs';
 
 const CID = /^b[a-z2-7]{58}$/;
+// What the store calls: these functions of node:fs/promises, and the
+// FileHandle methods close, datasync, stat, sync, truncate, write, writeFile.
+const FS_FUNCTIONS = ['mkdir', 'open', 'readFile', 'rename', 'stat', 'unlink'];
 
-function full(err, what) {
+// The error a failed step throws: StorageFullError for a full disk, else
+// the system error's code, errno and syscall with the step in the message.
+function stepError(err, what) {
   if (err && (err.code === 'ENOSPC' || err.code === 'EDQUOT'))
-    return fail(StorageFullError, `${what}: ${err.message}`);
-  return err;
+    return Object.assign(fail(StorageFullError, `${what}: ${err.message}`), { cause: err });
+  if (!err || typeof err.code !== 'string' || err.step) return err;
+  const out = new Error(`${what}: ${err.message}`, { cause: err });
+  for (const key of ['code', 'errno', 'syscall', 'path']) if (err[key] !== undefined) out[key] = err[key];
+  out.step = what;
+  return out;
 }
 
-async function fsyncDir(dir) {
-  const fd = await open(dir, 'r');
+async function fsyncDir(fs, dir) {
+  const fd = await fs.open(dir, 'r');
   try {
     await fd.sync();
   } finally {
@@ -47,20 +60,20 @@ let tmpCounter = 0;
 // second writer).
 const lockedHere = new Set();
 
-// Writes bytes to path durably: temporary file, fsync, rename.
-async function writeDurably(file, bytes) {
+// Writes bytes to file durably: temporary file, fsync, rename.
+async function writeDurably(fs, file, bytes) {
   const tmp = `${file}.tmp-${process.pid}-${tmpCounter++}`;
-  const fd = await open(tmp, 'w');
+  const fd = await fs.open(tmp, 'w');
   try {
     await fd.writeFile(bytes);
     await fd.sync();
   } catch (err) {
     await fd.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
+    await fs.unlink(tmp).catch(() => {});
     throw err;
   }
   await fd.close();
-  await rename(tmp, file);
+  await fs.rename(tmp, file);
 }
 
 function processAlive(pid) {
@@ -75,12 +88,14 @@ function processAlive(pid) {
 class FileStore {
   #dir;
   #blocks;
+  #fs;
   #logFd = null;
   #locked = false;
 
-  constructor(dir) {
+  constructor(dir, fs) {
     this.#dir = dir;
     this.#blocks = path.join(dir, 'blocks');
+    this.#fs = fs;
   }
 
   get directory() {
@@ -88,7 +103,7 @@ class FileStore {
   }
 
   async init({ lock }) {
-    await mkdir(this.#blocks, { recursive: true });
+    await this.#fs.mkdir(this.#blocks, { recursive: true });
     if (lock) await this.#lock();
   }
 
@@ -98,20 +113,25 @@ class FileStore {
     const file = path.join(this.#dir, 'lock');
     if (lockedHere.has(this.#dir)) throw fail(StateError, `${this.#dir} is already open for writing in this process`);
     for (let attempt = 0; attempt < 2; attempt++) {
+      let fd;
       try {
-        const fd = openSync(file, 'wx');
-        closeSync(fd);
-        await writeFile(file, `${process.pid}\n`);
-        this.#locked = true;
-        lockedHere.add(this.#dir);
-        return;
+        fd = await this.#fs.open(file, 'wx');
       } catch (err) {
-        if (err.code !== 'EEXIST') throw full(err, 'taking the lock');
-        const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+        if (err.code !== 'EEXIST') throw stepError(err, 'taking the lock');
+        const pid = Number((await this.#fs.readFile(file, 'utf8').catch(() => '')).trim());
         if (pid && pid !== process.pid && processAlive(pid))
           throw fail(StateError, `${this.#dir} is open for writing in process ${pid}`);
-        await unlink(file).catch(() => {});
+        await this.#fs.unlink(file).catch(() => {});
+        continue;
       }
+      try {
+        await fd.writeFile(`${process.pid}\n`);
+      } finally {
+        await fd.close();
+      }
+      this.#locked = true;
+      lockedHere.add(this.#dir);
+      return;
     }
     throw fail(StateError, `cannot take the lock of ${this.#dir}`);
   }
@@ -123,64 +143,67 @@ class FileStore {
 
   async get(cid) {
     try {
-      return new Uint8Array(await readFile(this.#blockPath(cid)));
+      return new Uint8Array(await this.#fs.readFile(this.#blockPath(cid)));
     } catch (err) {
       if (err.code === 'ENOENT') return undefined;
-      throw err;
+      throw stepError(err, `reading block ${cid}`);
     }
   }
 
   async has(cid) {
     try {
-      await stat(this.#blockPath(cid));
+      await this.#fs.stat(this.#blockPath(cid));
       return true;
     } catch (err) {
       if (err.code === 'ENOENT') return false;
-      throw err;
+      throw stepError(err, `looking for block ${cid}`);
     }
   }
 
   async put(cid, bytes) {
     if (await this.has(cid)) return;
     try {
-      await writeDurably(this.#blockPath(cid), bytes);
-      await fsyncDir(this.#blocks);
+      await writeDurably(this.#fs, this.#blockPath(cid), bytes);
+      await fsyncDir(this.#fs, this.#blocks);
     } catch (err) {
-      throw full(err, `writing block ${cid}`);
+      throw stepError(err, `writing block ${cid}`);
     }
   }
 
   async getRoot() {
     try {
-      const text = (await readFile(path.join(this.#dir, 'root'), 'utf8')).trim();
+      const text = (await this.#fs.readFile(path.join(this.#dir, 'root'), 'utf8')).trim();
       return text || undefined;
     } catch (err) {
       if (err.code === 'ENOENT') return undefined;
-      throw err;
+      throw stepError(err, 'reading the root');
     }
   }
 
   async setRoot(cid) {
     try {
-      await writeDurably(path.join(this.#dir, 'root'), `${cid}\n`);
-      await fsyncDir(this.#dir);
+      await writeDurably(this.#fs, path.join(this.#dir, 'root'), `${cid}\n`);
+      await fsyncDir(this.#fs, this.#dir);
     } catch (err) {
-      throw full(err, 'writing the root');
+      throw stepError(err, 'writing the root');
     }
   }
 
   /** Blocks, then the root, then an empty log: each step durable before the next. */
   async commit({ blocks, root }) {
+    let cid;
     try {
       let wrote = false;
-      for (const { cid, bytes } of blocks) {
+      for (const block of blocks) {
+        cid = block.cid;
         if (await this.has(cid)) continue;
-        await writeDurably(this.#blockPath(cid), bytes);
+        await writeDurably(this.#fs, this.#blockPath(cid), block.bytes);
         wrote = true;
       }
-      if (wrote) await fsyncDir(this.#blocks);
+      cid = undefined;
+      if (wrote) await fsyncDir(this.#fs, this.#blocks);
     } catch (err) {
-      throw full(err, 'writing blocks');
+      throw stepError(err, cid ? `writing block ${cid}` : 'writing blocks');
     }
     await this.setRoot(root);
     await this.truncateLog(0);
@@ -188,45 +211,57 @@ class FileStore {
 
   async readLog() {
     try {
-      return new Uint8Array(await readFile(path.join(this.#dir, 'log')));
+      return new Uint8Array(await this.#fs.readFile(path.join(this.#dir, 'log')));
     } catch (err) {
       if (err.code === 'ENOENT') return new Uint8Array(0);
-      throw err;
+      throw stepError(err, 'reading the log');
     }
   }
 
   async #log() {
-    if (!this.#logFd) this.#logFd = await open(path.join(this.#dir, 'log'), 'a+');
+    if (!this.#logFd) this.#logFd = await this.#fs.open(path.join(this.#dir, 'log'), 'a+');
     return this.#logFd;
   }
 
   async appendLog(bytes) {
-    const fd = await this.#log();
-    const { size } = await fd.stat();
     try {
-      await fd.write(bytes);
-      await fd.datasync();
+      const fd = await this.#log();
+      const { size } = await fd.stat();
+      try {
+        await fd.write(bytes);
+        await fd.datasync();
+      } catch (err) {
+        // A partial append would be a torn record: cut it off again.
+        await fd.truncate(size).catch(() => {});
+        throw err;
+      }
     } catch (err) {
-      // A partial append would be a torn record: cut it off again.
-      await fd.truncate(size).catch(() => {});
-      throw full(err, 'appending to the log');
+      throw stepError(err, 'appending to the log');
     }
   }
 
   async truncateLog(size) {
-    const fd = await this.#log();
-    if ((await fd.stat()).size === size) return;
-    await fd.truncate(size);
-    await fd.datasync();
+    try {
+      const fd = await this.#log();
+      if ((await fd.stat()).size === size) return;
+      await fd.truncate(size);
+      await fd.datasync();
+    } catch (err) {
+      throw stepError(err, 'cutting the log');
+    }
   }
 
   async close() {
-    if (this.#logFd) await this.#logFd.close();
+    const fd = this.#logFd;
     this.#logFd = null;
-    if (this.#locked) {
-      this.#locked = false;
-      lockedHere.delete(this.#dir);
-      await unlink(path.join(this.#dir, 'lock')).catch(() => {});
+    try {
+      if (fd) await fd.close();
+    } finally {
+      if (this.#locked) {
+        this.#locked = false;
+        lockedHere.delete(this.#dir);
+        await this.#fs.unlink(path.join(this.#dir, 'lock')).catch(() => {});
+      }
     }
   }
 }
@@ -234,11 +269,16 @@ class FileStore {
 /**
  * A store in a folder (created if missing).  options.lock (default true):
  * take DIR/lock so that one process writes at a time (a read-only user
- * such as a second reader can pass false).
+ * such as a second reader can pass false).  options.fs (for tests and
+ * diagnostics): the file system calls to use instead of node:fs/promises
+ * -- mkdir, open, readFile, rename, stat, unlink, with the FileHandles
+ * open returns.
  */
-export async function fileStore(dir, { lock = true } = {}) {
+export async function fileStore(dir, { lock = true, fs = nodeFs } = {}) {
   if (typeof dir !== 'string' || !dir) throw new TypeError('fileStore needs a directory path');
-  const store = new FileStore(path.resolve(dir));
+  for (const name of FS_FUNCTIONS)
+    if (typeof fs?.[name] !== 'function') throw new TypeError(`fileStore's fs option needs ${name}() (as node:fs/promises)`);
+  const store = new FileStore(path.resolve(dir), fs);
   await store.init({ lock });
   return store;
 }
