@@ -18,7 +18,10 @@
 // Full disks (ENOSPC, EDQUOT) are a StorageFullError, with nothing renamed
 // into place: the previous state stays whole.  Other I/O errors keep their
 // code (EIO, ...) and get the step in their message ("writing the root:
-// EIO: ...").
+// EIO: ...").  A failed step leaves no temporary file behind; a log append
+// writes on after a short write, and one that failed is cut off before the
+// next, so that bytes past the last acknowledged record never stay in front
+// of another.
 //
 // Every call goes through `fs`, node:fs/promises by default: tests pass a
 // wrapper that fails the i-th call (tests/js/faults.test.mjs).
@@ -56,24 +59,27 @@ async function fsyncDir(fs, dir) {
 }
 
 let tmpCounter = 0;
-// Folders this process holds the lock of (a second store on one would be a
-// second writer).
+// Folders this process holds (or is taking) the lock of: a second store on
+// one would be a second writer.
 const lockedHere = new Set();
 
-// Writes bytes to file durably: temporary file, fsync, rename.
+// Writes bytes to file durably: temporary file, fsync, rename.  On any
+// failure the temporary file is removed (if it can be).
 async function writeDurably(fs, file, bytes) {
   const tmp = `${file}.tmp-${process.pid}-${tmpCounter++}`;
   const fd = await fs.open(tmp, 'w');
   try {
-    await fd.writeFile(bytes);
-    await fd.sync();
+    try {
+      await fd.writeFile(bytes);
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+    await fs.rename(tmp, file);
   } catch (err) {
-    await fd.close().catch(() => {});
     await fs.unlink(tmp).catch(() => {});
     throw err;
   }
-  await fd.close();
-  await fs.rename(tmp, file);
 }
 
 function processAlive(pid) {
@@ -90,6 +96,7 @@ class FileStore {
   #blocks;
   #fs;
   #logFd = null;
+  #logEnd = 0;     // the log's size as acknowledged (appends and cuts that resolved)
   #locked = false;
 
   constructor(dir, fs) {
@@ -108,32 +115,44 @@ class FileStore {
   }
 
   // One writing process per folder: DIR/lock holds its pid; a lock whose
-  // process is gone (killed) is taken over.
+  // process is gone (killed) is taken over.  The folder is marked in
+  // lockedHere before the first await, so that two stores opened at once
+  // in this process cannot both take it.
   async #lock() {
     const file = path.join(this.#dir, 'lock');
     if (lockedHere.has(this.#dir)) throw fail(StateError, `${this.#dir} is already open for writing in this process`);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let fd;
-      try {
-        fd = await this.#fs.open(file, 'wx');
-      } catch (err) {
-        if (err.code !== 'EEXIST') throw stepError(err, 'taking the lock');
-        const pid = Number((await this.#fs.readFile(file, 'utf8').catch(() => '')).trim());
-        if (pid && pid !== process.pid && processAlive(pid))
-          throw fail(StateError, `${this.#dir} is open for writing in process ${pid}`);
-        await this.#fs.unlink(file).catch(() => {});
-        continue;
+    lockedHere.add(this.#dir);
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let fd;
+        try {
+          fd = await this.#fs.open(file, 'wx');
+        } catch (err) {
+          if (err.code !== 'EEXIST') throw stepError(err, 'taking the lock');
+          const pid = Number((await this.#fs.readFile(file, 'utf8').catch(() => '')).trim());
+          if (pid && pid !== process.pid && processAlive(pid))
+            throw fail(StateError, `${this.#dir} is open for writing in process ${pid}`);
+          await this.#fs.unlink(file).catch(() => {});
+          continue;
+        }
+        try {
+          try {
+            await fd.writeFile(`${process.pid}\n`);
+          } finally {
+            await fd.close();
+          }
+        } catch (err) {
+          await this.#fs.unlink(file).catch(() => {});
+          throw stepError(err, 'taking the lock');
+        }
+        this.#locked = true;
+        return;
       }
-      try {
-        await fd.writeFile(`${process.pid}\n`);
-      } finally {
-        await fd.close();
-      }
-      this.#locked = true;
-      lockedHere.add(this.#dir);
-      return;
+      throw fail(StateError, `cannot take the lock of ${this.#dir}`);
+    } catch (err) {
+      lockedHere.delete(this.#dir);
+      throw err;
     }
-    throw fail(StateError, `cannot take the lock of ${this.#dir}`);
   }
 
   #blockPath(cid) {
@@ -219,22 +238,43 @@ class FileStore {
   }
 
   async #log() {
-    if (!this.#logFd) this.#logFd = await this.#fs.open(path.join(this.#dir, 'log'), 'a+');
+    if (!this.#logFd) {
+      const fd = await this.#fs.open(path.join(this.#dir, 'log'), 'a+');
+      try {
+        this.#logEnd = (await fd.stat()).size;
+      } catch (err) {
+        await fd.close().catch(() => {});
+        throw err;
+      }
+      this.#logFd = fd;
+    }
     return this.#logFd;
   }
 
   async appendLog(bytes) {
     try {
       const fd = await this.#log();
-      const { size } = await fd.stat();
+      // A failed append whose cut failed too left bytes past the end:
+      // they go before this record does ('a+' writes at the file's end).
+      if ((await fd.stat()).size > this.#logEnd) {
+        await fd.truncate(this.#logEnd);
+        await fd.datasync();
+      }
       try {
-        await fd.write(bytes);
+        // A write may store fewer bytes than asked (a disk filling up):
+        // write the rest, which fails if no byte more fits.
+        for (let at = 0; at < bytes.length;) {
+          const { bytesWritten } = await fd.write(bytes, at, bytes.length - at);
+          if (!(bytesWritten > 0)) throw Object.assign(new Error('EIO: a log write stored nothing'), { code: 'EIO' });
+          at += bytesWritten;
+        }
         await fd.datasync();
       } catch (err) {
         // A partial append would be a torn record: cut it off again.
-        await fd.truncate(size).catch(() => {});
+        await fd.truncate(this.#logEnd).catch(() => {});
         throw err;
       }
+      this.#logEnd += bytes.length;
     } catch (err) {
       throw stepError(err, 'appending to the log');
     }
@@ -243,9 +283,13 @@ class FileStore {
   async truncateLog(size) {
     try {
       const fd = await this.#log();
-      if ((await fd.stat()).size === size) return;
+      if ((await fd.stat()).size === size) {
+        this.#logEnd = size;
+        return;
+      }
       await fd.truncate(size);
       await fd.datasync();
+      this.#logEnd = size;
     } catch (err) {
       throw stepError(err, 'cutting the log');
     }
