@@ -38,6 +38,8 @@ else
 fi
 if [ "$what" = test ]; then
     have /usr/bin/chromium || need chromium
+    # make test-link: libshoal.a next to the system's zstd in one program.
+    have /usr/include/zstd.h || need libzstd-dev
 fi
 # Fashion-MNIST: the benchmarks' data, the demo's, and the demo's test's.
 if [ "$what" = bench ] || [ "$what" = demo ] || [ "$what" = test ]; then
