@@ -16,7 +16,7 @@
 // read-only and follows the writer's commits, announced on a
 // BroadcastChannel of the same name (watch()).
 
-import { StateError, StorageFullError } from '../dist/errors.mjs';
+import { ShoalError, StateError, StorageFullError } from '../dist/errors.mjs';
 import { fail } from './fail.mjs';
 
 function request(req) {
@@ -26,10 +26,17 @@ function request(req) {
   });
 }
 
+// The error a failed transaction rejects with: StorageFullError for a full
+// quota, else an Error naming the step, the browser's error as its cause.
 function storageError(err, what) {
+  if (err instanceof ShoalError || err instanceof TypeError || err?.step) return err;
   if (err && (err.name === 'QuotaExceededError' || /quota/i.test(err.message ?? '')))
-    return fail(StorageFullError, `${what}: ${err.message}`);
-  return err ?? new Error(`${what}: the transaction failed`);
+    return Object.assign(fail(StorageFullError, `${what}: ${err.message}`), { cause: err });
+  const out = err
+    ? new Error(`${what}: ${err.name ?? 'Error'}: ${err.message}`, { cause: err })
+    : new Error(`${what}: the transaction was aborted`);
+  out.step = what;
+  return out;
 }
 
 class IndexedDBStore {
@@ -54,17 +61,25 @@ class IndexedDBStore {
       try {
         tx = this.#db.transaction(names, mode, mode === 'readwrite' ? { durability: 'strict' } : undefined);
       } catch (err) {
-        reject(err);
+        reject(storageError(err, what));
         return;
       }
       tx.oncomplete = () => resolve(result);
       tx.onerror = () => reject(storageError(tx.error, what));
       tx.onabort = () => reject(storageError(tx.error, what));
-      const stores = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
-      Promise.resolve(fn(stores)).then((r) => { result = r; }, (err) => {
+      const failed = (err) => {
         try { tx.abort(); } catch { /* already finished */ }
-        reject(err);
-      });
+        reject(storageError(err, what));
+      };
+      let out;
+      try {
+        // (called now, not in a later microtask: the transaction is active)
+        out = fn(Object.fromEntries(names.map((n) => [n, tx.objectStore(n)])));
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      Promise.resolve(out).then((r) => { result = r; }, failed);
     });
   }
 
