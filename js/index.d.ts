@@ -197,12 +197,27 @@ export interface Store {
 
 /** A store that keeps everything in memory (the default). */
 export declare function memoryStore(): MemoryStore;
+/** The part of node:fs/promises a file store calls (fileStore's fs option, for tests and diagnostics). */
+export interface FileStoreFs {
+  mkdir(path: string, options?: { recursive?: boolean }): Promise<unknown>;
+  open(path: string, flags: string): Promise<{
+    close(): Promise<void>; datasync(): Promise<void>; sync(): Promise<void>; stat(): Promise<{ size: number }>;
+    truncate(size: number): Promise<void>; writeFile(data: string | Uint8Array): Promise<void>;
+    write(data: Uint8Array, offset?: number, length?: number): Promise<{ bytesWritten: number }>;
+  }>;
+  readFile(path: string): Promise<Uint8Array>;
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  rename(from: string, to: string): Promise<void>;
+  stat(path: string): Promise<unknown>;
+  unlink(path: string): Promise<void>;
+}
 /**
  * A store in a folder (Node): DIR/root, DIR/blocks/<cid>, DIR/log -- the CLI's layout.
  * Log appends are fdatasync'ed; commits write blocks, then the root, durably.
- * lock (default true): one writing process per folder.
+ * lock (default true): one writing process per folder.  fs (tests, diagnostics): the
+ * file system calls to make instead of node:fs/promises'.
  */
-export declare function fileStore(dir: string, options?: { lock?: boolean }): Promise<Store & { close(): Promise<void>; readonly directory: string }>;
+export declare function fileStore(dir: string, options?: { lock?: boolean; fs?: FileStoreFs }): Promise<Store & { close(): Promise<void>; readonly directory: string }>;
 /**
  * A store in IndexedDB (browsers, web workers): a commit is one transaction.  One tab
  * writes (a Web Lock); a collection opened in another tab is read-only and follows

@@ -64,6 +64,8 @@ async function main(): Promise<void> {
   await c.upsert([{ id: 'b', vector: [0, 1, 0] }], { chunk: 1000 });
   c[Symbol.dispose]();
   const files = await fileStore('./data', { lock: false });
+  const tested = await fileStore('./data', { fs: await import('node:fs/promises') }); // the real module fits FileStoreFs
+  void tested;
   const idb = await indexedDBStore('name');
   void files; void idb;
   const worker = { postMessage(_m: unknown) {} };
