@@ -822,6 +822,9 @@ static void run_seed(const soak_config *cfg, uint64_t seed, long ops, soak_stats
     s.params.flush_records = cfg->flush_records;
     s.params.merge_factor = 3;
     s.params.recent_ms = cfg->recent_ms;
+    /* Odd seeds store segments with zstd (decompressed when viewed), even
+     * ones raw (searched in place). */
+    s.params.zstd_level = seed & 1 ? 3 : 0;
     s.rec = calloc(cfg->ids, sizeof *s.rec);
     s.c = fresh_collection(&s);
     if (s.c) preload(&s);
