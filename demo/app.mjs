@@ -1,12 +1,15 @@
 // app.mjs -- the demo page: one Fashion-MNIST collection, published by the
-// native CLI behind two loopback gateways, searched lazily from them,
+// native CLI behind loopback gateways (A and B read its folder; C fetches
+// through a Helia node over bitswap), opened by name, searched lazily,
 // synced into IndexedDB, searched offline, changed, and shared with a
 // second tab.  Every collection lives in a Web Worker (worker.mjs); this
 // file only draws and sends messages.
 //
 // window.demoState holds what the page shows, for tests to assert on:
 //   phase       'loading' | 'ready' | 'syncing' | 'error'
-//   root        the published root CID; local: the synced collection's
+//   root        the published root CID; opened: { name, root } -- the name
+//               the lazy collection was opened by and the root it resolved
+//               to (null until a gateway answered); local: the synced collection's
 //               { cid, size, readOnly, buffered, segments }
 //   synced      the IndexedDB copy is complete; mode: 'lazy' | 'synced'
 //   lazyAvailable  the gateways answered the lazy open
@@ -16,6 +19,10 @@
 //   timings     { firstResultMs, lazyOpenMs, lazyOpenBytes, syncedOpenMs, exactMs }
 //   rejected    blocks a gateway answered with bytes that do not hash to their CID
 //   failures    other source failures (gateway down, timeouts)
+//   gateways    the demo server's view of each ({ name, url, running,
+//               requests, ...; C: helia { peerId, addrs, bitswapBlocks,
+//               bitswapBytes, localBlocks, localBytes, failures } }) plus
+//               pageBytes: what this page's sources received from it
 //   ops         finished user actions (a counter tests wait on); busy: running ones
 import { workerCollection } from '../js/browser.mjs';
 
@@ -34,7 +41,7 @@ const short = (cid) => (cid ? `${cid.slice(0, 10)}…${cid.slice(-6)}` : '—');
 const state = window.demoState = {
   phase: 'loading', root: null, local: null, synced: false, mode: 'lazy', lazyAvailable: false,
   sync: null, lastQuery: null, byMode: {}, timings: {}, rejected: [], failures: [], errors: [],
-  ops: 0, busy: 0, segments: [], gateways: [], queries: 0, compare: null,
+  ops: 0, busy: 0, segments: [], gateways: [], queries: 0, compare: null, opened: null,
 };
 
 let info, queries, worker, lazy = null, synced = null, dbName, current = null;
@@ -110,6 +117,7 @@ async function action(fn) {
   } catch (err) {
     showError(err);
   } finally {
+    await refreshSources().catch(() => {});
     state.busy--;
     state.ops++;
     document.body.dataset.busy = String(state.busy);
@@ -125,6 +133,19 @@ async function refreshInfo() {
   state.gateways = info.gateways;
 }
 
+// The gateways' figures: the server's (requests, gateway C's bitswap
+// counts) and, beside them, the bytes this page's sources received from
+// each (the worker's anySource stats, every role summed).
+async function refreshSources() {
+  if (!worker) return;
+  const [server, page] = await Promise.all([fetch('api/info', { cache: 'no-store' }).then((r) => r.json()), demo('sources')]);
+  const received = new Map();
+  for (const role of Object.values(page ?? {}))
+    for (const s of role.sources ?? []) received.set(s.name, (received.get(s.name) ?? 0) + (s.fetchedBytes ?? 0));
+  info.gateways = server.gateways;
+  state.gateways = server.gateways.map((g) => ({ ...g, pageBytes: received.get(g.url) ?? 0 }));
+}
+
 async function openLazy() {
   if (lazy) {
     const old = lazy;
@@ -135,12 +156,15 @@ async function openLazy() {
   state.lazyAvailable = false;
   const t = performance.now();
   try {
-    lazy = await connect('lazy', { open: { gateways: gatewayList(), root: info.root, lazy: true } });
+    // By name when the server has one: the gateways resolve it to a root.
+    const open = info.name ? { name: info.name } : { root: info.root };
+    lazy = await connect('lazy', { open: { gateways: gatewayList(), ...open, lazy: true } });
   } catch (err) {
     state.lazyError = `${err.name}: ${err.message}`;
     return false;
   }
   state.timings.lazyOpenMs = performance.now() - t;
+  if (info.name) state.opened = { name: info.name, root: lazy.cid };
   state.timings.lazyOpenBytes = (await lazy.stats()).fetchedBytes;
   state.lazyAvailable = true;
   state.lazyError = null;
@@ -202,7 +226,7 @@ async function sync() {
       : await connect('synced', { create: { dim: info.dim, metric: 'l2', store: { indexedDB: dbName } } });
   }
   try {
-    const r = await demo('sync', { root: info.root, gateways: gatewayList() });
+    const r = await demo('sync', { root: state.opened?.root ?? info.root, gateways: gatewayList() });
     Object.assign(state.sync, { done: true, percent: 100, ms: r.ms, fetchedBlocks: r.fetchedBlocks, fetchedBytes: r.fetchedBytes });
     localStorage.setItem(SYNCED_KEY(), info.root);
     state.synced = true;
@@ -353,7 +377,7 @@ function renderSources() {
   const last = state.failures.at(-1);
   const fails = last ? ` · ${state.failures.length} other source failures (last: gateway ${last.gateway}, ${last.message.split(': ').at(-1).slice(0, 60)})` : '';
   $('rejected-summary').textContent = state.rejected.length
-    ? `${state.rejected.length} blocks rejected; each one was then served by the other gateway${fails}`
+    ? `${state.rejected.length} blocks rejected; each one was then served by another gateway${fails}`
     : `No block rejected${fails}`;
 }
 
@@ -395,9 +419,18 @@ function render() {
     el('td', { textContent: `${s.kind}${s.kind === 'ivf' ? '-pq' : ''}` }), el('td', { textContent: s.tier }),
     el('td', { textContent: fmtInt(s.records) }), el('td', { textContent: fmtBytes(s.bytes) }),
     el('td', { textContent: fmtInt(s.blocks) }), el('td', {}, el('code', { textContent: s.cid })))));
+  $('opened').textContent = state.opened
+    ? `opened by name ${state.opened.name} -> ${state.opened.root}` +
+      (state.local && state.local.cid !== state.opened.root ? ' (the name still points at the published version; the local copy has moved on)' : '')
+    : info?.name ? `name ${info.name}: not resolved (no gateway answered)` : '';
   $('gateways').replaceChildren(...(state.gateways ?? []).map((g) => el('li', {},
     el('b', { textContent: `gateway ${g.name}` }), ` ${g.url} · ${g.running ? 'running' : 'stopped'}`,
-    g.name === 'A' ? ` · ${g.tamper ? 'CORRUPTS every block' : 'honest'}` : ` · clean mirror, +${g.delayMs} ms`)));
+    g.name === 'A' ? ` · ${g.tamper ? 'CORRUPTS every block' : 'honest'}`
+      : g.helia ? ` · from Helia node ${short(g.helia.fetcherPeerId)}, fetching over bitswap from ${short(g.helia.peerId)}: ` +
+        `${fmtInt(g.helia.bitswapBlocks)} blocks, ${fmtBytes(g.helia.bitswapBytes)} received and verified` +
+        `${g.helia.localBlocks ? `, ${fmtInt(g.helia.localBlocks)} answered from its copy` : ''}`
+      : ` · clean mirror, +${g.delayMs} ms`,
+    ` · ${fmtInt(g.requests)} requests, this page received ${fmtBytes(g.pageBytes ?? 0)}`)));
   const mode = state.mode === 'lazy'
     ? `lazy: blocks come from the gateways as searches need them (${state.lazyAvailable ? `open fetched ${fmtBytes(state.timings.lazyOpenBytes ?? 0)} in ${fmtMs(state.timings.lazyOpenMs ?? 0)}` : 'unavailable'})`
     : `synced: everything is in IndexedDB (${state.timings.syncedOpenMs !== undefined ? `opened in ${fmtMs(state.timings.syncedOpenMs)}` : `synced in ${fmtMs(state.sync?.ms ?? 0)}`}), no network needed`;
@@ -416,7 +449,7 @@ function render() {
     : `${fmtInt(local.size)} records · ${local.segments} segments · ${local.buffered} in the buffer (logged, not yet flushed into a segment)` +
       (local.readOnly ? ' · READ-ONLY: another tab is the writer; this one follows its commits' : ' · this tab is the writer');
   $('tamper').textContent = state.gateways?.[0]?.tamper ? 'Gateway A: stop corrupting' : 'Gateway A: corrupt blocks';
-  $('stop').textContent = state.gateways?.every((g) => g.running) ? 'Stop both gateways' : 'Start the gateways';
+  $('stop').textContent = state.gateways?.every((g) => g.running) ? 'Stop the gateways' : 'Start the gateways';
   $('status').textContent = `${state.phase} · ${state.queries} searches · first result ${state.timings.firstResultMs ? fmtMs(state.timings.firstResultMs) : '—'} after navigation`;
   renderSync();
   renderSources();

@@ -9,7 +9,18 @@
 //      gateway B, a clean mirror that answers DEMO_FALLBACK_MS later (a
 //      farther mirror: while A is good, its answers arrive first and B's
 //      are dropped)
-//   4. the page server: the repository's files (demo/serve.mjs) and a small
+//   4. IPFS (demo/helia-node.mjs): the blocks are published to a Helia node
+//      (heliaPublisher: each verified, the root pinned), and gateway C
+//      answers from a second Helia node dialed to the first, which fetches
+//      each block over bitswap (and verifies it) before serving it
+//   5. a name: every gateway answers GET /name/<name> with the root the
+//      name points at now ({ name, root, updated }, JSON); the page opens
+//      the collection by that name.  The mapping lives here, mutable (POST
+//      /demo/api/name?root=<cid>), and is not signed: an IPNS record or an
+//      S5 registry entry would be; this one is only as trustworthy as the
+//      gateway answering it (the blocks it leads to are verified all the
+//      same)
+//   6. the page server: the repository's files (demo/serve.mjs) and a small
 //      API under /demo/api/ (the root, the segments, the gateways, their
 //      switches)
 // and prints one URL.
@@ -21,7 +32,8 @@
 // them in the HNSW tier (default 5000, or N - 10000 when that is smaller:
 // the core builds IVF only from 10,000 records); PORT for the page (default
 // 8080, 0 = any); DEMO_FALLBACK_MS (default 150); DEMO_DIR (default
-// build/demo).  Build progress goes to stderr; stdout gets the URL line
+// build/demo); DEMO_HELIA=0 skips step 4 (no Helia nodes, no gateway C;
+// loading libp2p takes a few seconds); DEMO_NAME (default fashion-mnist).  Build progress goes to stderr; stdout gets the URL line
 // (`Shoal demo: http://127.0.0.1:PORT/demo/`) and nothing else, so a test
 // can read it.
 
@@ -33,6 +45,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { createGatewayServer } from '../js/node.mjs';
+import { cidBytes, dagBlocks } from '../js/src/cid.mjs';
 import { blockSource } from '../js/src/gateway-server.mjs';
 import { REPO_ROOT, createStaticServer, listen } from './serve.mjs';
 import { DIM, SOURCE, prepare } from './prepare.mjs';
@@ -70,6 +83,12 @@ const LARGE_FLAGS = ['--large-from', String(Math.max(LARGE, 1)), '--large-kind',
 const SMALL_FLAGS = ['--kind', 'hnsw', '--M', '16', '--ef-construction', '64', '--ef-search', '64'];
 const KEY = `fashion-${N}-${HNSW}`;
 const DIR = path.join(BASE, KEY);
+const HELIA = (process.env.DEMO_HELIA ?? '1') !== '0';
+const NAME = process.env.DEMO_NAME || 'fashion-mnist';
+if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(NAME)) {
+  console.error(`demo: DEMO_NAME must be 1-63 of a-z 0-9 . _ -, not ${NAME}`);
+  process.exit(2);
+}
 const COLL = path.join(DIR, 'collection');
 
 async function shoal(...args) {
@@ -125,7 +144,8 @@ async function buildCollection() {
 // A gateway on 127.0.0.1 that can be stopped and started again on the same
 // port.  The page's origin differs from the gateways', so every answer
 // allows any origin (the blocks are public and verified by their CIDs).
-async function gateway(name, from) {
+// Besides /ipfs/ it answers GET /name/<name> from names (see the top).
+async function gateway(name, from, names) {
   const inner = await createGatewayServer(from);
   const handle = inner.listeners('request')[0];
   let server = null, port = 0, requests = 0;
@@ -140,6 +160,13 @@ async function gateway(name, from) {
       server = createServer((req, res) => {
         requests++;
         res.setHeader('access-control-allow-origin', '*');
+        const named = /^\/name\/([^/?]+)$/.exec(req.url.split('?')[0]);
+        if (named) {
+          const record = names.get(decodeURIComponent(named[1]));
+          res.writeHead(record ? 200 : 404, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+          res.end(JSON.stringify(record ?? { error: `no such name: ${named[1]}` }));
+          return;
+        }
         handle(req, res);
       });
       server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
@@ -185,18 +212,52 @@ function delayed(get, ms) {
 
 // ------------------------------------------------------------ the page
 
+// Helia: both nodes, the collection published to the first.  Failing here
+// is not fatal: the demo runs on gateways A and B alone.
+async function startHelia(ready) {
+  const t0 = Date.now();
+  let pair;
+  try {
+    const { startHeliaPair } = await import('./helia-node.mjs');
+    pair = await startHeliaPair();
+    const info = await ready;
+    const t1 = Date.now();
+    const blocks = await dagBlocks(await blockSource({ dir: COLL }), info.root);
+    const published = await pair.publish(info.root, blocks);
+    log(`Helia node ${pair.peerId} at ${pair.addrs.join(' ')} (started in ${((t1 - t0) / 1000).toFixed(1)} s): ` +
+      `published root ${published.root}, ${published.blocks} blocks, ${(published.bytes / 2 ** 20).toFixed(1)} MiB ` +
+      `in ${((Date.now() - t1) / 1000).toFixed(1)} s${published.pinned ? ', pinned' : ''}`);
+    pair.published = { root: published.root, blocks: published.blocks, bytes: published.bytes, pinned: published.pinned };
+    return pair;
+  } catch (err) {
+    log(`no Helia node (gateway C is left out): ${err?.stack ?? err}`);
+    await pair?.stop();
+    return null;
+  }
+}
+
 async function main() {
-  const info = await buildCollection();
-  if (process.argv.includes('--build-only')) return;
+  const building = buildCollection();
+  const buildOnly = process.argv.includes('--build-only');
+  const starting = HELIA && !buildOnly ? startHelia(building) : null;
+  const info = await building;
+  if (buildOnly) return;
+  const helia = await starting;
   const folder = await blockSource({ dir: COLL });
   const tamper = tamperable(folder);
-  const gateways = [await gateway('A', { store: tamper.store }), await gateway('B', { store: delayed(folder, FALLBACK_MS) })];
+  const names = new Map([[NAME, { name: NAME, root: info.root, updated: new Date().toISOString() }]]);
+  const gateways = [await gateway('A', { store: tamper.store }, names), await gateway('B', { store: delayed(folder, FALLBACK_MS) }, names)];
+  if (helia) gateways.push(await gateway('C', { store: { get: (cid) => helia.get(cid) } }, names));
   const queries = await readFile(path.join(DIR, 'queries.json'));
 
+  const extra = (g) => (g.name === 'A' ? { tamper: tamper.state.on, tampered: tamper.state.served }
+    : g.name === 'B' ? { delayMs: FALLBACK_MS }
+    : { helia: { peerId: helia.peerId, addrs: helia.addrs, fetcherPeerId: helia.fetcherPeerId, published: helia.published, ...helia.stats() } });
   const status = () => ({
     ...info,
-    gateways: gateways.map((g) => ({ name: g.name, url: g.url, running: g.running, requests: g.requests,
-      ...(g.name === 'A' ? { tamper: tamper.state.on, tampered: tamper.state.served } : { delayMs: FALLBACK_MS }) })),
+    name: NAME,
+    names: Object.fromEntries(names),
+    gateways: gateways.map((g) => ({ name: g.name, url: g.url, running: g.running, requests: g.requests, ...extra(g) })),
   });
   const json = (res, status, value) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -225,6 +286,17 @@ async function main() {
         log(`gateways ${on ? 'started' : 'stopped'}`);
         return json(res, 200, status());
       }
+      if (route === 'POST name') {
+        const root = url.searchParams.get('root') ?? '';
+        try {
+          cidBytes(root);
+        } catch {
+          return json(res, 400, { error: `not a CID: ${root}` });
+        }
+        names.set(NAME, { name: NAME, root, updated: new Date().toISOString() });
+        log(`name ${NAME} now points at ${root}`);
+        return json(res, 200, status());
+      }
       json(res, 404, { error: `no such API: ${route}` });
     } catch (err) {
       json(res, 500, { error: String(err?.message ?? err) });
@@ -232,10 +304,13 @@ async function main() {
   });
   const port = process.env.PORT === undefined || process.env.PORT === '' ? 8080 : intEnv('PORT', 8080, 0, 65535);
   const origin = await listen(page, port);
-  log(`${info.n} records, root ${info.root}; gateway A ${gateways[0].url}, gateway B ${gateways[1].url} (+${FALLBACK_MS} ms)`);
+  log(`${info.n} records, root ${info.root}, name ${NAME}; gateway A ${gateways[0].url}, gateway B ${gateways[1].url} (+${FALLBACK_MS} ms)` +
+    (helia ? `, gateway C ${gateways[2].url} (Helia, bitswap)` : ''));
   console.log(`Shoal demo: ${origin}/demo/   (Ctrl-C to stop)`);
   const stop = async () => {
     await Promise.all(gateways.map((g) => g.stop()));
+    // Helia's stop waits for its connections to close: not forever.
+    if (helia) await Promise.race([helia.stop(), new Promise((r) => setTimeout(r, 2000))]);
     page.closeAllConnections?.();
     page.close(() => process.exit(0));
   };

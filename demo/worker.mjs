@@ -9,8 +9,9 @@
 // description only, and has no sync; so this host hands serve() a copy of
 // the package whose Collection.open also accepts { gateways: [urls] } (made
 // into anySource(gatewaySource(...)) here, since sources cannot cross
-// threads) and remembers each collection it makes, and answers a few more
-// requests on the worker's own port:
+// threads; so Collection.open({ gateways, name }) opens by name) and
+// remembers each collection it makes, and answers a few more requests on
+// the worker's own port:
 //
 //   localRoot { db }          the root an IndexedDB store holds (or null)
 //   sync { root, gateways }   the synced collection to the remote root,
@@ -37,7 +38,7 @@ function sourceOf(gateways, role) {
     // lazy open really fetches (and making a stopped gateway look up).
     const s = shoal.gatewaySource(url, { timeout: 5000, retries: 1,
       fetch: (resource, init) => fetch(resource, { ...init, cache: 'no-store' }) });
-    return { ...s, name, get: s.get, stats: s.stats };
+    return { ...s, name, get: s.get, stats: s.stats, resolve: (n) => resolveName(url, name, n) };
   });
   const source = shoal.anySource(list, {
     onError(from, error) {
@@ -49,6 +50,19 @@ function sourceOf(gateways, role) {
   });
   sources[role] = source;
   return source;
+}
+
+// A source's optional resolve(name) (js/src/sources.mjs), for the demo
+// server's names: GET <gateway>/name/<name> -> { root }.  gatewaySource has
+// no names (a trustless gateway has none but IPNS), so this lives here.
+// Unsigned: the root is taken on the gateway's word; the blocks under it
+// are verified as always.
+async function resolveName(url, gateway, name) {
+  const res = await fetch(`${url}/name/${encodeURIComponent(name)}`, { cache: 'no-store', signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`gateway ${gateway}: name ${name}: HTTP ${res.status}`);
+  const { root } = await res.json();
+  if (typeof root !== 'string' || !/^b[a-z2-7]{58}$/.test(root)) throw new Error(`gateway ${gateway}: name ${name}: not a root: ${root}`);
+  return root;
 }
 
 // The package as serve() sees it, with the two additions described above.

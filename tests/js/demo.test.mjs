@@ -1,6 +1,8 @@
 // The demo (make demo), end to end in headless Chromium: demo/server.mjs
 // builds a Fashion-MNIST collection with the native CLI (cached under
-// build/demo/), serves it from two loopback gateways and serves the page;
+// build/demo/), serves it from two loopback gateways and a third whose
+// blocks come over bitswap from a Helia node it published them to, keeps a
+// name for the root, and serves the page;
 // the page is driven like a user and checked through window.demoState,
 // never by looking at pixels.  Screenshots go to build/demo-test/.
 //
@@ -46,7 +48,7 @@ async function startDemo(t) {
   return { url, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
 }
 
-test('the demo: lazy search, filter, sync, offline reload, writes, two tabs, a tampering gateway', { timeout: 300_000 }, async (t) => {
+test('the demo: opened by name, lazy search, filter, sync (through Helia too), offline reload, writes, two tabs, a tampering gateway', { timeout: 300_000 }, async (t) => {
   const started = Date.now();
   const demo = await startDemo(t);
   t.after(demo.stop);
@@ -77,6 +79,11 @@ test('the demo: lazy search, filter, sync, offline reload, writes, two tabs, a t
     assert.equal(s.lazyAvailable, true);
     assert.equal(s.synced, false);
     assert.match(s.root, /^bafyrei[a-z2-7]{52}$/);
+    // Opened by the server's name, which resolved to the published root.
+    assert.deepEqual(s.opened, { name: 'fashion-mnist', root: s.root });
+    assert.equal(await page.textContent('#opened'), `opened by name fashion-mnist -> ${s.root}`);
+    assert.deepEqual(s.gateways.map((g) => g.name), ['A', 'B', 'C']);
+    assert.match(s.gateways[2].helia.peerId, /^12D3Koo/);
     assert.deepEqual(s.segments.map((x) => `${x.kind}/${x.tier}`), ['ivf/large', 'hnsw/small']);
     assert.equal(s.lastQuery.mode, 'lazy');
     assert.equal(s.lastQuery.results.length, 10);
@@ -115,6 +122,16 @@ test('the demo: lazy search, filter, sync, offline reload, writes, two tabs, a t
     assert.equal(s.local.cid, s.root);
     assert.equal(s.local.size, Number(N));
     figures.sync = { ms: s.sync.ms, blocks: s.sync.blocks, bytes: s.sync.bytes, totalBytes: s.sync.totalBytes, exactMs: s.timings.exactMs };
+    // Gateway C answered from its Helia node, which got blocks over bitswap
+    // from the node they were published to; heliaSource verified each (a
+    // block that fails its hash is a failure, not a count).
+    const c = s.gateways.find((g) => g.name === 'C');
+    assert.ok(c.requests > 0, 'the page asked gateway C');
+    assert.ok(c.helia.bitswapBlocks > 0 && c.helia.bitswapBytes > 0, JSON.stringify(c.helia));
+    assert.ok(c.helia.bitswapBlocks <= s.sync.totalBlocks, JSON.stringify(c.helia));
+    assert.equal(c.helia.failures, 0, JSON.stringify(c.helia));
+    figures.helia = { afterSync: { requests: c.requests, ...c.helia, pageBytes: c.pageBytes } };
+    delete figures.helia.afterSync.addrs;
     // Synced search = lazy search, for the same query and options.
     s = await act(() => page.click('#compare'));
     assert.equal(s.compare.same, true, JSON.stringify(s.compare));
@@ -154,6 +171,8 @@ test('the demo: lazy search, filter, sync, offline reload, writes, two tabs, a t
     s = await act(() => page.click('#flush'));
     assert.notEqual(s.local.cid, s.root);
     assert.equal(s.local.buffered, 0);
+    // The local copy moved on; the name still points at the published root.
+    assert.deepEqual(s.opened, { name: 'fashion-mnist', root: s.root });
     await page2.waitForFunction((cid) => window.demoState.local?.cid === cid && window.demoState.busy === 0, s.local.cid, { timeout: 30_000 });
     s2 = await pick(5, page2);
     assert.equal(s2.lastQuery.results[0].id, added);
@@ -186,6 +205,12 @@ test('the demo: lazy search, filter, sync, offline reload, writes, two tabs, a t
     assert.equal(s.lastQuery.results.length, 10);
     assert.ok(s.rejected.length > 0, 'the page lists the rejected blocks');
     assert.ok(s.rejected.every((r) => r.gateway === 'A' && /do not hash/.test(r.message)), JSON.stringify(s.rejected[0]));
+    // Reopened by name after the switch; with A lying and B 150 ms away,
+    // gateway C (Helia) answers this page.
+    assert.deepEqual(s.opened, { name: 'fashion-mnist', root: s.root });
+    const cTamper = s.gateways.find((g) => g.name === 'C');
+    assert.ok(cTamper.pageBytes > 0, JSON.stringify(s.gateways));
+    figures.helia.tamper = { pageBytes: cTamper.pageBytes, bitswapBlocks: cTamper.helia.bitswapBlocks, localBlocks: cTamper.helia.localBlocks };
     figures.tamper = { rejected: s.rejected.length, latencyMs: s.lastQuery.latencyMs };
     await shot('4-tampered');
     assert.deepEqual(problems.filter((p) => /pageerror/.test(p)), []);
