@@ -70,12 +70,13 @@ test('npm pack: the files a user needs and nothing else', async (t) => {
   const files = packed.files.map((f) => f.path).sort();
   for (const needed of ['LICENSE', 'README.md', 'package.json', 'index.mjs', 'node.mjs', 'browser.mjs',
     'worker.mjs', 'index.d.ts', 'dist/shoal-simd.wasm', 'dist/shoal-base.wasm', 'dist/shoal-simd.mjs',
-    'dist/shoal-base.mjs', 'dist/errors.mjs', 'dist/errors.d.ts', 'dist/abi.mjs', 'dist/abi.d.ts', 'src/load.mjs'])
+    'dist/shoal-base.mjs', 'dist/errors.mjs', 'dist/errors.d.ts', 'dist/abi.mjs', 'dist/abi.d.ts', 'src/load.mjs',
+    'bin/shoal-serve.mjs', 'bin/shoal-publish.mjs'])
     assert.ok(files.includes(needed), `${needed} is missing from the tarball`);
   for (const f of files) {
     assert.doesNotMatch(f, /(^|\/)(tests?|bench|demo)\//, `${f}: tests do not belong in the tarball`);
     assert.doesNotMatch(f, /\.(c|h|cc|o|a|so)$/, `${f}: C sources and objects do not belong in the tarball`);
-    assert.match(f, /^(LICENSE|README\.md|package\.json|[a-z-]+\.(mjs|d\.ts)|src\/[a-z-]+\.mjs|dist\/[a-z-]+\.(mjs|d\.ts|wasm))$/,
+    assert.match(f, /^(LICENSE|README\.md|package\.json|[a-z-]+\.(mjs|d\.ts)|(src|bin)\/[a-z0-9-]+\.mjs|dist\/[a-z-]+\.(mjs|d\.ts|wasm))$/,
       `${f}: unexpected file in the tarball`);
   }
   // Every file an entry imports is in the tarball (a missing one would only
