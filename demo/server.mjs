@@ -12,7 +12,8 @@
 //   4. IPFS (demo/helia-node.mjs): the blocks are published to a Helia node
 //      (heliaPublisher: each verified, the root pinned), and gateway C
 //      answers from a second Helia node dialed to the first, which fetches
-//      each block over bitswap (and verifies it) before serving it
+//      each block over bitswap (and verifies it) before serving it, also
+//      DEMO_FALLBACK_MS later
 //   5. a name: every gateway answers GET /name/<name> with the root the
 //      name points at now ({ name, root, updated }, JSON); the page opens
 //      the collection by that name.  The mapping lives here, mutable (POST
@@ -247,7 +248,9 @@ async function main() {
   const tamper = tamperable(folder);
   const names = new Map([[NAME, { name: NAME, root: info.root, updated: new Date().toISOString() }]]);
   const gateways = [await gateway('A', { store: tamper.store }, names), await gateway('B', { store: delayed(folder, FALLBACK_MS) }, names)];
-  if (helia) gateways.push(await gateway('C', { store: { get: (cid) => helia.get(cid) } }, names));
+  // C is a farther mirror too: were it faster than A, A's corrupt blocks
+  // would lose every race unseen and the page could not show them rejected.
+  if (helia) gateways.push(await gateway('C', { store: delayed((cid) => helia.get(cid), FALLBACK_MS) }, names));
   const queries = await readFile(path.join(DIR, 'queries.json'));
 
   const extra = (g) => (g.name === 'A' ? { tamper: tamper.state.on, tampered: tamper.state.served }
