@@ -239,3 +239,26 @@ test('a CAR with extra and missing blocks: extras ignored, missing ones fetched'
   empty.free();
   await c.close();
 });
+
+test('the gateway server reads only blocks by CID: no path leaves the folder', { timeout: 60_000 }, async (t) => {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const dir = await tempDir(t);
+  const secret = 'not a block: outside blocks/';
+  await mkdir(path.join(dir, 'blocks'), { recursive: true });
+  await writeFile(path.join(dir, 'root'), secret);
+  await writeFile(path.join(path.dirname(dir), `${path.basename(dir)}-secret`), secret);
+  const url = await listen(t, await createGatewayServer({ dir }));
+  const paths = ['/ipfs/../root', '/ipfs/..%2froot', '/ipfs/%2e%2e%2froot', '/ipfs/..%252froot', '/root', '/blocks/../root',
+    '/ipfs/bafkreiaaaa/../../root', `/ipfs/..%2f..%2f${path.basename(dir)}-secret`, '/ipfs/ROOT', '/ipfs/root?format=raw',
+    '//etc/passwd', '/ipfs/%00'];
+  for (const p of paths) {
+    const res = await fetch(`${url}${p}`, { headers: { accept: 'application/vnd.ipld.raw' } });
+    const text = await res.text();
+    assert.ok(res.status === 400 || res.status === 404, `${p}: ${res.status}`);
+    assert.ok(!text.includes(secret) && !text.includes('root:'), `${p} served a file`);
+  }
+  // A well-formed CID the folder does not hold: 404.
+  const absent = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy';
+  assert.equal((await fetch(`${url}/ipfs/${absent}?format=raw`)).status, 404);
+});
+
