@@ -731,6 +731,11 @@ int shoal_collection_open(const uint8_t *manifest, size_t size, const shoal_load
              get_link(map_get(&root, "prev"), SHOAL_CODEC_DAG_CBOR, (uint8_t[SHOAL_CID_BYTES]){0}))
         rc = MFAIL("manifest: bad prev link");
     if (!rc) rc = parse_config(c, map_get(&root, "config"), &p);
+    /* A commit writes the values in use, never 0 for "the default": a 0
+     * here would read as the default and write back as a different
+     * manifest. */
+    if (!rc && (!p.large_from || !p.flush_records || !p.flush_bytes || !p.merge_factor))
+        rc = MFAIL("manifest: config: largeFrom, flushRecords, flushBytes and mergeFactor must be set");
     if (!rc) {
         p.small.dim = (uint32_t)dim;
         p.small.metric = (shoal_metric)shoal_metric_parse(t, tl);
