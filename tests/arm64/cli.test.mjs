@@ -55,7 +55,7 @@ const BUILDS = [
   { out: 'flat-ip-z19.seg', args: ['--kind', 'flat', '--metric', 'ip', '--zstd', '19'] },
   { out: 'hnsw.seg', args: ['--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '7'] },
   { out: 'hnsw-z3.seg', args: ['--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '7', '--zstd', '3'] },
-  { out: 'hnsw-sq8-cos.seg', args: ['--kind', 'hnsw', '--storage', 'sq8', '--metric', 'cosine', '--seed', '3'] },
+  { out: 'hnsw-sq8-cos.seg', args: ['--kind', 'hnsw', '--quantizer', 'sq8', '--metric', 'cosine', '--seed', '3'] },
   { out: 'ivf.seg', args: ['--kind', 'ivf', '--nlist', '8', '--seed', '5'] },
   { out: 'ivf-sq8-ip.seg', args: ['--kind', 'ivf', '--nlist', '8', '--quantizer', 'sq8', '--metric', 'ip', '--seed', '5'] },
   { out: 'ivf-pq4.seg', args: ['--kind', 'ivf', '--nlist', '8', '--quantizer', 'pq', '--pq-bits', '4', '--pq-m', '45', '--rerank', '20', '--seed', '5', '--zstd', '3'] },
