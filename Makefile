@@ -6,7 +6,10 @@
 #   make test       installs what is missing, builds everything, runs every test
 #   make test-arm64 aarch64 cross-build (NEON) run under qemu-user (mk/arm64.mk)
 #   make demo       Fashion-MNIST through the CLI, two gateways and the page (one URL)
-#   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures
+#   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures (bench-hnsw, bench-ivf,
+#                   bench-segment, bench-filter, bench-collection, bench-remote,
+#                   bench-persist, bench-helia: one at a time)
+#   make soak / test-crash / test-packaging   the slow suites (short runs in make test)
 #   make docs       regenerates docs/ERRORS.md from the error list
 #   make fuzz       long libFuzzer run of every parser (make test runs a short one)
 #   make golden     writes tests/golden/<format>/ (only for a new format version)
