@@ -123,6 +123,64 @@ static void write_metadata(shoal_index *index, uint32_t label, FILE *f, int json
     shoal_index_free_bytes(index, text);
 }
 
+/* One query's results, as text lines or one --json object; ids and
+ * metadata come from a segment's labels or a collection's hits. */
+typedef struct hit_source {
+    int (*id)(void *ctx, int j, const char **id);
+    void (*metadata)(void *ctx, int j, FILE *f, int json);
+    void *ctx;
+} hit_source;
+
+static void print_results(const hit_source *s, int first, const char *qid, size_t qlen, int found,
+                          const float *dists, int json) {
+    if (json) {
+        printf("%s{\"query\":", first ? "" : ",");
+        json_write_string(stdout, qid, qlen);
+        printf(",\"ids\":[");
+        for (int j = 0; j < found; j++) {
+            const char *id;
+            int len = s->id(s->ctx, j, &id);
+            if (j) putchar(',');
+            json_write_string(stdout, id, len < 0 ? 0 : (size_t)len);
+        }
+        printf("],\"distances\":[");
+        for (int j = 0; j < found; j++) {
+            if (j) putchar(',');
+            json_write_float(stdout, dists[j]);
+        }
+        printf("],\"metadata\":[");
+        for (int j = 0; j < found; j++) {
+            if (j) putchar(',');
+            s->metadata(s->ctx, j, stdout, 1);
+        }
+        printf("]}");
+    } else {
+        printf("query %.*s\n", (int)qlen, qid);
+        for (int j = 0; j < found; j++) {
+            const char *id;
+            int len = s->id(s->ctx, j, &id);
+            printf("  %3d  %.*s  %.9g", j + 1, len < 0 ? 0 : len, id, (double)dists[j]);
+            s->metadata(s->ctx, j, stdout, 0);
+            putchar('\n');
+        }
+    }
+}
+
+typedef struct index_hits {
+    shoal_index *index;
+    const uint32_t *labels;
+} index_hits;
+
+static int index_hit_id(void *ctx, int j, const char **id) {
+    index_hits *h = ctx;
+    return shoal_index_label_id(h->index, h->labels[j], id);
+}
+
+static void index_hit_metadata(void *ctx, int j, FILE *f, int json) {
+    index_hits *h = ctx;
+    write_metadata(h->index, h->labels[j], f, json);
+}
+
 /* ---------------------------------------------------------------- search */
 
 static const char SEARCH_HELP[] =
@@ -194,6 +252,21 @@ static void write_hit_metadata(shoal_collection *c, shoal_hit hit, FILE *f, int 
     shoal_collection_free_bytes(c, text);
 }
 
+typedef struct collection_hits {
+    shoal_collection *c;
+    const shoal_hit *hits;
+} collection_hits;
+
+static int collection_hit_id(void *ctx, int j, const char **id) {
+    collection_hits *h = ctx;
+    return shoal_collection_hit_id(h->c, h->hits[j], id);
+}
+
+static void collection_hit_metadata(void *ctx, int j, FILE *f, int json) {
+    collection_hits *h = ctx;
+    write_hit_metadata(h->c, h->hits[j], f, json);
+}
+
 /* search over a collection folder: the same output as over a segment. */
 static int search_collection(cli_args *args, const char *dir, uint32_t k, int quiet, int json) {
     cli_collection cc;
@@ -259,37 +332,9 @@ static int search_collection(cli_args *args, const char *dir, uint32_t k, int qu
         }
         const char *qid = q.id_bytes + q.id_offsets[i];
         size_t qlen = q.id_offsets[i + 1] - q.id_offsets[i];
-        if (json) {
-            printf("%s{\"query\":", i ? "," : "");
-            json_write_string(stdout, qid, qlen);
-            printf(",\"ids\":[");
-            for (int j = 0; j < found; j++) {
-                const char *id;
-                int len = shoal_collection_hit_id(c, hits[j], &id);
-                if (j) putchar(',');
-                json_write_string(stdout, id, len < 0 ? 0 : (size_t)len);
-            }
-            printf("],\"distances\":[");
-            for (int j = 0; j < found; j++) {
-                if (j) putchar(',');
-                json_write_float(stdout, dists[j]);
-            }
-            printf("],\"metadata\":[");
-            for (int j = 0; j < found; j++) {
-                if (j) putchar(',');
-                write_hit_metadata(c, hits[j], stdout, 1);
-            }
-            printf("]}");
-        } else {
-            printf("query %.*s\n", (int)qlen, qid);
-            for (int j = 0; j < found; j++) {
-                const char *id;
-                int len = shoal_collection_hit_id(c, hits[j], &id);
-                printf("  %3d  %.*s  %.9g", j + 1, len < 0 ? 0 : len, id, (double)dists[j]);
-                write_hit_metadata(c, hits[j], stdout, 0);
-                putchar('\n');
-            }
-        }
+        collection_hits hs = {c, hits};
+        hit_source src = {collection_hit_id, collection_hit_metadata, &hs};
+        print_results(&src, i == 0, qid, qlen, found, dists, json);
     }
     if (json) printf("]}\n");
 out:
@@ -367,37 +412,9 @@ int cli_cmd_search(int argc, char **argv) {
         }
         const char *qid = q.id_bytes + q.id_offsets[i];
         size_t qlen = q.id_offsets[i + 1] - q.id_offsets[i];
-        if (json) {
-            printf("%s{\"query\":", i ? "," : "");
-            json_write_string(stdout, qid, qlen);
-            printf(",\"ids\":[");
-            for (int j = 0; j < found; j++) {
-                const char *id;
-                int len = shoal_index_label_id(index, labels[j], &id);
-                if (j) putchar(',');
-                json_write_string(stdout, id, len < 0 ? 0 : (size_t)len);
-            }
-            printf("],\"distances\":[");
-            for (int j = 0; j < found; j++) {
-                if (j) putchar(',');
-                json_write_float(stdout, dists[j]);
-            }
-            printf("],\"metadata\":[");
-            for (int j = 0; j < found; j++) {
-                if (j) putchar(',');
-                write_metadata(index, labels[j], stdout, 1);
-            }
-            printf("]}");
-        } else {
-            printf("query %.*s\n", (int)qlen, qid);
-            for (int j = 0; j < found; j++) {
-                const char *id;
-                int len = shoal_index_label_id(index, labels[j], &id);
-                printf("  %3d  %.*s  %.9g", j + 1, len < 0 ? 0 : len, id, (double)dists[j]);
-                write_metadata(index, labels[j], stdout, 0);
-                putchar('\n');
-            }
-        }
+        index_hits hs = {index, labels};
+        hit_source src = {index_hit_id, index_hit_metadata, &hs};
+        print_results(&src, i == 0, qid, qlen, found, dists, json);
     }
     if (json) printf("]}\n");
 out:
