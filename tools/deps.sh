@@ -40,6 +40,8 @@ if [ "$what" = test ]; then
     have /usr/bin/chromium || need chromium
     # make test-link: libshoal.a next to the system's zstd in one program.
     have /usr/include/zstd.h || need libzstd-dev
+    # tests/cli/partial.test.mjs: holds the CLI inside a write to signal it.
+    command -v strace >/dev/null 2>&1 || need strace
 fi
 # Fashion-MNIST: the benchmarks' data, the demo's, and the demo's test's.
 if [ "$what" = bench ] || [ "$what" = demo ] || [ "$what" = test ]; then

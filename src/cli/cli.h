@@ -240,6 +240,13 @@ int cli_out_write(cli_outfile *o, const void *bytes, size_t size);
 int cli_out_commit(cli_outfile *o);
 void cli_out_abort(cli_outfile *o);
 
+/* A collection's DIR/lock (collection.c), created exclusively (fopen "wx";
+ * NULL with errno on failure) and removed through these two, so that,
+ * natively, SIGINT, SIGTERM or SIGHUP remove a lock this process holds as
+ * they remove a temporary in flight (fileio.c). */
+FILE *cli_lock_create(const char *path);
+void cli_lock_remove(const char *path);
+
 /* ------------------------------------------------------------- progress */
 
 typedef struct cli_progress {

@@ -233,9 +233,11 @@ int cli_collection_open(const char *dir, const uint8_t *root, int apply_log, sho
                 if (given == 0)
                     cli_error("%s: not a block the collection can use (it asked for it)",
                               path ? path : dir);
-                else
-                    cli_error("%s: damaged: %s%s%s (%s)", path ? path : dir, shoal_strerror(given),
-                              *detail ? ": " : "", detail, shoal_error_name(given));
+                else /* (out of memory is no damage: say which it is) */
+                    cli_error("%s: %s: %s%s%s (%s)", path ? path : dir,
+                              given == SHOAL_ENOMEM ? "cannot open it" : "damaged",
+                              shoal_strerror(given), *detail ? ": " : "", detail,
+                              shoal_error_name(given));
                 free(path);
                 rc = given == SHOAL_ENOMEM ? CLI_INTERNAL : CLI_DATA;
                 break;
@@ -264,8 +266,9 @@ int cli_collection_open(const char *dir, const uint8_t *root, int apply_log, sho
                 int a = shoal_collection_apply(cc->c, bytes, size, &cc->log);
                 if (a < 0) {
                     const char *detail = shoal_collection_errmsg(cc->c);
-                    cli_error("%s: damaged: %s%s%s (%s)", log, shoal_strerror(a), *detail ? ": " : "",
-                              detail, shoal_error_name(a));
+                    cli_error("%s: %s: %s%s%s (%s)", log,
+                              a == SHOAL_ENOMEM ? "cannot apply it" : "damaged", shoal_strerror(a),
+                              *detail ? ": " : "", detail, shoal_error_name(a));
                     rc = cli_exit_of(a);
                 } else if (cc->log.torn) {
                     cli_note(quiet, "%s: the last record is torn (an append cut short); the %llu "
@@ -303,12 +306,12 @@ int cli_lock_take(const char *dir) {
     char *path = cli_path_join(dir, "lock");
     if (!path) return CLI_INTERNAL;
     for (int attempt = 0; attempt < 2; attempt++) {
-        FILE *f = fopen(path, "wx");
+        FILE *f = cli_lock_create(path);
         if (f) {
             int bad = fprintf(f, "%ld\n", own_pid()) < 0;
             if (fclose(f) != 0 || bad) {
                 cli_error_errno(path, "write the lock", errno);
-                remove(path);
+                cli_lock_remove(path);
                 free(path);
                 return CLI_OUTPUT;
             }
@@ -351,7 +354,7 @@ int cli_lock_take(const char *dir) {
 
 void cli_lock_release(const char *dir) {
     char *path = cli_path_join(dir, "lock");
-    if (path) remove(path);
+    if (path) cli_lock_remove(path);
     free(path);
 }
 

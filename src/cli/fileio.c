@@ -12,9 +12,21 @@
  * partial output.  Commands also validate all their input before opening
  * the output at all.
  *
- * Natively, SIGINT and SIGTERM remove a temporary in flight before the
- * process dies.  WASI has no signals: a killed wasm process can leave a
- * ".<name>.tmpN" behind (XXX: documented in docs/CLI.md).
+ * Natively, SIGINT, SIGTERM and SIGHUP remove a temporary in flight (and
+ * a collection's DIR/lock that this process holds) before the process
+ * dies of the signal; a signal that was ignored when the CLI started
+ * (nohup, a background job of a script) stays ignored.  The handler only
+ * calls unlink() and re-raises, both async-signal-safe, and the names it
+ * reads are set and cleared with those signals blocked, so the file's
+ * existence and its being tracked change together: no instant exists in
+ * which a temporary is on disk but unknown to the handler, or in which the
+ * handler could remove a name this process no longer owns.  SIGXFSZ is
+ * ignored while a temporary or the lock exists: past a file-size limit
+ * (ulimit -f) write() then fails with EFBIG, which is reported and cleaned
+ * up like any write error, instead of the default action killing the
+ * process and leaving the partial temporary behind (it did, before).
+ * tests/cli/partial.test.mjs checks all of these.  WASI has no signals: a killed wasm process can
+ * leave a ".<name>.tmpN" behind (XXX: documented in docs/CLI.md).
  *
  * Under WASI only preopened directories are reachable (wasi/shoal preopens
  * the current one), so an absolute path or one escaping with ".." fails
@@ -106,28 +118,120 @@ int cli_read_file(const char *path, uint8_t **bytes, size_t *size) {
 /* ---------------------------------------------------------- the writer */
 
 #if !defined(__wasi__)
+typedef sigset_t cli_sigmask;
+
+/* What the handler removes: the temporary in flight and the lock held.
+ * Written only with the handled signals blocked (guard / unguard). */
 static const char *volatile pending_tmp;
+static const char *volatile pending_lock;
+static const int HANDLED[] = {SIGINT, SIGTERM, SIGHUP};
+#define HANDLED_COUNT (sizeof HANDLED / sizeof HANDLED[0])
+static struct sigaction xfsz_before;
+static int xfsz_ignored;
 
 static void on_signal(int sig) {
-    const char *tmp = pending_tmp;
+    const char *tmp = pending_tmp, *lock = pending_lock;
+    pending_tmp = pending_lock = NULL;
     if (tmp) unlink(tmp);
+    if (lock) unlink(lock);
     signal(sig, SIG_DFL);
-    raise(sig);
+    raise(sig); /* blocked until the handler returns, then the default: death */
 }
+
+static void install_handlers(void) {
+    static int installed;
+    if (installed) return;
+    installed = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < HANDLED_COUNT; i++) sigaddset(&sa.sa_mask, HANDLED[i]);
+    for (size_t i = 0; i < HANDLED_COUNT; i++) {
+        struct sigaction before;
+        if (sigaction(HANDLED[i], NULL, &before) == 0 && before.sa_handler == SIG_IGN) continue;
+        sigaction(HANDLED[i], &sa, NULL);
+    }
+}
+
+/* Blocks the handled signals; unguard restores the mask. */
+static void guard(cli_sigmask *saved) {
+    install_handlers();
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < HANDLED_COUNT; i++) sigaddset(&set, HANDLED[i]);
+    sigprocmask(SIG_BLOCK, &set, saved);
+}
+
+static void unguard(const cli_sigmask *saved) { sigprocmask(SIG_SETMASK, saved, NULL); }
+
+/* Called guarded, after pending_tmp or pending_lock changed: SIGXFSZ is
+ * ignored while either names a file of ours. */
+static void xfsz_update(void) {
+    int want = pending_tmp || pending_lock;
+    if (want && !xfsz_ignored) {
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        xfsz_ignored = sigaction(SIGXFSZ, &ign, &xfsz_before) == 0;
+    } else if (!want && xfsz_ignored) {
+        sigaction(SIGXFSZ, &xfsz_before, NULL);
+        xfsz_ignored = 0;
+    }
+}
+
+/* Called guarded: tmp is now on disk (or, NULL, no longer ours). */
+static void track(const char *tmp) {
+    pending_tmp = tmp;
+    xfsz_update();
+}
+
+#else
+typedef int cli_sigmask;
+static void guard(cli_sigmask *saved) { *saved = 0; }
+static void unguard(const cli_sigmask *saved) { (void)saved; }
+static void track(const char *tmp) { (void)tmp; }
 #endif
 
-static void track(const char *tmp) {
-#if !defined(__wasi__)
-    static int installed;
-    if (!installed) {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        installed = 1;
+FILE *cli_lock_create(const char *path) {
+    size_t n = strlen(path) + 1;
+    char *copy = malloc(n);
+    if (!copy) {
+        errno = ENOMEM;
+        return NULL;
     }
-    pending_tmp = tmp;
-#else
-    (void)tmp;
+    memcpy(copy, path, n);
+    cli_sigmask saved;
+    guard(&saved);
+    FILE *f = fopen(path, "wx");
+#if !defined(__wasi__)
+    if (f) {
+        pending_lock = copy;
+        copy = NULL;
+        xfsz_update();
+    }
 #endif
+    unguard(&saved);
+    int err = errno;
+    free(copy);
+    errno = err;
+    return f;
+}
+
+void cli_lock_remove(const char *path) {
+    cli_sigmask saved;
+    guard(&saved);
+    remove(path);
+#if !defined(__wasi__)
+    char *held = (char *)pending_lock;
+    pending_lock = NULL;
+    xfsz_update();
+#else
+    char *held = NULL;
+#endif
+    unguard(&saved);
+    free(held);
 }
 
 int cli_out_open(cli_outfile *o, const char *path) {
@@ -149,6 +253,8 @@ int cli_out_open(cli_outfile *o, const char *path) {
     }
     memcpy(o->path, path, n + 1);
     int err = 0;
+    cli_sigmask saved;
+    guard(&saved); /* the file exists exactly when it is tracked */
     for (int i = 0; i < 100 && !o->f; i++) {
         snprintf(o->tmp, n + 16, "%.*s.%s.tmp%d", (int)dir_len, path, path + dir_len, i);
         o->f = fopen(o->tmp, "wbx");
@@ -157,6 +263,8 @@ int cli_out_open(cli_outfile *o, const char *path) {
             if (err != EEXIST) break;
         }
     }
+    if (o->f) track(o->tmp);
+    unguard(&saved);
     if (!o->f) {
         cli_error_errno(path, "create the output file", err);
         free(o->path);
@@ -164,7 +272,6 @@ int cli_out_open(cli_outfile *o, const char *path) {
         memset(o, 0, sizeof *o);
         return CLI_OUTPUT;
     }
-    track(o->tmp);
     return CLI_OK;
 }
 
@@ -178,7 +285,6 @@ int cli_out_write(cli_outfile *o, const void *bytes, size_t size) {
 }
 
 static void release(cli_outfile *o) {
-    track(NULL);
     free(o->path);
     free(o->tmp);
     memset(o, 0, sizeof *o);
@@ -187,7 +293,11 @@ static void release(cli_outfile *o) {
 void cli_out_abort(cli_outfile *o) {
     if (!o->tmp) return;
     if (o->f) fclose(o->f);
+    cli_sigmask saved;
+    guard(&saved);
     remove(o->tmp);
+    track(NULL);
+    unguard(&saved);
     release(o);
 }
 
@@ -197,15 +307,15 @@ int cli_out_commit(cli_outfile *o) {
     if (!err && fsync(fileno(o->f)) != 0 && errno != EINVAL && errno != ENOTSUP) err = errno;
     if (fclose(o->f) != 0 && !err) err = errno ? errno : EIO;
     o->f = NULL;
+    cli_sigmask saved;
+    guard(&saved); /* renamed or removed: either way no longer ours */
     if (!err && rename(o->tmp, o->path) != 0) err = errno;
-    if (err) {
-        cli_error_errno(o->path, "write", err);
-        remove(o->tmp);
-        release(o);
-        return CLI_OUTPUT;
-    }
+    if (err) remove(o->tmp);
+    track(NULL);
+    unguard(&saved);
+    if (err) cli_error_errno(o->path, "write", err);
     release(o);
-    return CLI_OK;
+    return err ? CLI_OUTPUT : CLI_OK;
 }
 
 double cli_now(void) {
