@@ -26,15 +26,20 @@ const CASES = [
 const QUERIES = 5, K = 10;
 
 // "<case> <query> <rank> <id> <distance>[ <metadata JSON> <time>]"
+// Returns the lines by "<case> <query>", each query's ranks 0..n-1 in order,
+// and how many lines the file has.
 function expectedLines(version) {
   const lines = new Map();
-  for (const line of golden(version, 'expected.txt').toString().trim().split('\n')) {
+  const text = golden(version, 'expected.txt').toString().trim().split('\n');
+  for (const line of text) {
     const [name, q, r, id, distance, metadata, time] = line.split(' ');
     const key = `${name} ${q}`;
     if (!lines.has(key)) lines.set(key, []);
-    lines.get(key)[Number(r)] = { id, distance: Math.fround(Number(distance)), metadata, time };
+    // Ranks come in order, with no gap and no repeat.
+    assert.equal(Number(r), lines.get(key).length, `expected.txt ${version}: ${line}`);
+    lines.get(key).push({ id, distance: Math.fround(Number(distance)), metadata, time });
   }
-  return lines;
+  return { lines, count: text.length };
 }
 
 function goldenCids(version) {
@@ -51,9 +56,12 @@ for (const simd of [true, false]) {
 
   for (const [version, current] of VERSIONS) {
     test(`${variant}: golden ${version} segments load with the C results and CIDs`, async () => {
-      const expected = expectedLines(version);
+      const { lines: expected, count: expectedCount } = expectedLines(version);
       const cids = goldenCids(version);
-      let cases = 0;
+      // Every case of the file is one this test knows (and repeats below).
+      for (const key of expected.keys())
+        assert.ok(CASES.some(([name]) => key.startsWith(`${name} `)), `expected.txt ${version}: unknown case ${key}`);
+      let cases = 0, compared = 0;
       for (let c = 0; c < CASES.length; c++) {
         const [name, dim] = CASES[c];
         if (!cids.has(name)) continue; // added in a later version
@@ -67,15 +75,27 @@ for (const simd of [true, false]) {
           const query = new Float32Array(dim);
           for (let q = 0; q < QUERIES; q++) {
             rng.fill(query);
-            const { ids, distances } = index.search(query, K);
+            const { ids, distances, metadata } = index.search(query, K);
             const want = expected.get(`${name} ${q}`);
             assert.ok(want, `${name} ${q}: no expected lines`);
             assert.equal(ids.length, want.length, `${name} ${q}: result count`);
+            assert.equal(distances.length, want.length, `${name} ${q}: distance count`);
             ids.forEach((id, r) => {
               assert.equal(id, want[r].id, `${name} ${q} ${r}: id`);
               assert.equal(distances[r], want[r].distance, `${name} ${q} ${r}: distance`);
+              if (want[r].metadata === undefined) return;
+              // " <metadata JSON> <time>" (cases with records): null and
+              // INT64_MIN when a record has none.
+              assert.deepEqual(metadata[r], JSON.parse(want[r].metadata), `${name} ${q} ${r}: metadata`);
+              const time = index.get(id).time;
+              assert.equal(time === undefined ? '-9223372036854775808' : String(time), want[r].time,
+                `${name} ${q} ${r}: time`);
             });
+            compared += ids.length;
           }
+          // No query of the file left out: exactly QUERIES per case.
+          assert.equal([...expected.keys()].filter((key) => key.startsWith(`${name} `)).length, QUERIES,
+            `${name}: queries in expected.txt`);
           if (current) {
             const again = index.save({ zstdLevel: cids.get(name).level });
             assert.deepEqual(Buffer.from(again), bytes, `${name}: saved again`);
@@ -86,6 +106,8 @@ for (const simd of [true, false]) {
         }
       }
       assert.ok(cases >= 5, `${cases} golden cases in ${version}`);
+      // Every line of expected.txt was compared with a result.
+      assert.equal(compared, expectedCount, `${version}: results compared vs lines of expected.txt`);
     });
   }
 
