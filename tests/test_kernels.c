@@ -154,7 +154,7 @@ static void test_names(void) {
     for (size_t i = 0; i <= N_TABLES; i++) {
         if (!all[i]) continue;
         CHECK(all[i]->name && all[i]->l2sq_f32 && all[i]->dot_f32 && all[i]->dot_i8 &&
-              all[i]->l2sq_i8 && all[i]->pq4_scan);
+              all[i]->l2sq_i8 && all[i]->pq4_scan && all[i]->l2sq_f32_below);
     }
 }
 
@@ -213,6 +213,54 @@ static void test_f32_every_dim_misaligned(void) {
     }
     /* A build that silently tests nothing would pass; say what ran. */
     printf("    f32 tables tested besides scalar: %d%s\n", tested, names);
+out:
+    free(a);
+    free(b);
+}
+
+/*
+ * l2sq_f32_below(a, b, n, bound): below bound it is l2sq_f32's very bits;
+ * at or above, some value >= bound (a partial sum).  And it is the same
+ * value in every table, early or not, since every table folds the same
+ * lanes at the same checkpoints -- which keeps even an abandoned distance a
+ * pure function of the input.  Bounds: above, at, just below and far below
+ * the full sum, and 0, at every length through several checkpoints.
+ */
+static void test_l2_below_every_dim(void) {
+    enum { N_MAX = 3 * SHOAL_L2_CHECK + 40 };
+    float *a = malloc((N_MAX + 3) * sizeof *a), *b = malloc((N_MAX + 3) * sizeof *b);
+    if (!CHECK(a && b)) goto out;
+    const shoal__kernels *all[N_TABLES + 1];
+    all_tables(all);
+    test_rng rng = {0x62656c6f77303032ull};
+    long early = 0;
+    for (size_t n = 1; n <= N_MAX; n++) {
+        test_fill(&rng, a, N_MAX + 3);
+        test_fill(&rng, b, N_MAX + 3);
+        size_t oa = n % 3, ob = (n / 3) % 3;
+        float full = scalar()->l2sq_f32(a + oa, b + ob, n);
+        float bounds[] = {INFINITY, full * 2.0f, full, nextafterf(full, 0.0f), full * 0.75f,
+                          full * 0.3f, full * 0.01f, 0.0f};
+        for (size_t j = 0; j < sizeof bounds / sizeof bounds[0]; j++) {
+            float bound = bounds[j];
+            float want = scalar()->l2sq_f32_below(a + oa, b + ob, n, bound);
+            if (full < bound) {
+                if (!CHECK_F32("scalar", "l2sq_f32_below (below bound)", n, oa, ob, want, full))
+                    goto out;
+            } else if (!CHECK(want >= bound)) {
+                goto out;
+            }
+            if (want != full) early++;
+            for (size_t t = 1; t <= N_TABLES; t++) {
+                if (!all[t]) continue;
+                if (!CHECK_F32(all[t]->name, "l2sq_f32_below", n, oa, ob,
+                               all[t]->l2sq_f32_below(a + oa, b + ob, n, bound), want))
+                    goto out;
+            }
+        }
+    }
+    /* The early exit did happen (else this tested only the full path). */
+    CHECK(early > 0);
 out:
     free(a);
     free(b);
@@ -463,6 +511,7 @@ void suite_kernels(void) {
         {"out_of_range", test_out_of_range},
         {"empty", test_empty},
         {"f32_every_dim_misaligned", test_f32_every_dim_misaligned},
+        {"l2_below_every_dim", test_l2_below_every_dim},
         {"f32_exact_integers", test_f32_exact_integers},
         {"i8_every_dim_misaligned", test_i8_every_dim_misaligned},
         {"i8_extremes", test_i8_extremes},

@@ -73,6 +73,21 @@ static float l2sq_f32_avx2(const float *a, const float *b, size_t n) {
     return fold32(acc0, acc1, acc2, acc3);
 }
 
+/* l2sq_f32 that may stop early: every SHOAL_L2_CHECK elements it folds the
+ * lanes as the end does, and returns that partial sum once it reaches bound. */
+static float l2sq_f32_below_avx2(const float *a, const float *b, size_t n, float bound) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    size_t i = 0;
+    while (i + SHOAL_L2_CHECK <= n) {
+        for (size_t end = i + SHOAL_L2_CHECK; i < end; i += 32) F32_BLOCK(l2_term, LOAD_A, LOAD_B);
+        float partial = fold32(acc0, acc1, acc2, acc3);
+        if (partial >= bound) return partial;
+    }
+    for (; i + 32 <= n; i += 32) F32_BLOCK(l2_term, LOAD_A, LOAD_B);
+    if (i < n) F32_BLOCK(l2_term, MASK_A, MASK_B);
+    return fold32(acc0, acc1, acc2, acc3);
+}
+
 static float dot_f32_avx2(const float *a, const float *b, size_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     size_t i = 0;
@@ -143,5 +158,6 @@ static void pq4_scan_avx2(const uint8_t *codes, const uint8_t *lut, size_t m2, s
 
 const shoal__kernels shoal__kernels_avx2 = {
     "avx2", l2sq_f32_avx2, dot_f32_avx2, dot_i8_avx2, l2sq_i8_avx2, pq4_scan_avx2,
+    l2sq_f32_below_avx2,
 };
 #endif

@@ -57,6 +57,32 @@ static inline __m512 dot_term(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); 
 F32_KERNEL(l2sq_f32_avx512, l2_term)
 F32_KERNEL(dot_f32_avx512, dot_term)
 
+/* l2sq_f32 that returns the partial sum (folded as at the end) once it
+ * reaches bound, checked every SHOAL_L2_CHECK elements (see scalar.c). */
+static float l2sq_f32_below_avx512(const float *a, const float *b, size_t n, float bound) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    size_t i = 0;
+    while (i + SHOAL_L2_CHECK <= n) {
+        for (size_t end = i + SHOAL_L2_CHECK; i < end; i += 32) {
+            acc0 = _mm512_add_ps(acc0, l2_term(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+            acc1 = _mm512_add_ps(acc1, l2_term(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16)));
+        }
+        float partial = fold32(acc0, acc1);
+        if (partial >= bound) return partial;
+    }
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm512_add_ps(acc0, l2_term(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+        acc1 = _mm512_add_ps(acc1, l2_term(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16)));
+    }
+    if (i < n) {
+        __mmask16 m0 = tail16((ptrdiff_t)(n - i)), m1 = tail16((ptrdiff_t)(n - i) - 16);
+        acc0 = _mm512_add_ps(acc0, l2_term(_mm512_maskz_loadu_ps(m0, a + i), _mm512_maskz_loadu_ps(m0, b + i)));
+        acc1 = _mm512_add_ps(acc1, l2_term(_mm512_maskz_loadu_ps(m1, a + i + 16),
+                                           _mm512_maskz_loadu_ps(m1, b + i + 16)));
+    }
+    return fold32(acc0, acc1);
+}
+
 static int32_t dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n) {
     __m512i s = _mm512_setzero_si512();
     size_t i = 0;
@@ -142,5 +168,6 @@ static void pq4_scan_avx512(const uint8_t *codes, const uint8_t *lut, size_t m2,
 
 const shoal__kernels shoal__kernels_avx512 = {
     "avx512", l2sq_f32_avx512, dot_f32_avx512, dot_i8_avx512, l2sq_i8_avx512, pq4_scan_avx512,
+    l2sq_f32_below_avx512,
 };
 #endif

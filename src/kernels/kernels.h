@@ -40,7 +40,16 @@ typedef struct shoal__kernels {
      * for vector i + 16 in the high nibble.  lut holds m2 rows of 16 uint8. */
     void (*pq4_scan)(const uint8_t *codes, const uint8_t *lut, size_t m2, size_t nblocks,
                      uint16_t *out);
+    /* l2sq_f32 when it is below bound (the same bits); otherwise any value
+     * >= bound: the sum may stop once a partial sum reaches bound. */
+    float (*l2sq_f32_below)(const float *a, const float *b, size_t n, float bound);
 } shoal__kernels;
+
+/* Elements between two partial-sum checks of l2sq_f32_below (a multiple of
+ * SHOAL_F32_LANES). */
+#ifndef SHOAL_L2_CHECK
+#define SHOAL_L2_CHECK 128
+#endif
 
 /* Vectors per fast-scan block. */
 #define SHOAL_PQ4_BLOCK 32

@@ -112,6 +112,22 @@ static inline float32x4_t dot_term(float32x4_t a, float32x4_t b) { return vmulq_
 F32_KERNEL(l2sq_f32_neon, l2_term)
 F32_KERNEL(dot_f32_neon, dot_term)
 
+/* l2sq_f32 that returns the partial sum (folded as at the end) once it
+ * reaches bound, checked every SHOAL_L2_CHECK elements (see scalar.c). */
+static float l2sq_f32_below_neon(const float *a, const float *b, size_t n, float bound) {
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
+                s7 = s0;
+    size_t i = 0;
+    while (i + SHOAL_L2_CHECK <= n) {
+        for (size_t end = i + SHOAL_L2_CHECK; i < end; i += 32) F32_BLOCK(F32_FULL, l2_term);
+        float partial = fold32(s0, s1, s2, s3, s4, s5, s6, s7);
+        if (partial >= bound) return partial;
+    }
+    for (; i + 32 <= n; i += 32) F32_BLOCK(F32_FULL, l2_term);
+    if (i < n) F32_BLOCK(F32_TAIL, l2_term);
+    return fold32(s0, s1, s2, s3, s4, s5, s6, s7);
+}
+
 /* --------------------------------------------------------------- int8 */
 
 static int32_t dot_i8_neon(const int8_t *a, const int8_t *b, size_t n) {
@@ -182,5 +198,6 @@ static void pq4_scan_neon(const uint8_t *codes, const uint8_t *lut, size_t m2, s
 
 const shoal__kernels shoal__kernels_neon = {
     "neon", l2sq_f32_neon, dot_f32_neon, dot_i8_neon, l2sq_i8_neon, pq4_scan_neon,
+    l2sq_f32_below_neon,
 };
 #endif

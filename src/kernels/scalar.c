@@ -7,6 +7,8 @@
  */
 #include "kernels.h"
 
+#include <string.h>
+
 /* The f32 summation order every table reproduces bit for bit: element i
  * goes to lane i % SHOAL_F32_LANES, each lane adds its terms in order with
  * the product rounded before the add (no FMA), and the lanes are folded in
@@ -24,6 +26,27 @@ static float l2sq_f32_scalar(const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float d = a[i] - b[i];
         lanes[i % SHOAL_F32_LANES] += d * d;
+    }
+    return fold_lanes(lanes);
+}
+
+/* l2sq_f32, but every SHOAL_L2_CHECK elements a copy of the lanes is folded
+ * the same way, and that partial sum is returned once it reaches bound.
+ * The full sum can only be larger (every term is >= 0, and adding a
+ * non-negative float never rounds down), so a caller that only asks "is it
+ * below bound?" gets the answer of the full sum; below bound the result is
+ * the full sum's bits. */
+static float l2sq_f32_below_scalar(const float *a, const float *b, size_t n, float bound) {
+    float lanes[SHOAL_F32_LANES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        float d = a[i] - b[i];
+        lanes[i % SHOAL_F32_LANES] += d * d;
+        if ((i + 1) % SHOAL_L2_CHECK == 0 && i + 1 < n) {
+            float partial[SHOAL_F32_LANES];
+            memcpy(partial, lanes, sizeof partial);
+            float sum = fold_lanes(partial);
+            if (sum >= bound) return sum;
+        }
     }
     return fold_lanes(lanes);
 }
@@ -67,4 +90,5 @@ static void pq4_scan_scalar(const uint8_t *codes, const uint8_t *lut, size_t m2,
 
 const shoal__kernels shoal__kernels_scalar = {
     "scalar", l2sq_f32_scalar, dot_f32_scalar, dot_i8_scalar, l2sq_i8_scalar, pq4_scan_scalar,
+    l2sq_f32_below_scalar,
 };

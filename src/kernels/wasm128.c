@@ -38,22 +38,24 @@ static inline v128_t dot_term(v128_t a, v128_t b) { return wasm_f32x4_mul(a, b);
  * all of them in memory, which cost a third of the speed.  The tail then
  * works on an array copy.  SIMD128 has no masked loads, so a partial group
  * of four is copied into a zero-padded one; groups past the end are skipped,
- * which is exact since the reference adds nothing there (x + 0 == x). */
-#define F32_KERNEL(name, TERM)                                                           \
-    static float name(const float *a, const float *b, size_t n) {                       \
-        v128_t z = wasm_f32x4_splat(0.0f);                                               \
-        v128_t s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;           \
-        size_t i = 0;                                                                    \
-        for (; i + 32 <= n; i += 32) {                                                   \
-            s0 = wasm_f32x4_add(s0, TERM(wasm_v128_load(a + i), wasm_v128_load(b + i))); \
-            s1 = wasm_f32x4_add(s1, TERM(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4))); \
-            s2 = wasm_f32x4_add(s2, TERM(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8))); \
-            s3 = wasm_f32x4_add(s3, TERM(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12))); \
-            s4 = wasm_f32x4_add(s4, TERM(wasm_v128_load(a + i + 16), wasm_v128_load(b + i + 16))); \
-            s5 = wasm_f32x4_add(s5, TERM(wasm_v128_load(a + i + 20), wasm_v128_load(b + i + 20))); \
-            s6 = wasm_f32x4_add(s6, TERM(wasm_v128_load(a + i + 24), wasm_v128_load(b + i + 24))); \
-            s7 = wasm_f32x4_add(s7, TERM(wasm_v128_load(a + i + 28), wasm_v128_load(b + i + 28))); \
-        }                                                                                \
+ * which is exact since the reference adds nothing there (x + 0 == x).
+ * F32_BLOCK: 32 elements into the eight named accumulators. */
+#define F32_BLOCK(TERM)                                                                  \
+    do {                                                                                 \
+        s0 = wasm_f32x4_add(s0, TERM(wasm_v128_load(a + i), wasm_v128_load(b + i)));     \
+        s1 = wasm_f32x4_add(s1, TERM(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4))); \
+        s2 = wasm_f32x4_add(s2, TERM(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8))); \
+        s3 = wasm_f32x4_add(s3, TERM(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12))); \
+        s4 = wasm_f32x4_add(s4, TERM(wasm_v128_load(a + i + 16), wasm_v128_load(b + i + 16))); \
+        s5 = wasm_f32x4_add(s5, TERM(wasm_v128_load(a + i + 20), wasm_v128_load(b + i + 20))); \
+        s6 = wasm_f32x4_add(s6, TERM(wasm_v128_load(a + i + 24), wasm_v128_load(b + i + 24))); \
+        s7 = wasm_f32x4_add(s7, TERM(wasm_v128_load(a + i + 28), wasm_v128_load(b + i + 28))); \
+    } while (0)
+
+/* The groups of four left after the whole blocks, and a zero-padded partial
+ * group, into acc[] (from the named accumulators), then the fold. */
+#define F32_TAIL_FOLD(TERM)                                                              \
+    do {                                                                                 \
         v128_t acc[8] = {s0, s1, s2, s3, s4, s5, s6, s7};                                \
         size_t k = 0;                                                                    \
         for (; i + 4 <= n; i += 4, k++)                                                  \
@@ -65,10 +67,35 @@ static inline v128_t dot_term(v128_t a, v128_t b) { return wasm_f32x4_mul(a, b);
             acc[k] = wasm_f32x4_add(acc[k], TERM(wasm_v128_load(ta), wasm_v128_load(tb))); \
         }                                                                                \
         return fold32(acc);                                                              \
+    } while (0)
+
+#define F32_KERNEL(name, TERM)                                                           \
+    static float name(const float *a, const float *b, size_t n) {                       \
+        v128_t z = wasm_f32x4_splat(0.0f);                                               \
+        v128_t s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;           \
+        size_t i = 0;                                                                    \
+        for (; i + 32 <= n; i += 32) F32_BLOCK(TERM);                                    \
+        F32_TAIL_FOLD(TERM);                                                             \
     }
 
 F32_KERNEL(l2sq_f32_wasm128, l2_term)
 F32_KERNEL(dot_f32_wasm128, dot_term)
+
+/* l2sq_f32 that returns the partial sum (folded as at the end) once it
+ * reaches bound, checked every SHOAL_L2_CHECK elements (see scalar.c). */
+static float l2sq_f32_below_wasm128(const float *a, const float *b, size_t n, float bound) {
+    v128_t z = wasm_f32x4_splat(0.0f);
+    v128_t s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;
+    size_t i = 0;
+    while (i + SHOAL_L2_CHECK <= n) {
+        for (size_t end = i + SHOAL_L2_CHECK; i < end; i += 32) F32_BLOCK(l2_term);
+        v128_t part[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+        float partial = fold32(part);
+        if (partial >= bound) return partial;
+    }
+    for (; i + 32 <= n; i += 32) F32_BLOCK(l2_term);
+    F32_TAIL_FOLD(l2_term);
+}
 
 static int32_t dot_i8_wasm128(const int8_t *a, const int8_t *b, size_t n) {
     v128_t s = wasm_i32x4_splat(0);
@@ -129,6 +156,6 @@ static void pq4_scan_wasm128(const uint8_t *codes, const uint8_t *lut, size_t m2
 
 const shoal__kernels shoal__kernels_wasm128 = {
     "wasm-simd128", l2sq_f32_wasm128, dot_f32_wasm128, dot_i8_wasm128, l2sq_i8_wasm128,
-    pq4_scan_wasm128,
+    pq4_scan_wasm128, l2sq_f32_below_wasm128,
 };
 #endif
