@@ -423,10 +423,18 @@ BENCH_HNSW_ARGS ?=
 
 bench-hnsw: $(BUILD)/bench_hnsw_native wasm
 	bench/setup.sh
+	$(MAKE) $(BUILD)/bench_hnswlib_native
 	node bench/hnsw/run.mjs $(BENCH_HNSW_ARGS)
 
 $(BUILD)/bench_hnsw_native: bench/hnsw_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
+
+# The anchor: hnswlib 0.8.0's headers (from the hnswlib-node package that
+# bench/setup.sh installs) with hnswlib's own default flags, -O3 -march=native.
+HNSWLIB_SRC := bench/node_modules/hnswlib-node/src
+$(BUILD)/bench_hnswlib_native: bench/hnswlib_native.cpp $(HNSWLIB_SRC)/hnswlib/hnswalg.h
+	@mkdir -p $(@D)
+	$(CXX) -O3 -march=native -std=c++14 -I$(HNSWLIB_SRC) $< -pthread -o $@
 
 # Segment save / load / view times and sizes on Fashion-MNIST (docs/BENCHMARKS.md,
 # "Segments").  Needs bench/data/fashion-mnist-base.fvecs (bench/setup.sh).

@@ -14,6 +14,8 @@
  *                         while the HNSW kind is not in the build
  *   --quantizer f32|sq8     HNSW vector quantizer
  *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
+ *   --thp 0               plain malloc as the allocator, without the default
+ *                         allocator's transparent huge pages (src/core/mem.c)
  *
  * What is timed: shoal_index_search() per query, with ef in
  * shoal_search_params (HNSW only; flat ignores the sweep).  Labels are turned
@@ -35,7 +37,7 @@ typedef struct bench_args {
     const char *neighbors;
     const char *kind;
     const char *quantizer;
-    uint32_t base, queries, k, M, efc, runs;
+    uint32_t base, queries, k, M, efc, runs, thp;
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
 } bench_args;
@@ -45,7 +47,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
     static const uint32_t default_efs[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
     *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
                       .kind = "hnsw", .quantizer = "f32", .base = 60000, .queries = 1000,
-                      .k = 10, .M = 16, .efc = 200, .runs = 2};
+                      .k = 10, .M = 16, .efc = 200, .runs = 2, .thp = 1};
     a->n_efs = sizeof default_efs / sizeof default_efs[0];
     memcpy(a->efs, default_efs, sizeof default_efs);
     for (int i = 1; i < argc; i += 2) {
@@ -62,6 +64,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--M")) a->M = parse_u32(key, val);
         else if (!strcmp(key, "--efc")) a->efc = parse_u32(key, val);
         else if (!strcmp(key, "--runs")) a->runs = parse_u32(key, val);
+        else if (!strcmp(key, "--thp")) a->thp = parse_u32(key, val);
         else if (!strcmp(key, "--efs")) {
             char buf[512];
             snprintf(buf, sizeof buf, "%s", val);
@@ -75,6 +78,18 @@ static void parse_args(int argc, char **argv, bench_args *a)
     if (strcmp(a->kind, "hnsw") && strcmp(a->kind, "flat")) die("--kind must be hnsw or flat", a->kind);
     if (strcmp(a->quantizer, "f32") && strcmp(a->quantizer, "sq8")) die("--quantizer must be f32 or sq8", a->quantizer);
     if (!a->k || !a->runs || !a->n_efs || !a->base || !a->queries) die("counts must be positive", NULL);
+}
+
+static void *plain_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void plain_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
 }
 
 int main(int argc, char **argv)
@@ -96,7 +111,8 @@ int main(int argc, char **argv)
 
     int hnsw = !strcmp(a.kind, "hnsw");
     char variant[64];
-    snprintf(variant, sizeof variant, "%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "");
+    snprintf(variant, sizeof variant, "%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
+             a.thp ? "" : "-nothp");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;
@@ -105,6 +121,8 @@ int main(int argc, char **argv)
     params.hnsw.M = a.M;
     params.hnsw.ef_construction = a.efc;
     params.quantizer = !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8 : SHOAL_QUANTIZER_F32;
+    const shoal_allocator plain = {plain_alloc, plain_free, NULL};
+    if (!a.thp) params.allocator = &plain;
 
     double rss0 = rss_mb();
     double t0 = now_seconds();

@@ -30,8 +30,9 @@
 // library's own curve -- log(QPS) linear in recall between the two points
 // that bracket the target; "≥" when even the smallest ef is above the
 // target (the true figure is at least that), "—" when the curve never gets
-// there.  Ratios divide by hnswlib's (Python) and hnswlib-wasm's value at the
-// same recall.
+// there.  Ratios divide by the value at the same recall of hnswlib-native
+// (hnswlib's C++ built here with -O3 -march=native: the anchor), of Debian's
+// generic hnswlib build (Python) and of hnswlib-wasm.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +44,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const PY = '/usr/bin/python3'; // Debian's, with python3-hnswlib/numpy/matplotlib
 const TARGETS = [0.98, 0.995];
-const REFERENCES = ['hnswlib', 'hnswlib-wasm'];
+const REFERENCES = ['hnswlib-native', 'hnswlib', 'hnswlib-wasm'];
 
 // ------------------------------------------------------------------ options
 
@@ -75,21 +76,26 @@ function adapters(o) {
   const native = join(ROOT, 'build', 'bench_hnsw_native');
   const npmPeer = (pkg) => ({ path: join(ROOT, 'bench', 'node_modules', pkg), hint: 'run bench/setup.sh' });
   const needNative = { path: native, hint: 'run make build/bench_hnsw_native' };
+  const hnswlibNative = join(ROOT, 'build', 'bench_hnswlib_native');
+  const needHnswlibNative = { path: hnswlibNative, hint: 'run bench/setup.sh, then make build/bench_hnswlib_native' };
   const needWasm = { path: join(ROOT, 'js', 'dist', 'shoal-simd.wasm'), hint: 'run make wasm' };
   const kind = o.shoalKind;
   const list = [
+    { name: 'hnswlib-native', group: 'peers', cmd: [hnswlibNative], needs: needHnswlibNative },
+    { name: 'hnswlib-native-thp', group: 'peers', cmd: [hnswlibNative, '--thp', '1'], needs: needHnswlibNative },
     { name: 'hnswlib', group: 'peers', cmd: [PY, join(HERE, 'hnswlib_py.py')] },
     { name: 'hnswlib-node', group: 'peers', cmd: node('hnswlib-node.mjs'), needs: npmPeer('hnswlib-node') },
     { name: 'usearch', group: 'peers', cmd: node('usearch.mjs'), needs: npmPeer('usearch') },
     { name: 'hnswlib-wasm', group: 'peers', cmd: node('hnswlib-wasm.mjs'), needs: npmPeer('hnswlib-wasm') },
     { name: 'edgevec', group: 'peers', cmd: node('edgevec.mjs'), efs: o.edgevecEfs, needs: npmPeer('edgevec') },
     { name: 'shoal-native-f32', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32'], needs: needNative },
+    { name: 'shoal-native-f32-nothp', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32', '--thp', '0'], needs: needNative },
     { name: 'shoal-wasm-simd-f32', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'f32'), needs: needWasm },
     { name: 'shoal-wasm-base-f32', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'base', '--kind', kind, '--quantizer', 'f32'), needs: needWasm },
   ];
   // SQ8 only means something for HNSW.
   if (kind === 'hnsw') {
-    list.splice(6, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8'], needs: needNative });
+    list.splice(9, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8'), needs: needWasm });
   }
   const pick = (spec) => new Set(spec.split(',').filter(Boolean));
@@ -235,7 +241,7 @@ function curves(records) {
   }
   for (const c of map.values()) c.points.sort((a, b) => a.ef - b.ef);
   // Shoal first, then the native peers, then the wasm peers.
-  const order = ['shoal-native', 'shoal-wasm', 'hnswlib', 'hnswlib-node', 'usearch', 'hnswlib-wasm', 'edgevec'];
+  const order = ['shoal-native', 'shoal-wasm', 'hnswlib-native', 'hnswlib', 'hnswlib-node', 'usearch', 'hnswlib-wasm', 'edgevec'];
   const rank = (c) => {
     const lib = (c.build ?? c.points[0])?.library;
     return order.includes(lib) ? order.indexOf(lib) : order.length;
@@ -268,7 +274,10 @@ const fmtRatio = (v) => (v >= 10 ? v.toFixed(1) : v.toFixed(2)) + '×';
 
 function report(runInfo, records, o) {
   const cs = curves(records);
-  const refs = Object.fromEntries(REFERENCES.map((name) => [name, cs.find((c) => c.label === name || c.label === `${name} python`)]));
+  // A reference is the single-threaded build of that library (hnswlib's Python
+  // curve is labelled "hnswlib python", the native anchor "hnswlib-native march-native").
+  const refs = Object.fromEntries(REFERENCES.map((name) => [name, cs.find((c) =>
+    c.label === name || c.label === `${name} python` || c.label === `${name} march-native`)]));
   const refAt = (name, recall) => (refs[name] ? qpsAtRecall(refs[name].points, recall) : null);
   const ratio = (qps, bound, name, recall) => {
     const ref = refAt(name, recall);
@@ -290,7 +299,7 @@ function report(runInfo, records, o) {
     `Memory: "lib MB" is the library's own figure where it has one, "RSS MB" the growth of the process's resident set over the build (bench/README.md says what each library's figure is).`);
   lines.push('');
   const head = ['library', 'build s', 'lib MB', 'RSS MB'];
-  for (const t of TARGETS) head.push(`QPS @${t}`, '× hnswlib', '× hnswlib-wasm');
+  for (const t of TARGETS) head.push(`QPS @${t}`, ...REFERENCES.map((r) => `× ${r}`));
   head.push('max recall');
   lines.push(`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`);
   for (const c of cs) {
@@ -314,7 +323,8 @@ function report(runInfo, records, o) {
     for (const c of notes) lines.push(`- ${c.label} (${c.build.version}; ${JSON.stringify(c.build.params)}): ${c.build.notes}`);
   }
   lines.push('', '<details><summary>Every point of the sweep</summary>', '');
-  lines.push('| library | ef | recall@' + d.k + ' | QPS | × hnswlib | × hnswlib-wasm |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+  lines.push(`| library | ef | recall@${d.k} | QPS | ${REFERENCES.map((r) => `× ${r}`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ${REFERENCES.map(() => '---:').join(' | ')} |`);
   for (const c of cs) {
     for (const p of c.points) {
       const row = [c.label, p.ef, p.recall.toFixed(4), fmtQps(p.qps)];
