@@ -217,6 +217,14 @@ typedef struct shoal_ivf_params {
     uint32_t train_sample; /* k-means trains on at most this many vectors per centroid,
                               sampled without replacement; default 256, >= 1 */
     uint32_t train_iters;  /* k-means iterations; default 10, at most 1000 */
+    uint32_t pq_tables;    /* PQ with l2: per-list tables of the query-free distance
+                              terms (nlist * pq_m * 2^pq_bits floats, counted in
+                              codes_bytes), which make a probed list's lookup table a
+                              sum instead of a distance computation.  0 = auto: used
+                              where they pay -- sub-quantizers of >= 4 dimensions --
+                              and are no larger than the lists' codes; 1 = never;
+                              2 = always.  Built at the first search.  Other metrics
+                              ignore it; other quantizers reject it. */
 } shoal_ivf_params;
 
 typedef struct shoal_params {
@@ -273,7 +281,9 @@ typedef struct shoal_params {
     X(ivf.train_sample, U32, "trainSample", "train-sample", IVF, NONE,                       \
       "k-means vectors per list (default 256)")                                              \
     X(ivf.train_iters, U32, "trainIters", "train-iters", IVF, NONE,                          \
-      "k-means iterations, <= 1000 (default 10)")
+      "k-means iterations, <= 1000 (default 10)")                                            \
+    X(ivf.pq_tables, U32, "pqTables", "pq-tables", IVF, NONE,                                \
+      "l2 pq: per-list distance tables, 0 = auto, 1 = never, 2 = always (docs/API.md)")
 
 SHOAL_API void shoal_params_init(shoal_params *params);
 
@@ -593,6 +603,11 @@ typedef struct shoal_load_params {
     const shoal_allocator *allocator; /* NULL = malloc/free; copied */
     char *errmsg;                     /* optional: receives a detail message on failure */
     size_t errmsg_size;               /* bytes at errmsg */
+    /* IVF with rerank copies: nonzero leaves the float32 rerank rows in the
+     * segment instead of memory ("External rerank rows" below).  Each
+     * list's rerank section must be stored raw (zstd_level 0), or the
+     * load fails with SHOAL_EUNSUPPORTED.  Other segments ignore it. */
+    int rerank_external;
 } shoal_load_params;
 
 SHOAL_API void shoal_load_params_init(shoal_load_params *params);
@@ -661,6 +676,60 @@ SHOAL_API int shoal_index_list_range(const shoal_index *index, uint32_t list, ui
  * already), or an error (corrupt family: the index is as before). */
 SHOAL_API int shoal_index_attach_list(shoal_index *index, uint32_t list, const uint8_t *bytes,
                                       size_t size);
+
+/* Where list's rerank rows lie in the segment, for a lazy index with
+ * external rerank rows: the bytes [offset, offset + size) of its unit
+ * (shoal_index_list_range) that attach_list may be given without -- the
+ * rerank section and its padding.  0, or SHOAL_ENOTFOUND (not lazy, no
+ * such list, or rows not external); size is 0 for an empty list. */
+SHOAL_API int shoal_index_list_rows_range(const shoal_index *index, uint32_t list,
+                                          uint64_t *offset, uint64_t *size);
+
+/*
+ * External rerank rows.  An IVF-SQ8/PQ index with rerank copies keeps a
+ * float32 row per record (3,136 bytes at dim 784, ~16x its 4-bit PQ
+ * codes).  Loaded, viewed or opened lazily with
+ * shoal_load_params.rerank_external, it keeps only where each list's rows
+ * lie in the segment, and a search that reranks is two calls around the
+ * host's reads -- a wasm host cannot block on IndexedDB or fetch:
+ *   1. shoal_index_search_candidates: the scan over the codes; writes the
+ *      candidates to rerank and the offset of each one's row in the
+ *      segment (dim * 4 bytes, little-endian float32).
+ *   2. The host reads those rows from wherever the segment is (a file, an
+ *      HTTP range, a Blob), in any way it likes.
+ *   3. shoal_index_rerank_rows with the same query, the candidates' labels
+ *      in the order step 1 gave them and their rows: the k best by exact
+ *      distance -- the same labels and distances shoal_index_search gives
+ *      with the rows in memory, bit for bit.
+ * shoal_index_search on such an index fails with SHOAL_ESTATE when it
+ * would rerank.  The index is read-only (add, delete, train, save fail with
+ * SHOAL_ESTATE: save the segment it came from); shoal_index_get returns the
+ * decoded approximation of a vector, not its row.
+ */
+typedef struct shoal_candidate {
+    uint32_t label;
+    float distance;  /* the quantized distance that made it a candidate */
+    uint64_t offset; /* where its float32 row begins in the segment */
+} shoal_candidate;
+
+/* Phase 1.  params as for shoal_index_search (rerank: the candidates
+ * kept, 0 = the index's, raised to k).  Writes up to cap candidates and
+ * returns how many there are (call again with more room if that exceeds
+ * cap).  Errors: those of shoal_index_search, and SHOAL_ESTATE when the
+ * index's rows are not external. */
+SHOAL_API int shoal_index_search_candidates(shoal_index *index, const float *query, uint32_t dim,
+                                            uint32_t k, const shoal_search_params *params,
+                                            shoal_candidate *out, uint32_t cap);
+/* Phase 2: rows holds n * dim * 4 bytes, candidate i's row at i * dim * 4.
+ * Writes up to k labels and distances, closest first (ties by insertion),
+ * and returns how many.  Errors: SHOAL_EDIM, SHOAL_EVECTOR (the query),
+ * SHOAL_EPARAM (k, NULL arrays, a label that is not a record of the index's
+ * attached lists), SHOAL_ECORRUPT (a row with a NaN or infinite value),
+ * SHOAL_ESTATE (rows not external), SHOAL_ENOMEM. */
+SHOAL_API int shoal_index_rerank_rows(shoal_index *index, const float *query, uint32_t dim,
+                                      uint32_t k, uint32_t n, const uint32_t *labels,
+                                      const uint8_t *rows, uint32_t *out_labels,
+                                      float *out_distances);
 
 typedef struct shoal_segment_summary {
     uint32_t format_major, format_minor;

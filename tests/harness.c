@@ -57,7 +57,7 @@ void harness_run(const char *suite, const harness_test *tests, size_t count) {
 }
 
 /* Every suite, in the order they run. */
-#define SUITES(X) X(kernels) X(flat) X(alloc) X(records) X(filter) X(hnsw) X(ivf) X(segment) X(lazy) X(collection) X(soak)
+#define SUITES(X) X(kernels) X(flat) X(alloc) X(records) X(filter) X(hnsw) X(ivf) X(rows) X(segment) X(lazy) X(collection) X(soak)
 #define DECLARE(name) void suite_##name(void);
 SUITES(DECLARE)
 

@@ -551,36 +551,54 @@ static void test_bad_parameters(void) {
 
 #define OOM_BATCH 200
 
-/* Runs op at every allocation failure point until it succeeds; each must fail with ENOMEM and leave size, training and results as
- * they were, and nothing may leak. */
+/* Runs op at every allocation failure point, from the first until the one
+ * past the last (where op succeeds); each must fail with ENOMEM and leave
+ * size, training and results as they were, and nothing may leak. */
 static void test_out_of_memory(void) {
     data_init();
-    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_PQ, 16, 4, 10, 0}, {SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0}};
-    for (size_t c = 0; c < 2; c++)
-        for (int op = 0; op < 3; op++) { /* 0 auto-train add, 1 train, 2 add after training */
+    /* (8-bit PQ needs 256 training vectors per code book: not auto-trained
+     * by a batch of OOM_BATCH, and trained once, not per failure point.) */
+    const ivf_cfg cfgs[] = {{SHOAL_QUANTIZER_PQ, 16, 4, 10, 0}, {SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0},
+                            {SHOAL_QUANTIZER_PQ, 8, 8, 0, 0}};
+    const char *names[] = {"pq4", "sq8", "pq8"};
+    for (size_t c = 0; c < sizeof cfgs / sizeof *cfgs; c++) {
+        shoal_params p;
+        shoal_params_init(&p);
+        p.dim = DIM;
+        p.kind = SHOAL_KIND_IVF;
+        p.ivf.nlist = 4; /* auto-train needs 39 * 4 <= OOM_BATCH */
+        p.quantizer = cfgs[c].quantizer;
+        p.ivf.pq_m = cfgs[c].pq_m;
+        p.ivf.pq_bits = cfgs[c].pq_bits;
+        p.ivf.rerank = cfgs[c].rerank;
+        /* "Add after training" starts from this segment: trained on 1000,
+         * holding 300 (loading is much cheaper than training again). */
+        shoal_index *trained_index = NULL;
+        uint8_t *trained_seg = NULL;
+        size_t trained_size = 0;
+        CHECK_INT(shoal_index_new(&p, &trained_index), SHOAL_OK);
+        CHECK_INT(shoal_index_train(trained_index, 1000, g_data, DIM), SHOAL_OK);
+        CHECK_INT(add_range(trained_index, g_data, 0, 300), 300);
+        CHECK_INT(shoal_index_save(trained_index, NULL, &trained_seg, &trained_size), SHOAL_OK);
+        for (int op = cfgs[c].pq_bits == 8 ? 2 : 0; op < 3; op++) {
+            /* 0 auto-train add, 1 train, 2 add after training */
             int succeeded = 0;
-            /* An add allocates its ids first (one per record), then the
-             * kind's part: skip over the ids after the first few. */
-            for (long fail = 0; fail < 1000 && !succeeded;
-                 fail = op == 1 || fail < 12 || fail >= OOM_BATCH ? fail + 1 : OOM_BATCH) {
+            long failures = 0;
+            for (long fail = 0; fail < 5000 && !succeeded; fail++) {
                 test_counting cnt = TEST_COUNTING_INIT;
                 shoal_allocator a = test_counting_allocator(&cnt);
-                shoal_params p;
-                shoal_params_init(&p);
-                p.dim = DIM;
-                p.kind = SHOAL_KIND_IVF;
                 p.allocator = &a;
-                p.ivf.nlist = 4; /* auto-train needs 39 * 4 <= OOM_BATCH */
-                p.quantizer = cfgs[c].quantizer;
-                p.ivf.pq_m = cfgs[c].pq_m;
-                p.ivf.pq_bits = cfgs[c].pq_bits;
-                p.ivf.rerank = cfgs[c].rerank;
                 shoal_index *index = NULL;
-                CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
                 if (op == 2) {
-                    CHECK_INT(shoal_index_train(index, 1000, g_data, DIM), SHOAL_OK);
-                    CHECK_INT(add_range(index, g_data, 0, 300), 300);
+                    shoal_load_params lp;
+                    shoal_load_params_init(&lp);
+                    lp.allocator = &a;
+                    CHECK_INT(shoal_index_load(trained_seg, trained_size, &lp, &index), SHOAL_OK);
+                } else {
+                    CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
                 }
+                p.allocator = NULL;
+                if (!index) break;
                 uint32_t lb[K], la[K];
                 float db[K], da[K];
                 int nb = shoal_index_search(index, g_queries, DIM, K, NULL, lb, db);
@@ -593,6 +611,7 @@ static void test_out_of_memory(void) {
                                  : add_range(index, g_data, 300, OOM_BATCH);
                 cnt.fail_at = -1;
                 if (rc == SHOAL_ENOMEM) {
+                    failures++;
                     CHECK(strstr(shoal_index_errmsg(index), "out of memory") != NULL);
                     CHECK_INT(shoal_index_size(index), size);
                     CHECK_INT(shoal_index_trained(index), trained);
@@ -608,7 +627,13 @@ static void test_out_of_memory(void) {
                 CHECK_INT(cnt.live_blocks, 0);
             }
             CHECK(succeeded);
+            CHECK(failures > 0);
+            printf("    %s %-22s %ld failure points\n", names[c],
+                   op == 0 ? "auto-training add" : op == 1 ? "train" : "add after training", failures);
         }
+        shoal_index_free_bytes(trained_index, trained_seg);
+        shoal_index_free(trained_index);
+    }
 }
 
 void suite_ivf(void) {

@@ -428,10 +428,17 @@ void shoal__seg_reader_free(shoal__seg_reader *r) {
 /* The stored bytes of section s inside the reader's data window, or NULL
  * when the window does not hold all of them. */
 static const uint8_t *section_data(const shoal__seg_reader *r, const shoal__seg_section *s) {
-    if (s->offset < r->data_offset || s->stored > r->data_size ||
-        s->offset - r->data_offset > r->data_size - s->stored)
+    uint64_t offset = s->offset;
+    if (r->hole_size) { /* the window's bytes skip [hole_offset, + hole_size) */
+        if (offset >= r->hole_offset && offset - r->hole_offset >= r->hole_size)
+            offset -= r->hole_size;
+        else if (offset >= r->hole_offset || r->hole_offset - offset < s->stored)
+            return NULL; /* in the hole, or running into it */
+    }
+    if (offset < r->data_offset || s->stored > r->data_size ||
+        offset - r->data_offset > r->data_size - s->stored)
         return NULL;
-    return r->data + (s->offset - r->data_offset);
+    return r->data + (offset - r->data_offset);
 }
 
 void shoal__seg_reader_window(shoal__seg_reader *r, const uint8_t *data, uint64_t offset,
@@ -441,6 +448,12 @@ void shoal__seg_reader_window(shoal__seg_reader *r, const uint8_t *data, uint64_
     r->data_size = size;
     r->next = next;
     r->borrow_ok = 0; /* the window is the caller's, not kept */
+    r->hole_offset = r->hole_size = 0;
+}
+
+void shoal__seg_reader_hole(shoal__seg_reader *r, uint64_t offset, uint64_t size) {
+    r->hole_offset = offset;
+    r->hole_size = size;
 }
 
 /* Verifies and skips sections from `from` up to `to` (exclusive), which are
@@ -529,6 +542,29 @@ int shoal__seg_next(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_
     shoal__seg_section_at(r->bytes, stop, &s);
     return RFAIL(SHOAL_ECORRUPT, "section %u is %s %u where %s %u belongs", stop,
                  r->name(s.kind), s.index, r->name(kind), index);
+}
+
+int shoal__seg_locate(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
+                      shoal__seg_section *s, const uint8_t **raw) {
+    uint32_t stop;
+    uint32_t at = find_section(r, kind, index, &stop);
+    if (at == UINT32_MAX) {
+        int borrow;
+        return shoal__seg_next(r, kind, index, raw_size, raw, &borrow); /* its message */
+    }
+    shoal__seg_section_at(r->bytes, at, s);
+    *raw = NULL;
+    if (section_data(r, s)) {
+        int borrow;
+        return take(r, at, kind, index, raw_size, raw, &borrow);
+    }
+    int rc = skip_to(r, at);
+    if (rc) return rc;
+    if (s->raw != raw_size)
+        return RFAIL(SHOAL_ECORRUPT, "the %s section %u has %llu bytes, not %llu", r->name(kind),
+                     index, (unsigned long long)s->raw, (unsigned long long)raw_size);
+    r->next++;
+    return SHOAL_OK;
 }
 
 int shoal__seg_maybe(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,

@@ -104,6 +104,10 @@ typedef struct shoal__seg_reader {
      * [data_offset, data_offset + data_size), at data. */
     const uint8_t *data;
     uint64_t data_offset, data_size;
+    /* A hole in the window: the segment's bytes [hole_offset, + hole_size)
+     * are not among data's, which go on with those after it (a list given
+     * without its rerank rows).  hole_size 0: none. */
+    uint64_t hole_offset, hole_size;
     const shoal__seg_head *head;
     shoal__mem *mem;
     uint32_t next;
@@ -149,6 +153,17 @@ int shoal__seg_next_sized(shoal__seg_reader *r, uint32_t kind, uint32_t index, u
  * on (a lazy reader attaching one IVF list).  Nothing read is borrowable. */
 void shoal__seg_reader_window(shoal__seg_reader *r, const uint8_t *data, uint64_t offset,
                               uint64_t size, uint32_t next);
+/* Cuts a hole into the current window: the segment's bytes [offset, +
+ * size) are left out of the window's data, which continue with the bytes
+ * after them (shoal__seg_reader_window clears it). */
+void shoal__seg_reader_hole(shoal__seg_reader *r, uint64_t offset, uint64_t size);
+/* The next section, which must be (kind, index) with raw_size raw bytes,
+ * located without needing its bytes: its table entry goes to *s, and *raw
+ * gets its raw bytes (verified as by shoal__seg_next) when the window
+ * holds them, NULL when it does not (they are in its hole or beyond) --
+ * for a section its owner leaves in the segment. */
+int shoal__seg_locate(shoal__seg_reader *r, uint32_t kind, uint32_t index, uint64_t raw_size,
+                      shoal__seg_section *s, const uint8_t **raw);
 /* Checks that only unknown optional sections are left (verifying them). */
 int shoal__seg_reader_end(shoal__seg_reader *r);
 void shoal__seg_reader_free(shoal__seg_reader *r);

@@ -355,6 +355,10 @@ static int check_writable(shoal_index *index, const char *what) {
     if (index->view)
         return shoal__fail(index, SHOAL_ESTATE,
                            "the index is a read-only view of a segment; load it to change it");
+    if (index->rows_external)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index's rerank rows are outside it (rerank_external): load the "
+                           "segment without that option to change it");
     return SHOAL_OK;
 }
 
@@ -872,6 +876,75 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
     for (uint32_t i = 0; i < topk.count; i++) {
         labels[i] = topk.hits[i].label;
         distances[i] = topk.hits[i].distance;
+    }
+    rc = (int)topk.count;
+done:
+    shoal__free(&index->mem, q);
+    shoal__free(&index->mem, topk.hits);
+    return rc;
+}
+
+/* ------------------------------------------------- external rerank rows */
+
+/* The checks shoal_index_search makes, for the two phases. */
+static int check_query(shoal_index *index, const char *what, const float *query,
+                       uint32_t query_dim, uint32_t k) {
+    int rc;
+    if ((rc = check_idle(index, what))) return rc;
+    if ((rc = check_dim(index, "the query", query_dim))) return rc;
+    if (k == 0 || k > SHOAL_K_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "k = %u; it must be 1..%u", k, SHOAL_K_MAX);
+    if (!query) return shoal__fail(index, SHOAL_EPARAM, "query is NULL");
+    if ((rc = check_vector(index, query, "query", 0))) return rc;
+    if (!index->rows_external || !index->ops->candidates)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index keeps its rerank rows (or has none): search it with "
+                           "shoal_index_search");
+    return SHOAL_OK;
+}
+
+int shoal_index_search_candidates(shoal_index *index, const float *query, uint32_t query_dim,
+                                  uint32_t k, const shoal_search_params *params,
+                                  shoal_candidate *out, uint32_t cap) {
+    index->errmsg[0] = '\0';
+    int rc = check_query(index, "search_candidates", query, query_dim, k);
+    if (rc) return rc;
+    if (cap && !out) return shoal__fail(index, SHOAL_EPARAM, "out is NULL");
+    if (params && params->rerank && params->rerank < k)
+        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u is below k = %u", params->rerank, k);
+    if (!index->live) return 0;
+    float *q = shoal__alloc(&index->mem, index->params.dim * sizeof *q);
+    if (!q) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the query");
+    shoal__stored_form(index, query, q);
+    index->busy++; /* the filter callback may call back in */
+    rc = index->ops->candidates(index, q, k, params, out, cap);
+    index->busy--;
+    shoal__free(&index->mem, q);
+    return rc;
+}
+
+int shoal_index_rerank_rows(shoal_index *index, const float *query, uint32_t query_dim,
+                            uint32_t k, uint32_t n, const uint32_t *labels, const uint8_t *rows,
+                            uint32_t *out_labels, float *out_distances) {
+    index->errmsg[0] = '\0';
+    int rc = check_query(index, "rerank_rows", query, query_dim, k);
+    if (rc) return rc;
+    if ((n && (!labels || !rows)) || !out_labels || !out_distances)
+        return shoal__fail(index, SHOAL_EPARAM, "labels, rows or result arrays are NULL");
+    uint32_t dim = index->params.dim, keep = k < n ? k : n;
+    shoal__topk topk = {NULL, keep, 0};
+    float *q = shoal__alloc(&index->mem, dim * sizeof *q);
+    topk.hits = shoal__alloc(&index->mem, (keep ? keep : 1) * sizeof *topk.hits);
+    if (!q || !topk.hits) {
+        rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for rerank scratch");
+        goto done;
+    }
+    shoal__stored_form(index, query, q);
+    if (keep && (rc = index->ops->rerank(index, q, &topk, n, labels, rows))) goto done;
+    shoal__topk_sort(&topk);
+    for (uint32_t i = 0; i < topk.count; i++) {
+        out_labels[i] = topk.hits[i].label;
+        out_distances[i] = topk.hits[i].distance;
     }
     rc = (int)topk.count;
 done:

@@ -33,7 +33,8 @@
  *         where q.x = q.c + sum_j q_j . y_j splits into a per-list constant
  *         and a list-free table), table[j][c] holds the sub-distance to
  *         code c, and a record's distance is sum_j table[j][code_j], summed
- *         in j order in float.
+ *         in j order in float (8-bit scans run four records' sums side by
+ *         side: four dependent chains in flight instead of one).
  *   pq4   (pq_bits 4) the same with 16 codes per sub-quantizer, so that each
  *         table row fits one 128-bit register and SIMD byte shuffles (AVX2
  *         vpshufb, AVX-512BW, WASM i8x16.swizzle) look up 16 or 32 records at
@@ -53,6 +54,33 @@
  *         sub-quantizers differently and accumulates in 8-bit lanes with a
  *         later correction); ours is simpler and exact.
  *
+ * PQ tables (l2)
+ *   By residual, a probed list's table depends on the list: ||q - c - y||^2
+ *   for every code y of every sub-quantizer, dim * ksub subtractions,
+ *   multiplications and adds per list, then (pq4) the quantization of the
+ *   table to bytes.  That was two thirds of pq4 search time on
+ *   Fashion-MNIST.  Two remedies, both here:
+ *   - Loops compilers vectorize: the codes are the inner, contiguous loop
+ *     over a local accumulator (no aliasing to fear), and the byte
+ *     quantization runs in stages (scale, clamp, round, clamp, convert)
+ *     with row minima and maxima as a fixed tree -- the same operations in
+ *     the same order as scalar code, so the same bits in every build.
+ *     Table building fell to two fifths of search time, QPS rose 30-40%.
+ *   - faiss's precomputed tables: ||q - c - y||^2 = ||q - c||^2 +
+ *     (||y||^2 + 2 c.y) - 2 q.y.  The middle term depends on (list, j, y)
+ *     only and is tabled (nlist * m * ksub floats, built by the first
+ *     search and counted in codes_bytes); the last is one m * ksub table
+ *     per query; ||q - c||^2 is the coarse step's distance.  A list's table
+ *     is then one add per entry.  It pays only where computing an entry
+ *     costs more than loading it: +12% QPS for pq4 at dsub 4, +19% for pq8,
+ *     nothing at pq4's dsub 2 (the tabled terms stream in from memory,
+ *     6.1 MiB at nlist 256 and m 392, no faster than the arithmetic runs
+ *     from the L1-resident codebooks).  So pq_tables = 0 (auto) uses them
+ *     from dsub 4 on while they are no larger than the codes; 1 never, 2
+ *     always.  The decision is a function of the index's state (never of
+ *     an allocation that happened to succeed): the two forms round
+ *     differently.
+ *
  * Rerank and where its float32 vectors live
  *   With rerank R > 0 (sq8 and pq only), the R best candidates by quantized
  *   distance are re-scored exactly against float32 copies of the vectors,
@@ -61,15 +89,33 @@
  *   its float32 copy 3136.  So the copies are NOT mixed into the codes: each
  *   list keeps them in a section of their own (`rerank`, count * dim floats
  *   in list order), and shoal_stats reports them apart (rerank_bytes) from
- *   what a scan reads (codes_bytes).  Today both are resident, and
- *   memory_bytes counts both -- so an index with rerank copies is NOT
- *   smaller than a float32 index; only codes_bytes is (~0.1x for pq4 at dim
- *   784).  The layout is made for the next step: a segment stores each
- *   list's codes and its rerank section as separate blocks, so a lazy
- *   (remote) reader fetches the codes of the probed lists and only the rerank
- *   rows of the final candidates.  We chose this over "rerank from a
- *   separate flat index" (faiss's IndexRefine), whose rows are indexed by
- *   label and cannot be fetched per list.
+ *   what a scan reads (codes_bytes).  An index built in memory keeps both,
+ *   and memory_bytes counts both -- so it is NOT smaller than a float32
+ *   index; only codes_bytes is (~0.1x for pq4 at dim 784).
+ *
+ *   External rerank rows (shoal_load_params.rerank_external) leave the
+ *   copies in the segment.  Each list remembers where its rerank section
+ *   begins; a search is then two calls around the host's reads: phase 1
+ *   (ivf_candidates) scans the codes and hands out the candidate heap, in
+ *   its array order, with each row's offset; the host reads R rows of
+ *   dim * 4 bytes from wherever the segment lives; phase 2 (ivf_rerank)
+ *   pushes their exact distances in that order -- what ivf_search does with
+ *   resident copies, so both give the same bits.  Rows must be stored raw
+ *   (zstd level 0) to be addressable; those that arrive are checked to be
+ *   finite (the section's CRC covers all of it, so a row read alone is not
+ *   CRC-checked: a content-addressed host checks its blocks).  A lazily
+ *   opened index attaches each list without its rows: the hole between
+ *   the rerank section's start and the next section is left out of the
+ *   window the list's sections are read from (segment.c).  Such an index
+ *   is read-only: nothing it holds could be saved.
+ *   Rejected: fetching the rerank section of each probed list (attach,
+ *   rerank, drop, or an LRU of lists).  It needs no second call, but a
+ *   query reads nprobe * 234 rows (5.9 MB at nprobe 8 on Fashion-MNIST)
+ *   where two phases read R (157 KB at R = 50).  Rejected too: a cheaper
+ *   resident tier (per-dimension SQ8 rows) before float32 -- at dim 784
+ *   it is 784 bytes a record, as large as a whole IVF-SQ8 index.  And
+ *   "rerank from a separate flat index" (faiss's IndexRefine), whose rows
+ *   are indexed by label and cannot be fetched per list.
  *
  * Lists
  *   A list is three contiguous arrays in the same order: labels (uint32),
@@ -109,9 +155,13 @@
  * XXX weaknesses
  *   - SQ8's single scale wastes levels on narrow dimensions, and the query
  *     is quantized too (symmetric in precision, asymmetric in range).
- *   - l2 pq tables are rebuilt per probed list (dim * ksub flops each);
- *     faiss's precomputed "term 2" tables would avoid that at nlist * m *
- *     ksub floats of memory, which breaks the memory budget of pq4.
+ *   - pq4 tables are still quantized to bytes per probed list (m * 16
+ *     entries, two passes): a third of pq4 search time.  faiss does the
+ *     same; an 8-bit kernel over two tables (list and query terms) would
+ *     avoid it at the price of a coarser sum.
+ *   - External rerank rows make one row read per candidate; collections
+ *     do not use them yet (a collection's blocks hold a list's codes and
+ *     rows together, so a row would cost its whole block).
  *   - The last block of each pq4 list is on average half empty.
  *   - A filtered search decides whether a list holds a match by testing its
  *     records until one passes: a list without one costs a filter test
@@ -137,6 +187,9 @@
 #define IVF_AUTO_TRAIN_DEFAULT 1000u
 #define BLOCK SHOAL_PQ4_BLOCK
 #define RERANK_AHEAD 4u
+#define IVF_TABLES_AUTO 0u
+#define IVF_TABLES_NEVER 1u
+#define IVF_TABLES_ALWAYS 2u
 
 
 /* ------------------------------------------------------------------ state */
@@ -150,6 +203,8 @@ typedef struct ivf_list {
                             point into a viewed segment */
     int rerank_owned;
     int missing;         /* a lazy index has not attached this list yet */
+    uint64_t rows_at;    /* external rerank rows: where the list's rows begin
+                            in the segment (rerank is NULL) */
 } ivf_list;
 
 /* Everything training produces; replaced as a whole by a retrain. */
@@ -159,6 +214,8 @@ typedef struct ivf_model {
     float *sq_center;  /* sq8: dim */
     float sq_scale;    /* sq8 */
     float *codebooks;  /* pq: m * dsub * ksub, transposed: (j * dsub + t) * ksub + c */
+    float *terms;      /* pq, l2, with tables: nlist * m * ksub query-free terms
+                          ||y||^2 + 2 c.y (see "PQ tables"), or NULL */
     ivf_list *lists;   /* nlist */
 } ivf_model;
 
@@ -169,7 +226,7 @@ typedef struct ivf_probe {
 
 typedef struct ivf_state {
     uint32_t dim, quantizer, pq_m, pq_bits, ksub, dsub, m2;
-    uint32_t nprobe, rerank, nlist_param, train_sample, train_iters;
+    uint32_t nprobe, rerank, nlist_param, train_sample, train_iters, pq_tables;
     int copies;        /* rerank copies kept */
     size_t code_size;  /* bytes per record (not pq4) */
     size_t block_bytes; /* pq4: m2 * 16 */
@@ -182,6 +239,8 @@ typedef struct ivf_state {
 
     /* Search scratch, sized at training. */
     float *qres, *lut, *decoded;
+    float *qterms;     /* pq, l2, with tables: the query's -2 q.y, m * ksub */
+    float *lut_lo;     /* pq4: each table row's minimum */
     uint8_t *lut8, *pq_codes;
     int8_t *qcodes, *qcodes_ip;
     ivf_probe *probes;
@@ -218,8 +277,13 @@ static int ivf_create(shoal_index *index) {
     if (p->nlist && p->nprobe > p->nlist)
         return shoal__fail(index, SHOAL_EPARAM, "ivf nprobe = %u exceeds nlist = %u", p->nprobe,
                            p->nlist);
-    if (quantizer != SHOAL_QUANTIZER_PQ && (p->pq_m || p->pq_bits))
-        return shoal__fail(index, SHOAL_EPARAM, "pq_m and pq_bits apply to the pq quantizer only");
+    if (quantizer != SHOAL_QUANTIZER_PQ && (p->pq_m || p->pq_bits || p->pq_tables))
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "pq_m, pq_bits and pq_tables apply to the pq quantizer only");
+    if (p->pq_tables > IVF_TABLES_ALWAYS)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "pq_tables = %u; it must be 0 (auto), 1 (never) or 2 (always)",
+                           p->pq_tables);
     if (quantizer == SHOAL_QUANTIZER_PQ) {
         if (p->pq_bits == 0) p->pq_bits = 8;
         if (p->pq_bits != 4 && p->pq_bits != 8)
@@ -252,6 +316,7 @@ static int ivf_create(shoal_index *index) {
     st->copies = p->rerank > 0;
     st->train_sample = p->train_sample;
     st->train_iters = p->train_iters;
+    st->pq_tables = p->pq_tables;
     switch (quantizer) {
     case SHOAL_QUANTIZER_F32:
         st->code_size = (size_t)dim * sizeof(float);
@@ -276,8 +341,13 @@ static int ivf_create(shoal_index *index) {
     if (quantizer == SHOAL_QUANTIZER_PQ) {
         st->lut = shoal__alloc(&index->mem, (size_t)st->pq_m * st->ksub * sizeof(float));
         st->lut8 = shoal__calloc(&index->mem, st->m2, 16);
+        st->lut_lo = shoal__alloc(&index->mem, (size_t)st->pq_m * sizeof(float));
+        if (index->params.metric == SHOAL_METRIC_L2 && st->pq_tables != IVF_TABLES_NEVER) {
+            st->qterms = shoal__alloc(&index->mem, (size_t)st->pq_m * st->ksub * sizeof(float));
+            if (!st->qterms) return SHOAL_ENOMEM;
+        }
         st->pq_codes = shoal__alloc(&index->mem, st->pq_m);
-        if (!st->lut || !st->lut8 || !st->pq_codes) return SHOAL_ENOMEM;
+        if (!st->lut || !st->lut8 || !st->lut_lo || !st->pq_codes) return SHOAL_ENOMEM;
     }
     return SHOAL_OK;
 }
@@ -308,44 +378,114 @@ static uint32_t default_nlist(uint32_t n) {
 
 /* --------------------------------------------------------------- codecs */
 
-/* shoal__round_clamp(x, 0, 255) without branches, for the fast-scan tables where it
- * runs once per table entry per probed list (it was half the search time
- * with the branchy version).  Same value for every x: floor(x + 0.5) inside
- * the range, 0 for x <= 0 and NaN (NaN > 0 is false), 255 from 254.5 up. */
-static inline uint8_t lut_byte(float x) {
-    float y = x > 0.0f ? x : 0.0f;
-    y += 0.5f;
-    y = y < 255.0f ? y : 255.0f;
-    return (uint8_t)(int)y;
-}
-
 /* Squared distances from sub-vector x[dsub] to every code of sub-quantizer
- * j (transposed codebook), into out[ksub]: summed over t in order. */
-static void pq_sub_l2(const ivf_state *st, const float *cb, const float *x, float *out) {
-    uint32_t ksub = st->ksub;
-    for (uint32_t c = 0; c < ksub; c++) out[c] = 0.0f;
-    for (uint32_t t = 0; t < st->dsub; t++) {
+ * j (transposed codebook), into out[ksub]: summed over t in order.  ksub is
+ * a constant at each call (16 or 256), so that the loop over codes -- the
+ * inner one, contiguous -- vectorizes; the order of the sums is the same
+ * either way. */
+static inline __attribute__((always_inline)) void sub_l2_k(const float *cb, const float *x,
+                                                          uint32_t dsub, uint32_t ksub,
+                                                          float *out) {
+    float acc[256]; /* local, so that the compiler need not fear aliasing */
+    for (uint32_t c = 0; c < ksub; c++) acc[c] = 0.0f;
+    for (uint32_t t = 0; t < dsub; t++) {
         const float *row = cb + (size_t)t * ksub;
         float xt = x[t];
         for (uint32_t c = 0; c < ksub; c++) {
             float d = xt - row[c];
-            out[c] += d * d;
+            acc[c] += d * d;
         }
     }
+    for (uint32_t c = 0; c < ksub; c++) out[c] = acc[c];
+}
+
+static inline __attribute__((always_inline)) void sub_dot_k(const float *cb, const float *x,
+                                                           uint32_t dsub, uint32_t ksub,
+                                                           float *out) {
+    float acc[256];
+    for (uint32_t c = 0; c < ksub; c++) acc[c] = 0.0f;
+    for (uint32_t t = 0; t < dsub; t++) {
+        const float *row = cb + (size_t)t * ksub;
+        float xt = x[t];
+        for (uint32_t c = 0; c < ksub; c++) acc[c] += xt * row[c];
+    }
+    for (uint32_t c = 0; c < ksub; c++) out[c] = acc[c];
+}
+
+static void pq_sub_l2(const ivf_state *st, const float *cb, const float *x, float *out) {
+    if (st->ksub == 16)
+        sub_l2_k(cb, x, st->dsub, 16, out);
+    else
+        sub_l2_k(cb, x, st->dsub, 256, out);
 }
 
 static void pq_sub_dot(const ivf_state *st, const float *cb, const float *x, float *out) {
-    uint32_t ksub = st->ksub;
-    for (uint32_t c = 0; c < ksub; c++) out[c] = 0.0f;
-    for (uint32_t t = 0; t < st->dsub; t++) {
-        const float *row = cb + (size_t)t * ksub;
-        float xt = x[t];
-        for (uint32_t c = 0; c < ksub; c++) out[c] += xt * row[c];
-    }
+    if (st->ksub == 16)
+        sub_dot_k(cb, x, st->dsub, 16, out);
+    else
+        sub_dot_k(cb, x, st->dsub, 256, out);
 }
 
 static const float *pq_codebook(const ivf_state *st, const ivf_model *m, uint32_t j) {
     return m->codebooks + (size_t)j * st->dsub * st->ksub;
+}
+
+/* ------------------------------------------------------------ PQ tables */
+
+/* Whether searches use per-list tables (l2 pq): pq_tables always, or auto
+ * where they pay and cost little memory.  They pay when a table entry
+ * computed from the residual (dsub subtractions, multiplications and adds)
+ * costs more than one loaded from memory (one add): measured on
+ * Fashion-MNIST (docs/BENCHMARKS.md, "PQ tables"), +12% QPS at dsub 4 for
+ * pq4 and +19% for pq8, none at dsub 2, where the table streams in from
+ * memory as slowly as the codebook arithmetic runs from L1.  They cost
+ * nlist * m * ksub floats: auto keeps them while that is no more than the
+ * lists' codes (from about 128 records per list for 4-bit codes, 1024 for
+ * 8-bit).  A function of the index's state alone, so that every build and
+ * every copy of an index decides alike: the tables change the last bits of
+ * the distances. */
+static int wants_terms(const shoal_index *index, const ivf_state *st, uint32_t nlist) {
+    if (st->quantizer != SHOAL_QUANTIZER_PQ || index->params.metric != SHOAL_METRIC_L2 ||
+        st->pq_tables == IVF_TABLES_NEVER)
+        return 0;
+    if (st->pq_tables == IVF_TABLES_ALWAYS) return 1;
+    uint64_t tables = (uint64_t)nlist * st->pq_m * st->ksub * sizeof(float);
+    uint64_t codes = (uint64_t)index->live * st->pq_m * st->pq_bits / 8;
+    return st->dsub >= 4 && tables <= codes;
+}
+
+/* The query-free terms of every list: for centroid c and code y of
+ * sub-quantizer j, terms[l][j][y] = ||y||^2 + 2 c_j.y, each sum over t in
+ * order.  Built by the first search that wants them. */
+static int build_terms(shoal_index *index, ivf_state *st, ivf_model *m) {
+    uint32_t ksub = st->ksub, dsub = st->dsub, dim = st->dim;
+    size_t per_list = (size_t)st->pq_m * ksub;
+    float *terms = shoal__alloc(&index->mem, (size_t)m->nlist * per_list * sizeof *terms);
+    float *norms = shoal__alloc(&index->mem, per_list * sizeof *norms);
+    if (!terms || !norms) {
+        shoal__free(&index->mem, terms);
+        shoal__free(&index->mem, norms);
+        return SHOAL_ENOMEM;
+    }
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        const float *cb = pq_codebook(st, m, j);
+        float *out = norms + (size_t)j * ksub;
+        for (uint32_t y = 0; y < ksub; y++) out[y] = 0.0f;
+        for (uint32_t t = 0; t < dsub; t++)
+            for (uint32_t y = 0; y < ksub; y++) out[y] += cb[(size_t)t * ksub + y] * cb[(size_t)t * ksub + y];
+    }
+    for (uint32_t l = 0; l < m->nlist; l++) {
+        const float *c = m->centroids + (size_t)l * dim;
+        for (uint32_t j = 0; j < st->pq_m; j++) {
+            float *out = terms + (size_t)l * per_list + (size_t)j * ksub;
+            const float *n = norms + (size_t)j * ksub;
+            pq_sub_dot(st, pq_codebook(st, m, j), c + (size_t)j * dsub, out);
+            for (uint32_t y = 0; y < ksub; y++) out[y] = n[y] + 2.0f * out[y];
+        }
+    }
+    shoal__free(&index->mem, norms);
+    m->terms = terms;
+    return SHOAL_OK;
 }
 
 /* PQ codes (one byte each) of residual r. */
@@ -459,7 +599,7 @@ static int list_reserve(shoal_index *index, ivf_state *st, ivf_model *m, uint32_
     if (!codes) return SHOAL_ENOMEM;
     memset(codes + old_code_bytes, 0, code_bytes - old_code_bytes);
     list->codes = codes;
-    if (st->copies) {
+    if (st->copies && !index->rows_external) {
         float *rr = shoal__realloc(&index->mem, list->rerank,
                                    (size_t)cap * st->dim * sizeof *rr);
         if (!rr) return SHOAL_ENOMEM;
@@ -486,6 +626,7 @@ static void model_free(shoal_index *index, ivf_model *m) {
     shoal__free(mem, m->centroids);
     shoal__free(mem, m->sq_center);
     shoal__free(mem, m->codebooks);
+    shoal__free(mem, m->terms);
     shoal__free(mem, m);
 }
 
@@ -864,8 +1005,13 @@ static uint32_t select_probes(const shoal_index *index, ivf_state *st, const flo
 }
 
 /* Offers a scanned candidate: the filter runs only when the candidate
- * would be kept, which is rare once the heap is full. */
+ * would be kept, which is rare once the heap is full.  A candidate farther
+ * than the worst kept one (or NaN) is turned away before its sequence
+ * number is read -- a cache miss per record otherwise, as labels are
+ * scattered; only a tie needs it.  (The same decision as
+ * shoal__topk_push's.) */
 static inline void offer(const shoal_index *index, ivf_query *qq, float d, uint32_t label) {
+    if (qq->out->count == qq->out->k && !(d <= qq->out->hits[0].distance)) return;
     uint64_t seq = index->seqs[label];
     if (qq->filter && (!shoal__topk_accepts(qq->out, d, seq) ||
                        !shoal__allowed(index, qq->filter, label)))
@@ -947,10 +1093,50 @@ static void build_lut(const shoal_index *index, ivf_state *st, const float *x, i
     (void)index;
 }
 
+/* The query's terms of the l2 tables: qterms[j][y] = -2 q_j.y. */
+static void query_terms(ivf_state *st, const ivf_model *m, const float *q) {
+    for (uint32_t j = 0; j < st->pq_m; j++) {
+        float *out = st->qterms + (size_t)j * st->ksub;
+        pq_sub_dot(st, pq_codebook(st, m, j), q + (size_t)j * st->dsub, out);
+        for (uint32_t y = 0; y < st->ksub; y++) out[y] = -2.0f * out[y];
+    }
+}
+
+/* List l's table from the tables: ||q - c - y||^2 - ||q - c||^2 =
+ * (||y||^2 + 2 c.y) - 2 q.y, one add per entry. */
+static void list_lut(ivf_state *st, const ivf_model *m, uint32_t l) {
+    size_t rows = (size_t)st->pq_m * st->ksub / 16;
+    const float *a = m->terms + (size_t)l * rows * 16, *b = st->qterms;
+    for (size_t i = 0; i < rows; i++) { /* in rows of 16 through a local: vectorizes */
+        float t[16];
+        for (int c = 0; c < 16; c++) t[c] = a[16 * i + c] + b[16 * i + c];
+        for (int c = 0; c < 16; c++) st->lut[16 * i + c] = t[c];
+    }
+}
+
+/* Each record's sum runs over j in order, one dependent add after another;
+ * four records at a time keep four such chains in flight (same sums, same
+ * order of offers). */
 static void scan_pq8(shoal_index *index, ivf_state *st, const ivf_list *list, float bias,
                      ivf_query *qq) {
-    uint32_t m = st->pq_m;
-    for (uint32_t i = 0; i < list->count; i++) {
+    uint32_t m = st->pq_m, i = 0;
+    size_t cs = st->code_size;
+    for (; i + 4 <= list->count; i += 4) {
+        const uint8_t *c0 = list->codes + i * cs, *c1 = c0 + cs, *c2 = c1 + cs, *c3 = c2 + cs;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (uint32_t j = 0; j < m; j++) {
+            const float *row = st->lut + (size_t)j * 256;
+            s0 += row[c0[j]];
+            s1 += row[c1[j]];
+            s2 += row[c2[j]];
+            s3 += row[c3[j]];
+        }
+        offer(index, qq, bias + s0, list->labels[i]);
+        offer(index, qq, bias + s1, list->labels[i + 1]);
+        offer(index, qq, bias + s2, list->labels[i + 2]);
+        offer(index, qq, bias + s3, list->labels[i + 3]);
+    }
+    for (; i < list->count; i++) {
         const uint8_t *codes = list->codes + i * st->code_size;
         float sum = 0.0f;
         for (uint32_t j = 0; j < m; j++) sum += st->lut[(size_t)j * 256 + codes[j]];
@@ -958,17 +1144,50 @@ static void scan_pq8(shoal_index *index, ivf_state *st, const ivf_list *list, fl
     }
 }
 
-/* uint8 tables from the float ones; returns delta, sets *base to the sum of
- * the row minima. */
+/* Minimum and maximum of a 16-entry table row as a fixed tree -- pairs 8
+ * apart, then 4, 2, 1 -- which compilers turn into SIMD min/max (a running
+ * minimum cannot be reordered; this tree is the same in every build). */
+static inline void row16_range(const float *r, float *lo, float *hi) {
+    float a[8], b[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = r[i + 8] < r[i] ? r[i + 8] : r[i];
+        b[i] = r[i + 8] > r[i] ? r[i + 8] : r[i];
+    }
+    for (int i = 0; i < 4; i++) {
+        a[i] = a[i + 4] < a[i] ? a[i + 4] : a[i];
+        b[i] = b[i + 4] > b[i] ? b[i + 4] : b[i];
+    }
+    for (int i = 0; i < 2; i++) {
+        a[i] = a[i + 2] < a[i] ? a[i + 2] : a[i];
+        b[i] = b[i + 2] > b[i] ? b[i + 2] : b[i];
+    }
+    *lo = a[1] < a[0] ? a[1] : a[0];
+    *hi = b[1] > b[0] ? b[1] : b[0];
+}
+
+/* The bytes of one table row: shoal__round_clamp((row[c] - lo) * inv, 0,
+ * 255) without branches -- floor(x + 0.5) inside the range, 0 for x <= 0
+ * and NaN (NaN > 0 is false), 255 from 254.5 up -- in stages that compilers
+ * vectorize (written as one loop it stays scalar at -O2).  With the float
+ * table built the same way this took table building from two thirds of
+ * pq4 search time to two fifths (docs/BENCHMARKS.md, "PQ tables"). */
+static inline void row16_bytes(const float *row, float lo, float inv, uint8_t *out) {
+    float y[16];
+    for (int c = 0; c < 16; c++) y[c] = (row[c] - lo) * inv;
+    for (int c = 0; c < 16; c++) y[c] = y[c] > 0.0f ? y[c] : 0.0f;
+    for (int c = 0; c < 16; c++) y[c] += 0.5f;
+    for (int c = 0; c < 16; c++) y[c] = y[c] < 255.0f ? y[c] : 255.0f;
+    for (int c = 0; c < 16; c++) out[c] = (uint8_t)(int)y[c];
+}
+
+/* uint8 tables from the float ones (st->lut, 16 codes per row); returns
+ * delta, sets *base to the sum of the row minima. */
 static float quantize_lut(ivf_state *st, float *base) {
     float widest = 0.0f, total = 0.0f, sum_min = 0.0f;
     for (uint32_t j = 0; j < st->pq_m; j++) {
-        const float *row = st->lut + (size_t)j * 16;
-        float lo = row[0], hi = row[0];
-        for (uint32_t c = 1; c < 16; c++) {
-            if (row[c] < lo) lo = row[c];
-            if (row[c] > hi) hi = row[c];
-        }
+        float lo, hi;
+        row16_range(st->lut + (size_t)j * 16, &lo, &hi);
+        st->lut_lo[j] = lo;
         float range = hi - lo;
         if (range > widest) widest = range;
         total += range;
@@ -979,14 +1198,8 @@ static float quantize_lut(ivf_state *st, float *base) {
     if (by_total > delta) delta = by_total;
     if (!(delta > 0.0f)) delta = 1.0f;
     float inv = 1.0f / delta;
-    for (uint32_t j = 0; j < st->pq_m; j++) {
-        const float *row = st->lut + (size_t)j * 16;
-        float lo = row[0];
-        for (uint32_t c = 1; c < 16; c++)
-            if (row[c] < lo) lo = row[c];
-        for (uint32_t c = 0; c < 16; c++)
-            st->lut8[j * 16 + c] = lut_byte((row[c] - lo) * inv);
-    }
+    for (uint32_t j = 0; j < st->pq_m; j++)
+        row16_bytes(st->lut + (size_t)j * 16, st->lut_lo[j], inv, st->lut8 + (size_t)j * 16);
     /* Rows m..m2-1 stay zero (set at creation). */
     *base = sum_min;
     return delta;
@@ -1088,31 +1301,40 @@ static int walk_probes(shoal_index *index, ivf_state *st, const float *q,
     return SHOAL_OK;
 }
 
-static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
-                      const shoal_search_params *params) {
-    ivf_state *st = state_of(index);
-    ivf_model *m = st->model;
-    if (!m) return SHOAL_OK; /* untrained: no records */
-    probe_walk w;
-    int rc = walk_probes(index, st, query, params, &w);
-    if (rc) return rc;
+/* The rerank depth of a search: 0 (none), else at least k. */
+static int rerank_depth(shoal_index *index, const ivf_state *st, const shoal__topk *topk,
+                        const shoal_search_params *params, uint32_t *out) {
     uint32_t rerank = params && params->rerank ? params->rerank : st->rerank;
     if (params && params->rerank && !st->copies)
         return shoal__fail(index, SHOAL_EPARAM,
                            "rerank needs float32 copies: create the index with rerank > 0");
+    if (st->quantizer == SHOAL_QUANTIZER_F32) rerank = 0;
     if (rerank && rerank < topk->k) rerank = topk->k;
     if (rerank > IVF_RERANK_MAX) rerank = IVF_RERANK_MAX;
+    *out = rerank;
+    return SHOAL_OK;
+}
+
+/* Scans the lists a search probes: into topk, or with a rerank depth into
+ * the candidate heap *cand (st->cand). */
+static int ivf_scan(shoal_index *index, const float *query, shoal__topk *topk,
+                    const shoal_search_params *params, uint32_t rerank, shoal__topk *cand) {
+    ivf_state *st = state_of(index);
+    ivf_model *m = st->model;
+    probe_walk w;
+    int rc = walk_probes(index, st, query, params, &w);
+    if (rc) return rc;
 
     ivf_query qq = {query, shoal__filtered(params) ? params : NULL, topk, 0.0f, 0.0f};
-    shoal__topk cand = {NULL, 0, 0};
-    if (rerank && st->quantizer != SHOAL_QUANTIZER_F32) {
+    *cand = (shoal__topk){NULL, 0, 0};
+    if (rerank) {
         if (shoal__grow(&index->mem, (void **)&st->cand, &st->cand_cap, rerank,
                         sizeof *st->cand))
             return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u rerank candidates",
                                rerank);
-        cand.hits = st->cand;
-        cand.k = rerank;
-        qq.out = &cand;
+        cand->hits = st->cand;
+        cand->k = rerank;
+        qq.out = cand;
     }
 
     int l2 = index->params.metric == SHOAL_METRIC_L2;
@@ -1127,6 +1349,20 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
         qq.q_center = index->kernels->dot_f32(query, m->sq_center, st->dim);
     }
     float delta = 1.0f, sum_min = 0.0f;
+    int tables = 0;
+    if (l2 && st->quantizer == SHOAL_QUANTIZER_PQ) {
+        if (wants_terms(index, st, m->nlist)) {
+            if (!m->terms && build_terms(index, st, m))
+                return shoal__fail(index, SHOAL_ENOMEM,
+                                   "out of memory for the pq tables (%u lists; pq_tables = 1 "
+                                   "does without them)", m->nlist);
+            query_terms(st, m, query);
+            tables = 1;
+        } else if (m->terms) { /* the index shrank below the auto threshold */
+            shoal__free(&index->mem, m->terms);
+            m->terms = NULL;
+        }
+    }
     if (!l2 && st->quantizer == SHOAL_QUANTIZER_PQ) {
         build_lut(index, st, query, 0);
         if (is_pq4(st)) delta = quantize_lut(st, &sum_min); /* one table for every list */
@@ -1148,7 +1384,11 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
         } else {
             const float *c = m->centroids + (size_t)l * st->dim;
             float bias = 0.0f;
-            if (l2) {
+            if (tables) {
+                bias = st->probes[p].dist; /* ||q - c||^2, from the coarse step */
+                list_lut(st, m, l);
+                if (is_pq4(st)) delta = quantize_lut(st, &sum_min);
+            } else if (l2) {
                 for (uint32_t j = 0; j < st->dim; j++) st->qres[j] = query[j] - c[j];
                 build_lut(index, st, st->qres, 1);
                 if (is_pq4(st)) delta = quantize_lut(st, &sum_min);
@@ -1161,6 +1401,23 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
                 scan_pq8(index, st, list, bias, &qq);
         }
     }
+    return SHOAL_OK;
+}
+
+static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
+                      const shoal_search_params *params) {
+    ivf_state *st = state_of(index);
+    if (!st->model) return SHOAL_OK; /* untrained: no records */
+    uint32_t rerank;
+    int rc = rerank_depth(index, st, topk, params, &rerank);
+    if (rc) return rc;
+    if (rerank && index->rows_external)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the rerank rows are outside the index (rerank_external): search "
+                           "with shoal_index_search_candidates, read the rows, then "
+                           "shoal_index_rerank_rows");
+    shoal__topk cand;
+    if ((rc = ivf_scan(index, query, topk, params, rerank, &cand))) return rc;
     /* Rerank: exact distances for the candidates, from the copies.  The rows
      * are scattered and cold, so each is prefetched a few candidates ahead
      * (memory latency, not arithmetic, is the cost here). */
@@ -1174,6 +1431,59 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
             const char *row = (const char *)rerank_row(st, cand.hits[i + RERANK_AHEAD].label);
             for (size_t at = 0; at < (size_t)st->dim * sizeof(float); at += 64) SHOAL__PREFETCH(row + at);
         }
+    }
+    return SHOAL_OK;
+}
+
+/* ---------------------------------------------------- external rerank rows */
+
+/*
+ * Phase 1 scans exactly as ivf_search does and hands out the candidate
+ * heap in its array order, each with where its row lies: the list's rerank
+ * section (recorded at load, FORMAT.md) plus its position's row.  Phase 2
+ * pushes exact distances in that same order, as ivf_search's rerank loop
+ * does from memory -- so both give the same results, ties included.
+ */
+static int ivf_candidates(shoal_index *index, const float *q, uint32_t k,
+                          const shoal_search_params *params, shoal_candidate *out, uint32_t cap) {
+    ivf_state *st = state_of(index);
+    if (!st->model) return 0;
+    shoal__topk topk = {NULL, k < index->live ? k : index->live, 0};
+    uint32_t rerank;
+    int rc = rerank_depth(index, st, &topk, params, &rerank);
+    if (rc) return rc;
+    if (!rerank) /* (external rows imply copies, and so a depth) */
+        return shoal__fail(index, SHOAL_ESTATE, "this index does not rerank");
+    shoal__topk cand;
+    if ((rc = ivf_scan(index, q, &topk, params, rerank, &cand))) return rc;
+    size_t row = (size_t)st->dim * sizeof(float);
+    for (uint32_t i = 0; i < cand.count && i < cap; i++) {
+        uint32_t label = cand.hits[i].label;
+        out[i].label = label;
+        out[i].distance = cand.hits[i].distance;
+        out[i].offset = st->model->lists[st->list_of[label]].rows_at + (uint64_t)st->pos_of[label] * row;
+    }
+    return (int)cand.count;
+}
+
+static int ivf_rerank(shoal_index *index, const float *q, shoal__topk *topk, uint32_t n,
+                      const uint32_t *labels, const uint8_t *rows) {
+    ivf_state *st = state_of(index);
+    uint32_t dim = st->dim;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t label = labels[i];
+        if (!st->model || !shoal__is_alive(index, label) || label >= st->cap ||
+            st->list_of[label] == SHOAL_NO_LABEL)
+            return shoal__fail(index, SHOAL_EPARAM,
+                               "candidate %u: label %u is not a record of the attached lists", i,
+                               label);
+        const uint8_t *raw = rows + (size_t)i * dim * 4;
+        if (shoal__first_nonfinite(raw, dim) != dim)
+            return shoal__fail(index, SHOAL_ECORRUPT,
+                               "candidate %u (label %u): its row has a NaN or infinite value", i,
+                               label);
+        shoal__get_u32s(st->decoded, raw, dim);
+        shoal__topk_push(topk, shoal__distance(index, q, st->decoded), index->seqs[label], label);
     }
     return SHOAL_OK;
 }
@@ -1193,7 +1503,7 @@ static int ivf_check(shoal_index *index) {
         if (list->count > list->cap)
             return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u holds %u of %u", l,
                                list->count, list->cap);
-        if (st->copies && list->cap && !list->rerank)
+        if (st->copies && list->cap && !list->rerank && !index->rows_external)
             return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u lacks its rerank section", l);
         for (uint32_t pos = 0; pos < list->count; pos++) {
             uint32_t label = list->labels[pos];
@@ -1224,6 +1534,7 @@ static void ivf_stats(const shoal_index *index, shoal_stats *out) {
     codes += block_size(m->centroids, (size_t)m->nlist * dim * sizeof(float));
     codes += block_size(m->sq_center, dim * sizeof(float));
     codes += block_size(m->codebooks, (size_t)st->pq_m * st->dsub * st->ksub * sizeof(float));
+    codes += block_size(m->terms, (size_t)m->nlist * st->pq_m * st->ksub * sizeof(float));
     codes += block_size(m->lists, (size_t)m->nlist * sizeof *m->lists);
     for (uint32_t l = 0; l < m->nlist; l++) {
         const ivf_list *list = &m->lists[l];
@@ -1250,6 +1561,8 @@ static void ivf_destroy(shoal_index *index) {
     shoal__free(mem, st->lut);
     shoal__free(mem, st->decoded);
     shoal__free(mem, st->lut8);
+    shoal__free(mem, st->lut_lo);
+    shoal__free(mem, st->qterms);
     shoal__free(mem, st->pq_codes);
     shoal__free(mem, st->qcodes);
     shoal__free(mem, st->qcodes_ip);
@@ -1288,6 +1601,7 @@ static void ivf_save_config(const shoal_index *index, uint32_t kp[10]) {
     kp[6] = st->train_sample;
     kp[7] = st->train_iters;
     kp[8] = st->model ? st->model->nlist : 0;
+    kp[9] = st->pq_tables;
 }
 
 static int ivf_save(const shoal_index *index, shoal__seg_writer *w) {
@@ -1371,6 +1685,8 @@ static int load_floats(shoal_index *index, shoal__seg_reader *r, uint32_t kind, 
 
 static int load_rerank(shoal_index *index, shoal__seg_reader *r, ivf_state *st, ivf_list *list,
                        uint32_t l);
+static int locate_rerank(shoal_index *index, shoal__seg_reader *r, ivf_state *st,
+                         ivf_list *list, uint32_t l);
 
 static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, ivf_model *m,
                      uint32_t l) {
@@ -1432,7 +1748,11 @@ static int load_list(shoal_index *index, shoal__seg_reader *r, ivf_state *st, iv
             memcpy(list->codes, c, codes);
         }
     }
-    if (st->copies && (rc = load_rerank(index, r, st, list, l))) return rc;
+    if (st->copies) {
+        rc = index->rows_external ? locate_rerank(index, r, st, list, l)
+                                  : load_rerank(index, r, st, list, l);
+        if (rc) return rc;
+    }
     if (r->head->required & SHOAL__FEATURE_LIST_RECORDS)
         return shoal__list_records_load(index, r, l, list->labels, count);
     return SHOAL_OK;
@@ -1461,11 +1781,33 @@ static int load_rerank(shoal_index *index, shoal__seg_reader *r, ivf_state *st, 
     return SHOAL_OK;
 }
 
+/* External rerank rows: the list's rerank section is only located (its
+ * rows verified when the window holds them, e.g. a whole segment); it must
+ * be stored raw, so that each row can be read at its offset. */
+static int locate_rerank(shoal_index *index, shoal__seg_reader *r, ivf_state *st,
+                         ivf_list *list, uint32_t l) {
+    uint32_t count = list->count, dim = st->dim;
+    shoal__seg_section sec;
+    const uint8_t *raw;
+    int rc = shoal__seg_locate(r, SHOAL__SEC_IVF_RERANK, l, 4ull * count * dim, &sec, &raw);
+    if (rc) return rc;
+    if (sec.codec != 0)
+        return shoal__fail(index, SHOAL_EUNSUPPORTED,
+                           "ivf: list %u's rerank rows are zstd-compressed; external rerank rows "
+                           "need a segment saved with zstd level 0",
+                           l);
+    if (raw && shoal__first_nonfinite(raw, (size_t)count * dim) != (size_t)count * dim)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ivf: list %u has invalid rerank rows", l);
+    list->rows_at = sec.offset;
+    return SHOAL_OK;
+}
+
 static int ivf_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[10]) {
     ivf_state *st = state_of(index);
     uint32_t nlist = kp[8], dim = st->dim;
     int rc;
-    if (kp[9] || (nlist == 0 && index->live) || nlist > IVF_NLIST_MAX ||
+    if (!st->copies) index->rows_external = 0; /* nothing to leave out */
+    if ((nlist == 0 && index->live) || nlist > IVF_NLIST_MAX ||
         (nlist && st->nlist_param && nlist != st->nlist_param) || (nlist && st->nprobe > nlist))
         return shoal__fail(index, SHOAL_ECORRUPT, "ivf: %u lists for %u records (nlist %u)",
                            nlist, index->live, st->nlist_param);
@@ -1599,4 +1941,6 @@ const shoal__kind_ops shoal__ivf_ops = {
     .attach = ivf_attach,
     .wanted = ivf_wanted,
     .missing = ivf_missing,
+    .candidates = ivf_candidates,
+    .rerank = ivf_rerank,
 };

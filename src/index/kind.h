@@ -98,6 +98,18 @@ typedef struct shoal__kind_ops {
     int (*attach)(shoal_index *index, struct shoal__seg_reader *r, uint32_t list);
     int (*wanted)(shoal_index *index, const float *q, const shoal_search_params *params,
                   uint32_t *out, uint32_t cap);
+    /* External rerank rows (index->rows_external; IVF only, else NULL).
+     * candidates: phase 1 of a search (q in stored form) -- the candidates
+     * to rerank, in the order a search would rerank them, up to cap, with
+     * where each one's row lies in the segment; returns how many there are.
+     * rerank: phase 2 -- pushes the exact distances of n candidates, from
+     * their rows (n * dim little-endian float32), into topk in that order;
+     * SHOAL_EPARAM for a label that is not a live attached record,
+     * SHOAL_ECORRUPT for a row that is not finite. */
+    int (*candidates)(shoal_index *index, const float *q, uint32_t k,
+                      const shoal_search_params *params, shoal_candidate *out, uint32_t cap);
+    int (*rerank)(shoal_index *index, const float *q, shoal__topk *topk, uint32_t n,
+                  const uint32_t *labels, const uint8_t *rows);
     int (*missing)(const shoal_index *index, uint32_t list); /* 1 = not attached, not empty */
 } shoal__kind_ops;
 
@@ -142,6 +154,10 @@ struct shoal_index {
      * copies them from its sources): cosine must not normalize them again,
      * or their last bits would drift with every compaction. */
     int input_stored;
+    /* Loaded with shoal_load_params.rerank_external: an IVF index's float32
+     * rerank rows stay in the segment (the host reads them per search);
+     * read-only like a view. */
+    int rows_external;
     /* Opened from a segment's head (shoal_index_open_head): lists arrive
      * one by one; NULL otherwise. */
     struct shoal__lazy *lazy; /* index/persist.h */

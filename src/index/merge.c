@@ -44,6 +44,10 @@ int shoal__merge(const shoal_index *const *sources, uint32_t n, const uint8_t *c
         if (sources[s]->lazy)
             return param_error(params, SHOAL_ESTATE,
                                "source %u is lazy: attach all its lists before merging it", s);
+        if (sources[s]->rows_external)
+            return param_error(params, SHOAL_ESTATE,
+                               "source %u keeps its rerank rows outside (rerank_external): load "
+                               "it with them to merge it", s);
         if (sources[s]->params.dim != params->dim)
             return param_error(params, SHOAL_EPARAM, "source %u has dimension %u, not %u", s,
                                sources[s]->params.dim, params->dim);

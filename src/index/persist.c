@@ -117,6 +117,7 @@ static void params_from_config(const seg_config *c, shoal_params *p) {
         p->ivf.rerank = c->kp[5];
         p->ivf.train_sample = c->kp[6];
         p->ivf.train_iters = c->kp[7];
+        p->ivf.pq_tables = c->kp[9];
     }
 }
 
@@ -134,6 +135,10 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
     if (!out || !out_size) return shoal__fail(index, SHOAL_EPARAM, "out or out_size is NULL");
     *out = NULL;
     *out_size = 0;
+    if (index->rows_external)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the index's rerank rows are outside it (rerank_external): the "
+                           "segment it was opened from is its saved form");
     int level = params ? params->zstd_level : 0;
     if (level < 0 || level > ZSTD_LEVEL_MAX)
         return shoal__fail(index, SHOAL_EPARAM, "zstd_level = %d; it must be 0..%d", level,
@@ -232,6 +237,7 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
     }
     for (int i = 0; i < 4; i++) index->rng.s[i] = c.rng[i];
     index->view = view;
+    index->rows_external = params && params->rerank_external && c.kind == SHOAL_KIND_IVF;
     shoal__seg_reader r;
     shoal__seg_reader_init(&r, bytes, &h, &index->mem, view, index->errmsg,
                            sizeof index->errmsg, shoal__section_name);
@@ -278,6 +284,8 @@ void shoal__lazy_free(shoal_index *index) {
     shoal__free(&index->mem, lz->table);
     shoal__free(&index->mem, lz->first_section);
     shoal__free(&index->mem, lz->start);
+    shoal__free(&index->mem, lz->rows_at);
+    shoal__free(&index->mem, lz->rows_size);
     shoal__free(&index->mem, lz);
     index->lazy = NULL;
 }
@@ -319,6 +327,35 @@ static int lazy_units(shoal_index *index, const uint8_t *table, uint32_t from, u
     return SHOAL_OK;
 }
 
+/* External rerank rows: each unit's rerank section (its second), which
+ * attach_list may be given without, must be stored raw (its rows are read
+ * at their offsets).  Its hole runs to the next section, padding included. */
+static int lazy_rows(shoal_index *index) {
+    shoal__lazy *lz = index->lazy;
+    lz->rows_at = shoal__calloc(&index->mem, (size_t)lz->units + 1, sizeof *lz->rows_at);
+    lz->rows_size = shoal__calloc(&index->mem, (size_t)lz->units + 1, sizeof *lz->rows_size);
+    if (!lz->rows_at || !lz->rows_size)
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u lists", lz->units);
+    for (uint32_t l = 0; l < lz->units; l++) {
+        uint32_t i = lz->first_section[l] + 1;
+        shoal__seg_section sec, after;
+        if (i + 1 >= lz->first_section[l + 1])
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u has no rerank section", l);
+        shoal__seg_section_at(lz->table, i, &sec);
+        shoal__seg_section_at(lz->table, i + 1, &after);
+        if (sec.kind != SHOAL__SEC_IVF_RERANK)
+            return shoal__fail(index, SHOAL_ECORRUPT, "list %u: section %u is not its rerank rows",
+                               l, i);
+        if (sec.codec != 0)
+            return shoal__fail(index, SHOAL_EUNSUPPORTED,
+                               "list %u's rerank rows are zstd-compressed; external rerank rows "
+                               "need a segment saved with zstd level 0", l);
+        lz->rows_at[l] = sec.offset;
+        lz->rows_size[l] = after.offset - sec.offset;
+    }
+    return SHOAL_OK;
+}
+
 int shoal_index_open_head(const uint8_t *bytes, size_t size, const shoal_load_params *params,
                           shoal_index **out) {
     char msg[256] = "";
@@ -353,6 +390,7 @@ int shoal_index_open_head(const uint8_t *bytes, size_t size, const shoal_load_pa
     }
     for (int i = 0; i < 4; i++) index->rng.s[i] = c.rng[i];
     index->view = 1;
+    index->rows_external = params && params->rerank_external;
     shoal__lazy *lz = shoal__calloc(&index->mem, 1, sizeof *lz);
     index->lazy = lz;
     if (lz) {
@@ -374,6 +412,7 @@ int shoal_index_open_head(const uint8_t *bytes, size_t size, const shoal_load_pa
     rc = shoal__labels_load(index, &r, c.label_bound, c.live, c.free_count, c.next_seq);
     if (!rc) rc = index->ops->load(index, &r, c.kp);
     if (!rc) rc = lazy_units(index, lz->table, r.next, c.kp[8]);
+    if (!rc && index->rows_external) rc = lazy_rows(index);
     shoal__seg_reader_free(&r);
     if (!rc) {
         for (uint32_t l = 0; l < lz->units; l++)
@@ -404,6 +443,15 @@ int shoal_index_list_range(const shoal_index *index, uint32_t list, uint64_t *of
     return SHOAL_OK;
 }
 
+int shoal_index_list_rows_range(const shoal_index *index, uint32_t list, uint64_t *offset,
+                                uint64_t *size) {
+    const shoal__lazy *lz = index->lazy;
+    if (!lz || list >= lz->units || !lz->rows_at) return SHOAL_ENOTFOUND;
+    *offset = lz->rows_at[list];
+    *size = lz->rows_size[list];
+    return SHOAL_OK;
+}
+
 int shoal_index_attach_list(shoal_index *index, uint32_t list, const uint8_t *bytes, size_t size) {
     index->errmsg[0] = '\0';
     shoal__lazy *lz = index->lazy;
@@ -416,7 +464,10 @@ int shoal_index_attach_list(shoal_index *index, uint32_t list, const uint8_t *by
     if (list >= lz->units)
         return shoal__fail(index, SHOAL_EPARAM, "list %u; the index has %u", list, lz->units);
     uint64_t want = lz->start[list + 1] - lz->start[list];
-    if (!bytes || size != want)
+    /* With external rows the list may come without them: its unit but the
+     * rerank section's bytes (shoal_index_list_rows_range). */
+    int holed = lz->rows_at && lz->rows_size[list] && size == want - lz->rows_size[list];
+    if (!bytes || (size != want && !holed))
         return shoal__fail(index, size < want ? SHOAL_ETRUNCATED : SHOAL_EPARAM,
                            "list %u is %llu bytes at offset %llu, not %zu", list,
                            (unsigned long long)want, (unsigned long long)lz->start[list], size);
@@ -425,6 +476,7 @@ int shoal_index_attach_list(shoal_index *index, uint32_t list, const uint8_t *by
     shoal__seg_reader_init(&r, lz->table, &lz->head, &index->mem, 0, index->errmsg,
                            sizeof index->errmsg, shoal__section_name);
     shoal__seg_reader_window(&r, bytes, lz->start[list], size, lz->first_section[list]);
+    if (holed) shoal__seg_reader_hole(&r, lz->rows_at[list], lz->rows_size[list]);
     int rc = index->ops->attach(index, &r, list);
     shoal__seg_reader_free(&r);
     if (rc) return rc;

@@ -45,6 +45,8 @@ typedef struct shoal__lazy {
     uint32_t units;          /* lists */
     uint32_t *first_section; /* units + 1: each unit's first section; [units] = count */
     uint64_t *start;         /* units + 1: each unit's offset; [units] = segment size */
+    uint64_t *rows_at;       /* external rerank rows: each unit's rerank section, */
+    uint64_t *rows_size;     /* and its bytes to the next section; else NULL */
     uint32_t missing;        /* non-empty lists not attached yet */
     uint32_t live;           /* the config's counts, checked once every list is in */
     uint64_t id_bytes;

@@ -343,6 +343,43 @@ static void vectors(void) {
     seed("vectors", "two.jsonl", 3, jsonl, strlen(jsonl));
 }
 
+/* -------------------------------------------------------------- segments */
+
+/* An IVF-PQ segment with raw rerank rows and pq_tables = 2: what external
+ * rerank rows and the per-list tables read (the other segment seeds were
+ * written by hand before this function; tests/golden adds its own). */
+static void segments(void) {
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = 4;
+    p.kind = SHOAL_KIND_IVF;
+    p.quantizer = SHOAL_QUANTIZER_PQ;
+    p.ivf.nlist = 2;
+    p.ivf.pq_m = 2;
+    p.ivf.pq_bits = 4;
+    p.ivf.rerank = 8;
+    p.ivf.pq_tables = 2;
+    p.seed = 3;
+    shoal_index *x;
+    int rc = shoal_index_new(&p, &x);
+    if (rc) die("ivf index", rc);
+    char ids[80 * 4];
+    uint32_t off[81];
+    float v[80 * 4];
+    off[0] = 0;
+    for (uint32_t i = 0; i < 80; i++) {
+        off[i + 1] = off[i] + (uint32_t)sprintf(ids + off[i], "s%u", i);
+        for (uint32_t j = 0; j < 4; j++) v[i * 4 + j] = (float)((i * 7 + j * 3) % 11) - (i % 2 ? 4.0f : 0.0f);
+    }
+    if ((rc = shoal_index_add(x, 80, ids, off, v, 4)) < 0) die("ivf add", rc);
+    uint8_t *bytes;
+    size_t size;
+    if ((rc = shoal_index_save(x, NULL, &bytes, &size))) die("ivf save", rc);
+    seed("segment", "ivf-pq4-rerank-raw.seg", -1, bytes, size);
+    shoal_index_free_bytes(x, bytes);
+    shoal_index_free(x);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds DIR (tests/fuzz)\n");
@@ -353,5 +390,6 @@ int main(int argc, char **argv) {
     logs();
     texts();
     vectors();
+    segments();
     return 0;
 }

@@ -1,0 +1,383 @@
+/*
+ * test_rows.c -- IVF rerank rows left in the segment (shoal_load_params.
+ * rerank_external: shoal_index_search_candidates, the host's reads,
+ * shoal_index_rerank_rows) and the per-list PQ tables (pq_tables).
+ *
+ * The reference for external rows is the same segment loaded with its rows:
+ * the two phases must give its labels and distances bit for bit, whole or
+ * lazily opened with each list attached without its rows.  The reference
+ * for the tables is the scalar kernels and a fixed hash of results, so that
+ * the WASI builds check the same bits as the native one.
+ */
+#include "harness.h"
+
+#define DIM 16
+#define N 2400
+#define NLIST 20
+#define QUERIES 24
+
+typedef struct rows_case {
+    const char *name;
+    shoal_metric metric;
+    shoal_quantizer quantizer;
+    uint32_t pq_m, pq_bits, rerank;
+} rows_case;
+
+static const rows_case CASES[] = {
+    {"pq4 l2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 30},
+    {"pq8 cosine", SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_PQ, 4, 8, 15},
+    {"sq8 ip", SHOAL_METRIC_IP, SHOAL_QUANTIZER_SQ8, 0, 0, 20},
+};
+
+static shoal_index *make_index(const rows_case *c, uint32_t pq_tables, shoal_simd simd,
+                               float **data_out) {
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = DIM;
+    p.metric = c->metric;
+    p.kind = SHOAL_KIND_IVF;
+    p.quantizer = c->quantizer;
+    p.simd = simd;
+    p.ivf.pq_m = c->pq_m;
+    p.ivf.pq_bits = c->pq_bits;
+    p.ivf.pq_tables = pq_tables;
+    p.ivf.rerank = c->rerank;
+    p.ivf.nlist = NLIST;
+    p.ivf.nprobe = 3;
+    p.seed = 9;
+    shoal_index *index;
+    if (!CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK)) return NULL;
+    float *data = test_clustered(31, N, DIM, 12, 0.1f);
+    test_ids ids;
+    test_ids_make(&ids, "r", 0, N);
+    char *meta = malloc((size_t)N * 12);
+    uint32_t *mo = malloc((N + 1) * sizeof *mo);
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        mo[i] = at;
+        at += (uint32_t)sprintf(meta + at, "{\"g\":%u}", i % 7);
+    }
+    mo[N] = at;
+    shoal_records r;
+    memset(&r, 0, sizeof r);
+    r.n = N;
+    r.id_bytes = ids.bytes;
+    r.id_offsets = ids.offsets;
+    r.vectors = data;
+    r.dim = DIM;
+    r.metadata = meta;
+    r.metadata_offsets = mo;
+    CHECK_INT(shoal_index_upsert(index, &r), N);
+    test_ids_free(&ids);
+    free(meta);
+    free(mo);
+    *data_out = data;
+    return index;
+}
+
+static uint8_t *save_copy(shoal_index *index, int zstd, size_t *size) {
+    shoal_save_params sp;
+    shoal_save_params_init(&sp);
+    sp.zstd_level = zstd;
+    uint8_t *seg;
+    if (!CHECK_INT(shoal_index_save(index, &sp, &seg, size), SHOAL_OK)) return NULL;
+    uint8_t *copy = malloc(*size);
+    memcpy(copy, seg, *size);
+    shoal_index_free_bytes(index, seg);
+    return copy;
+}
+
+/* The two phases against segment bytes seg: returns the result count. */
+static int two_phase(shoal_index *x, const uint8_t *seg, const float *q, uint32_t k,
+                     const shoal_search_params *sp, uint32_t *labels, float *dist,
+                     uint64_t *bytes_read) {
+    shoal_candidate cand[256];
+    int n = shoal_index_search_candidates(x, q, DIM, k, sp, cand, 256);
+    if (!CHECK(n >= 0 && n <= 256)) return n;
+    uint32_t *cl = malloc((size_t)(n ? n : 1) * sizeof *cl);
+    uint8_t *rows = malloc((size_t)(n ? n : 1) * DIM * 4);
+    for (int i = 0; i < n; i++) {
+        cl[i] = cand[i].label;
+        memcpy(rows + (size_t)i * DIM * 4, seg + cand[i].offset, DIM * 4);
+    }
+    if (bytes_read) *bytes_read += (uint64_t)n * DIM * 4;
+    int got = shoal_index_rerank_rows(x, q, DIM, k, (uint32_t)n, cl, rows, labels, dist);
+    free(cl);
+    free(rows);
+    return got;
+}
+
+/* Attaches the lists a search wants, each without its rows. */
+static void feed_without_rows(shoal_index *lazy, const uint8_t *seg, const float *q,
+                              const shoal_search_params *sp) {
+    uint32_t want[NLIST];
+    for (int round = 0; round < NLIST; round++) {
+        int n = shoal_index_lists_wanted(lazy, q, DIM, sp, want, NLIST);
+        if (!CHECK(n >= 0 && n <= NLIST) || n == 0) return;
+        for (int i = 0; i < n; i++) {
+            uint64_t off, len, roff, rlen;
+            CHECK_INT(shoal_index_list_range(lazy, want[i], &off, &len), SHOAL_OK);
+            CHECK_INT(shoal_index_list_rows_range(lazy, want[i], &roff, &rlen), SHOAL_OK);
+            CHECK(roff > off && roff + rlen < off + len && rlen >= (uint64_t)DIM * 4);
+            size_t head = (size_t)(roff - off), tail = (size_t)(off + len - roff - rlen);
+            uint8_t *unit = malloc(head + tail);
+            memcpy(unit, seg + off, head);
+            memcpy(unit + head, seg + roff + rlen, tail);
+            /* One byte short is neither form of the list. */
+            CHECK_INT(shoal_index_attach_list(lazy, want[i], unit, head + tail - 1),
+                      SHOAL_ETRUNCATED);
+            CHECK_INT(shoal_index_attach_list(lazy, want[i], unit, head + tail), 1);
+            free(unit);
+        }
+    }
+    CHECK(!"lists_wanted did not settle");
+}
+
+static void test_external_equals_resident(void) {
+    for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
+        const rows_case *c = &CASES[ci];
+        float *data;
+        shoal_index *built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
+        size_t size;
+        uint8_t *seg = save_copy(built, 0, &size);
+        shoal_index_free(built);
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        lp.rerank_external = 1;
+        shoal_index *resident, *ext, *lazy;
+        CHECK_INT(shoal_index_load(seg, size, NULL, &resident), SHOAL_OK);
+        CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_OK);
+        shoal_segment_summary info;
+        CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
+        CHECK_INT(shoal_index_open_head(seg, (size_t)info.head_bytes, &lp, &lazy), SHOAL_OK);
+
+        shoal_stats sr, se;
+        shoal_index_stats(resident, &sr);
+        shoal_index_stats(ext, &se);
+        CHECK(sr.rerank_bytes >= (size_t)N * DIM * 4);
+        CHECK_INT(se.rerank_bytes, 0);
+        CHECK(se.memory_bytes + (size_t)N * DIM * 4 <= sr.memory_bytes);
+        CHECK_INT(se.codes_bytes, sr.codes_bytes);
+
+        shoal_filter *g3;
+        CHECK_INT(shoal_filter_compile("{\"g\":3}", 7, NULL, &g3, NULL, 0), SHOAL_OK);
+        uint64_t bytes_read = 0;
+        for (uint32_t qi = 0; qi < QUERIES; qi++) {
+            const float *q = data + (size_t)(qi * 97 % N) * DIM;
+            shoal_search_params sp;
+            shoal_search_params_init(&sp);
+            uint32_t k = qi % 3 == 2 ? 5 : 10;
+            if (qi % 4 == 1) sp.nprobe = 6;
+            if (qi % 5 == 2) sp.rerank = 40;
+            if (qi % 6 == 5) sp.where = g3;
+            uint32_t la[10], lb[10], lc[10];
+            float da[10], db[10], dc[10];
+            int na = shoal_index_search(resident, q, DIM, k, &sp, la, da);
+            CHECK(na == (int)k);
+            if (qi == 0) {
+                CHECK_INT(shoal_index_search(ext, q, DIM, k, &sp, lb, db), SHOAL_ESTATE);
+                CHECK(strstr(shoal_index_errmsg(ext), "shoal_index_search_candidates") != NULL);
+                shoal_candidate one;
+                CHECK_INT(shoal_index_search_candidates(resident, q, DIM, k, &sp, &one, 1),
+                          SHOAL_ESTATE);
+            }
+            int nb = two_phase(ext, seg, q, k, &sp, lb, db, &bytes_read);
+            feed_without_rows(lazy, seg, q, &sp);
+            int nc = two_phase(lazy, seg, q, k, &sp, lc, dc, NULL);
+            CHECK_INT(nb, na);
+            CHECK_INT(nc, na);
+            for (int i = 0; i < na && i < nb && i < nc; i++) {
+                CHECK_INT(lb[i], la[i]);
+                CHECK_INT(lc[i], la[i]);
+                CHECK(db[i] == da[i] && dc[i] == da[i]);
+            }
+        }
+        /* Candidates: as many as the rerank depth, the count returned even
+         * past cap. */
+        const float *q = data;
+        shoal_candidate few[3];
+        int total = shoal_index_search_candidates(ext, q, DIM, 10, NULL, few, 3);
+        CHECK_INT(total, c->rerank);
+        CHECK(bytes_read > 0);
+        shoal_filter_free(g3);
+
+        /* Read-only, and honest about it. */
+        test_ids one;
+        test_ids_make(&one, "r", 0, 1);
+        CHECK_INT(shoal_index_add(ext, 1, one.bytes, one.offsets, data, DIM), SHOAL_ESTATE);
+        CHECK_INT(shoal_index_delete(ext, 1, one.bytes, one.offsets), SHOAL_ESTATE);
+        CHECK_INT(shoal_index_train(ext, N, data, DIM), SHOAL_ESTATE);
+        uint8_t *again;
+        size_t again_size;
+        CHECK_INT(shoal_index_save(ext, NULL, &again, &again_size), SHOAL_ESTATE);
+        const shoal_index *sources[1] = {ext};
+        shoal_params mp;
+        shoal_params_init(&mp);
+        mp.dim = DIM;
+        mp.metric = c->metric;
+        shoal_index *merged;
+        CHECK_INT(shoal_index_merge(sources, 1, &mp, &merged), SHOAL_ESTATE);
+        CHECK_INT(shoal_index_check(ext), SHOAL_OK);
+        test_ids_free(&one);
+
+        /* Phase 2 refuses bad input: a label past the records, a NaN row. */
+        uint32_t bad_label = N + 5, lab[10];
+        float dist[10], nan_row[DIM];
+        for (int j = 0; j < DIM; j++) nan_row[j] = j == 3 ? NAN : 0.5f;
+        CHECK_INT(shoal_index_rerank_rows(ext, q, DIM, 10, 1, &bad_label, seg, lab, dist),
+                  SHOAL_EPARAM);
+        uint32_t good = 0;
+        CHECK_INT(shoal_index_rerank_rows(ext, q, DIM, 10, 1, &good, (const uint8_t *)nan_row,
+                                          lab, dist),
+                  SHOAL_ECORRUPT);
+        CHECK_INT(shoal_index_rerank_rows(ext, q, DIM, 10, 0, NULL, NULL, lab, dist), 0);
+        shoal_index_free(lazy);
+        shoal_index_free(ext);
+        shoal_index_free(resident);
+
+        /* Compressed rerank sections cannot be read row by row. */
+        free(data);
+        built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
+        free(seg);
+        seg = save_copy(built, 3, &size);
+        shoal_index_free(built);
+        CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
+        if (info.compressed) {
+            CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_EUNSUPPORTED);
+            CHECK_INT(shoal_index_open_head(seg, (size_t)info.head_bytes, &lp, &lazy),
+                      SHOAL_EUNSUPPORTED);
+        }
+        free(seg);
+        free(data);
+    }
+}
+
+/* An index without copies ignores rerank_external: it stays writable. */
+static void test_external_without_copies(void) {
+    rows_case c = {"pq4 no rerank", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0};
+    float *data;
+    shoal_index *built = make_index(&c, 0, SHOAL_SIMD_AUTO, &data);
+    size_t size;
+    uint8_t *seg = save_copy(built, 0, &size);
+    shoal_index_free(built);
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    lp.rerank_external = 1;
+    shoal_index *x;
+    CHECK_INT(shoal_index_load(seg, size, &lp, &x), SHOAL_OK);
+    uint32_t labels[10];
+    float dist[10];
+    CHECK_INT(shoal_index_search(x, data, DIM, 10, NULL, labels, dist), 10);
+    test_ids one;
+    test_ids_make(&one, "r", 0, 1);
+    CHECK_INT(shoal_index_delete(x, 1, one.bytes, one.offsets), 1);
+    test_ids_free(&one);
+    shoal_index_free(x);
+    free(seg);
+    free(data);
+}
+
+static uint64_t hash_results(uint64_t h, const uint32_t *labels, const float *dist, int n) {
+    for (int i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &dist[i], 4);
+        uint32_t words[2] = {labels[i], bits};
+        for (int w = 0; w < 2; w++)
+            for (int b = 0; b < 4; b++) h = (h ^ ((words[w] >> (8 * b)) & 0xff)) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Per-list tables: the same bits with scalar and SIMD kernels and in every
+ * build (a fixed hash); close to the tables' absence (the same recall). */
+static void test_pq_tables(void) {
+    static const struct {
+        rows_case c;
+        uint64_t hash; /* of the results with pq_tables = 2 */
+    } cases[] = {
+        {{"pq4 dsub 2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0}, 0x086939e2e3de6652ull},
+        {{"pq8 dsub 4", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 4, 8, 0}, 0x55a1d97969bbf5b2ull},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        float *data;
+        shoal_index *with = make_index(&cases[ci].c, 2, SHOAL_SIMD_AUTO, &data);
+        free(data);
+        shoal_index *scalar = make_index(&cases[ci].c, 2, SHOAL_SIMD_SCALAR, &data);
+        free(data);
+        shoal_index *without = make_index(&cases[ci].c, 1, SHOAL_SIMD_AUTO, &data);
+        shoal_stats before, after;
+        shoal_index_stats(with, &before);
+        uint64_t h = 1469598103934665603ull;
+        double overlap = 0;
+        for (uint32_t qi = 0; qi < QUERIES; qi++) {
+            const float *q = data + (size_t)(qi * 89 % N) * DIM;
+            uint32_t la[10], lb[10], lc[10];
+            float da[10], db[10], dc[10];
+            int na = shoal_index_search(with, q, DIM, 10, NULL, la, da);
+            int nb = shoal_index_search(scalar, q, DIM, 10, NULL, lb, db);
+            int nc = shoal_index_search(without, q, DIM, 10, NULL, lc, dc);
+            CHECK(na == 10 && nb == 10 && nc == 10);
+            for (int i = 0; i < 10; i++) {
+                CHECK_INT(la[i], lb[i]);
+                CHECK(da[i] == db[i]);
+                CHECK_NEAR(da[i], dc[i], 1e-3);
+                for (int j = 0; j < 10; j++) overlap += la[i] == lc[j];
+            }
+            h = hash_results(h, la, da, na);
+        }
+        CHECK(overlap >= 0.95 * QUERIES * 10);
+        shoal_index_stats(with, &after);
+        /* nlist * m * ksub floats, built by the first search */
+        size_t tables = (size_t)NLIST * cases[ci].c.pq_m * (1u << cases[ci].c.pq_bits) * 4;
+        CHECK(after.codes_bytes >= before.codes_bytes + tables);
+        printf("    %s: pq_tables results hash %016llx\n", cases[ci].c.name,
+               (unsigned long long)h);
+        if (cases[ci].hash) CHECK(h == cases[ci].hash);
+
+        /* Saved and loaded: the setting comes back, and so do the results. */
+        size_t size;
+        uint8_t *seg = save_copy(with, 0, &size);
+        shoal_segment_summary info;
+        CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
+        CHECK_INT(info.params.ivf.pq_tables, 2);
+        shoal_index *loaded;
+        CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
+        uint64_t h2 = 1469598103934665603ull;
+        for (uint32_t qi = 0; qi < QUERIES; qi++) {
+            const float *q = data + (size_t)(qi * 89 % N) * DIM;
+            uint32_t la[10];
+            float da[10];
+            int na = shoal_index_search(loaded, q, DIM, 10, NULL, la, da);
+            h2 = hash_results(h2, la, da, na);
+        }
+        CHECK(h2 == h);
+        shoal_index_free(loaded);
+        free(seg);
+        shoal_index_free(with);
+        shoal_index_free(scalar);
+        shoal_index_free(without);
+        free(data);
+    }
+
+    /* Parameters: 0..2, pq only. */
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = DIM;
+    p.kind = SHOAL_KIND_IVF;
+    p.quantizer = SHOAL_QUANTIZER_PQ;
+    p.ivf.pq_tables = 3;
+    shoal_index *x;
+    CHECK_INT(shoal_index_new(&p, &x), SHOAL_EPARAM);
+    p.quantizer = SHOAL_QUANTIZER_SQ8;
+    p.ivf.pq_tables = 2;
+    CHECK_INT(shoal_index_new(&p, &x), SHOAL_EPARAM);
+}
+
+void suite_rows(void) {
+    static const harness_test tests[] = {
+        {"external_equals_resident", test_external_equals_resident},
+        {"external_without_copies", test_external_without_copies},
+        {"pq_tables", test_pq_tables},
+    };
+    harness_run("rows", tests, sizeof tests / sizeof tests[0]);
+}
