@@ -7,6 +7,10 @@
  * agreement shows the graphs are identical too.  Then on two IVF indexes
  * (flat lists; 4-bit fast-scan PQ with rerank, pq_m 37 so the tables are
  * padded): their k-means, codebooks and fast-scan sums must match as well.
+ * Then the quantized kinds: HNSW with SQ8 codes (trained once it holds
+ * 1024 records, so the graph is built on codes after that), IVF SQ8 with
+ * rerank, and IVF with 8-bit PQ: their training, codes and code distances
+ * must match too.
  * Last, each index is saved as a segment, uncompressed and with zstd level
  * 3, and the segments' CIDs printed as "cid <config> <level> <cid>": the
  * bytes, and so the CIDs, must be identical from every build.
@@ -26,8 +30,9 @@
 enum { N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300 };
 enum { HNSW_SEED = 99, HNSW_M = 8, HNSW_EF_CONSTRUCTION = 64, HNSW_EF = 24 };
 enum { IVF_NLIST = 16, IVF_NPROBE = 4, IVF_PQ_M = 37, IVF_RERANK = 20 };
-/* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank. */
-enum { CONFIGS = 4 };
+/* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank,
+ * hnsw sq8, ivf sq8 + rerank, ivf pq8. */
+enum { CONFIGS = 7 };
 enum { COLL_FLUSH = 400, COLL_MERGE = 3, COLL_BATCH = 500 };
 
 static void collection_fail(const char *what, int rc, shoal_collection *c) {
@@ -115,21 +120,28 @@ int main(void) {
         shoal_params_init(&p);
         p.dim = DIM;
         p.metric = (shoal_metric)metric;
-        p.kind = kind < 2 ? (shoal_kind)kind : SHOAL_KIND_IVF;
+        p.kind = kind == 0 ? SHOAL_KIND_FLAT
+                 : kind == 1 || kind == 4 ? SHOAL_KIND_HNSW
+                                          : SHOAL_KIND_IVF;
         p.seed = HNSW_SEED;
         p.hnsw.M = HNSW_M;
         p.hnsw.ef_construction = HNSW_EF_CONSTRUCTION;
         p.hnsw.ef_search = HNSW_EF;
-        if (kind >= 2) {
+        if (p.kind == SHOAL_KIND_IVF) {
             p.ivf.nlist = IVF_NLIST;
             p.ivf.nprobe = IVF_NPROBE;
         }
-        if (kind == 3) {
+        if (kind == 3 || kind == 6) {
             p.quantizer = SHOAL_QUANTIZER_PQ;
-            p.ivf.pq_bits = 4;
+            p.ivf.pq_bits = kind == 3 ? 4 : 8;
             p.ivf.pq_m = IVF_PQ_M;
-            p.ivf.rerank = IVF_RERANK;
+            p.ivf.rerank = kind == 3 ? IVF_RERANK : 0;
         }
+        /* (37 code books of 256 codes: fewer k-means iterations keep the
+         * wasm runs of the JS side short.) */
+        if (kind == 6) p.ivf.train_iters = 4;
+        if (kind == 4 || kind == 5) p.quantizer = SHOAL_QUANTIZER_SQ8;
+        if (kind == 5) p.ivf.rerank = IVF_RERANK;
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
         if (rc) fail("new", rc, NULL);

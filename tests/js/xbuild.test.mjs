@@ -23,6 +23,9 @@ const KINDS = [
   { kind: 'hnsw', ...HNSW },
   { kind: 'ivf', ...IVF },
   { kind: 'ivf', ...IVF, quantizer: 'pq', pqBits: 4, pqM: 37, rerank: 20 },
+  { kind: 'hnsw', ...HNSW, quantizer: 'sq8' }, // trained at 1024 records, mid-add
+  { kind: 'ivf', ...IVF, quantizer: 'sq8', rerank: 20 },
+  { kind: 'ivf', ...IVF, quantizer: 'pq', pqBits: 8, pqM: 37, trainIters: 4 },
 ];
 const METRICS = ['l2', 'ip', 'cosine'];
 
@@ -120,7 +123,7 @@ function assertSame(name, rows, reference) {
   }
 }
 
-test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF search and segment CIDs', async () => {
+test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF (f32, SQ8, PQ) search and segment CIDs', async () => {
   const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
   assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
   const nativeText = execFileSync(nativeBin, { encoding: 'utf8' });
