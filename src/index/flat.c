@@ -1,48 +1,41 @@
 /*
  * flat.c -- exact search: every live record is compared with the query.
  *
- * Vectors sit in one row-major float array indexed by label, so a scan is a
- * linear walk the hardware prefetcher follows.  Deleted labels leave a hole
- * that the common layer reuses for the next insert; the scan skips holes via
- * the liveness bitmap.  Results are exact, and their order is fully
+ * Vectors are rows indexed by label (rowchunks.h: in chunks, each one
+ * linear), so a scan is a linear walk the hardware prefetcher follows.
+ * Deleted labels leave a hole that the common layer reuses for the next
+ * insert; the scan skips holes via the liveness bitmap.  Results are exact, and their order is fully
  * determined: by distance, then by insertion sequence.
  */
 #include "index/persist.h"
+#include "index/rowchunks.h"
 
 typedef struct flat_state {
-    float *vectors; /* label_cap * dim */
-    uint32_t cap;
-    int borrowed;   /* vectors point into a viewed segment */
+    shoal__rowchunks vectors; /* dim float32 per label; borrowed from a viewed segment */
 } flat_state;
 
 static flat_state *state(const shoal_index *index) { return index->kind_state; }
 
 static const float *flat_vector(const shoal_index *index, uint32_t label) {
-    return state(index)->vectors + (size_t)label * index->params.dim;
+    return (const float *)(const void *)shoal__row(&state(index)->vectors, label);
 }
 
 static int flat_create(shoal_index *index) {
     if (index->params.quantizer != SHOAL_QUANTIZER_F32)
         return shoal__fail(index, SHOAL_EPARAM, "flat keeps float32 vectors: quantizer must be f32");
-    index->kind_state = shoal__calloc(&index->mem, 1, sizeof(flat_state));
-    return index->kind_state ? SHOAL_OK : SHOAL_ENOMEM;
-}
-
-static int flat_reserve(shoal_index *index, uint32_t cap) {
-    flat_state *s = state(index);
-    if (cap <= s->cap) return SHOAL_OK;
-    size_t row = (size_t)index->params.dim * sizeof(float);
-    if (cap > SIZE_MAX / row) return SHOAL_ENOMEM;
-    float *vectors = shoal__realloc(&index->mem, s->vectors, (size_t)cap * row);
-    if (!vectors) return SHOAL_ENOMEM;
-    s->vectors = vectors;
-    s->cap = cap;
+    flat_state *s = shoal__calloc(&index->mem, 1, sizeof(flat_state));
+    if (!s) return SHOAL_ENOMEM;
+    shoal__rowchunks_init(&s->vectors, (size_t)index->params.dim * sizeof(float));
+    index->kind_state = s;
     return SHOAL_OK;
 }
 
+static int flat_reserve(shoal_index *index, uint32_t cap) {
+    return shoal__rowchunks_reserve(&index->mem, &state(index)->vectors, cap);
+}
+
 static int flat_insert(shoal_index *index, uint32_t label, const float *vector) {
-    memcpy(state(index)->vectors + (size_t)label * index->params.dim, vector,
-           index->params.dim * sizeof(float));
+    memcpy(shoal__row(&state(index)->vectors, label), vector, index->params.dim * sizeof(float));
     return SHOAL_OK;
 }
 
@@ -54,12 +47,10 @@ static int flat_remove(shoal_index *index, uint32_t label) {
 
 static int flat_search(shoal_index *index, const float *query, shoal__topk *topk,
                        const shoal_search_params *params) {
-    const float *row = state(index)->vectors;
-    size_t dim = index->params.dim;
     int filtered = shoal__filtered(params);
-    for (uint32_t label = 0; label < index->label_bound; label++, row += dim) {
+    for (uint32_t label = 0; label < index->label_bound; label++) {
         if (!shoal__is_alive(index, label)) continue;
-        float d = shoal__distance(index, query, row);
+        float d = shoal__distance(index, query, flat_vector(index, label));
         uint64_t seq = index->seqs[label];
         /* The filter only for candidates that would be kept. */
         if (filtered && (!shoal__topk_accepts(topk, d, seq) || !shoal__allowed(index, params, label)))
@@ -72,7 +63,7 @@ static int flat_search(shoal_index *index, const float *query, shoal__topk *topk
 static void flat_destroy(shoal_index *index) {
     flat_state *s = state(index);
     if (!s) return;
-    if (!s->borrowed) shoal__free(&index->mem, s->vectors);
+    shoal__rowchunks_free(&index->mem, &s->vectors);
     shoal__free(&index->mem, s);
     index->kind_state = NULL;
 }
@@ -114,15 +105,12 @@ static int flat_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
             return shoal__fail(index, SHOAL_ECORRUPT, "flat: vector %u is not finite (or a dead "
                                "row is not zero)", label);
     }
-    if (borrow) {
-        s->vectors = (float *)(uintptr_t)raw;
-        s->borrowed = 1;
-    } else if (bound) {
-        s->vectors = shoal__alloc(&index->mem, bound * row);
-        if (!s->vectors) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for vectors");
-        shoal__get_u32s(s->vectors, raw, (size_t)bound * dim);
-    }
-    s->cap = bound;
+    if (borrow ? shoal__rowchunks_borrow(&index->mem, &s->vectors, raw, bound)
+               : shoal__rowchunks_reserve(&index->mem, &s->vectors, bound))
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for vectors");
+    if (!borrow)
+        for (uint32_t label = 0; label < bound; label++)
+            shoal__get_u32s(shoal__row(&s->vectors, label), raw + label * row, dim);
     return SHOAL_OK;
 }
 

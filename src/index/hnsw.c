@@ -16,10 +16,11 @@
  *   re-running the heuristic on a neighbour whose list is full.
  *
  * Layout
- *   Level 0 is one flat block indexed by label: per label `stride` bytes
- *   holding the traversal form of the vector, then a uint32 count and 2*M
- *   uint32 link slots.  Links are labels, never pointers (wasm32 and a
- *   future zero-copy segment both need that), and a node's links sit next
+ *   Level 0 is one row per label (rowchunks.h: in fixed-size chunks, so
+ *   that it grows without a second copy): per label `stride` bytes holding
+ *   the traversal form of the vector, then a uint32 count and 2*M uint32
+ *   link slots.  Links are labels, never pointers (wasm32 and a future
+ *   zero-copy segment both need that), and a node's links sit next
  *   to its vector, so an expansion touches few cache lines.  Upper levels
  *   are sparse: only a node with L > 0 owns an array of L lists of 1 + M
  *   uint32.  Nothing stored has a size_t or pointer-sized field, so the
@@ -168,6 +169,7 @@
 #include <stdlib.h>
 
 #include "index/persist.h"
+#include "index/rowchunks.h"
 #include "index/sq8.h"
 
 #define HNSW_M_MAX 1024u
@@ -203,10 +205,9 @@ typedef struct hnsw_state {
     uint32_t M, M0, ef_construction, ef_search, dim;
     int sq8;
 
-    /* Level 0: per label [traversal vector][count][M0 links], stride bytes.
-     * block0_borrowed: it points into a viewed segment (never freed). */
-    unsigned char *block0;
-    int block0_borrowed;
+    /* Level 0: per label [traversal vector][count][M0 links], stride bytes
+     * (rowchunks.h: in chunks; borrowed from a viewed segment). */
+    shoal__rowchunks level0;
     size_t stride, link_offset;
     uint32_t cap; /* labels the per-label arrays hold */
     uint8_t *levels; /* top level of a node, or HNSW_NOT_IN_GRAPH */
@@ -252,7 +253,7 @@ typedef struct hnsw_state {
 static hnsw_state *state_of(const shoal_index *index) { return index->kind_state; }
 
 static inline unsigned char *node_block(const hnsw_state *st, uint32_t label) {
-    return st->block0 + (size_t)label * st->stride;
+    return shoal__row(&st->level0, label);
 }
 
 /* [count, link...] of label on level. */
@@ -1064,6 +1065,7 @@ static int hnsw_create(shoal_index *index) {
     size_t vec_bytes = st->sq8 ? sizeof(float) + st->dim : (size_t)st->dim * sizeof(float);
     st->link_offset = (vec_bytes + 3) & ~(size_t)3;
     st->stride = (st->link_offset + (1 + (size_t)st->M0) * sizeof(uint32_t) + 15) & ~(size_t)15;
+    shoal__rowchunks_init(&st->level0, st->stride);
 
     st->tmp = shoal__alloc(&index->mem, (st->M0 + 1) * sizeof *st->tmp);
     st->old = shoal__alloc(&index->mem, (st->M0 + 1) * sizeof *st->old);
@@ -1095,7 +1097,7 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     uint32_t old = st->cap;
     if ((size_t)cap > SIZE_MAX / st->stride) return SHOAL_ENOMEM;
     /* A failure part-way leaves some arrays larger than st->cap: harmless. */
-    if (grow_zeroed(index, (void **)&st->block0, old, cap, st->stride) ||
+    if (shoal__rowchunks_reserve(&index->mem, &st->level0, cap) ||
         grow_zeroed(index, (void **)&st->upper, old, cap, sizeof *st->upper) ||
         grow_zeroed(index, (void **)&st->rev, old, cap, sizeof *st->rev) ||
         grow_zeroed(index, (void **)&st->visit, old, cap, sizeof *st->visit) ||
@@ -1499,7 +1501,7 @@ static void hnsw_destroy(shoal_index *index) {
         if (st->upper) shoal__free(mem, st->upper[label]);
         if (st->rev) shoal__free(mem, st->rev[label]);
     }
-    if (!st->block0_borrowed) shoal__free(mem, st->block0);
+    shoal__rowchunks_free(mem, &st->level0);
     shoal__free(mem, st->levels);
     shoal__free(mem, st->upper);
     shoal__free(mem, st->rev);
@@ -1738,17 +1740,19 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
             rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: row %u padding is not zero", label);
     }
     if (rc) goto done;
-    if (borrow) {
-        st->block0 = (unsigned char *)(uintptr_t)raw;
-        st->block0_borrowed = 1;
-    } else if (bound) {
-        st->block0 = shoal__alloc(&index->mem, (size_t)bound * st->stride);
-        if (!st->block0) {
-            rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for the level-0 block");
-            goto done;
-        }
+    if (borrow ? shoal__rowchunks_borrow(&index->mem, &st->level0, raw, bound)
+               : shoal__rowchunks_reserve(&index->mem, &st->level0, bound)) {
+        rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for the level-0 rows");
+        goto done;
+    }
+    if (!borrow && bound) {
         if (shoal__little_endian()) {
-            memcpy(st->block0, raw, (size_t)bound * st->stride);
+            /* Chunk by chunk: rows never straddle one. */
+            uint32_t per = 1u << st->level0.shift;
+            for (uint32_t c = 0; c < st->level0.n_chunks; c++) {
+                uint32_t first = c * per, n = bound - first < per ? bound - first : per;
+                memcpy(st->level0.chunks[c], raw + (size_t)first * st->stride, (size_t)n * st->stride);
+            }
         } else {
             for (uint32_t label = 0; label < bound; label++) {
                 unsigned char *row = node_block(st, label);

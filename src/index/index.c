@@ -286,19 +286,34 @@ void shoal__stored_form(const shoal_index *index, const float *v, float *out) {
 
 /* ------------------------------------------------------------- mutation */
 
+/* Labels up to which the label capacity doubles; past it, it grows by a
+ * sixteenth.  The rows (the bulk: a vector or graph node per label) grow in
+ * chunks that never move (rowchunks.h), and reserving a doubled capacity of them
+ * would itself need twice the memory: near wasm32's 4 GiB, a sixteenth more
+ * is what still fits. */
+#define LABEL_DOUBLING_MAX (1u << 20)
+
+/* *array (elem-byte items) to cap items, contents kept. */
+static int grow_to(shoal_index *index, void **array, uint32_t cap, size_t elem) {
+    if ((size_t)cap > SIZE_MAX / elem) return SHOAL_ENOMEM;
+    void *fresh = shoal__realloc(&index->mem, *array, (size_t)cap * elem);
+    if (!fresh) return SHOAL_ENOMEM;
+    *array = fresh;
+    return SHOAL_OK;
+}
+
 static int reserve_labels(shoal_index *index, uint32_t need) {
     if (need <= index->label_cap) return SHOAL_OK;
-    uint32_t cap = index->label_cap;
+    uint64_t want = index->label_cap ? index->label_cap : 16;
+    while (want < need) want += want < LABEL_DOUBLING_MAX ? want : want / 16;
+    uint32_t cap = want > UINT32_MAX ? UINT32_MAX : (uint32_t)want;
     int rc;
     /* Each array grows to the same capacity; a failure part-way leaves some
      * larger than label_cap, which is harmless. */
-    if ((rc = shoal__grow(&index->mem, (void **)&index->ids, &cap, need, sizeof *index->ids)))
-        return rc;
-    uint32_t seq_cap = index->label_cap, meta_cap = index->label_cap,
-             time_cap = index->label_cap;
-    if ((rc = shoal__grow(&index->mem, (void **)&index->seqs, &seq_cap, cap, sizeof *index->seqs)) ||
-        (rc = shoal__grow(&index->mem, (void **)&index->meta, &meta_cap, cap, sizeof *index->meta)) ||
-        (rc = shoal__grow(&index->mem, (void **)&index->times, &time_cap, cap, sizeof *index->times)))
+    if ((rc = grow_to(index, (void **)&index->ids, cap, sizeof *index->ids)) ||
+        (rc = grow_to(index, (void **)&index->seqs, cap, sizeof *index->seqs)) ||
+        (rc = grow_to(index, (void **)&index->meta, cap, sizeof *index->meta)) ||
+        (rc = grow_to(index, (void **)&index->times, cap, sizeof *index->times)))
         return rc;
     for (uint32_t i = index->label_cap; i < cap; i++) index->meta[i] = NULL;
     uint8_t *alive = shoal__realloc(&index->mem, index->alive, ((size_t)cap + 7) / 8);
