@@ -474,6 +474,12 @@ bench-collection: $(BUILD)/bench_collection_native
 $(BUILD)/bench_collection_native: bench/collection_native.c bench/bench_util.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -O3 $< $(BUILD)/libshoal.a -lm -o $@
 
+# How far one index gets in wasm32's 4 GiB: flat 384-d records added in
+# batches of 100k until a clean OutOfMemoryError (docs/BENCHMARKS.md, "Scale").
+.PHONY: bench-scale
+bench-scale: wasm
+	node bench/scale/wasm-ceiling.mjs --dim 384 --batch 100000
+
 # Remote collections (issue 12): a 1M x 96 IVF-PQ collection written by the
 # collection benchmark behind a loopback gateway: bytes and time of lazy
 # queries, and of a sync after 1% more records.
