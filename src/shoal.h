@@ -108,7 +108,10 @@ SHOAL_API const char *shoal_error_name(int code);
 /*
  * Given per handle and used for every allocation the handle makes (and later
  * handed to zstd, whose ZSTD_customMem has the same shape).  alloc returns
- * memory aligned for any type, or NULL.  free accepts NULL.
+ * memory aligned for any type, or NULL.  free accepts NULL.  Without one
+ * (NULL), a handle uses malloc/free, except that on Linux a block of 4 MiB
+ * or more is 2 MiB-aligned and advised MADV_HUGEPAGE (transparent huge
+ * pages: fewer TLB misses when a search jumps between rows; src/core/mem.c).
  */
 typedef struct shoal_allocator {
     void *(*alloc)(void *ctx, size_t size);
