@@ -20,6 +20,16 @@
  *                            "...-r<R>"; one build serves all of them.
  *   --nprobes 1,2,4,...      shoal_search_params.nprobe sweep
  *   --pq-tables 0|1|2        shoal_ivf_params.pq_tables (0 auto, 1 never, 2 always)
+ *   --rows resident|external external: the index is saved (zstd 0) to a file
+ *                            next to the neighbour files, freed, and loaded
+ *                            again with shoal_load_params.rerank_external;
+ *                            each search is shoal_index_search_candidates,
+ *                            one pread(2) per candidate row from that file
+ *                            (the page cache keeps it hot: this measures
+ *                            the core and the system calls, not a disk),
+ *                            shoal_index_rerank_rows.  Variant "...-ext-r<R>";
+ *                            search records add read_kb (row bytes per
+ *                            query); memory is the external index's.
  *
  * Build: shoal_index_train() on all base rows (k-means samples at most
  * train_sample = 256 per list: 65,536 >= 60,000, i.e. all of them; 10
@@ -36,10 +46,13 @@
 #define BENCH_PROGRAM "ivf_native"
 #include "bench_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #define MAX_LIST 64
 
 typedef struct bench_args {
-    const char *data, *neighbors, *quantizer;
+    const char *data, *neighbors, *quantizer, *rows;
     uint32_t base, queries, k, runs, nlist, pq_m, pq_bits, pq_tables, seed;
     uint32_t nprobes[MAX_LIST], n_nprobes;
     uint32_t reranks[MAX_LIST], n_reranks;
@@ -61,7 +74,7 @@ static uint32_t parse_list(const char *name, const char *text, uint32_t *out)
 static void parse_args(int argc, char **argv, bench_args *a)
 {
     *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
-                      .quantizer = "f32", .base = 60000, .queries = 2000, .k = 10, .runs = 2,
+                      .quantizer = "f32", .rows = "resident", .base = 60000, .queries = 2000, .k = 10, .runs = 2,
                       .nlist = 256, .seed = 1};
     a->n_nprobes = parse_list("--nprobes", "1,2,4,8,16,32,64", a->nprobes);
     a->n_reranks = parse_list("--rerank", "0", a->reranks);
@@ -71,6 +84,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         if (!strcmp(key, "--data")) a->data = val;
         else if (!strcmp(key, "--neighbors")) a->neighbors = val;
         else if (!strcmp(key, "--quantizer")) a->quantizer = val;
+        else if (!strcmp(key, "--rows")) a->rows = val;
         else if (!strcmp(key, "--base")) a->base = parse_u32(key, val);
         else if (!strcmp(key, "--queries")) a->queries = parse_u32(key, val);
         else if (!strcmp(key, "--k")) a->k = parse_u32(key, val);
@@ -87,12 +101,52 @@ static void parse_args(int argc, char **argv, bench_args *a)
     if (strcmp(a->quantizer, "f32") && strcmp(a->quantizer, "sq8") && strcmp(a->quantizer, "pq"))
         die("--quantizer must be f32, sq8 or pq", a->quantizer);
     if (!a->k || !a->runs || !a->base || !a->queries) die("counts must be positive", NULL);
+    if (strcmp(a->rows, "resident") && strcmp(a->rows, "external"))
+        die("--rows must be resident or external", a->rows);
     if (a->n_reranks > 1)
         for (uint32_t i = 0; i < a->n_reranks; i++)
             if (!a->reranks[i]) die("--rerank: 0 cannot be mixed with R values", NULL);
 }
 
 static const double MB = 1024.0 * 1024.0;
+
+/* The two phases with rows read from the segment file: best of runs passes,
+ * as timed_searches; *row_bytes gets the bytes of rows one pass read. */
+static double timed_external(shoal_index *index, int fd, const float *queries, uint32_t n,
+                             uint32_t dim, uint32_t k, const shoal_search_params *sp,
+                             uint32_t runs, uint32_t *labels, float *dist, int *counts,
+                             uint64_t *row_bytes) {
+    static shoal_candidate cand[4096];
+    static uint32_t cl[4096];
+    uint8_t *rows = malloc((size_t)4096 * dim * 4);
+    if (!rows) die("out of memory", NULL);
+    double best = 1e300;
+    for (uint32_t run = 0; run < runs; run++) {
+        uint64_t bytes = 0;
+        double start = now_seconds();
+        for (uint32_t i = 0; i < n; i++) {
+            const float *q = queries + (size_t)i * dim;
+            int nc = shoal_index_search_candidates(index, q, dim, k, sp, cand, 4096);
+            if (nc < 0) check(index, nc, "shoal_index_search_candidates");
+            if (nc > 4096) die("more than 4096 candidates", NULL);
+            for (int c = 0; c < nc; c++) {
+                cl[c] = cand[c].label;
+                if (pread(fd, rows + (size_t)c * dim * 4, (size_t)dim * 4, (off_t)cand[c].offset) !=
+                    (ssize_t)dim * 4)
+                    die("pread of a rerank row failed", NULL);
+            }
+            bytes += (uint64_t)nc * dim * 4;
+            counts[i] = shoal_index_rerank_rows(index, q, dim, k, (uint32_t)nc, cl, rows,
+                                                labels + (size_t)i * k, dist);
+            if (counts[i] < 0) check(index, counts[i], "shoal_index_rerank_rows");
+        }
+        double seconds = now_seconds() - start;
+        if (seconds < best) best = seconds;
+        *row_bytes = bytes;
+    }
+    free(rows);
+    return best;
+}
 
 int main(int argc, char **argv)
 {
@@ -147,6 +201,35 @@ int main(int argc, char **argv)
     shoal_stats stats;
     shoal_index_stats(index, &stats);
     check(index, shoal_index_check(index), "shoal_index_check");
+    int external = !strcmp(a.rows, "external");
+    int fd = -1;
+    char seg_path[1024] = "";
+    if (external) {
+        /* Saved, freed, loaded again without its rows. */
+        uint8_t *seg;
+        size_t size;
+        check(index, shoal_index_save(index, NULL, &seg, &size), "shoal_index_save");
+        snprintf(seg_path, sizeof seg_path, "%s/shoal-native-%u.seg", a.neighbors, (unsigned)getpid());
+        FILE *f = fopen(seg_path, "wb");
+        if (!f || fwrite(seg, 1, size, f) != size || fclose(f)) die("cannot write", seg_path);
+        shoal_index_free_bytes(index, seg);
+        shoal_index_free(index);
+        uint8_t *bytes = malloc(size);
+        f = fopen(seg_path, "rb");
+        if (!bytes || !f || fread(bytes, 1, size, f) != size) die("cannot read", seg_path);
+        fclose(f);
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        lp.rerank_external = 1;
+        check(NULL, shoal_index_load(bytes, size, &lp, &index), "shoal_index_load (external rows)");
+        free(bytes);
+        fd = open(seg_path, O_RDONLY);
+        if (fd < 0) die("cannot open", seg_path);
+        /* (A first phase 1 builds the pq tables, as the first search did.) */
+        check(index, shoal_index_search_candidates(index, queries, dim, 1, NULL, NULL, 0),
+              "first candidates");
+        shoal_index_stats(index, &stats);
+    }
 
     /* Effective PQ shape: the index's defaults if not given. */
     uint32_t pq_m = a.pq_m, pq_bits = a.pq_bits ? a.pq_bits : 8;
@@ -156,8 +239,8 @@ int main(int argc, char **argv)
             if (dim % dsub == 0) { pq_m = dim / dsub; break; }
     }
     char family[64];
-    if (pq) snprintf(family, sizeof family, "ivf-pq%ux%u", pq_bits, pq_m);
-    else snprintf(family, sizeof family, "ivf-%s", a.quantizer);
+    if (pq) snprintf(family, sizeof family, "ivf-pq%ux%u%s", pq_bits, pq_m, external ? "-ext" : "");
+    else snprintf(family, sizeof family, "ivf-%s%s", a.quantizer, external ? "-ext" : "");
 
     uint32_t *labels = malloc((size_t)a.queries * a.k * sizeof *labels);
     int32_t *ids = malloc((size_t)a.queries * a.k * sizeof *ids);
@@ -176,12 +259,14 @@ int main(int argc, char **argv)
                "\"family\":\"%s\",\"shared_build\":%s,"
                "\"train_s\":%.3f,\"add_s\":%.3f,\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
                "\"lib_mb\":%.2f,\"codes_mb\":%.2f,\"rerank_mb\":%.2f,\"nlist\":%u,"
-               "\"notes\":\"C, %s kernels.\"}\n",
+               "\"rows\":\"%s\",\"notes\":\"C, %s kernels%s.\"}\n",
                variant, a.base, a.queries, a.k, shoal_version(), stats.nlist, a.quantizer,
                pq ? pq_m : 0, pq ? pq_bits : 0, a.pq_tables, R, a.seed, family, r ? "true" : "false", t1 - t0,
                t2 - t1, t2 - t0, rss1 - rss0, (double)stats.memory_bytes / MB,
                (double)stats.codes_bytes / MB, (double)stats.rerank_bytes / MB, stats.nlist,
-               shoal_index_simd_name(index));
+               a.rows, shoal_index_simd_name(index),
+               external ? "; rerank rows external: pread(2) per candidate row from the segment file "
+                          "(page cache)" : "");
         fflush(stdout);
 
         shoal_search_params sp;
@@ -189,28 +274,39 @@ int main(int argc, char **argv)
         sp.rerank = R;
         uint32_t warm = a.queries < 200 ? a.queries : 200;
         sp.nprobe = a.nprobes[0] < stats.nlist ? a.nprobes[0] : stats.nlist;
-        for (uint32_t i = 0; i < warm; i++)
-            check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
-                                            labels + (size_t)i * a.k, dist), "warm-up search");
+        uint64_t row_bytes = 0;
+        if (external)
+            timed_external(index, fd, queries, warm, dim, a.k, &sp, 1, labels, dist, counts,
+                           &row_bytes);
+        else
+            for (uint32_t i = 0; i < warm; i++)
+                check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
+                                                labels + (size_t)i * a.k, dist), "warm-up search");
 
         for (uint32_t e = 0; e < a.n_nprobes; e++) {
             if (a.nprobes[e] > stats.nlist) continue;
             sp.nprobe = a.nprobes[e];
-            double best = timed_searches(index, queries, a.queries, dim, a.k, &sp, a.runs,
-                                         labels, dist, counts);
+            double best = external ? timed_external(index, fd, queries, a.queries, dim, a.k, &sp,
+                                                    a.runs, labels, dist, counts, &row_bytes)
+                                   : timed_searches(index, queries, a.queries, dim, a.k, &sp,
+                                                    a.runs, labels, dist, counts);
             char path[1024];
             snprintf(path, sizeof path, "%s/shoal-native-%s-np%u.i32", a.neighbors, variant,
                      a.nprobes[e]);
             write_neighbors(index, labels, counts, a.queries, a.k, ids, path);
             printf("{\"type\":\"search\",\"library\":\"shoal-native\",\"variant\":\"%s\","
                    "\"base\":%u,\"queries\":%u,\"k\":%u,\"nprobe\":%u,\"rerank\":%u,"
-                   "\"qps\":%.1f,\"neighbors\":\"%s\"}\n",
+                   "\"qps\":%.1f,\"read_kb\":%.1f,\"neighbors\":\"%s\"}\n",
                    variant, a.base, a.queries, a.k, a.nprobes[e], R, (double)a.queries / best,
-                   path);
+                   (double)row_bytes / a.queries / 1024.0, path);
             fflush(stdout);
         }
     }
     shoal_index_free(index);
+    if (external) {
+        close(fd);
+        remove(seg_path);
+    }
     free(counts);
     free(dist);
     free(ids);

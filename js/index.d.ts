@@ -102,6 +102,35 @@ export interface LoadOptions {
   simd?: boolean;
 }
 
+/**
+ * Where Index.open reads a segment's byte ranges from: the bytes, a Blob or
+ * File, a Node FileHandle, a URL (HTTP Range requests, answered with 206), or
+ * a function returning the bytes [offset, offset + length).
+ */
+export type RangeSource =
+  | Uint8Array
+  | ArrayBuffer
+  | Blob
+  | string
+  | URL
+  | { fd: number; read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> }
+  | ((offset: number, length: number) => Uint8Array | ArrayBuffer | Promise<Uint8Array | ArrayBuffer>);
+
+export interface OpenIndexOptions {
+  /** As IndexOptions.simd. */
+  simd?: boolean;
+  /**
+   * IVF with rerank: 'external' reads each search's candidate rows from the
+   * source and never keeps them; 'memory' keeps them; 'auto' (default) is
+   * external unless the rows are zstd-compressed.
+   */
+  rows?: 'auto' | 'external' | 'memory';
+  /** IVF: 'lazy' (default) reads each list when a search first probes it; 'all' at open. */
+  lists?: 'lazy' | 'all';
+  /** For a URL source: the fetch options of every range request (headers, credentials). */
+  fetch?: RequestInit;
+}
+
 export declare class Index {
   private constructor();
   /** Loads the wasm (once per variant) and creates an empty index. */
@@ -111,6 +140,16 @@ export declare class Index {
    * @throws CorruptDataError (or its subclasses TruncatedDataError, ChecksumError, VersionError), OutOfMemoryError, TypeError
    */
   static load(bytes: Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<Index>;
+  /**
+   * An index read from a source of byte ranges without reading all of it: an
+   * IVF segment's head at once, its lists when searches probe them, and (rows
+   * 'external') only the rerank rows of each search's candidates.  Search it
+   * with searchAsync().  Other segments are read whole.
+   * @throws CorruptDataError (and subclasses), UnsupportedError (rows 'external' on compressed rows), ParameterError, TypeError
+   */
+  static open(source: RangeSource, options?: OpenIndexOptions): Promise<Index>;
+  /** What an index from Index.open has read from its source so far. */
+  readonly reads: { calls: number; bytes: number };
   /** The index as segment bytes (docs/FORMAT.md); identical from every build. */
   save(options?: SaveOptions): Uint8Array;
   /**
@@ -158,6 +197,12 @@ export declare class Index {
    * @throws ParameterError (k = 0 or k > 65536, a bad filter: the message names its path), DimensionError, InvalidVectorError, StateError
    */
   search(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): SearchResult;
+  /**
+   * search() for any index: an index from Index.open first reads what the
+   * search needs (lists, candidate rows).  The same results as search() on the
+   * segment loaded whole.
+   */
+  searchAsync(query: Float32Array | ArrayLike<number>, k: number, options?: SearchOptions): Promise<SearchResult>;
   /** Size, graph shape and memory. */
   stats(): IndexStats;
   /** Releases the index's memory; idempotent.  Later calls throw StateError. */

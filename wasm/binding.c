@@ -403,3 +403,109 @@ EMSCRIPTEN_KEEPALIVE
 int shoal_js_collection_compact(shoal_collection *c, int full, double now_ms) {
     return shoal_collection_compact(c, full, (int64_t)now_ms);
 }
+
+/* ----------------------------------------------- segments read by range */
+
+/* shoal_segment_info on a prefix, as doubles: [rc, head_size, head_bytes,
+ * segment_size, kind, nlist, rerank, required_features, compressed,
+ * quantizer, dim].  Returns rc (0 or a corrupt-family code; with
+ * SHOAL_ETRUNCATED out[1] says how many bytes the head needs). */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_segment_head(const uint8_t *bytes, uint32_t size, double *out) {
+    shoal_segment_summary info;
+    int rc = shoal_segment_info(bytes, size, &info);
+    out[0] = rc;
+    out[1] = (double)info.head_size;
+    out[2] = (double)info.head_bytes;
+    out[3] = (double)info.segment_size;
+    out[4] = info.kind;
+    out[5] = info.nlist;
+    out[6] = info.params.ivf.rerank;
+    out[7] = (double)info.required_features;
+    out[8] = info.compressed;
+    out[9] = info.quantizer;
+    out[10] = info.dim;
+    return rc;
+}
+
+/* shoal_index_open_head (lazy) or shoal_index_load, with rerank_external
+ * as given; msg (msg_size bytes) receives the detail message on failure. */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_index_open(const uint8_t *bytes, uint32_t size, uint32_t simd, int lazy,
+                        int rerank_external, char *msg, uint32_t msg_size, shoal_index **out) {
+    shoal_load_params params;
+    shoal_load_params_init(&params);
+    params.simd = (shoal_simd)simd;
+    params.rerank_external = rerank_external;
+    params.errmsg = msg;
+    params.errmsg_size = msg_size;
+    return lazy ? shoal_index_open_head(bytes, size, &params, out)
+                : shoal_index_load(bytes, size, &params, out);
+}
+
+/* Where list's unit and (external rows) its rows' hole lie, as doubles:
+ * [offset, size, rows offset, rows size]; returns 0 or SHOAL_ENOTFOUND. */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_list_parts(const shoal_index *index, uint32_t list, double *out) {
+    uint64_t off, size, roff = 0, rsize = 0;
+    int rc = shoal_index_list_range(index, list, &off, &size);
+    if (rc) return rc;
+    if (shoal_index_list_rows_range(index, list, &roff, &rsize)) roff = rsize = 0;
+    out[0] = (double)off;
+    out[1] = (double)size;
+    out[2] = (double)roff;
+    out[3] = (double)rsize;
+    return SHOAL_OK;
+}
+
+static void take_search_cells(const uint64_t *cells, const uint8_t *filter_bitmap,
+                              uint32_t filter_bitmap_bits, const shoal_filter *where,
+                              shoal_search_params *params, int *bad) {
+    shoal_search_params_init(params);
+    uint32_t i = 0;
+    *bad = 0;
+#define TAKE_SEARCH_SOFT(field, js, flag, applies, doc) \
+    if (cells[i] > UINT32_MAX) *bad = 1;                \
+    params->field = (uint32_t)cells[i++];
+    SHOAL_SEARCH_PARAM_LIST(TAKE_SEARCH_SOFT)
+#undef TAKE_SEARCH_SOFT
+    params->filter_bitmap = filter_bitmap;
+    params->filter_bitmap_bits = filter_bitmap_bits;
+    params->where = where;
+}
+
+/* shoal_index_lists_wanted with search cells and filters as shoal_js_search. */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_lists_wanted(shoal_index *index, const float *query, uint32_t dim,
+                          const uint64_t *cells, const uint8_t *filter_bitmap,
+                          uint32_t filter_bitmap_bits, const shoal_filter *where,
+                          uint32_t *lists, uint32_t cap) {
+    shoal_search_params params;
+    int bad;
+    take_search_cells(cells, filter_bitmap, filter_bitmap_bits, where, &params, &bad);
+    if (bad) return SHOAL_EPARAM;
+    return shoal_index_lists_wanted(index, query, dim, &params, lists, cap);
+}
+
+/* shoal_index_search_candidates with search cells and filters as
+ * shoal_js_search; labels[cap] and offsets[cap] (doubles) get the
+ * candidates.  Returns their count (more than cap: ask again). */
+EMSCRIPTEN_KEEPALIVE
+int shoal_js_search_candidates(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
+                               const uint64_t *cells, const uint8_t *filter_bitmap,
+                               uint32_t filter_bitmap_bits, const shoal_filter *where,
+                               uint32_t *labels, double *offsets, uint32_t cap) {
+    shoal_search_params params;
+    int bad;
+    take_search_cells(cells, filter_bitmap, filter_bitmap_bits, where, &params, &bad);
+    if (bad) return SHOAL_EPARAM;
+    shoal_candidate *cand = malloc((size_t)(cap ? cap : 1) * sizeof *cand);
+    if (!cand) return SHOAL_ENOMEM;
+    int n = shoal_index_search_candidates(index, query, dim, k, &params, cand, cap);
+    for (int i = 0; i < n && (uint32_t)i < cap; i++) {
+        labels[i] = cand[i].label;
+        offsets[i] = (double)cand[i].offset;
+    }
+    free(cand);
+    return n;
+}

@@ -11,7 +11,8 @@
 // call because either can grow (and so detach) the wasm memory.
 
 import {
-  DimensionError, InvalidIdError, NotFoundError, ParameterError, StateError, errorFromCode,
+  DimensionError, InvalidIdError, NotFoundError, OutOfMemoryError, ParameterError, StateError,
+  TruncatedDataError, UnsupportedError, errorFromCode,
 } from '../dist/errors.mjs';
 import { codeOf, fail } from './fail.mjs';
 import { chooseVariant, loadVariant, simdSupported } from './load.mjs';
@@ -20,12 +21,31 @@ import {
   MSG_SIZE, Scratch, checkOptions, cidOf, decoder, encoder, paramCell, simdCell, toFloat32,
   uint32Option, writeIds, writeMetadata, writeTimes,
 } from './heap.mjs';
+import { rangeReader, readExactly } from './ranges.mjs';
 
 // Everything the binding's cells and the core's words need comes from
 // dist/abi.mjs, generated from the lists in src/shoal.h (tools/gen.c).
 const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }]));
 const SAVE_OPTIONS = ['zstdLevel'];
 const LOAD_OPTIONS = ['simd'];
+const OPEN_OPTIONS = ['simd', 'rows', 'lists', 'fetch'];
+const KIND_IVF = 2;
+const FEATURE_LIST_RECORDS = 2; // the segment keeps its records per list (format 1.1)
+const ETRUNCATED = codeOf(TruncatedDataError);
+const EUNSUPPORTED = codeOf(UnsupportedError);
+const ESTATE = codeOf(StateError);
+const LISTS_AT_ONCE = 8; // parallel list reads of lists: 'all'
+
+// Joins byte arrays.
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 const ADD_OPTIONS = ['onProgress', 'metadata', 'times'];
 const NOT_FOUND = codeOf(NotFoundError); // an answer rather than an error for get()
 
@@ -69,6 +89,13 @@ export class Index {
   #cid;
   #busy = false;
   #version = 0; // bumped by every mutation: allow lists built before it are stale
+  // Opened from a source (Index.open): where its bytes are read from.
+  #read = null;
+  #lazy = false;     // lists attached as searches want them
+  #external = false; // rerank rows read per search, never kept
+  #pending = new Map(); // list -> the promise attaching it
+  #nlist = 0;
+  #reads = { calls: 0, bytes: 0 };
 
   /** Use Index.create(): construction needs the asynchronously loaded wasm. */
   constructor(token, M, handle, dim, metric, kind) {
@@ -158,6 +185,126 @@ export class Index {
     } finally {
       scratch.release();
     }
+  }
+
+  /**
+   * Opens a segment from a source of byte ranges without reading all of it
+   * (docs/API.md, "Opening a segment by range"): a Uint8Array, ArrayBuffer,
+   * Blob or File, Node FileHandle, URL (HTTP Range requests) or a function
+   * (offset, length) => bytes (or a promise of them).  An IVF segment
+   * (format 1.1) is opened from its head -- centroids, codebooks, list
+   * counts -- and then:
+   *   options.lists: 'lazy' (default) reads each list when a searchAsync
+   *     first probes it; 'all' reads every list now.
+   *   options.rows: 'external' never keeps the float32 rerank rows of an
+   *     IVF-SQ8/PQ index with rerank: lists are read without them, and each
+   *     searchAsync reads only the rows of its candidates (rerank depth x
+   *     dim x 4 bytes; they must be stored raw, as save() writes them by
+   *     default, else UnsupportedError).  'memory' reads them with their
+   *     lists and keeps them (as Index.load does).  'auto' (default):
+   *     external unless the rows are compressed.
+   * Other segments are read whole and loaded.  options.simd as for
+   * create().  Search with searchAsync(); search() works once nothing is
+   * left to read (every list a search probes attached, rows in memory).
+   * The bytes are validated as they arrive, exactly as load() does.
+   */
+  static async open(source, options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkOptions(options, OPEN_OPTIONS, 'Index.open');
+    const { rows = 'auto', lists = 'lazy' } = options;
+    if (rows !== 'auto' && rows !== 'external' && rows !== 'memory')
+      throw fail(ParameterError, `rows must be 'auto', 'external' or 'memory', not '${String(rows)}'`);
+    if (lists !== 'lazy' && lists !== 'all')
+      throw fail(ParameterError, `lists must be 'lazy' or 'all', not '${String(lists)}'`);
+    const read = rangeReader(source, options.fetch);
+    const counts = { calls: 0, bytes: 0 };
+    const counted = async (offset, length) => {
+      const bytes = await readExactly(read, offset, length);
+      counts.calls++;
+      counts.bytes += length;
+      return bytes;
+    };
+    const M = await loadVariant(chooseVariant(options.simd));
+    // The header first (64 bytes), then as much as the head needs.
+    const head = (bytes) => {
+      const scratch = new Scratch(M);
+      try {
+        const data = scratch.alloc(bytes.length);
+        const out = scratch.alloc(11 * 8);
+        M.HEAPU8.set(bytes, data);
+        const rc = M._shoal_js_segment_head(data, bytes.length, out);
+        const v = Array.from(M.HEAPF64.subarray(out >>> 3, (out >>> 3) + 11));
+        return { rc, headSize: v[1], headBytes: v[2], size: v[3], kind: v[4], nlist: v[5], rerank: v[6],
+          required: v[7], compressed: v[8] };
+      } finally {
+        scratch.release();
+      }
+    };
+    // A prefix of the segment, extended (never read twice) as more is needed.
+    let bytes = await counted(0, 64);
+    const upTo = async (end) => {
+      if (end > bytes.length) bytes = concat([bytes, await counted(bytes.length, end - bytes.length)]);
+    };
+    let info = head(bytes);
+    if (info.rc === ETRUNCATED && info.headSize > 64) {
+      await upTo(info.headSize);
+      info = head(bytes);
+    }
+    if (info.rc < 0) throw errorFromCode(info.rc, 'opening a segment: its header or section table');
+    const lazy = info.kind === KIND_IVF && (info.required & FEATURE_LIST_RECORDS) !== 0 && info.nlist > 0;
+    await upTo(lazy ? info.headBytes : info.size);
+    if (bytes.length > (lazy ? info.headBytes : info.size)) bytes = bytes.subarray(0, lazy ? info.headBytes : info.size);
+    let external = info.kind === KIND_IVF && rows !== 'memory' && info.rerank > 0;
+    const scratch = new Scratch(M);
+    let index;
+    try {
+      const data = scratch.alloc(bytes.length);
+      const msg = scratch.alloc(MSG_SIZE);
+      const out = scratch.alloc(4);
+      M.HEAPU8.set(bytes, data);
+      const tryOpen = () => {
+        M.HEAPU8[msg] = 0;
+        return M._shoal_js_index_open(data, bytes.length, simdCell(options.simd), lazy ? 1 : 0,
+          external ? 1 : 0, msg, MSG_SIZE, out);
+      };
+      let rc = tryOpen();
+      if (rc === EUNSUPPORTED && external && rows === 'auto') { // compressed rows: keep them
+        external = false;
+        rc = tryOpen();
+      }
+      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || `opening a segment of ${info.size} bytes`);
+      const handle = M.HEAPU32[out >>> 2];
+      index = new Index(Index.#token, M, handle, M._shoal_index_dim(handle) >>> 0,
+        METRIC[M._shoal_index_metric(handle)], KIND[M._shoal_index_kind(handle)]);
+      if (!lazy) index.#cid = cidOf(M, scratch, data, bytes.length);
+    } finally {
+      scratch.release();
+    }
+    index.#read = counted;
+    index.#reads = counts;
+    index.#lazy = lazy && M._shoal_index_lists_missing(index.#handle) > 0;
+    index.#external = external;
+    index.#nlist = info.nlist;
+    if (lazy && lists === 'all') {
+      const all = Array.from({ length: info.nlist }, (_, l) => l);
+      try {
+        for (let i = 0; i < all.length; i += LISTS_AT_ONCE)
+          await Promise.all(all.slice(i, i + LISTS_AT_ONCE).map((l) => index.#attachList(l)));
+      } catch (err) {
+        index.free();
+        throw err;
+      }
+    }
+    return index;
+  }
+
+  /**
+   * What an opened index has read from its source: { calls, bytes } (the
+   * head, lists and rerank rows); zeros for other indexes.
+   */
+  get reads() {
+    this.#live();
+    return { ...this.#reads };
   }
 
   /**
@@ -455,45 +602,207 @@ export class Index {
    */
   search(query, k, options = {}) {
     return this.#call((M, handle, scratch) => {
-      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-      checkOptions(options, [...SEARCH_PARAMS.map((p) => p.name), 'filter'], 'search');
-      const cells = new BigUint64Array(SEARCH_PARAMS.length);
-      SEARCH_PARAMS.forEach((p, i) => {
-        if (options[p.name] === undefined) return;
-        if (!p.kinds.includes(this.#kind))
-          throw fail(ParameterError, `${p.name} applies to ${p.kinds.join(', ')} indexes; this one is ${this.#kind}`);
-        cells[i] = BigInt(uint32Option(options[p.name], p.name));
-      });
-      const q = toFloat32(query, 'query');
-      // C takes a uint32: a fraction or negative number would arrive changed.
-      if (!Number.isInteger(k) || k < 0 || k > 0xffffffff)
-        throw fail(ParameterError, `k must be a positive integer, not ${String(k)}`);
-      // At most size results, so a huge k does not become a huge allocation
-      // (C still sees k and rejects it if out of range).
+      const a = this.#searchArgs(M, handle, scratch, query, k, options);
       const room = Math.min(k, M._shoal_index_size(handle) >>> 0);
-      const qp = scratch.alloc(q.length * 4);
       const labels = scratch.alloc(room * 4);
       const distances = scratch.alloc(room * 4);
-      const idPtr = scratch.alloc(4);
-      const cellPtr = scratch.alloc(cells.byteLength);
-      const { bitmap, bits, where } = this.#filterOf(M, handle, scratch, idPtr, options.filter);
       try {
-        M.HEAPF32.set(q, qp >>> 2);
-        new BigUint64Array(M.HEAPU8.buffer, cellPtr, cells.length).set(cells);
-        const count = this.#check(
-          M._shoal_js_search(handle, qp, q.length, k, cellPtr, bitmap, bits, where, labels, distances));
-        const ids = new Array(count);
-        const found = Array.from(M.HEAPU32.subarray(labels >>> 2, (labels >>> 2) + count));
-        for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, found[i]);
-        return {
-          ids,
-          distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count),
-          metadata: this.#metadataOf(M, handle, scratch, found),
-        };
+        a.write();
+        const rc = M._shoal_js_search(handle, a.qp, a.dim, k, a.cellPtr, a.bitmap, a.bits, a.where, labels, distances);
+        if (rc === ESTATE && this.#read)
+          throw fail(StateError, `${M.UTF8ToString(M._shoal_index_errmsg(handle) >>> 0)} (an index from Index.open: search it with searchAsync)`);
+        const count = this.#check(rc);
+        return this.#results(M, handle, scratch, a.idPtr, labels, distances, count);
       } finally {
-        if (where) M._shoal_filter_free(where);
+        if (a.where) M._shoal_filter_free(a.where);
       }
     });
+  }
+
+  /**
+   * search() for any index, as a promise: an index opened with Index.open
+   * first reads the lists the search probes that it has not read yet, and
+   * (rows: 'external') reranks from the rows of its candidates alone, read
+   * from the source.  Same options and results as search(); the same ids
+   * and distances as search() on the index loaded whole.  A function
+   * filter is called once per record for each step that needs it.
+   */
+  async searchAsync(query, k, options = {}) {
+    if (!this.#read) return this.search(query, k, options);
+    // A filtered search may walk past its nprobe nearest lists, up to one
+    // not read yet: it asks first.  Others try, and ask when the core says a
+    // probed list is missing (once every list is in, never).
+    if (this.#lazy && options?.filter != null) await this.#attachWanted(query, k, options);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#external ? await this.#twoPhase(query, k, options) : this.search(query, k, options);
+      } catch (err) {
+        if (!(err instanceof StateError) || !this.#lazy || attempt > 0) throw err;
+        if ((await this.#attachWanted(query, k, options)) === 0) throw err;
+      }
+    }
+  }
+
+  // A search with external rerank rows: the candidates and where their rows
+  // are (phase 1), the host's reads -- adjacent rows in one read, each
+  // copied straight into the wasm heap -- and the exact distances (phase 2).
+  async #twoPhase(query, k, options) {
+    const dim = this.#dim;
+    const rowBytes = dim * 4;
+    const { labels, offsets } = this.#call((M, handle, scratch) => {
+      const a = this.#searchArgs(M, handle, scratch, query, k, options);
+      try {
+        for (let cap = Math.max(k, options.rerank ?? 0, 64); ; cap *= 4) {
+          const lp = scratch.alloc(cap * 4);
+          const op = scratch.alloc(cap * 8);
+          a.write();
+          const n = this.#check(M._shoal_js_search_candidates(handle, a.qp, dim, k, a.cellPtr, a.bitmap, a.bits,
+            a.where, lp, op, cap));
+          if (n <= cap) {
+            return {
+              labels: M.HEAPU32.slice(lp >>> 2, (lp >>> 2) + n),
+              offsets: M.HEAPF64.slice(op >>> 3, (op >>> 3) + n),
+            };
+          }
+        }
+      } finally {
+        if (a.where) M._shoal_filter_free(a.where);
+      }
+    });
+    const n = labels.length;
+    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => offsets[x] - offsets[y]);
+    const runs = [];
+    for (const i of order) {
+      const last = runs[runs.length - 1];
+      if (last && last.end === offsets[i]) {
+        last.end += rowBytes;
+        last.items.push(i);
+      } else {
+        runs.push({ start: offsets[i], end: offsets[i] + rowBytes, items: [i] });
+      }
+    }
+    const M = this.#M;
+    const rows = M._malloc(Math.max(n * rowBytes, 8)) >>> 0; // this call's own: searches may overlap
+    if (!rows) throw fail(OutOfMemoryError, `cannot allocate ${n * rowBytes} bytes for rerank rows`);
+    try {
+      await Promise.all(runs.map(async (r) => {
+        const bytes = await this.#read(r.start, r.end - r.start);
+        const heap = M.HEAPU8; // (read after the await: memory may have grown)
+        r.items.forEach((i, j) => heap.set(bytes.subarray(j * rowBytes, (j + 1) * rowBytes), rows + i * rowBytes));
+      }));
+      return this.#call((M, handle, scratch) => {
+        const q = toFloat32(query, 'query');
+        const qp = scratch.alloc(q.length * 4);
+        const lp = scratch.alloc(Math.max(n, 1) * 4);
+        const room = Math.min(k, n);
+        const outLabels = scratch.alloc(Math.max(room, 1) * 4);
+        const outDistances = scratch.alloc(Math.max(room, 1) * 4);
+        const idPtr = scratch.alloc(4);
+        M.HEAPF32.set(q, qp >>> 2);
+        M.HEAPU32.set(labels, lp >>> 2);
+        const count = this.#check(M._shoal_index_rerank_rows(handle, qp, q.length, k, n, lp, rows, outLabels,
+          outDistances));
+        return this.#results(M, handle, scratch, idPtr, outLabels, outDistances, count);
+      });
+    } finally {
+      M._free(rows);
+    }
+  }
+
+  // Attaches the lists a search wants, asking again until none is wanted
+  // (a filtered search may want lists past those it first named); returns
+  // how many it attached.
+  async #attachWanted(query, k, options) {
+    let attached = 0;
+    for (;;) {
+      const wanted = this.#call((M, handle, scratch) => {
+        const a = this.#searchArgs(M, handle, scratch, query, k, options);
+        const cap = Math.max(this.#nlist, 1);
+        const out = scratch.alloc(cap * 4);
+        try {
+          a.write();
+          const n = this.#check(M._shoal_js_lists_wanted(handle, a.qp, a.dim, a.cellPtr, a.bitmap, a.bits, a.where,
+            out, cap));
+          return Array.from(M.HEAPU32.subarray(out >>> 2, (out >>> 2) + Math.min(n, cap)));
+        } finally {
+          if (a.where) M._shoal_filter_free(a.where);
+        }
+      });
+      if (wanted.length === 0) {
+        if (this.#M._shoal_index_lists_missing(this.#live()) === 0) this.#lazy = false;
+        return attached;
+      }
+      await Promise.all(wanted.map((l) => this.#attachList(l)));
+      attached += wanted.length;
+    }
+  }
+
+  // Reads list l (without its rerank rows when they stay external) and
+  // attaches it; concurrent searches share one read of a list.
+  #attachList(l) {
+    const pending = this.#pending.get(l);
+    if (pending) return pending;
+    const p = (async () => {
+      const parts = this.#call((M, handle, scratch) => {
+        const out = scratch.alloc(4 * 8);
+        if (M._shoal_js_list_parts(handle, l, out) < 0) return null; // every list is in
+        return Array.from(M.HEAPF64.subarray(out >>> 3, (out >>> 3) + 4));
+      }, true);
+      if (!parts) return;
+      const [off, size, rowsAt, rowsSize] = parts;
+      const bytes = this.#external && rowsSize > 0
+        ? concat(await Promise.all([this.#read(off, rowsAt - off),
+          this.#read(rowsAt + rowsSize, off + size - rowsAt - rowsSize)]))
+        : await this.#read(off, size);
+      this.#call((M, handle, scratch) => {
+        const ptr = scratch.alloc(bytes.length);
+        M.HEAPU8.set(bytes, ptr);
+        this.#check(M._shoal_index_attach_list(handle, l, ptr, bytes.length));
+      });
+    })().finally(() => this.#pending.delete(l));
+    this.#pending.set(l, p);
+    return p;
+  }
+
+  // Checks search() arguments and lays them out on the heap: write() copies
+  // the query and cells (after every allocation, which may move the heap).
+  #searchArgs(M, handle, scratch, query, k, options) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkOptions(options, [...SEARCH_PARAMS.map((p) => p.name), 'filter'], 'search');
+    const cells = new BigUint64Array(SEARCH_PARAMS.length);
+    SEARCH_PARAMS.forEach((p, i) => {
+      if (options[p.name] === undefined) return;
+      if (!p.kinds.includes(this.#kind))
+        throw fail(ParameterError, `${p.name} applies to ${p.kinds.join(', ')} indexes; this one is ${this.#kind}`);
+      cells[i] = BigInt(uint32Option(options[p.name], p.name));
+    });
+    const q = toFloat32(query, 'query');
+    // C takes a uint32: a fraction or negative number would arrive changed.
+    if (!Number.isInteger(k) || k < 0 || k > 0xffffffff)
+      throw fail(ParameterError, `k must be a positive integer, not ${String(k)}`);
+    const qp = scratch.alloc(q.length * 4);
+    const idPtr = scratch.alloc(4);
+    const cellPtr = scratch.alloc(cells.byteLength);
+    const filter = this.#filterOf(M, handle, scratch, idPtr, options.filter);
+    return {
+      ...filter, qp, idPtr, cellPtr, dim: q.length,
+      write: () => {
+        M.HEAPF32.set(q, qp >>> 2);
+        new BigUint64Array(M.HEAPU8.buffer, cellPtr, cells.length).set(cells);
+      },
+    };
+  }
+
+  // { ids, distances, metadata } of count results at labels / distances.
+  #results(M, handle, scratch, idPtr, labels, distances, count) {
+    const ids = new Array(count);
+    const found = Array.from(M.HEAPU32.subarray(labels >>> 2, (labels >>> 2) + count));
+    for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, found[i]);
+    return {
+      ids,
+      distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count),
+      metadata: this.#metadataOf(M, handle, scratch, found),
+    };
   }
 
   /**

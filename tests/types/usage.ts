@@ -102,5 +102,15 @@ async function main(): Promise<void> {
   // @ts-expect-error  an S5 publisher needs a seed or a key pair
   s5Publisher('http://127.0.0.1:5050', {});
   void revision;
+
+  // Index.open: a segment read by range; rerank rows read per search.
+  const byRange = await Index.open('https://example.org/docs.seg', { rows: 'external', lists: 'lazy' });
+  const nearest = await byRange.searchAsync(new Float32Array(3), 10, { nprobe: 8, rerank: 50 });
+  const read: number = byRange.reads.bytes + nearest.distances.length;
+  await Index.open(new Blob([]), { rows: 'memory', lists: 'all' });
+  await Index.open(async (offset: number, length: number) => new Uint8Array(length + offset * 0));
+  // @ts-expect-error  rows is 'auto', 'external' or 'memory'
+  await Index.open(new Uint8Array(0), { rows: 'disk' });
+  void read;
 }
 void main;
