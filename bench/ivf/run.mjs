@@ -161,7 +161,7 @@ function curves(records) {
     c.plotted = best === c;
     c.bestR = best === c && siblings.length > 1;
   }
-  const famOrder = ['ivf-flat', 'ivf-sq8'];
+  const famOrder = ['ivf-f32', 'ivf-sq8'];
   const famRank = (f) => (famOrder.includes(f) ? famOrder.indexOf(f) : f.startsWith('ivf-pq8') ? 2
     : f.includes('-ext-sync') ? 7 : f.includes('-ext') ? 6 : f.startsWith('ivf-pq4') ? 3 + (f.endsWith('x392') ? 0 : 1) : 5);
   const rank = (c) => (libRank[c.library] ?? 3) * 100 + famRank(c.family) * 10;
@@ -211,7 +211,7 @@ function report(run, records) {
   L.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`);
   for (const c of cs) {
     const b = c.build ?? {};
-    const readKb = c.points.map((p) => p.read_kb).filter((v) => v != null);
+    const readKb = b.rows === 'external' ? c.points.map((p) => p.read_kb).filter((v) => v != null) : [];
     const row = [`${c.label}${c.bestR ? ' ★' : ''}`, b.train_s?.toFixed(1) ?? '—', b.add_s?.toFixed(1) ?? '—',
       mb(b.codes_mb), b.rerank_mb ? mb(b.rerank_mb) : b.rows === 'external' ? '0 (ext)' : '—', mb(b.lib_mb),
       x(sq8mb ? b.lib_mb / sq8mb : null)];
@@ -244,7 +244,7 @@ function report(run, records) {
   L.push(`| index | nprobe | recall@${run.k} | QPS | read KB/q |`, '| --- | ---: | ---: | ---: | ---: |');
   for (const c of cs) {
     for (const p of c.points)
-      L.push(`| ${c.label} | ${p.nprobe} | ${p.recall.toFixed(4)} | ${fmtQps(p.qps)} | ${p.read_kb ?? '—'} |`);
+      L.push(`| ${c.label} | ${p.nprobe} | ${p.recall.toFixed(4)} | ${fmtQps(p.qps)} | ${c.build?.rows === 'external' ? p.read_kb ?? '—' : '—'} |`);
   }
   L.push('', '</details>');
   return { md: L.join('\n'), cs, f32mb };
@@ -256,7 +256,7 @@ function targets(cs, f32mb) {
   const at = (c, t = MAIN_TARGET) => c?.at[t];
   const faissFlat = get('faiss', (c) => c.variant === 'ivf-flat')[0];
   const faissSq8 = get('faiss', (c) => c.variant === 'ivf-sq8')[0];
-  const flat = get('shoal-native', (c) => c.variant === 'ivf-flat')[0];
+  const flat = get('shoal-native', (c) => c.variant === 'ivf-f32' || c.variant === 'ivf-flat')[0];
   const out = [];
   // Issue 15: resident memory <= 0.3x faiss IVF-SQ8's at recall >= 0.99.
   const sq8mb = faissSq8?.build?.lib_mb;
