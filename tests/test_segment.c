@@ -720,19 +720,12 @@ static void golden_version(const char *version, int current) {
 
 /*
  * A delete as the first change after a load, for every kind (found by
- * alloc.failed_mutations_change_nothing's loaded cases).  XXX: it corrupts
- * memory -- index.c's loaders allocate the free list for the segment's
- * free labels only (free_cap = free_count) while forget_record counts on
- * room for every label handed out (heap-buffer-overflow), and HNSW's
- * journal marks (hnsw.c, st->touched) are NULL until an add grows the
- * index -- so it runs only with -DTEST_DELETE_AFTER_LOAD=1 until both are
- * fixed (then the default goes to 1, here and in test_alloc.c).
+ * alloc.failed_mutations_change_nothing's loaded cases): the loaders once
+ * allocated the free list for the segment's free labels only, while a
+ * delete pushes onto it without growing it (forget_record), and HNSW's
+ * journal marks were NULL until an add grew the index.
  */
-#ifndef TEST_DELETE_AFTER_LOAD
-#define TEST_DELETE_AFTER_LOAD 0
-#endif
 static void test_delete_right_after_load(void) {
-#if TEST_DELETE_AFTER_LOAD
     for (size_t i = 0; i < CONFIG_COUNT; i++) {
         const config *c = &CONFIGS[i];
         if (c->n < 100) continue;
@@ -757,7 +750,6 @@ static void test_delete_right_after_load(void) {
         free(s.data);
         shoal_index_free(a);
     }
-#endif
 }
 
 static void test_golden(void) {

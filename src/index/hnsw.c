@@ -1701,8 +1701,10 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
         st->levels = shoal__alloc(&index->mem, bound);
         st->upper = shoal__calloc(&index->mem, bound, sizeof *st->upper);
         st->visit = shoal__calloc(&index->mem, bound, sizeof *st->visit);
+        /* The journal marks too: a delete may be the first change. */
         if (!view) st->rev = shoal__calloc(&index->mem, bound, sizeof *st->rev);
-        if (!st->levels || !st->upper || !st->visit || (!view && !st->rev))
+        if (!view) st->touched = shoal__calloc(&index->mem, ((size_t)bound + 7) / 8, 1);
+        if (!st->levels || !st->upper || !st->visit || (!view && (!st->rev || !st->touched)))
             return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
         memcpy(st->levels, raw, bound);
         st->cap = bound;

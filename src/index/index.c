@@ -1116,6 +1116,9 @@ int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound, ui
     const uint8_t *raw;
     int borrow, rc;
     if ((rc = shoal__seg_next(r, SHOAL__SEC_IDS, 0, size, &raw, &borrow))) return rc;
+    if (free_count > bound - live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "ids: %u free labels for %u labels, %u live",
+                           free_count, bound, live);
     size_t bitmap_bytes = ((size_t)bound + 7) / 8;
     const uint8_t *seqs = raw, *frees = raw + 8 * (size_t)bound;
     const uint8_t *bits = frees + 4 * (size_t)free_count, *ids = bits + bitmap_bytes;
@@ -1137,15 +1140,16 @@ int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound, ui
     index->times = shoal__alloc(&index->mem, n * sizeof *index->times);
     index->seqs = shoal__alloc(&index->mem, n * sizeof *index->seqs);
     index->alive = shoal__calloc(&index->mem, bitmap_bytes ? bitmap_bytes : 1, 1);
-    index->free_labels =
-        shoal__alloc(&index->mem, (free_count ? free_count : 1) * sizeof *index->free_labels);
+    /* Room for every label to be freed: a delete right after the load
+     * pushes onto this list without growing it (forget_record). */
+    index->free_labels = shoal__alloc(&index->mem, n * sizeof *index->free_labels);
     if (!index->ids || !index->meta || !index->times || !index->seqs || !index->alive ||
         !index->free_labels)
         return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u labels", bound);
     for (uint32_t label = 0; label < bound; label++) index->times[label] = SHOAL_TIME_NONE;
     index->label_cap = bound;
     index->label_bound = bound;
-    index->free_cap = free_count;
+    index->free_cap = bound;
     index->ids_borrowed = borrow;
     if (bitmap_bytes) memcpy(index->alive, bits, bitmap_bytes);
 
@@ -1333,6 +1337,9 @@ int shoal__labels_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound,
     if ((rc = shoal__seg_next(r, SHOAL__SEC_LABELS, 0, shoal__labels_section_size(bound, free_count),
                               &raw, &borrow)))
         return rc;
+    if (free_count > bound - live)
+        return shoal__fail(index, SHOAL_ECORRUPT, "labels: %u free labels for %u labels, %u live",
+                           free_count, bound, live);
     size_t bitmap_bytes = ((size_t)bound + 7) / 8;
     const uint8_t *frees = raw, *bits = raw + 4 * (size_t)free_count;
     uint32_t count = 0;
@@ -1349,15 +1356,16 @@ int shoal__labels_load(shoal_index *index, shoal__seg_reader *r, uint32_t bound,
     index->times = shoal__alloc(&index->mem, n * sizeof *index->times);
     index->seqs = shoal__calloc(&index->mem, n, sizeof *index->seqs);
     index->alive = shoal__calloc(&index->mem, bitmap_bytes ? bitmap_bytes : 1, 1);
-    index->free_labels =
-        shoal__alloc(&index->mem, (free_count ? free_count : 1) * sizeof *index->free_labels);
+    /* Room for every label to be freed: a delete right after the load
+     * pushes onto this list without growing it (forget_record). */
+    index->free_labels = shoal__alloc(&index->mem, n * sizeof *index->free_labels);
     if (!index->ids || !index->meta || !index->times || !index->seqs || !index->alive ||
         !index->free_labels)
         return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u labels", bound);
     for (uint32_t label = 0; label < bound; label++) index->times[label] = SHOAL_TIME_NONE;
     index->label_cap = bound;
     index->label_bound = bound;
-    index->free_cap = free_count;
+    index->free_cap = bound;
     if (bitmap_bytes) memcpy(index->alive, bits, bitmap_bytes);
     for (uint32_t i = 0; i < free_count; i++) {
         uint32_t label = shoal__get_u32(frees + 4 * (size_t)i);
