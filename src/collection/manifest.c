@@ -132,6 +132,12 @@ static int kept_param(const char *js) {
     return strcmp(js, "dim") && strcmp(js, "metric") && strcmp(js, "simd");
 }
 
+/* Parameters added after manifests were first written.  Each is written only
+ * when it is not 0 (its default), so a manifest from before it existed reads
+ * as it always did and re-encodes to its own bytes (its CID stays); present
+ * with the value 0 it is refused, as a second encoding of the same config. */
+static int later_param(const char *js) { return !strcmp(js, "pqTables"); }
+
 #define WORD_METRIC(v) shoal_metric_word(v)
 #define WORD_KIND(v) shoal_kind_word(v)
 #define WORD_QUANTIZER(v) shoal_quantizer_word(v)
@@ -139,8 +145,8 @@ static int kept_param(const char *js) {
 #define PUT_U32(field, en) shoal__cbor_uint(o, p->field);
 #define PUT_U64(field, en) shoal__cbor_uint(o, p->field);
 #define PUT_ENUM(field, en) shoal__cbor_cstr(o, WORD_##en(p->field));
-#define PUT_PARAM(field, type, js, cli, applies, en, doc) \
-    if (kept_param(js)) {                                 \
+#define PUT_PARAM(field, type, js, cli, applies, en, doc)      \
+    if (kept_param(js) && !(later_param(js) && p->field == 0)) { \
         shoal__cbor_out *o = mb_key(&m, js);              \
         PUT_##type(field, en) mb_done(&m);                \
     }
@@ -540,12 +546,16 @@ static int keys_known(const shoal__cbor_item *m, const char *const *known, uint3
         if (v < 0) bad = 1;                                 \
         else p->field = (int)v;                             \
     }
-#define GET_PARAM(field, type, js, cli, applies, en, doc)            \
-    if (kept_param(js)) {                                           \
-        const uint8_t *val = field_of(m, js);                       \
-        if (!val) missing = js;                                     \
-        else GET_##type(field, en) if (bad && !what) what = js;     \
-        count++;                                                    \
+#define GET_PARAM(field, type, js, cli, applies, en, doc)                \
+    if (kept_param(js)) {                                               \
+        const uint8_t *val = field_of(m, js);                           \
+        if (!val) {                                                     \
+            if (!later_param(js)) missing = js;                         \
+        } else {                                                        \
+            GET_##type(field, en) if (!bad && later_param(js) && p->field == 0) bad = 1; \
+            if (bad && !what) what = js;                                \
+            count++;                                                    \
+        }                                                               \
     }
 
 static const uint8_t *field_of(const shoal__cbor_item *m, const char *key) { return map_get(m, key); }
