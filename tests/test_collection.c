@@ -359,6 +359,44 @@ static void test_manifest_round_trip(void) {
  * second entry's 4-byte id length would be: corrupt, and not read past
  * (found by tests/fuzz/fuzz_log.c; ASan catches the read in test-asan,
  * the record being the last bytes of an exact-size buffer). */
+/* Whether the manifest block (root) holds the text key. */
+static int manifest_has(const store *s, const uint8_t root[SHOAL_CID_BYTES], const char *key) {
+    size_t size, n = strlen(key);
+    const uint8_t *m = store_get(s, root, &size);
+    for (size_t i = 0; m && i + n <= size; i++)
+        if (!memcmp(m + i, key, n)) return 1;
+    return 0;
+}
+
+/*
+ * A parameter added after manifests were first written (pqTables) is
+ * written only when it is not 0: a manifest from before reads as it did and
+ * keeps its bytes.  Set or not, a reopened collection commits it the same
+ * way (the value is kept, not reset to the default).
+ */
+static void test_later_params(void) {
+    for (uint32_t tables = 0; tables <= 2; tables += 2) {
+        shoal_collection_params p;
+        shoal_collection_params_init(&p);
+        p.small.dim = DIM;
+        p.large.ivf.pq_tables = tables;
+        shoal_collection *c;
+        if (!CHECK_INT(shoal_collection_new(&p, &c), SHOAL_OK)) continue;
+        store s = {0};
+        uint8_t root[SHOAL_CID_BYTES], again[SHOAL_CID_BYTES];
+        commit_into(c, &s, root);
+        CHECK_INT(manifest_has(&s, root, "pqTables"), tables != 0);
+        shoal_collection *d = open_from(&s, root, 0);
+        if (d) {
+            commit_into(d, &s, again);
+            CHECK_INT(manifest_has(&s, again, "pqTables"), tables != 0);
+            shoal_collection_free(d);
+        }
+        shoal_collection_free(c);
+        store_free(&s);
+    }
+}
+
 static void test_log_entry_past_end(void) {
     shoal_collection *c = make(SHOAL_KIND_FLAT, 1000, SHOAL_METRIC_L2);
     /* head, dim, entry 0 (id "a", time, 48 bytes of metadata, vector), 2 bytes */
@@ -882,6 +920,7 @@ void suite_collection(void) {
     static const harness_test tests[] = {
         {"equals_one_index", test_equals_one_index},
         {"manifest_round_trip", test_manifest_round_trip},
+        {"later_params", test_later_params},
         {"log_replay", test_log_replay},
         {"log_entry_past_end", test_log_entry_past_end},
         {"lazy_collection", test_lazy_collection},
