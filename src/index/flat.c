@@ -4,8 +4,9 @@
  * Vectors are rows indexed by label (rowchunks.h: in chunks, each one
  * linear), so a scan is a linear walk the hardware prefetcher follows.
  * Deleted labels leave a hole that the common layer reuses for the next
- * insert; the scan skips holes via the liveness bitmap.  Results are exact, and their order is fully
- * determined: by distance, then by insertion sequence.
+ * insert; the scan skips holes via the liveness bitmap.  Results are exact,
+ * and their order is fully determined: by distance, then by insertion
+ * sequence.
  */
 #include "index/persist.h"
 #include "index/rowchunks.h"
