@@ -552,7 +552,9 @@ static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p,
             st->visit[v] = epoch;
             float bound = st->res_n < ef ? INFINITY : st->res[0].dist;
             float d = probe_distance_below(index, st, p, v, bound);
-            if (d < bound) {
+            /* (res_n < ef first: a distance that overflowed to +inf still
+             * fills a beam that is not full, as before.) */
+            if (st->res_n < ef || d < bound) {
                 hnsw_item it = {d, v};
                 minheap_push(st->cand, &st->cand_n, it);
                 if (v != exclude && (!filter || shoal__allowed(index, filter, v))) {
