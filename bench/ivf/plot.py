@@ -38,7 +38,7 @@ def main():
         ys = [p['qps'] for p in pts]
         zoom_y += [y for x, y in zip(xs, ys) if x >= zoom_from]
         fam = c['label'].split(' ', 1)[1].rsplit('-r', 1)[0]
-        mem = f" [codes {c['codes_x']:.3f}x f32]" if c.get('codes_x') is not None else ''
+        mem = f" [{c['total_mb']:.1f} MiB in memory]" if c.get('total_mb') is not None else ''
         for ax in (ax_all, ax_zoom):
             ax.plot(xs, ys, label=c['label'] + mem, color=colors[families.index(fam) % len(colors)],
                     **style(c))
@@ -47,16 +47,18 @@ def main():
         ax.set_xlabel(f"recall@{run['k']}")
         ax.grid(True, which='both', alpha=0.3)
         ax.axvline(target, color='gray', linewidth=0.8, alpha=0.6)
+        ax.axvline(0.99, color='gray', linewidth=0.8, alpha=0.6, linestyle=':')
     ax_all.set_ylabel('queries per second (one thread, one query per call)')
     ax_all.legend(fontsize=7, loc='lower left')
     ax_zoom.set_xlim(zoom_from, 1.0005)
     if zoom_y:
         ax_zoom.set_ylim(min(zoom_y) / 1.3, max(zoom_y) * 1.3)
-    ax_zoom.set_title(f'recall >= {zoom_from} (line: target recall {target})', fontsize=9)
+    ax_zoom.set_title(f'recall >= {zoom_from} (lines: recall {target} and 0.99)', fontsize=9)
     fig.suptitle(f"IVF, Fashion-MNIST {run['base']:,} x {run['dim']}, L2, nlist={run['nlist']}; "
                  f"{run['queries']:,} queries, nprobe swept. faiss {run.get('faiss') or ''}: "
                  "Debian generic build (no AVX2)", fontsize=10)
-    fig.text(0.99, 0.005, f"{run.get('cpu', '')}, {run['date'][:10]}", ha='right', va='bottom',
+    fig.text(0.99, 0.005, f"{run.get('cpu', '')} ({run.get('flags') or '?'}), {run['date'][:10]}; "
+             "-ext: rerank rows read per query from the segment file", ha='right', va='bottom',
              fontsize=6, color='gray')
     fig.tight_layout()
     fig.savefig(out)

@@ -162,9 +162,10 @@ function curves(records) {
     c.bestR = best === c && siblings.length > 1;
   }
   const famOrder = ['ivf-f32', 'ivf-sq8'];
+  const flatOf = (f) => (f === 'ivf-flat' ? 'ivf-f32' : f); // faiss calls it ivf-flat
   const famRank = (f) => (famOrder.includes(f) ? famOrder.indexOf(f) : f.startsWith('ivf-pq8') ? 2
     : f.includes('-ext-sync') ? 7 : f.includes('-ext') ? 6 : f.startsWith('ivf-pq4') ? 3 + (f.endsWith('x392') ? 0 : 1) : 5);
-  const rank = (c) => (libRank[c.library] ?? 3) * 100 + famRank(c.family) * 10;
+  const rank = (c) => (libRank[c.library] ?? 3) * 100 + famRank(flatOf(c.family)) * 10;
   return cs.sort((a, b) => rank(a) - rank(b) || a.rerank - b.rerank);
 }
 
