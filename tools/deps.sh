@@ -69,7 +69,9 @@ fi
 
 [ "$what" = arm64 ] && exit 0
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+# (An emptied node_modules -- no .package-lock.json, which npm ci writes --
+# is installed again too.)
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules ]; then
     echo "deps: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
     touch node_modules
