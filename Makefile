@@ -480,6 +480,13 @@ $(BUILD)/bench_collection_native: bench/collection_native.c bench/bench_util.h $
 bench-scale: wasm
 	node bench/scale/wasm-ceiling.mjs --dim 384 --batch 100000
 
+# One million 128-d vectors in one headless Chromium tab: built in a worker on
+# indexedDBStore, reloaded, reopened and searched (docs/BENCHMARKS.md, "One
+# million vectors in a Chromium tab").  Options in BENCH_TAB_ARGS (--kind ivf ...).
+.PHONY: bench-tab
+bench-tab: wasm
+	node bench/scale/tab-1m.mjs $(BENCH_TAB_ARGS)
+
 # Remote collections (issue 12): a 1M x 96 IVF-PQ collection written by the
 # collection benchmark behind a loopback gateway: bytes and time of lazy
 # queries, and of a sync after 1% more records.
