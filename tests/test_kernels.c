@@ -154,7 +154,8 @@ static void test_names(void) {
     for (size_t i = 0; i <= N_TABLES; i++) {
         if (!all[i]) continue;
         CHECK(all[i]->name && all[i]->l2sq_f32 && all[i]->dot_f32 && all[i]->dot_i8 &&
-              all[i]->l2sq_i8 && all[i]->pq4_scan && all[i]->l2sq_f32_below);
+              all[i]->l2sq_i8 && all[i]->pq4_scan && all[i]->l2sq_f32_below &&
+              all[i]->dot_i16_i8);
     }
 }
 
@@ -301,6 +302,8 @@ static void test_empty(void) {
         CHECK(all[t]->dot_f32(&f, &f, 0) == 0.0f);
         CHECK_INT(all[t]->dot_i8(&c, &c, 0), 0);
         CHECK_INT(all[t]->l2sq_i8(&c, &c, 0), 0);
+        int16_t q = 1;
+        CHECK_INT(all[t]->dot_i16_i8(&q, &c, 0), 0);
     }
 }
 
@@ -356,6 +359,64 @@ static void test_i8_extremes(void) {
 out:
     free(a);
     free(b);
+}
+
+/*
+ * dot_i16_i8 at every length to DIM_MAX_TESTED and at long ones up to
+ * SHOAL_DIM_MAX, misaligned, against a 64-bit sum: random queries within
+ * shoal__i16_qmax(n) and codes in -127..127, then the bound itself (every
+ * term +-qmax * 127, the largest sum the contract allows, and alternating
+ * signs).  Also that qmax really keeps the worst case below 2^31.
+ */
+static void test_i16_i8_every_dim(void) {
+    static const size_t big[] = {516, 517, 784, 1000, 4097, SHOAL_DIM_MAX};
+    const size_t cap = SHOAL_DIM_MAX + 16;
+    int16_t *q = malloc(cap * sizeof *q);
+    int8_t *c = malloc(cap);
+    test_rng rng = {0x6931366938303031ull};
+    const shoal__kernels *all[N_TABLES + 1];
+    all_tables(all);
+    if (!CHECK(q && c)) goto out;
+    CHECK_INT(shoal__i16_qmax(1), 32767);
+    CHECK_INT(shoal__i16_qmax(516), 32767);
+    CHECK_INT(shoal__i16_qmax(784), 21568);
+    CHECK_INT(shoal__i16_qmax(SHOAL_DIM_MAX), 1032);
+    int compared = 0;
+    for (size_t j = 0; j < DIM_MAX_TESTED + sizeof big / sizeof big[0]; j++) {
+        size_t n = j < DIM_MAX_TESTED ? j + 1 : big[j - DIM_MAX_TESTED];
+        int32_t qmax = shoal__i16_qmax(n);
+        CHECK((long long)qmax * 127 * (long long)n <= 2147483647ll);
+        for (int pattern = 0; pattern < 4; pattern++) {
+            size_t oq = n % 8, oc = n % 16;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t r = test_rng_next(&rng);
+                switch (pattern) {
+                case 0: /* random within the bound */
+                    q[oq + i] = (int16_t)((int64_t)(r % (2u * (uint64_t)qmax + 1)) - qmax);
+                    c[oc + i] = (int8_t)((int)((r >> 32) % 255u) - 127);
+                    break;
+                case 1: q[oq + i] = (int16_t)qmax; c[oc + i] = 127; break;
+                case 2: q[oq + i] = (int16_t)-qmax; c[oc + i] = 127; break;
+                default: /* alternating signs */
+                    q[oq + i] = (int16_t)((i & 1) ? -qmax : qmax);
+                    c[oc + i] = (int8_t)((i & 2) ? -127 : 127);
+                }
+            }
+            long long want = 0;
+            for (size_t i = 0; i < n; i++) want += (long long)q[oq + i] * c[oc + i];
+            for (size_t t = 0; t <= N_TABLES; t++) {
+                if (!all[t]) continue;
+                compared++;
+                if (!CHECK_I32(all[t]->name, "dot_i16_i8", n, oq, oc,
+                               all[t]->dot_i16_i8(q + oq, c + oc, n), want))
+                    goto out;
+            }
+        }
+    }
+    printf("    dot_i16_i8 runs compared with the 64-bit sum: %d\n", compared);
+out:
+    free(q);
+    free(c);
 }
 
 /* Large f32 magnitudes and exact cancellation: sums of integers below 2^24
@@ -456,6 +517,14 @@ static int run_at_end(float *fa_end, float *fb_end, int8_t *ia_end, int8_t *ib_e
             if (!compare_pair(all[t], fa_end - n, fb_end - n, ia_end - n, ib_end - n, n, 0, 0))
                 return 0;
         }
+        /* The int16 query: the int8 bytes read as n int16 ending at ia_end
+         * (|q| <= 32768 and |c| <= 128 over n <= 300 terms fits int32). */
+        const int16_t *q_end = (const int16_t *)(const void *)ia_end;
+        for (size_t t = 1; t <= N_TABLES; t++)
+            if (all[t] && !CHECK_I32(all[t]->name, "dot_i16_i8", n, 0, 0,
+                                     all[t]->dot_i16_i8(q_end - n, ib_end - n, n),
+                                     all[0]->dot_i16_i8(q_end - n, ib_end - n, n)))
+                return 0;
         /* The scalar run on its own still matters under ASan. */
         volatile float sink = all[0]->l2sq_f32(fa_end - n, fb_end - n, n);
         (void)sink;
@@ -515,6 +584,7 @@ void suite_kernels(void) {
         {"f32_exact_integers", test_f32_exact_integers},
         {"i8_every_dim_misaligned", test_i8_every_dim_misaligned},
         {"i8_extremes", test_i8_extremes},
+        {"i16_i8_every_dim", test_i16_i8_every_dim},
         {"pq4_scan_every_m_misaligned", test_pq4_scan_every_m_misaligned},
         {"no_overread_malloc_end", test_no_overread_malloc_end},
 #ifdef TEST_HAVE_GUARD_PAGE

@@ -109,6 +109,19 @@ static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n) {
     return sum;
 }
 
+static int32_t dot_i16_i8_avx2(const int16_t *q, const int8_t *c, size_t n) {
+    __m256i s = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i vq = _mm256_loadu_si256((const __m256i *)(q + i));
+        __m256i vc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(c + i)));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(vq, vc));
+    }
+    int32_t sum = hsum256_epi32(s);
+    for (; i < n; i++) sum += (int32_t)q[i] * (int32_t)c[i];
+    return sum;
+}
+
 static int32_t l2sq_i8_avx2(const int8_t *a, const int8_t *b, size_t n) {
     __m256i s = _mm256_setzero_si256();
     size_t i = 0;
@@ -158,6 +171,6 @@ static void pq4_scan_avx2(const uint8_t *codes, const uint8_t *lut, size_t m2, s
 
 const shoal__kernels shoal__kernels_avx2 = {
     "avx2", l2sq_f32_avx2, dot_f32_avx2, dot_i8_avx2, l2sq_i8_avx2, pq4_scan_avx2,
-    l2sq_f32_below_avx2,
+    l2sq_f32_below_avx2, dot_i16_i8_avx2,
 };
 #endif

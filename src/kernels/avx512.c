@@ -100,6 +100,23 @@ static int32_t dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n) {
     return _mm512_reduce_add_epi32(s);
 }
 
+static int32_t dot_i16_i8_avx512(const int16_t *q, const int8_t *c, size_t n) {
+    __m512i s = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512i vq = _mm512_loadu_si512((const void *)(q + i));
+        __m512i vc = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(c + i)));
+        s = _mm512_add_epi32(s, _mm512_madd_epi16(vq, vc));
+    }
+    if (i < n) {
+        __mmask32 m = (__mmask32)((1ull << (n - i)) - 1u);
+        __m512i vq = _mm512_maskz_loadu_epi16(m, q + i);
+        __m512i vc = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, c + i));
+        s = _mm512_add_epi32(s, _mm512_madd_epi16(vq, vc));
+    }
+    return _mm512_reduce_add_epi32(s);
+}
+
 static int32_t l2sq_i8_avx512(const int8_t *a, const int8_t *b, size_t n) {
     __m512i s = _mm512_setzero_si512();
     size_t i = 0;
@@ -168,6 +185,6 @@ static void pq4_scan_avx512(const uint8_t *codes, const uint8_t *lut, size_t m2,
 
 const shoal__kernels shoal__kernels_avx512 = {
     "avx512", l2sq_f32_avx512, dot_f32_avx512, dot_i8_avx512, l2sq_i8_avx512, pq4_scan_avx512,
-    l2sq_f32_below_avx512,
+    l2sq_f32_below_avx512, dot_i16_i8_avx512,
 };
 #endif

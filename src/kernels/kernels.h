@@ -43,7 +43,18 @@ typedef struct shoal__kernels {
     /* l2sq_f32 when it is below bound (the same bits); otherwise any value
      * >= bound: the sum may stop once a partial sum reaches bound. */
     float (*l2sq_f32_below)(const float *a, const float *b, size_t n, float bound);
+    /* sum q[i] * c[i], exact in int32 when |q[i]| <= shoal__i16_qmax(n)
+     * (and |c[i]| <= 127): an int16 query against int8 codes (IVF SQ8). */
+    int32_t (*dot_i16_i8)(const int16_t *q, const int8_t *c, size_t n);
 } shoal__kernels;
+
+/* The largest |q[i]| that keeps every partial sum of dot_i16_i8 over n
+ * terms below 2^31 with codes in -127..127: 32767 up to n = 516, then
+ * floor((2^31 - 1) / (127 n)) (1032 at SHOAL_DIM_MAX). */
+static inline int32_t shoal__i16_qmax(size_t n) {
+    size_t m = n ? 2147483647u / (127u * n) : 32767u;
+    return m > 32767u ? 32767 : (int32_t)m;
+}
 
 /* Elements between two partial-sum checks of l2sq_f32_below (a multiple of
  * SHOAL_F32_LANES). */

@@ -147,6 +147,23 @@ static int32_t dot_i8_neon(const int8_t *a, const int8_t *b, size_t n) {
     return sum;
 }
 
+static int32_t dot_i16_i8_neon(const int16_t *q, const int8_t *c, size_t n) {
+    int32x4_t s0 = vdupq_n_s32(0), s1 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        int8x16_t vc = vld1q_s8(c + i);
+        int16x8_t cl = vmovl_s8(vget_low_s8(vc)), ch = vmovl_high_s8(vc);
+        int16x8_t ql = vld1q_s16(q + i), qh = vld1q_s16(q + i + 8);
+        s0 = vmlal_s16(s0, vget_low_s16(ql), vget_low_s16(cl));
+        s1 = vmlal_high_s16(s1, ql, cl);
+        s0 = vmlal_s16(s0, vget_low_s16(qh), vget_low_s16(ch));
+        s1 = vmlal_high_s16(s1, qh, ch);
+    }
+    int32_t sum = vaddvq_s32(vaddq_s32(s0, s1));
+    for (; i < n; i++) sum += (int32_t)q[i] * (int32_t)c[i];
+    return sum;
+}
+
 static int32_t l2sq_i8_neon(const int8_t *a, const int8_t *b, size_t n) {
     int32x4_t s0 = vdupq_n_s32(0), s1 = s0;
     size_t i = 0;
@@ -198,6 +215,6 @@ static void pq4_scan_neon(const uint8_t *codes, const uint8_t *lut, size_t m2, s
 
 const shoal__kernels shoal__kernels_neon = {
     "neon", l2sq_f32_neon, dot_f32_neon, dot_i8_neon, l2sq_i8_neon, pq4_scan_neon,
-    l2sq_f32_below_neon,
+    l2sq_f32_below_neon, dot_i16_i8_neon,
 };
 #endif

@@ -72,6 +72,12 @@ static int32_t l2sq_i8_scalar(const int8_t *a, const int8_t *b, size_t n) {
     return sum;
 }
 
+static int32_t dot_i16_i8_scalar(const int16_t *q, const int8_t *c, size_t n) {
+    int32_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (int32_t)q[i] * (int32_t)c[i];
+    return sum;
+}
+
 /* The fast-scan specification: plain table lookups, uint16 wraparound. */
 static void pq4_scan_scalar(const uint8_t *codes, const uint8_t *lut, size_t m2, size_t nblocks,
                             uint16_t *out) {
@@ -90,5 +96,5 @@ static void pq4_scan_scalar(const uint8_t *codes, const uint8_t *lut, size_t m2,
 
 const shoal__kernels shoal__kernels_scalar = {
     "scalar", l2sq_f32_scalar, dot_f32_scalar, dot_i8_scalar, l2sq_i8_scalar, pq4_scan_scalar,
-    l2sq_f32_below_scalar,
+    l2sq_f32_below_scalar, dot_i16_i8_scalar,
 };

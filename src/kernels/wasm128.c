@@ -112,6 +112,21 @@ static int32_t dot_i8_wasm128(const int8_t *a, const int8_t *b, size_t n) {
     return sum;
 }
 
+static int32_t dot_i16_i8_wasm128(const int16_t *q, const int8_t *c, size_t n) {
+    v128_t s = wasm_i32x4_splat(0);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v128_t vc = wasm_v128_load(c + i);
+        s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_v128_load(q + i),
+                                                    wasm_i16x8_extend_low_i8x16(vc)));
+        s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_v128_load(q + i + 8),
+                                                    wasm_i16x8_extend_high_i8x16(vc)));
+    }
+    int32_t sum = hsum_i32x4(s);
+    for (; i < n; i++) sum += (int32_t)q[i] * (int32_t)c[i];
+    return sum;
+}
+
 static int32_t l2sq_i8_wasm128(const int8_t *a, const int8_t *b, size_t n) {
     v128_t s = wasm_i32x4_splat(0);
     size_t i = 0;
@@ -156,6 +171,6 @@ static void pq4_scan_wasm128(const uint8_t *codes, const uint8_t *lut, size_t m2
 
 const shoal__kernels shoal__kernels_wasm128 = {
     "wasm-simd128", l2sq_f32_wasm128, dot_f32_wasm128, dot_i8_wasm128, l2sq_i8_wasm128,
-    pq4_scan_wasm128, l2sq_f32_below_wasm128,
+    pq4_scan_wasm128, l2sq_f32_below_wasm128, dot_i16_i8_wasm128,
 };
 #endif
