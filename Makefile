@@ -318,7 +318,8 @@ test-types: wasm
 # and the end of the run's log is printed.
 # make test-fuzz (part of make test) runs each target FUZZ_SHORT seconds, one
 # after the other, and prints its execution count; make fuzz runs each
-# FUZZ_LONG seconds; make fuzz-run-<target> FUZZ_TIME=N runs one.
+# FUZZ_LONG seconds; make fuzz-run-<target> FUZZ_TIME=N runs one, and
+# FUZZ_RUNS=N instead stops it after N executions (make fuzz FUZZ_RUNS=10000000).
 
 FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -348,12 +349,14 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(ZSTD_NATIVE_OBJ)
 # One target for FUZZ_TIME seconds; its log in build/fuzz/<target>.log.
 fuzz-run-%: $(BUILD)/fuzz/fuzz_%
 	@mkdir -p $(BUILD)/fuzz/corpus-$*
-	@$(BUILD)/fuzz/fuzz_$* $(call FUZZ_ARGS_OF,$*) -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	@$(BUILD)/fuzz/fuzz_$* $(call FUZZ_ARGS_OF,$*) -print_final_stats=1 \
+	    $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_TIME)) \
 	    $(BUILD)/fuzz/corpus-$* tests/fuzz/seeds-$* $(FUZZ_SEEDS_$*) > $(BUILD)/fuzz/$*.log 2>&1 || \
 	    { echo "fuzz_$*: FAILED (build/fuzz/$*.log, artifact build/fuzz/$*-*)"; tail -n 60 $(BUILD)/fuzz/$*.log; exit 1; }
-	@awk -v t=fuzz_$* '/^stat::number_of_executed_units/{n=$$2} /^stat::new_units_added/{u=$$2} \
-	    /^stat::peak_rss_mb/{m=$$2} END{printf "%-14s %10d executions in $(FUZZ_TIME) s (%d/s), %d new units, peak %d MB\n", \
-	    t, n, n/$(FUZZ_TIME), u, m}' $(BUILD)/fuzz/$*.log
+	@awk -v t=fuzz_$* -v s=$(FUZZ_TIME) '/^stat::number_of_executed_units/{n=$$2} /^stat::new_units_added/{u=$$2} \
+	    /^stat::peak_rss_mb/{m=$$2} /^Done [0-9]+ runs in [0-9]+ second/{s=$$5} \
+	    END{if (s < 1) s = 1; printf "%-14s %10d executions in %d s (%d/s), %d new units, peak %d MB\n", \
+	    t, n, s, n/s, u, m}' $(BUILD)/fuzz/$*.log
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 test-fuzz: $(FUZZ_BINS)
