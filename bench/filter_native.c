@@ -657,7 +657,7 @@ static void run_kind(bench *b, const char *kind)
             p.quantizer = SHOAL_QUANTIZER_PQ;
             p.ivf.pq_bits = 4;
             p.ivf.pq_m = a->pq_m;
-            p.ivf.rerank = a->rerank;
+            p.rerank = a->rerank;
         }
     } else {
         die("unknown kind (hnsw, ivf-flat, ivf-pq4)", kind);
@@ -674,7 +674,7 @@ static void run_kind(bench *b, const char *kind)
            "\"rss_delta_mb\":%.1f,\"simd\":\"%s\"}\n",
            kind, hnsw ? a->M : 0, hnsw ? a->efc : 0, hnsw ? DEFAULT_EF : 0, hnsw ? 0 : stats.nlist,
            hnsw ? 0 : a->nprobes[0], strcmp(kind, "ivf-pq4") ? "f32" : "pq", p.ivf.pq_m,
-           p.ivf.pq_bits, p.ivf.rerank, (unsigned long long)a->seed, train_s, add_s,
+           p.ivf.pq_bits, p.rerank, (unsigned long long)a->seed, train_s, add_s,
            train_s + add_s, (double)stats.memory_bytes / (1024.0 * 1024.0),
            (double)stats.metadata_bytes / (1024.0 * 1024.0), rss1 - rss0,
            shoal_index_simd_name(index));

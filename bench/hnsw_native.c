@@ -13,6 +13,8 @@
  *   --kind hnsw|flat      flat is exact (recall 1.0): it proves the pipeline
  *                         while the HNSW kind is not in the build
  *   --quantizer f32|sq8     HNSW vector quantizer
+ *   --rerank N            sq8: keep float32 copies and rerank the N best of the
+ *                         ef candidates exactly (N >= every ef: all of them)
  *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
  *   --thp 0               plain malloc as the allocator, without the default
  *                         allocator's transparent huge pages (src/core/mem.c)
@@ -37,7 +39,7 @@ typedef struct bench_args {
     const char *neighbors;
     const char *kind;
     const char *quantizer;
-    uint32_t base, queries, k, M, efc, runs, thp;
+    uint32_t base, queries, k, M, efc, runs, thp, rerank;
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
 } bench_args;
@@ -65,6 +67,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--efc")) a->efc = parse_u32(key, val);
         else if (!strcmp(key, "--runs")) a->runs = parse_u32(key, val);
         else if (!strcmp(key, "--thp")) a->thp = parse_u32(key, val);
+        else if (!strcmp(key, "--rerank")) a->rerank = parse_u32(key, val);
         else if (!strcmp(key, "--efs")) {
             char buf[512];
             snprintf(buf, sizeof buf, "%s", val);
@@ -111,8 +114,8 @@ int main(int argc, char **argv)
 
     int hnsw = !strcmp(a.kind, "hnsw");
     char variant[64];
-    snprintf(variant, sizeof variant, "%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
-             a.thp ? "" : "-nothp");
+    snprintf(variant, sizeof variant, "%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
+             a.rerank ? "-rerank" : "", a.thp ? "" : "-nothp");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
     params.hnsw.M = a.M;
     params.hnsw.ef_construction = a.efc;
     params.quantizer = !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8 : SHOAL_QUANTIZER_F32;
+    params.rerank = a.rerank;
     const shoal_allocator plain = {plain_alloc, plain_free, NULL};
     if (!a.thp) params.allocator = &plain;
 
@@ -136,10 +140,10 @@ int main(int argc, char **argv)
 
     printf("{\"type\":\"build\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
            "\"queries\":%u,\"k\":%u,\"version\":\"%s\",\"params\":{\"M\":%u,\"ef_construction\":%u,"
-           "\"quantizer\":\"%s\",\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
+           "\"quantizer\":\"%s\",\"rerank\":%u,\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
            "\"lib_mb\":%.1f,\"levels\":%u,\"mean_degree\":%.2f,"
            "\"notes\":\"C, %s kernels; lib_mb = shoal_index_memory_bytes.%s\"}\n",
-           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.quantizer, a.kind,
+           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.quantizer, a.rerank, a.kind,
            build_s, rss1 - rss0, (double)stats.memory_bytes / (1024.0 * 1024.0), stats.levels,
            stats.mean_degree, shoal_index_simd_name(index),
            hnsw ? "" : " FLAT (exact): pipeline check, not HNSW.");

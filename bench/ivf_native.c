@@ -180,7 +180,7 @@ int main(int argc, char **argv)
         params.ivf.pq_bits = a.pq_bits;
         params.ivf.pq_tables = a.pq_tables;
     }
-    params.ivf.rerank = a.reranks[0];
+    params.rerank = a.reranks[0];
 
     double rss0 = rss_mb();
     double t0 = now_seconds();

@@ -213,10 +213,6 @@ typedef struct shoal_ivf_params {
                               dimensions per sub-quantizer */
     uint32_t pq_bits;      /* PQ: 8 (float tables) or 4 (fast scan: SIMD shuffles over
                               uint8 tables); default 8 */
-    uint32_t rerank;       /* SQ8/PQ: keep float32 copies of the vectors (reported as
-                              shoal_stats.rerank_bytes) and by default rerank this many
-                              best candidates exactly; 0 = no copies, no rerank.
-                              Must be 0 for f32. */
     uint32_t train_sample; /* k-means trains on at most this many vectors per centroid,
                               sampled without replacement; default 256, >= 1 */
     uint32_t train_iters;  /* k-means iterations; default 10, at most 1000 */
@@ -237,6 +233,11 @@ typedef struct shoal_params {
     shoal_quantizer quantizer; /* default f32; hnsw: f32 or sq8 (int8 codes for
                                   traversal, float rerank of the final candidates);
                                   ivf: f32, sq8 or pq; flat: f32 */
+    uint32_t rerank;        /* hnsw sq8, ivf sq8/pq: keep float32 copies of the vectors
+                               (reported as shoal_stats.rerank_bytes) and by default
+                               rerank this many best candidates exactly; 0 = no copies
+                               (hnsw sq8 then reranks its final candidates against
+                               their decoded codes).  At most 2^20; must be 0 for f32. */
     shoal_simd simd;        /* default auto; SCALAR forces the reference */
     uint64_t seed;          /* PRNG seed for randomized kinds; 0 = fixed default */
     const shoal_allocator *allocator; /* NULL = malloc/free; copied */
@@ -264,6 +265,8 @@ typedef struct shoal_params {
       "flat (default, exact), hnsw (graph), ivf (inverted lists)")                           \
     X(quantizer, ENUM, "quantizer", "quantizer", QUANTIZED, QUANTIZER,                       \
       "f32 (default), sq8 (int8 codes; hnsw, ivf), pq (product quantization; ivf)")          \
+    X(rerank, U32, "rerank", "rerank", QUANTIZED, NONE,                                      \
+      "sq8/pq: keep float32 copies and rerank this many candidates")                         \
     X(simd, ENUM, "simd", "simd", ALL, SIMD,                                                 \
       "kernels: auto (default), scalar, avx2, avx512, wasm-simd128, neon (same results)")          \
     X(seed, U64, "seed", "seed", ALL, NONE,                                                  \
@@ -279,8 +282,6 @@ typedef struct shoal_params {
       "default lists probed per search (default nlist/16)")                                  \
     X(ivf.pq_m, U32, "pqM", "pq-m", IVF, NONE, "pq sub-quantizers; must divide dim")          \
     X(ivf.pq_bits, U32, "pqBits", "pq-bits", IVF, NONE, "pq: 8 (default) or 4 (fast scan)")   \
-    X(ivf.rerank, U32, "rerank", "rerank", IVF, NONE,                                        \
-      "sq8/pq: keep float32 copies and rerank this many candidates")                         \
     X(ivf.train_sample, U32, "trainSample", "train-sample", IVF, NONE,                       \
       "k-means vectors per list (default 256)")                                              \
     X(ivf.train_iters, U32, "trainIters", "train-iters", IVF, NONE,                          \
@@ -474,16 +475,18 @@ SHOAL_API int shoal_filter_matches(const shoal_filter *filter, const uint8_t *me
 typedef int (*shoal_filter_fn)(void *ctx, uint32_t label);
 
 /* Search parameters.  Fields of another kind are ignored (ef by flat and
- * ivf, nprobe and rerank by flat and hnsw), so one set of parameters can
+ * ivf, nprobe by flat and hnsw, rerank by flat), so one set of parameters can
  * serve every index of a collection; the JS API rejects them instead. */
 typedef struct shoal_search_params {
     uint32_t ef;                 /* HNSW candidate list size; 0 = the index's
                                     ef_search (raised to k); else must be >= k */
     uint32_t nprobe;             /* IVF lists probed; 0 = the index's nprobe;
                                     else 1..nlist */
-    uint32_t rerank;             /* IVF SQ8/PQ with rerank copies: candidates
-                                    reranked in float32; 0 = the index's rerank
-                                    (raised to k); else must be >= k */
+    uint32_t rerank;             /* HNSW SQ8 and IVF SQ8/PQ with rerank copies:
+                                    candidates reranked in float32 (HNSW: the best
+                                    of the ef found, all of them when rerank >= ef);
+                                    0 = the index's rerank (raised to k); else must
+                                    be >= k */
     shoal_filter_fn filter;      /* NULL = every record */
     void *filter_ctx;
     /* Alternatively a bitmap: bit (label % 8) of byte (label / 8) set keeps
@@ -499,7 +502,7 @@ typedef struct shoal_search_params {
 #define SHOAL_SEARCH_PARAM_LIST(X)                                                       \
     X(ef, "ef", "ef", HNSW, "candidate list size, >= k (default: the index's efSearch)") \
     X(nprobe, "nprobe", "nprobe", IVF, "lists probed, 1..nlist (default: the index's)")  \
-    X(rerank, "rerank", "rerank", IVF,                                                    \
+    X(rerank, "rerank", "rerank", QUANTIZED,                                              \
       "candidates reranked in float32, >= k (needs rerank copies)")
 
 SHOAL_API void shoal_search_params_init(shoal_search_params *params);
@@ -541,9 +544,9 @@ typedef struct shoal_stats {
     /* IVF: bytes of what a search must read -- centroids, codebooks, list
      * labels and codes (allocation headers included); else 0 */
     size_t codes_bytes;
-    /* IVF: bytes of the float32 rerank copies, kept per list apart from the
-     * codes (so a later store can leave them out of memory); else 0.
-     * memory_bytes includes both. */
+    /* HNSW SQ8 and IVF: bytes of the float32 rerank copies, kept apart from
+     * the codes (IVF: per list, so a later store can leave them out of
+     * memory); else 0.  memory_bytes includes them. */
     size_t rerank_bytes;
     uint32_t nlist;        /* IVF: lists (0 until trained); else 0 */
     size_t metadata_bytes; /* encoded metadata of the live records (included in
@@ -559,7 +562,7 @@ typedef struct shoal_stats {
     X(mean_degree, "meanDegree", "hnsw: mean level-0 out-degree; else 0")               \
     X(memory_bytes, "memoryBytes", "bytes the core holds for this index")               \
     X(codes_bytes, "codesBytes", "ivf: centroids, codebooks, list labels and codes")    \
-    X(rerank_bytes, "rerankBytes", "ivf: float32 rerank copies")                        \
+    X(rerank_bytes, "rerankBytes", "hnsw sq8, ivf: float32 rerank copies")                        \
     X(nlist, "nlist", "ivf: lists (0 until trained)")                                   \
     X(metadata_bytes, "metadataBytes", "encoded metadata of the live records")          \
     X(with_metadata, "withMetadata", "live records that have metadata")

@@ -59,7 +59,7 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     p.quantizer = c->quantizer;
     p.ivf.pq_m = c->pq_m;
     p.ivf.pq_bits = c->pq_bits;
-    p.ivf.rerank = c->rerank;
+    p.rerank = c->rerank;
     shoal_index *index;
     if (shoal_index_new(&p, &index)) return NULL;
     test_rng rng = {4000u + number};

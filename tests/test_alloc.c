@@ -151,6 +151,7 @@ typedef struct txn_case {
     int loaded;       /* 1: each attempt loads the n0 records' segment
                          (cheaper than building them again) */
     uint32_t ef;      /* HNSW ef_construction; 0: 24 (M 6) */
+    uint32_t rerank;  /* HNSW sq8: rerank copies (IVF sq8 and pq4 always have them) */
 } txn_case;
 
 /*
@@ -174,6 +175,8 @@ static void test_failed_mutations_change_nothing(void) {
         {"ivf pq8 (loaded)", SHOAL_KIND_IVF, SHOAL_QUANTIZER_PQ, 400, 8, 1, 0},
         {"hnsw f32 (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32, 300, 0, 1, 0},
         {"hnsw sq8 trained (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0},
+        {"hnsw sq8 rerank, training in the batch", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1000, 0, 0, 0, 16},
+        {"hnsw sq8 rerank trained (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0, 16},
     };
     const uint32_t dim = 12, batch = 60;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
@@ -199,7 +202,10 @@ static void test_failed_mutations_change_nothing(void) {
         int no_pq = tc->kind == SHOAL_KIND_IVF && tc->quantizer != SHOAL_QUANTIZER_PQ;
         p.ivf.pq_bits = no_pq ? 0 : tc->pq_bits ? tc->pq_bits : 4;
         p.ivf.pq_m = no_pq ? 0 : 6;
-        p.ivf.rerank = tc->quantizer == SHOAL_QUANTIZER_PQ && tc->pq_bits == 8 ? 0 : 10;
+        if (tc->kind == SHOAL_KIND_IVF)
+            p.rerank = tc->quantizer == SHOAL_QUANTIZER_PQ && tc->pq_bits == 8 ? 0 : 10;
+        else
+            p.rerank = tc->rerank;
         uint8_t *seg0 = NULL;
         size_t seg0_size = 0;
         if (tc->loaded) {
@@ -492,7 +498,7 @@ static void test_reads_out_of_memory(void) {
         p.ivf.nprobe = 2;
         p.ivf.pq_bits = rc->pq_bits;
         p.ivf.pq_m = rc->pq_bits ? 6 : 0;
-        p.ivf.rerank = rc->rerank;
+        p.rerank = rc->rerank;
         shoal_index *index;
         if (!CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK)) break;
         if (rc->kind == SHOAL_KIND_IVF) CHECK_INT(shoal_index_train(index, rc->n, data, READ_DIM), SHOAL_OK);

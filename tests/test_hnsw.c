@@ -179,6 +179,159 @@ static void test_sq8_memory(void) {
     free(queries);
 }
 
+/* SQ8 with rerank copies: traversal on the codes is unchanged (the same
+ * graph as without copies), the results carry exact float32 distances
+ * (equal to the flat index's, bit for bit), get() returns the vector
+ * given, and a segment keeps the copies behind the HNSW_COPIES feature bit. */
+static void test_sq8_rerank_copies(void) {
+    const uint32_t dim = 24, n = 2000, nq = 40, ef = 96;
+    float *data = clustered(61, n + nq, dim, 20);
+    const float *queries = data + (size_t)n * dim;
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = dim;
+    p.kind = SHOAL_KIND_HNSW;
+    p.quantizer = SHOAL_QUANTIZER_SQ8;
+    p.seed = 3;
+    p.hnsw.M = 8;
+    p.hnsw.ef_construction = 64;
+    shoal_index *plain = NULL, *copies = NULL, *flat = make_flat(dim, SHOAL_METRIC_L2);
+    CHECK_INT(shoal_index_new(&p, &plain), SHOAL_OK);
+    p.rerank = 1024;
+    CHECK_INT(shoal_index_new(&p, &copies), SHOAL_OK);
+    /* Before training the copies are the traversal rows. */
+    CHECK_INT(add_rows(copies, data, dim, 0, 500), 500);
+    CHECK_INT(add_rows(copies, data, dim, 500, n - 500), (int)(n - 500));
+    CHECK_INT(add_rows(plain, data, dim, 0, n), (int)n);
+    CHECK_INT(add_rows(flat, data, dim, 0, n), (int)n);
+    CHECK_INT(shoal_index_trained(copies), 1);
+    CHECK_INT(shoal_index_check(copies), SHOAL_OK);
+
+    shoal_stats st_plain, st_copies;
+    shoal_index_stats(plain, &st_plain);
+    shoal_index_stats(copies, &st_copies);
+    CHECK_INT(st_plain.rerank_bytes, 0);
+    CHECK(st_copies.rerank_bytes >= (size_t)n * dim * 4);
+    CHECK(st_copies.memory_bytes >= st_plain.memory_bytes + st_copies.rerank_bytes);
+    float got[24];
+    CHECK_INT(shoal_index_get(copies, "r1234", 5, got), SHOAL_OK);
+    CHECK(memcmp(got, data + (size_t)1234 * dim, sizeof got) == 0);
+
+    /* The same graph: the level-0 links of every node agree. */
+    int same = 1;
+    for (uint32_t label = 0; label < n && same; label++) {
+        const uint32_t *a = shoal__hnsw_links(plain, label, 0), *b = shoal__hnsw_links(copies, label, 0);
+        same = a && b && a[0] == b[0] && memcmp(a, b, (1 + (size_t)a[0]) * 4) == 0;
+    }
+    CHECK(same);
+
+    shoal_search_params sp;
+    shoal_search_params_init(&sp);
+    sp.ef = ef;
+    double r_plain = test_recall_at_k(plain, flat, queries, nq, dim, K, &sp);
+    double r_copies = test_recall_at_k(copies, flat, queries, nq, dim, K, &sp);
+    if (getenv("SHOAL_VERBOSE"))
+        fprintf(stderr, "    sq8 recall@10 ef %u: decoded rerank %.4f, copies %.4f\n", ef, r_plain,
+                r_copies);
+    CHECK(r_copies >= r_plain);
+    CHECK(r_copies >= 0.99);
+    /* Every result shared with the exact answer has the exact distance. */
+    uint32_t la[K], lf[K];
+    float da[K], df[K];
+    long shared = 0, exact = 0;
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *v = queries + (size_t)q * dim;
+        int na = shoal_index_search(copies, v, dim, K, &sp, la, da);
+        int nf = shoal_index_search(flat, v, dim, K, NULL, lf, df);
+        CHECK_INT(na, K);
+        CHECK_INT(nf, K);
+        for (int i = 0; i < na; i++)
+            for (int j = 0; j < nf; j++)
+                if (la[i] == lf[j]) {
+                    shared++;
+                    exact += memcmp(&da[i], &df[j], sizeof(float)) == 0;
+                }
+    }
+    CHECK(shared > 0);
+    CHECK_INT(exact, shared);
+
+    /* A rerank depth of k reranks only the k best codes: k results, sorted,
+     * each an exact distance; never more candidates than found. */
+    sp.rerank = K;
+    int nr = shoal_index_search(copies, queries, dim, K, &sp, la, da);
+    CHECK_INT(nr, K);
+    for (int i = 1; i < nr; i++) CHECK(da[i] >= da[i - 1]);
+    double r_depth = test_recall_at_k(copies, flat, queries, nq, dim, K, &sp);
+    CHECK(r_depth <= r_copies);
+    CHECK(r_depth > 0.5);
+    sp.rerank = K - 1;
+    CHECK_INT(shoal_index_search(copies, queries, dim, K, &sp, la, da), SHOAL_EPARAM);
+    sp.rerank = K;
+    CHECK_INT(shoal_index_search(plain, queries, dim, K, &sp, la, da), SHOAL_EPARAM);
+    sp.rerank = 0;
+
+    /* Segments: the copies travel behind their feature bit; load and view
+     * give the same answers; the bytes round-trip. */
+    uint8_t *seg = NULL, *seg_plain = NULL, *again = NULL;
+    size_t size = 0, size_plain = 0, size_again = 0;
+    CHECK_INT(shoal_index_save(copies, NULL, &seg, &size), SHOAL_OK);
+    CHECK_INT(shoal_index_save(plain, NULL, &seg_plain, &size_plain), SHOAL_OK);
+    CHECK_INT(seg[16] & 4, 4);
+    CHECK_INT(seg_plain[16] & 4, 0);
+    CHECK(size >= size_plain + (size_t)n * dim * 4);
+    shoal_index *loaded = NULL, *viewed = NULL;
+    CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
+    CHECK_INT(shoal_index_view(seg, size, NULL, &viewed), SHOAL_OK);
+    CHECK_INT(shoal_index_save(loaded, NULL, &again, &size_again), SHOAL_OK);
+    CHECK(size_again == size && memcmp(again, seg, size) == 0);
+    shoal_stats st_view;
+    shoal_index_stats(viewed, &st_view);
+    CHECK_INT(st_view.rerank_bytes, 0); /* lent by the segment */
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *v = queries + (size_t)q * dim;
+        uint32_t lb[K], lc[K];
+        float db[K], dc[K];
+        int na = shoal_index_search(copies, v, dim, K, &sp, la, da);
+        CHECK_INT(shoal_index_search(loaded, v, dim, K, &sp, lb, db), na);
+        CHECK_INT(shoal_index_search(viewed, v, dim, K, &sp, lc, dc), na);
+        CHECK(memcmp(la, lb, sizeof la) == 0 && memcmp(da, db, sizeof da) == 0);
+        CHECK(memcmp(la, lc, sizeof la) == 0 && memcmp(da, dc, sizeof da) == 0);
+    }
+    CHECK_INT(shoal_index_get(viewed, "r77", 3, got), SHOAL_OK);
+    CHECK(memcmp(got, data + (size_t)77 * dim, sizeof got) == 0);
+    /* Deletes and inserts after a load keep the graph and the copies. */
+    CHECK_INT(delete_row(loaded, 77), 1);
+    CHECK_INT(add_rows(loaded, data, dim, 77, 1), 1);
+    CHECK_INT(shoal_index_check(loaded), SHOAL_OK);
+    CHECK_INT(shoal_index_get(loaded, "r77", 3, got), SHOAL_OK);
+    CHECK(memcmp(got, data + (size_t)77 * dim, sizeof got) == 0);
+
+    /* The feature bit and the config must agree (header CRC made good). */
+    seg[16] &= (uint8_t)~4u;
+    uint32_t crc = shoal_crc32c(0, seg, 60);
+    for (int i = 0; i < 4; i++) seg[60 + i] = (uint8_t)(crc >> (8 * i));
+    shoal_index *bad = NULL;
+    CHECK_INT(shoal_index_load(seg, size, NULL, &bad), SHOAL_ECORRUPT);
+    CHECK(bad == NULL);
+
+    /* Copies need a quantizer. */
+    p.quantizer = SHOAL_QUANTIZER_F32;
+    CHECK_INT(shoal_index_new(&p, &bad), SHOAL_EPARAM);
+    p.quantizer = SHOAL_QUANTIZER_SQ8;
+    p.rerank = (1u << 20) + 1;
+    CHECK_INT(shoal_index_new(&p, &bad), SHOAL_EPARAM);
+
+    shoal_index_free_bytes(copies, seg);
+    shoal_index_free_bytes(plain, seg_plain);
+    shoal_index_free_bytes(loaded, again);
+    shoal_index_free(viewed);
+    shoal_index_free(loaded);
+    shoal_index_free(copies);
+    shoal_index_free(plain);
+    shoal_index_free(flat);
+    free(data);
+}
+
 /* Below the training size SQ8 keeps float32; past it, get() returns the
  * decoded vector, within half a quantization step (the scale is at most
  * 1.125 * the widest range / 254). */
@@ -733,6 +886,7 @@ void suite_hnsw(void) {
         {"recall_sq8", test_recall_sq8},
         {"sq8_memory", test_sq8_memory},
         {"sq8_get", test_sq8_get},
+        {"sq8_rerank_copies", test_sq8_rerank_copies},
         {"mutation_mix", test_mutation_mix},
         {"mutation_mix_sq8", test_mutation_mix_sq8},
         {"delete_entry_point", test_delete_entry_point},

@@ -134,7 +134,7 @@ static shoal_index *make_ivf(shoal_metric metric, ivf_cfg cfg, shoal_simd simd, 
     p.quantizer = cfg.quantizer;
     p.ivf.pq_m = cfg.pq_m;
     p.ivf.pq_bits = cfg.pq_bits;
-    p.ivf.rerank = cfg.rerank;
+    p.rerank = cfg.rerank;
     p.ivf.train_iters = cfg.iters;
     shoal_index *index = NULL;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
@@ -295,7 +295,7 @@ static void test_pq4_odd_m(void) {
     p.quantizer = SHOAL_QUANTIZER_PQ;
     p.ivf.pq_bits = 4;
     p.ivf.pq_m = 15;
-    p.ivf.rerank = 40;
+    p.rerank = 40;
     shoal_index *index = NULL;
     CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
     float *data = clustered(31, 1000, 30, 10);
@@ -477,7 +477,7 @@ static void test_bad_parameters(void) {
     bad.ivf.pq_bits = 6;
     CHECK_INT(shoal_index_new(&bad, &index), SHOAL_EPARAM);
     bad = p;
-    bad.ivf.rerank = 10; /* flat quantizer */
+    bad.rerank = 10; /* flat quantizer */
     CHECK_INT(shoal_index_new(&bad, &index), SHOAL_EPARAM);
     bad = p;
     bad.ivf.pq_m = 8; /* not pq */
@@ -570,7 +570,7 @@ static void test_out_of_memory(void) {
         p.quantizer = cfgs[c].quantizer;
         p.ivf.pq_m = cfgs[c].pq_m;
         p.ivf.pq_bits = cfgs[c].pq_bits;
-        p.ivf.rerank = cfgs[c].rerank;
+        p.rerank = cfgs[c].rerank;
         /* "Add after training" starts from this segment: trained on 1000,
          * holding 300 (loading is much cheaper than training again). */
         shoal_index *trained_index = NULL;

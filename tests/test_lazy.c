@@ -29,7 +29,7 @@ static uint8_t *make_segment(const lazy_case *c, int zstd, size_t *size, float *
     p.kind = SHOAL_KIND_IVF;
     p.quantizer = c->quantizer;
     p.ivf.pq_bits = c->pq_bits;
-    p.ivf.rerank = c->rerank;
+    p.rerank = c->rerank;
     p.ivf.nlist = 24;
     p.ivf.nprobe = 3;
     p.seed = 5;

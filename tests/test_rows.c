@@ -41,7 +41,7 @@ static shoal_index *make_index(const rows_case *c, uint32_t pq_tables, shoal_sim
     p.ivf.pq_m = c->pq_m;
     p.ivf.pq_bits = c->pq_bits;
     p.ivf.pq_tables = pq_tables;
-    p.ivf.rerank = c->rerank;
+    p.rerank = c->rerank;
     p.ivf.nlist = NLIST;
     p.ivf.nprobe = 3;
     p.seed = 9;

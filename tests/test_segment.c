@@ -111,7 +111,7 @@ static shoal_index *build(const config *c, const shoal_allocator *allocator) {
     p.ivf.nlist = c->nlist;
     p.quantizer = c->quantizer;
     p.ivf.pq_bits = c->pq_bits;
-    p.ivf.rerank = c->rerank;
+    p.rerank = c->rerank;
     shoal_index *index;
     if (!CHECK_INT(shoal_index_new(&p, &index), 0)) return NULL;
     if (c->n == 0) return index;

@@ -805,7 +805,7 @@ static void run_seed(const soak_config *cfg, uint64_t seed, long ops, soak_stats
     if (cfg->large_kind == SHOAL_KIND_IVF) {
         s.params.large.ivf.nlist = 32;
         s.params.large.ivf.nprobe = 8;
-        s.params.large.ivf.rerank = cfg->rerank;
+        s.params.large.rerank = cfg->rerank;
         /* Two dimensions per sub-quantizer: with the default (pq_m 2, four
          * each, under the short training below) single seeds fell to
          * recall 0.92. */

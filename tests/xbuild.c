@@ -135,13 +135,13 @@ int main(void) {
             p.quantizer = SHOAL_QUANTIZER_PQ;
             p.ivf.pq_bits = kind == 3 ? 4 : 8;
             p.ivf.pq_m = IVF_PQ_M;
-            p.ivf.rerank = kind == 3 ? IVF_RERANK : 0;
+            p.rerank = kind == 3 ? IVF_RERANK : 0;
         }
         /* (37 code books of 256 codes: fewer k-means iterations keep the
          * wasm runs of the JS side short.) */
         if (kind == 6) p.ivf.train_iters = 4;
         if (kind == 4 || kind == 5) p.quantizer = SHOAL_QUANTIZER_SQ8;
-        if (kind == 5) p.ivf.rerank = IVF_RERANK;
+        if (kind == 5) p.rerank = IVF_RERANK;
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
         if (rc) fail("new", rc, NULL);

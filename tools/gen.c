@@ -124,6 +124,16 @@ static int applies_to(const char *applies, const char *kind) {
     return 0;
 }
 
+/* "hnsw, ivf": the kinds an APPLIES column names, in kind order. */
+static const char *kinds_text(const char *applies, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (applies_to(applies, kinds[k].word))
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? ", " : "",
+                     kinds[k].word);
+    return buf;
+}
+
 static void js_string(const char *s) {
     putchar('\'');
     for (; *s; s++) {
@@ -244,10 +254,12 @@ static void abi_dts(void) {
         printf(" %s%c%sOptions", k ? "| " : "", kinds[k].word[0] - 'a' + 'A', kinds[k].word + 1);
     printf(";\n\n/** Per-search options of the numeric kind (filters are typed in index.d.ts). */\n"
            "export interface SearchTuning {\n");
-    for (size_t i = 0; i < sizeof search_params / sizeof search_params[0]; i++)
+    for (size_t i = 0; i < sizeof search_params / sizeof search_params[0]; i++) {
+        char buf[64];
         printf("  /** %s: %s */\n  %s?: number;\n",
-               !strcmp(search_params[i].applies, "HNSW") ? "hnsw" : "ivf", search_params[i].doc,
+               kinds_text(search_params[i].applies, buf, sizeof buf), search_params[i].doc,
                search_params[i].js);
+    }
     printf("}\n\nexport interface IndexStats {\n");
     for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++)
         printf("  /** %s */\n  %s: number;\n", stats[i].doc, stats[i].js);
@@ -269,21 +281,19 @@ static void params_md(void) {
            "| C field | JS option | CLI flag | kinds | meaning |\n| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         const param_row *r = &params[i];
-        char kinds_text[64] = "";
-        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-            if (applies_to(r->applies, kinds[k].word))
-                snprintf(kinds_text + strlen(kinds_text), sizeof kinds_text - strlen(kinds_text),
-                         "%s%s", kinds_text[0] ? ", " : "", kinds[k].word);
+        char buf[64];
         printf("| `%s` | `%s` | %s%s%s | %s | %s |\n", r->c_field, r->js,
                strcmp(r->js, "dim") ? "`--" : "", strcmp(r->js, "dim") ? r->flag : "(from the data)",
-               strcmp(r->js, "dim") ? "`" : "", kinds_text, r->doc);
+               strcmp(r->js, "dim") ? "`" : "", kinds_text(r->applies, buf, sizeof buf), r->doc);
     }
     printf("\n## Search parameters\n\n| C field | JS option | CLI flag | kinds | meaning |\n"
            "| --- | --- | --- | --- | --- |\n");
-    for (size_t i = 0; i < sizeof search_params / sizeof search_params[0]; i++)
+    for (size_t i = 0; i < sizeof search_params / sizeof search_params[0]; i++) {
+        char buf[64];
         printf("| `%s` | `%s` | `--%s` | %s | %s |\n", search_params[i].c_field,
                search_params[i].js, search_params[i].flag,
-               !strcmp(search_params[i].applies, "HNSW") ? "hnsw" : "ivf", search_params[i].doc);
+               kinds_text(search_params[i].applies, buf, sizeof buf), search_params[i].doc);
+    }
     printf("\n## Statistics (`stats()`)\n\n| C field | JS field | meaning |\n| --- | --- | --- |\n");
     for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++)
         printf("| `%s` | `%s` | %s |\n", stats[i].c_field, stats[i].js, stats[i].doc);

@@ -420,7 +420,7 @@ int shoal_js_segment_head(const uint8_t *bytes, uint32_t size, double *out) {
     out[3] = (double)info.segment_size;
     out[4] = info.kind;
     out[5] = info.nlist;
-    out[6] = info.params.ivf.rerank;
+    out[6] = info.params.rerank;
     out[7] = (double)info.required_features;
     out[8] = info.compressed;
     out[9] = info.quantizer;

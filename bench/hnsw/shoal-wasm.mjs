@@ -6,7 +6,8 @@
 // efConstruction, quantizer } and search(q, k, { ef }); flat is exact (recall
 // 1.0 at every "ef") and serves to prove the pipeline until HNSW is exposed
 // in the JS package.  The kind-specific bits are the two functions below.
-// --quantizer f32 | sq8 (HNSW only).
+// --quantizer f32 | sq8 (HNSW only).  --rerank N (sq8): keep float32 copies and
+// re-score the N best of the ef candidates (N >= every ef: all of them).
 //
 // Ids: the public API takes string ids, so row i gets id String(i), and
 // search() returns strings (turned back into numbers after timing).  Each
@@ -26,11 +27,12 @@ const take = (name, fallback) => {
 };
 const kind = take('kind', 'hnsw');
 const quantizer = take('quantizer', 'f32');
+const rerank = Number(take('rerank', '0'));
 const args = parseArgs(argv);
 const simd = args.variant !== 'base';
 
 const createOptions = (dim) => (kind === 'hnsw'
-  ? { dim, metric: 'l2', kind, simd, M: args.M, efConstruction: args.efc, quantizer }
+  ? { dim, metric: 'l2', kind, simd, M: args.M, efConstruction: args.efc, quantizer, ...(rerank ? { rerank } : {}) }
   : { dim, metric: 'l2', kind, simd });
 const searchOptions = (ef) => (kind === 'hnsw' ? { ef } : {});
 
@@ -39,9 +41,9 @@ let index;
 let options = {};
 await runAdapter(args, {
   library: 'shoal-wasm',
-  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}`,
+  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}${rerank ? '-rerank' : ''}`,
   version: info.version,
-  params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, quantizer } : { kind },
+  params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, quantizer, rerank } : { kind },
   notes: `js/index.mjs, ${info.kernels} kernels.` + (kind === 'flat' ? ' FLAT (exact): pipeline check, not HNSW.' : ''),
 }, {
   async build(base, n, dim) {

@@ -115,10 +115,10 @@ export class Index {
    * 'cosine' (default 'l2'), kind 'flat' (default) | 'hnsw' | 'ivf', seed
    * (integer or bigint, for randomized kinds), simd true | false | undefined
    * (auto: SIMD128 when the runtime has it; false forces the scalar build,
-   * true fails without it), quantizer 'f32' | 'sq8' (hnsw, ivf) | 'pq' (ivf).
-   * hnsw: M, efConstruction, efSearch.  ivf: nlist, nprobe, pqM, pqBits
-   * 8 | 4 (4 = fast scan), rerank (candidates re-scored in float32; keeps
-   * float32 copies), trainSample, trainIters.  The list and its defaults:
+   * true fails without it), quantizer 'f32' | 'sq8' (hnsw, ivf) | 'pq' (ivf),
+   * rerank (sq8, pq: keeps float32 copies and re-scores this many best
+   * candidates in float32).  hnsw: M, efConstruction, efSearch.  ivf: nlist,
+   * nprobe, pqM, pqBits 8 | 4 (4 = fast scan), trainSample, trainIters.  The list and its defaults:
    * docs/PARAMS.md (generated from shoal.h, like the checks here).
    */
   static async create(options) {
@@ -593,8 +593,9 @@ export class Index {
    * The k records closest to query, closest first; equal distances come in
    * insertion order.  Returns { ids, distances } with up to k entries.
    * options.nprobe (IVF): lists scanned, 1..nlist (default: the index's
-   * nprobe).  options.rerank (IVF with rerank): candidates re-scored in
-   * float32, >= k (default: the index's rerank, raised to k).
+   * nprobe).  options.rerank (SQ8/PQ with rerank copies): candidates
+   * re-scored in float32, >= k (default: the index's rerank, raised to k;
+   * HNSW re-scores the best of the ef it found, all of them when rerank >= ef).
    * options.ef (HNSW): candidate list size, >= k (default: the index's
    * efSearch, raised to k).  options.filter: a function id => boolean; only
    * records it accepts are returned (k of them whenever k match).  It is

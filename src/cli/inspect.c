@@ -286,9 +286,9 @@ static void print_params(cli_cbor p) {
         if (!strcmp(q, "pq"))
             printf(", pq-m %llu, pq-bits %llu", (unsigned long long)uint_of(cli_cbor_get(p, "pqM")),
                    (unsigned long long)uint_of(cli_cbor_get(p, "pqBits")));
-        if (uint_of(cli_cbor_get(p, "rerank")))
-            printf(", rerank %llu", (unsigned long long)uint_of(cli_cbor_get(p, "rerank")));
     }
+    if (uint_of(cli_cbor_get(p, "rerank")))
+        printf(", rerank %llu", (unsigned long long)uint_of(cli_cbor_get(p, "rerank")));
     printf(" (0 = default)\n");
 }
 

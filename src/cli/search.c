@@ -81,9 +81,14 @@ static int search_params(cli_args *args, shoal_index *index, shoal_search_params
                   shoal_kind_word(kind));
         return CLI_USAGE;
     }
-    if ((cli_flag(args, "nprobe") || cli_flag(args, "rerank")) && kind != SHOAL_KIND_IVF) {
-        cli_error("%s: --%s applies to ivf indexes; this one is %s", args->command,
-                  cli_flag(args, "nprobe") ? "nprobe" : "rerank", shoal_kind_word(kind));
+    if (cli_flag(args, "nprobe") && kind != SHOAL_KIND_IVF) {
+        cli_error("%s: --nprobe applies to ivf indexes; this one is %s", args->command,
+                  shoal_kind_word(kind));
+        return CLI_USAGE;
+    }
+    if (cli_flag(args, "rerank") && kind == SHOAL_KIND_FLAT) {
+        cli_error("%s: --rerank applies to hnsw and ivf indexes; this one is flat",
+                  args->command);
         return CLI_USAGE;
     }
     if ((rc = cli_u32(args, "rerank", 0, SHOAL_K_MAX, &sp->rerank))) return rc;
@@ -197,7 +202,7 @@ static const char SEARCH_HELP[] =
     "  -k, --k N               results per query (default 10)\n"
     "      --ef N              hnsw: candidate list (>= k; default the index's)\n"
     "      --nprobe N          ivf: lists probed (default the index's)\n"
-    "      --rerank N          ivf sq8/pq with copies: candidates reranked\n"
+    "      --rerank N          sq8/pq with copies: candidates reranked\n"
     "      --filter JSON       only records whose metadata passes, e.g.\n"
     "                          '{\"year\":{\"$gte\":1990},\"genre\":{\"$in\":[\"jazz\",\"soul\"]}}'\n"
     "                          (docs/API.md, \"Filters\")\n"
@@ -301,10 +306,13 @@ static int search_collection(cli_args *args, const char *dir, uint32_t k, int qu
     if (cli_flag(args, "ef") && !(kinds & (1u << SHOAL_KIND_HNSW))) {
         cli_error("%s: --ef applies to hnsw parts; %s has none", args->command, dir);
         rc = CLI_USAGE;
-    } else if ((cli_flag(args, "nprobe") || cli_flag(args, "rerank")) &&
-               !(kinds & (1u << SHOAL_KIND_IVF))) {
-        cli_error("%s: --%s applies to ivf segments; %s has none", args->command,
-                  cli_flag(args, "nprobe") ? "nprobe" : "rerank", dir);
+    } else if (cli_flag(args, "nprobe") && !(kinds & (1u << SHOAL_KIND_IVF))) {
+        cli_error("%s: --nprobe applies to ivf segments; %s has none", args->command, dir);
+        rc = CLI_USAGE;
+    } else if (cli_flag(args, "rerank") &&
+               !(kinds & ((1u << SHOAL_KIND_IVF) | (1u << SHOAL_KIND_HNSW)))) {
+        cli_error("%s: --rerank applies to hnsw and ivf segments; %s has none", args->command,
+                  dir);
         rc = CLI_USAGE;
     }
     if (rc || (rc = cli_u32(args, "rerank", 0, SHOAL_K_MAX, &sp.rerank)) ||
@@ -444,7 +452,7 @@ static const char BENCH_HELP[] =
     "  -k, --k N               recall@k (default 10)\n"
     "      --ef LIST           hnsw: candidate lists to try, e.g. 16,32,64,128\n"
     "      --nprobe LIST       ivf: lists probed to try, e.g. 1,4,16\n"
-    "      --rerank N          ivf sq8/pq: keep copies and rerank N candidates\n"
+    "      --rerank N          sq8/pq: keep copies and rerank N candidates\n"
     "      --min-recall X      exit 5 if a run's recall is below X (0..1)\n"
     "      --filter JSON       a metadata filter on every search (exact truth applies\n"
     "                          it too)\n"

@@ -98,11 +98,27 @@
  *   query is quantized the same way for traversal; the final ef candidates
  *   are then reranked in float32 between the exact query and the decoded
  *   vectors (the asymmetric distance removes the query's quantization error).
- *   The float32 vectors are NOT kept: with them SQ8 would cost more memory
- *   than f32, while the goal is <= 0.35x the f32 index.  The price is that
- *   shoal_index_get returns the decoded vector (within scale/2 per
- *   component), and that results are reranked on decoded vectors.  At dim
- *   784 (Fashion-MNIST) a node costs ~930 bytes instead of ~3300.
+ *   By default the float32 vectors are NOT kept: the goal is <= 0.35x the
+ *   f32 index.  The price is that shoal_index_get returns the decoded
+ *   vector (within scale/2 per component), that results are reranked on
+ *   decoded vectors, and that recall stops at the codes' ceiling (0.996 on
+ *   Fashion-MNIST).  At dim 784 a node costs ~930 bytes instead of ~3300.
+ *
+ * SQ8 with rerank copies (shoal_params.rerank > 0)
+ *   The same graph and traversal, plus every record's float32 vector in
+ *   its own rows (st->rows), apart from the level-0 block: a search walks
+ *   the compact codes (a quarter of f32's cache lines per node, and the
+ *   int8 kernels) and reads float32 only for the rerank depth's best
+ *   candidates, which it re-scores exactly.  This is faiss's "HNSW-SQ +
+ *   refine" idea inside one index.  Memory is ~1.25x the f32 index's, and
+ *   it is the fastest HNSW here at every recall (docs/BENCHMARKS.md): on
+ *   Fashion-MNIST the codes find the true neighbours as reliably as float32
+ *   traversal does, so the same ef gives the same recall at about half the
+ *   memory traffic.  The graph is identical to that of SQ8 without copies
+ *   (the copies are never read by traversal or by the build), results are
+ *   exact distances, and get() returns the vector given.  With copies there
+ *   is no separate `train` array: before training the copies are the
+ *   traversal rows.
  *   The scale is set once, deterministically: the first SQ8_TRAIN_COUNT
  *   records are kept and searched in float32; when the graph reaches that
  *   size, each dimension's min/max over the live records gives its center
@@ -243,7 +259,14 @@ typedef struct hnsw_state {
 
     /* SQ8 */
     int trained;
-    float *train; /* before training: cap * dim floats */
+    float *train; /* before training, without copies: cap * dim floats */
+    /* Rerank copies (shoal_params.rerank > 0): every record's float32
+     * vector, apart from the level-0 rows so that traversal never reads
+     * them; borrowed from a viewed segment.  With copies there is no
+     * `train`: the rows serve training too. */
+    int copies;
+    uint32_t rerank; /* the default rerank depth */
+    shoal__rowchunks rows;
     float scale, scale_sq, center_sq;
     float *center;   /* dim */
     int8_t *qcodes;  /* dim: the query's codes */
@@ -272,10 +295,12 @@ static inline int in_graph(const hnsw_state *st, uint32_t label) {
 
 static inline int traverse_i8(const hnsw_state *st) { return st->sq8 && st->trained; }
 
-/* The float32 vector of a node while traversal is float32. */
+/* The float32 vector of a node: while traversal is float32, and always
+ * with rerank copies. */
 static inline const float *f32_row(const hnsw_state *st, uint32_t label) {
-    if (st->sq8) return st->train + (size_t)label * st->dim;
-    return (const float *)(const void *)node_block(st, label);
+    if (!st->sq8) return (const float *)(const void *)node_block(st, label);
+    if (st->copies) return (const float *)(const void *)shoal__row(&st->rows, label);
+    return st->train + (size_t)label * st->dim;
 }
 
 static inline const int8_t *codes_of(const hnsw_state *st, uint32_t label) {
@@ -347,11 +372,11 @@ static void sq8_store(const hnsw_state *st, uint32_t label, const float *v) {
 /* The float32 row of a node before training, for shoal__sq8_fit. */
 static const float *train_row(const void *ctx, uint32_t label) {
     const hnsw_state *st = ctx;
-    return in_graph(st, label) ? st->train + (size_t)label * st->dim : NULL;
+    return in_graph(st, label) ? f32_row(st, label) : NULL;
 }
 
 /* Sets center and scale from the live records' float32 vectors, encodes
- * them and frees the float32 copies.  Deterministic: min, max and sums are
+ * them and frees the float32 rows (unless they are rerank copies).  Deterministic: min, max and sums are
  * taken in label order in double. */
 static void sq8_train(shoal_index *index, hnsw_state *st) {
     uint32_t bound = index->label_bound;
@@ -361,7 +386,7 @@ static void sq8_train(shoal_index *index, hnsw_state *st) {
     st->scale_sq = st->scale * st->scale;
     st->center_sq = (float)center_sq;
     for (uint32_t label = 0; label < bound; label++)
-        if (in_graph(st, label)) sq8_store(st, label, st->train + (size_t)label * st->dim);
+        if (in_graph(st, label)) sq8_store(st, label, f32_row(st, label));
     /* Inside a transaction the rows are kept until commit: an abort goes
      * back to float32 traversal. */
     if (!st->tx) {
@@ -1063,6 +1088,9 @@ static int hnsw_create(shoal_index *index) {
     st->ef_search = hp->ef_search;
     st->dim = index->params.dim;
     st->sq8 = q == SHOAL_QUANTIZER_SQ8;
+    st->rerank = index->params.rerank; /* nonzero only for sq8 (index.c checks) */
+    st->copies = st->rerank > 0;
+    shoal__rowchunks_init(&st->rows, (size_t)st->dim * sizeof(float));
     st->entry = SHOAL_NO_LABEL;
     size_t vec_bytes = st->sq8 ? sizeof(float) + st->dim : (size_t)st->dim * sizeof(float);
     st->link_offset = (vec_bytes + 3) & ~(size_t)3;
@@ -1111,7 +1139,8 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     memset(touched + ((size_t)old + 7) / 8, 0, ((size_t)cap + 7) / 8 - ((size_t)old + 7) / 8);
     st->touched = touched;
     memset(st->levels + old, HNSW_NOT_IN_GRAPH, cap - old);
-    if (st->sq8 && !st->trained &&
+    if (st->copies && shoal__rowchunks_reserve(&index->mem, &st->rows, cap)) return SHOAL_ENOMEM;
+    if (st->sq8 && !st->trained && !st->copies &&
         grow_zeroed(index, (void **)&st->train, old, cap, (size_t)st->dim * sizeof(float)))
         return SHOAL_ENOMEM;
     st->cap = cap;
@@ -1129,10 +1158,11 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
     /* The vector, in traversal form. */
     if (!st->sq8)
         memcpy(node_block(st, label), vector, (size_t)st->dim * sizeof(float));
-    else if (!st->trained)
-        memcpy(st->train + (size_t)label * st->dim, vector, (size_t)st->dim * sizeof(float));
-    else
-        sq8_store(st, label, vector);
+    else {
+        if (st->copies || !st->trained)
+            memcpy((void *)f32_row(st, label), vector, (size_t)st->dim * sizeof(float));
+        if (st->trained) sq8_store(st, label, vector);
+    }
 
     uint32_t level = random_level(index, st);
     links_at(st, label, 0)[0] = 0;
@@ -1317,17 +1347,18 @@ static int hnsw_remove(shoal_index *index, uint32_t d) {
 
 static const float *hnsw_vector(const shoal_index *index, uint32_t label) {
     hnsw_state *st = state_of(index);
-    if (!traverse_i8(st)) return f32_row(st, label);
+    if (!traverse_i8(st) || st->copies) return f32_row(st, label);
     sq8_decode(st, codes_of(st, label), st->decoded);
     return st->decoded;
 }
 
 /* ----------------------------------------------------------------- search */
 
-/* Float32 distance from the query to a node: exact, or to its decoded vector. */
+/* Float32 distance from the query to a node: exact (float32 traversal or
+ * rerank copies), or to its decoded vector. */
 static float exact_distance(const shoal_index *index, hnsw_state *st, const float *query,
                             uint32_t label) {
-    if (!traverse_i8(st)) return shoal__distance(index, query, f32_row(st, label));
+    if (!traverse_i8(st) || st->copies) return shoal__distance(index, query, f32_row(st, label));
     sq8_decode(st, codes_of(st, label), st->decoded);
     return shoal__distance(index, query, st->decoded);
 }
@@ -1335,6 +1366,9 @@ static float exact_distance(const shoal_index *index, hnsw_state *st, const floa
 static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
                        const shoal_search_params *params) {
     hnsw_state *st = state_of(index);
+    if (params && params->rerank && !st->copies)
+        return shoal__fail(index, SHOAL_EPARAM,
+                           "rerank needs float32 copies: create the index with rerank > 0");
     uint32_t ef = params && params->ef ? params->ef : st->ef_search;
     if (ef < topk->k) ef = topk->k;
     const shoal_search_params *filter =
@@ -1362,7 +1396,18 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
     uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, 0);
     int rc = search_layer(index, st, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
     if (rc) return shoal__fail(index, rc, "out of memory for search scratch");
-    for (uint32_t i = 0; i < st->res_n; i++) {
+    /* With copies, only the rerank depth's best codes are reranked: each
+     * costs a float32 row read from outside the graph. */
+    uint32_t n = st->res_n;
+    if (!p.f32 && st->copies) {
+        uint32_t depth = params && params->rerank ? params->rerank : st->rerank;
+        if (depth < topk->k) depth = topk->k;
+        if (depth < n) {
+            qsort(st->res, n, sizeof *st->res, cmp_items);
+            n = depth;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
         uint32_t label = st->res[i].label;
         float d = p.f32 ? st->res[i].dist : exact_distance(index, st, query, label);
         shoal__topk_push(topk, d, index->seqs[label], label);
@@ -1493,6 +1538,12 @@ static void hnsw_stats(const shoal_index *index, shoal_stats *out) {
     for (uint32_t label = 0; label < index->label_bound; label++)
         if (in_graph(st, label)) degree += links_at(st, label, 0)[0];
     out->mean_degree = st->nodes ? (double)degree / st->nodes : 0.0;
+    /* The chunks the copies own (chunk 0 is full once there is a second). */
+    const shoal__rowchunks *rows = &st->rows;
+    if (st->copies && !rows->borrowed && rows->n_chunks)
+        out->rerank_bytes = (rows->n_chunks == 1 ? (size_t)rows->cap
+                                                 : (size_t)rows->n_chunks << rows->shift) *
+                            rows->stride;
 }
 
 static void hnsw_destroy(shoal_index *index) {
@@ -1522,6 +1573,7 @@ static void hnsw_destroy(shoal_index *index) {
     shoal__free(mem, st->log);
     shoal__free(mem, st->touched);
     shoal__free(mem, st->train);
+    shoal__rowchunks_free(mem, &st->rows);
     shoal__free(mem, st->center);
     shoal__free(mem, st->qcodes);
     shoal__free(mem, st->decoded);
@@ -1566,6 +1618,7 @@ static void hnsw_save_config(const shoal_index *index, uint32_t kp[10]) {
     kp[5] = st->entry;
     kp[6] = st->top;
     kp[7] = (uint32_t)hnsw_upper_total(index, st);
+    kp[8] = st->rerank;
 }
 
 /* Writes the list [count, links...] of max slots at p, unused slots zero. */
@@ -1617,7 +1670,7 @@ static int hnsw_save(const shoal_index *index, shoal__seg_writer *w) {
             shoal__put_u32s(p + 16, st->center, st->dim);
         }
         shoal__seg_end(w);
-        if (!st->trained) {
+        if (!st->trained || st->copies) {
             size_t row = (size_t)st->dim * 4;
             p = shoal__seg_begin(w, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row);
             if (!p) return SHOAL_ENOMEM;
@@ -1664,7 +1717,9 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
     uint32_t bound = index->label_bound, M = st->M, dim = st->dim;
     int view = r->view, rc, borrow;
     const uint8_t *raw;
-    if (kp[4] > (uint32_t)st->sq8 || kp[8] || kp[9])
+    /* (kp[8], the rerank depth, is checked as a parameter, and against the
+     * HNSW_COPIES feature bit by persist.c.) */
+    if (kp[4] > (uint32_t)st->sq8 || kp[9])
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad config words");
     /* ef sizes scratch arrays: a hostile value must not become a huge
      * allocation at the first search.  (XXX: an index created with a larger
@@ -1811,7 +1866,7 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
             else
                 shoal__get_u32s(st->center, raw + 16, dim);
         }
-        if (!rc && !st->trained) {
+        if (!rc && (!st->trained || st->copies)) {
             size_t row = (size_t)dim * 4;
             if ((rc = shoal__seg_next(r, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row, &raw,
                                       &borrow)))
@@ -1823,7 +1878,18 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
                     rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: float32 row %u is invalid",
                                      label);
             }
-            if (!rc && bound) {
+            if (!rc && bound && st->copies) {
+                /* The rerank copies: lent by a view, else copied chunk by chunk. */
+                if (borrow) {
+                    if (shoal__rowchunks_borrow(&index->mem, &st->rows, raw, bound))
+                        rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for float32 rows");
+                } else if (shoal__rowchunks_reserve(&index->mem, &st->rows, bound)) {
+                    rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for float32 rows");
+                } else {
+                    for (uint32_t label = 0; label < bound; label++)
+                        shoal__get_u32s(shoal__row(&st->rows, label), raw + label * row, dim);
+                }
+            } else if (!rc && bound) {
                 st->train = shoal__alloc(&index->mem, (size_t)bound * row);
                 if (!st->train)
                     rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for float32 rows");

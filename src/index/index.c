@@ -78,6 +78,12 @@ int shoal_index_new(const shoal_params *params, shoal_index **out) {
     if (!shoal_quantizer_word(params->quantizer))
         return param_fail(params, SHOAL_EPARAM, "quantizer = %u is unknown",
                           (unsigned)params->quantizer);
+    if (params->rerank && params->quantizer == SHOAL_QUANTIZER_F32)
+        return param_fail(params, SHOAL_EPARAM,
+                          "rerank applies to sq8 and pq: an f32 index already holds float32");
+    if (params->rerank > SHOAL__RERANK_MAX)
+        return param_fail(params, SHOAL_EPARAM, "rerank = %u; the limit is %u", params->rerank,
+                          SHOAL__RERANK_MAX);
     const shoal__kernels *kernels = shoal__kernels_get(params->simd);
     if (!kernels)
         return param_fail(params, SHOAL_EUNSUPPORTED, "simd %s cannot run on this machine",

@@ -189,7 +189,6 @@
 #include "index/sq8.h"
 
 #define IVF_NLIST_MAX 65536u
-#define IVF_RERANK_MAX (1u << 20)
 #define IVF_ITERS_MAX 1000u
 #define IVF_PQ_SAMPLE 16384u
 #define IVF_MIN_PER_LIST 39u
@@ -302,12 +301,6 @@ static int ivf_create(shoal_index *index) {
             return shoal__fail(index, SHOAL_EPARAM, "pq_m = %u does not divide dim = %u", p->pq_m,
                                dim);
     }
-    if (p->rerank && quantizer == SHOAL_QUANTIZER_F32)
-        return shoal__fail(index, SHOAL_EPARAM,
-                           "rerank applies to sq8 and pq: flat lists already hold float32");
-    if (p->rerank > IVF_RERANK_MAX)
-        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u; the limit is %u", p->rerank,
-                           IVF_RERANK_MAX);
     if (p->train_sample == 0) p->train_sample = 256;
     if (p->train_iters == 0) p->train_iters = 10;
     if (p->train_iters > IVF_ITERS_MAX)
@@ -321,8 +314,8 @@ static int ivf_create(shoal_index *index) {
     st->quantizer = quantizer;
     st->nlist_param = p->nlist;
     st->nprobe = p->nprobe;
-    st->rerank = p->rerank;
-    st->copies = p->rerank > 0;
+    st->rerank = index->params.rerank;
+    st->copies = index->params.rerank > 0;
     st->train_sample = p->train_sample;
     st->train_iters = p->train_iters;
     st->pq_tables = p->pq_tables;
@@ -1322,7 +1315,7 @@ static int rerank_depth(shoal_index *index, const ivf_state *st, const shoal__to
                            "rerank needs float32 copies: create the index with rerank > 0");
     if (st->quantizer == SHOAL_QUANTIZER_F32) rerank = 0;
     if (rerank && rerank < topk->k) rerank = topk->k;
-    if (rerank > IVF_RERANK_MAX) rerank = IVF_RERANK_MAX;
+    if (rerank > SHOAL__RERANK_MAX) rerank = SHOAL__RERANK_MAX;
     *out = rerank;
     return SHOAL_OK;
 }

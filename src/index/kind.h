@@ -11,6 +11,8 @@
 #include "internal.h"
 
 #define SHOAL_NO_LABEL UINT32_MAX
+/* The largest rerank depth (shoal_params.rerank, shoal_search_params.rerank). */
+#define SHOAL__RERANK_MAX (1u << 20)
 
 /* ----------------------------------------------------------------- id map */
 

@@ -108,13 +108,14 @@ static void params_from_config(const seg_config *c, shoal_params *p) {
         p->hnsw.ef_construction = c->kp[1];
         p->hnsw.ef_search = c->kp[2];
         p->quantizer = (shoal_quantizer)c->kp[3];
+        p->rerank = c->kp[8];
     } else if (c->kind == SHOAL_KIND_IVF) {
         p->ivf.nlist = c->kp[0];
         p->ivf.nprobe = c->kp[1];
         p->quantizer = (shoal_quantizer)c->kp[2];
         p->ivf.pq_m = c->kp[3];
         p->ivf.pq_bits = c->kp[4];
-        p->ivf.rerank = c->kp[5];
+        p->rerank = c->kp[5];
         p->ivf.train_sample = c->kp[6];
         p->ivf.train_iters = c->kp[7];
         p->ivf.pq_tables = c->kp[9];
@@ -172,6 +173,7 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
         if (!w.error) shoal__ids_save(index, &w);
         if (!w.error) shoal__records_save(index, &w);
     }
+    if (c.kind == SHOAL_KIND_HNSW && c.kp[8]) required |= SHOAL__FEATURE_HNSW_COPIES;
     if (!w.error) index->ops->save(index, &w);
     int rc = shoal__seg_finish(&w, required, 0, out, out_size);
     if (rc)
@@ -186,7 +188,7 @@ int shoal_index_save(shoal_index *index, const shoal_save_params *params, uint8_
 /* Header, table and config from a (possibly partial) segment. */
 static int read_head(const uint8_t *bytes, size_t size, int full, shoal__seg_head *h,
                      seg_config *c, char *msg, size_t msg_size) {
-    int rc = shoal__seg_open(bytes, size, full, SHOAL__FEATURE_LIST_RECORDS, h, msg, msg_size);
+    int rc = shoal__seg_open(bytes, size, full, SHOAL__FEATURES_KNOWN, h, msg, msg_size);
     if (rc) return rc;
     shoal__seg_section s;
     shoal__seg_section_at(bytes, 0, &s);
@@ -219,6 +221,10 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
     if (rc) {
         copy_msg(params, msg);
         return rc;
+    }
+    if (((h.required & SHOAL__FEATURE_HNSW_COPIES) != 0) != (c.kind == SHOAL_KIND_HNSW && c.kp[8])) {
+        copy_msg(params, "config: the rerank copies and the HNSW_COPIES feature bit disagree");
+        return SHOAL_ECORRUPT;
     }
     shoal_params p;
     shoal_params_init(&p);
@@ -538,7 +544,7 @@ int shoal_segment_sections(const uint8_t *bytes, size_t size, shoal_section_info
                            uint32_t cap) {
     char msg[256];
     shoal__seg_head h;
-    int rc = shoal__seg_open(bytes, size, 0, SHOAL__FEATURE_LIST_RECORDS, &h, msg, sizeof msg);
+    int rc = shoal__seg_open(bytes, size, 0, SHOAL__FEATURES_KNOWN, &h, msg, sizeof msg);
     if (rc) return rc;
     for (uint32_t i = 0; i < h.count && i < cap; i++) {
         shoal__seg_section s;
@@ -572,7 +578,7 @@ static void emit_blocks(uint64_t from, uint64_t to, uint32_t list, shoal_block *
 int shoal_segment_blocks(const uint8_t *bytes, size_t size, shoal_block *out, uint32_t cap) {
     char msg[256];
     shoal__seg_head h;
-    int rc = shoal__seg_open(bytes, size, 0, SHOAL__FEATURE_LIST_RECORDS, &h, msg, sizeof msg);
+    int rc = shoal__seg_open(bytes, size, 0, SHOAL__FEATURES_KNOWN, &h, msg, sizeof msg);
     if (rc) return rc;
     uint64_t count = 0, start = 0;
     uint32_t unit = UINT32_MAX;

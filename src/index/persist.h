@@ -71,6 +71,12 @@ int shoal__ids_load(shoal_index *index, shoal__seg_reader *r, uint32_t label_bou
  * (a labels section instead of ids, metadata and times; a records section
  * after each list). */
 #define SHOAL__FEATURE_LIST_RECORDS 2ull
+/* Required feature bit 2: an HNSW SQ8 segment keeps float32 rerank copies
+ * (kind word 8, the rerank depth, is nonzero; the vectors section follows the
+ * quantizer even once it is trained). */
+#define SHOAL__FEATURE_HNSW_COPIES 4ull
+/* Every required bit this library reads (besides zstd's). */
+#define SHOAL__FEATURES_KNOWN (SHOAL__FEATURE_LIST_RECORDS | SHOAL__FEATURE_HNSW_COPIES)
 
 uint64_t shoal__labels_section_size(uint32_t label_bound, uint32_t free_count);
 int shoal__labels_save(const shoal_index *index, shoal__seg_writer *w);

@@ -357,7 +357,7 @@ static void segments(void) {
     p.ivf.nlist = 2;
     p.ivf.pq_m = 2;
     p.ivf.pq_bits = 4;
-    p.ivf.rerank = 8;
+    p.rerank = 8;
     p.ivf.pq_tables = 2;
     p.seed = 3;
     shoal_index *x;
