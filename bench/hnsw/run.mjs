@@ -96,9 +96,9 @@ function adapters(o) {
   // SQ8 only means something for HNSW.
   if (kind === 'hnsw') {
     list.splice(9, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8'], needs: needNative });
-    list.splice(10, 0, { name: 'shoal-native-sq8-rerank', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '1024'], needs: needNative });
+    list.splice(10, 0, { name: 'shoal-native-sq8-rerank', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8'), needs: needWasm });
-    list.push({ name: 'shoal-wasm-simd-sq8-rerank', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '1024'), needs: needWasm });
+    list.push({ name: 'shoal-wasm-simd-sq8-rerank', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '32'), needs: needWasm });
   }
   const pick = (spec) => new Set(spec.split(',').filter(Boolean));
   const only = o.only ? pick(o.only) : null;
