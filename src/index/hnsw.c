@@ -201,6 +201,8 @@
 #define PREFETCH_BYTES 1024u
 #endif
 #define REACH_SWAPPERS 4u
+/* search_layer with a fixed scratch that is too small (not an error code). */
+#define HNSW_SCRATCH_FULL 1
 
 
 /* ------------------------------------------------------------------ state */
@@ -217,6 +219,18 @@ typedef struct hnsw_probe {
     float oc;
 } hnsw_probe;
 
+/* What one beam search needs: the visited set (visit[label] == epoch means
+ * seen by the current pass; cap labels) and the two heaps.  A fixed
+ * scratch never grows: a search that would need more stops with
+ * HNSW_SCRATCH_FULL (worker threads must not allocate). */
+typedef struct hnsw_scratch {
+    uint32_t *visit;
+    uint32_t epoch, visit_cap;
+    hnsw_item *cand, *res;
+    uint32_t cand_cap, cand_n, res_cap, res_n;
+    int fixed;
+} hnsw_scratch;
+
 typedef struct hnsw_state {
     uint32_t M, M0, ef_construction, ef_search, dim;
     int sq8;
@@ -231,13 +245,13 @@ typedef struct hnsw_state {
     uint32_t **rev;   /* NULL, or [count][cap][labels linking here, once per level] */
     uint32_t entry, top, nodes;
 
-    /* Visited set: visit[label] == epoch means seen by the current pass. */
-    uint32_t *visit;
-    uint32_t epoch;
+    /* The search scratch of the calling thread (a batch's worker threads
+     * have their own: see "Batched inserts"). */
+    hnsw_scratch s;
 
     /* Scratch reused across calls. */
-    hnsw_item *cand, *res, *pool;
-    uint32_t cand_cap, cand_n, res_cap, res_n, pool_cap;
+    hnsw_item *pool;
+    uint32_t pool_cap;
     uint32_t *sel, sel_cap; /* insert: chosen neighbours per level */
     uint32_t *tmp, *old;    /* M0 + 1 each */
     uint32_t *work, work_cap, work_n; /* pairs (from, to) */
@@ -465,23 +479,33 @@ static int grow_items(shoal_index *index, hnsw_item **items, uint32_t *cap, uint
     return shoal__grow(&index->mem, (void **)items, cap, need, sizeof **items);
 }
 
+/* Makes room for need items in one of sc's heaps: grows it, or for a fixed
+ * scratch says HNSW_SCRATCH_FULL. */
+static int scratch_room(shoal_index *index, hnsw_scratch *sc, hnsw_item **items, uint32_t *cap,
+                        uint32_t need) {
+    if (need <= *cap) return SHOAL_OK;
+    if (sc->fixed) return HNSW_SCRATCH_FULL;
+    return grow_items(index, items, cap, need) ? SHOAL_ENOMEM : SHOAL_OK;
+}
+
 /* Empties the result heap into pool, closest first.  Returns the count. */
 static int drain_sorted(shoal_index *index, hnsw_state *st) {
-    uint32_t n = st->res_n;
+    uint32_t n = st->s.res_n;
     if (grow_items(index, &st->pool, &st->pool_cap, n)) return SHOAL_ENOMEM;
     for (uint32_t i = n; i-- > 0;) {
-        st->pool[i] = st->res[0];
-        maxheap_pop(st->res, &st->res_n);
+        st->pool[i] = st->s.res[0];
+        maxheap_pop(st->s.res, &st->s.res_n);
     }
     return (int)n;
 }
 
-static uint32_t next_epoch(hnsw_state *st) {
-    if (++st->epoch == 0) {
-        memset(st->visit, 0, (size_t)st->cap * sizeof *st->visit);
-        st->epoch = 1;
+/* The next pass of sc's visited set (cap labels). */
+static uint32_t next_epoch(hnsw_scratch *sc, uint32_t cap) {
+    if (++sc->epoch == 0) {
+        memset(sc->visit, 0, (size_t)cap * sizeof *sc->visit);
+        sc->epoch = 1;
     }
-    return st->epoch;
+    return sc->epoch;
 }
 
 /* ---------------------------------------------------------- search layer */
@@ -525,30 +549,31 @@ static uint32_t greedy_descent(const shoal_index *index, const hnsw_state *st,
 }
 
 /*
- * Beam search on one level from ep, leaving up to ef results in st->res (a
+ * Beam search on one level from ep, leaving up to ef results in st->s.res (a
  * max-heap).  Every reached node is expanded, but only nodes that pass the
  * filter and are not `exclude` become results; the walk stops when the
  * closest unexpanded candidate is farther than the ef-th result.
  */
-static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p, uint32_t ep,
-                        uint32_t ef, uint32_t level, const shoal_search_params *filter,
-                        uint32_t exclude) {
-    uint32_t epoch = next_epoch(st);
-    st->cand_n = st->res_n = 0;
-    if (grow_items(index, &st->res, &st->res_cap, ef + 1) ||
-        grow_items(index, &st->cand, &st->cand_cap, st->M0 + 1))
-        return SHOAL_ENOMEM;
+static int search_layer(shoal_index *index, hnsw_state *st, hnsw_scratch *sc, const hnsw_probe *p,
+                        uint32_t ep, uint32_t ef, uint32_t level,
+                        const shoal_search_params *filter, uint32_t exclude) {
+    uint32_t epoch = next_epoch(sc, sc->visit_cap);
+    sc->cand_n = sc->res_n = 0;
+    int rc;
+    if ((rc = scratch_room(index, sc, &sc->res, &sc->res_cap, ef + 1)) ||
+        (rc = scratch_room(index, sc, &sc->cand, &sc->cand_cap, st->M0 + 1)))
+        return rc;
 
     hnsw_item first = {probe_distance(index, st, p, ep), ep};
-    st->visit[ep] = epoch;
-    minheap_push(st->cand, &st->cand_n, first);
+    sc->visit[ep] = epoch;
+    minheap_push(sc->cand, &sc->cand_n, first);
     if (ep != exclude && (!filter || shoal__allowed(index, filter, ep)))
-        maxheap_push(st->res, &st->res_n, first);
+        maxheap_push(sc->res, &sc->res_n, first);
 
-    while (st->cand_n) {
-        hnsw_item c = st->cand[0];
-        if (st->res_n >= ef && c.dist > st->res[0].dist) break;
-        minheap_pop(st->cand, &st->cand_n);
+    while (sc->cand_n) {
+        hnsw_item c = sc->cand[0];
+        if (sc->res_n >= ef && c.dist > sc->res[0].dist) break;
+        minheap_pop(sc->cand, &sc->cand_n);
         const uint32_t *links = links_at(st, c.label, level);
         uint32_t n = links[0];
         /* Fetch the first PREFETCH_BYTES of each unvisited neighbour's row
@@ -561,30 +586,30 @@ static int search_layer(shoal_index *index, hnsw_state *st, const hnsw_probe *p,
          * bandwidth on lines never read: 16 lines, with the hardware
          * prefetcher streaming the rest, measured +8% (ef 24) and +11%
          * (ef 64) over whole rows natively (Fashion-MNIST 60k, Zen 3). */
-        for (uint32_t i = 1; i <= n; i++) SHOAL__PREFETCH(&st->visit[links[i]]);
+        for (uint32_t i = 1; i <= n; i++) SHOAL__PREFETCH(&sc->visit[links[i]]);
         size_t ahead = st->link_offset < PREFETCH_BYTES ? st->link_offset : PREFETCH_BYTES;
         for (uint32_t i = 1; i <= n; i++) {
-            if (st->visit[links[i]] == epoch) continue;
+            if (sc->visit[links[i]] == epoch) continue;
             const char *row = traversal_row(st, links[i]);
             for (size_t at = 0; at < ahead; at += 64) SHOAL__PREFETCH(row + at);
         }
         /* Room for every push this expansion can make, so the loop below
          * never allocates. */
-        if (grow_items(index, &st->cand, &st->cand_cap, st->cand_n + n)) return SHOAL_ENOMEM;
+        if ((rc = scratch_room(index, sc, &sc->cand, &sc->cand_cap, sc->cand_n + n))) return rc;
         for (uint32_t i = 1; i <= n; i++) {
             uint32_t v = links[i];
-            if (st->visit[v] == epoch) continue;
-            st->visit[v] = epoch;
-            float bound = st->res_n < ef ? INFINITY : st->res[0].dist;
+            if (sc->visit[v] == epoch) continue;
+            sc->visit[v] = epoch;
+            float bound = sc->res_n < ef ? INFINITY : sc->res[0].dist;
             float d = probe_distance_below(index, st, p, v, bound);
             /* (res_n < ef first: a distance that overflowed to +inf still
              * fills a beam that is not full, as before.) */
-            if (st->res_n < ef || d < bound) {
+            if (sc->res_n < ef || d < bound) {
                 hnsw_item it = {d, v};
-                minheap_push(st->cand, &st->cand_n, it);
+                minheap_push(sc->cand, &sc->cand_n, it);
                 if (v != exclude && (!filter || shoal__allowed(index, filter, v))) {
-                    maxheap_push(st->res, &st->res_n, it);
-                    if (st->res_n > ef) maxheap_pop(st->res, &st->res_n);
+                    maxheap_push(sc->res, &sc->res_n, it);
+                    if (sc->res_n > ef) maxheap_pop(sc->res, &sc->res_n);
                 }
             }
         }
@@ -956,16 +981,16 @@ static int add_back_link(shoal_index *index, hnsw_state *st, uint32_t v, uint32_
 static int reaches(hnsw_state *st, uint32_t from, uint32_t to, uint32_t *seen) {
     *seen = 0;
     if (list_contains(links_at(st, from, 0), to)) return 1;
-    uint32_t epoch = next_epoch(st), head = 0, tail = 0;
+    uint32_t epoch = next_epoch(&st->s, st->cap), head = 0, tail = 0;
     st->queue[tail++] = from;
-    st->visit[from] = epoch;
+    st->s.visit[from] = epoch;
     while (head < tail) {
         const uint32_t *lu = links_at(st, st->queue[head++], 0);
         for (uint32_t i = 1; i <= lu[0]; i++) {
             uint32_t v = lu[i];
             if (v == to) return 1;
-            if (st->visit[v] == epoch) continue;
-            st->visit[v] = epoch;
+            if (st->s.visit[v] == epoch) continue;
+            st->s.visit[v] = epoch;
             if (tail == REACH_BUDGET) {
                 *seen = tail;
                 return 0;
@@ -1130,7 +1155,7 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     if (shoal__rowchunks_reserve(&index->mem, &st->level0, cap) ||
         grow_zeroed(index, (void **)&st->upper, old, cap, sizeof *st->upper) ||
         grow_zeroed(index, (void **)&st->rev, old, cap, sizeof *st->rev) ||
-        grow_zeroed(index, (void **)&st->visit, old, cap, sizeof *st->visit) ||
+        grow_zeroed(index, (void **)&st->s.visit, old, cap, sizeof *st->s.visit) ||
         grow_zeroed(index, (void **)&st->levels, old, cap, sizeof *st->levels))
         return SHOAL_ENOMEM;
     /* The journal marks, one bit per label (grown in bytes). */
@@ -1143,7 +1168,7 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     if (st->sq8 && !st->trained && !st->copies &&
         grow_zeroed(index, (void **)&st->train, old, cap, (size_t)st->dim * sizeof(float)))
         return SHOAL_ENOMEM;
-    st->cap = cap;
+    st->cap = st->s.visit_cap = cap;
     return SHOAL_OK;
 }
 
@@ -1194,7 +1219,7 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
                      sizeof *st->sel);
     uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, lmax);
     for (uint32_t l = lmax + 1; l-- > 0 && !rc;) {
-        rc = search_layer(index, st, &p, ep, st->ef_construction, l, NULL, SHOAL_NO_LABEL);
+        rc = search_layer(index, st, &st->s, &p, ep, st->ef_construction, l, NULL, SHOAL_NO_LABEL);
         int n = rc ? rc : drain_sorted(index, st);
         if (n < 0) {
             rc = n;
@@ -1257,16 +1282,16 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
  * other links and d's links. */
 static int repair_links(shoal_index *index, hnsw_state *st, uint32_t u, uint32_t d,
                         uint32_t level) {
-    uint32_t epoch = next_epoch(st);
-    st->visit[u] = st->visit[d] = epoch;
+    uint32_t epoch = next_epoch(&st->s, st->cap);
+    st->s.visit[u] = st->s.visit[d] = epoch;
     hnsw_probe pu = probe_of_node(st, u);
     uint32_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         const uint32_t *list = links_at(st, pass ? d : u, level);
         for (uint32_t i = 1; i <= list[0]; i++) {
             uint32_t w = list[i];
-            if (st->visit[w] == epoch) continue;
-            st->visit[w] = epoch;
+            if (st->s.visit[w] == epoch) continue;
+            st->s.visit[w] = epoch;
             hnsw_item it = {probe_distance(index, st, &pu, w), w};
             st->pool[n++] = it; /* pool holds >= 2 * M0 items */
         }
@@ -1394,22 +1419,22 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
         p.f32 = query;
     }
     uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, 0);
-    int rc = search_layer(index, st, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
+    int rc = search_layer(index, st, &st->s, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
     if (rc) return shoal__fail(index, rc, "out of memory for search scratch");
     /* With copies, only the rerank depth's best codes are reranked: each
      * costs a float32 row read from outside the graph. */
-    uint32_t n = st->res_n;
+    uint32_t n = st->s.res_n;
     if (!p.f32 && st->copies) {
         uint32_t depth = params && params->rerank ? params->rerank : st->rerank;
         if (depth < topk->k) depth = topk->k;
         if (depth < n) {
-            qsort(st->res, n, sizeof *st->res, cmp_items);
+            qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
             n = depth;
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t label = st->res[i].label;
-        float d = p.f32 ? st->res[i].dist : exact_distance(index, st, query, label);
+        uint32_t label = st->s.res[i].label;
+        float d = p.f32 ? st->s.res[i].dist : exact_distance(index, st, query, label);
         shoal__topk_push(topk, d, index->seqs[label], label);
     }
     return SHOAL_OK;
@@ -1428,14 +1453,14 @@ static int level0_reachable(shoal_index *index, hnsw_state *st, uint32_t live) {
     if (!live) return SHOAL_OK;
     uint32_t *queue = shoal__alloc(&index->mem, (size_t)live * sizeof *queue);
     if (!queue) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the graph check");
-    uint32_t epoch = next_epoch(st), head = 0, tail = 0;
+    uint32_t epoch = next_epoch(&st->s, st->cap), head = 0, tail = 0;
     queue[tail++] = st->entry;
-    st->visit[st->entry] = epoch;
+    st->s.visit[st->entry] = epoch;
     while (head < tail) {
         const uint32_t *lu = links_at(st, queue[head++], 0);
         for (uint32_t i = 1; i <= lu[0]; i++) {
-            if (st->visit[lu[i]] == epoch) continue;
-            st->visit[lu[i]] = epoch;
+            if (st->s.visit[lu[i]] == epoch) continue;
+            st->s.visit[lu[i]] = epoch;
             if (tail == live) break; /* more than live: links were checked, so never */
             queue[tail++] = lu[i];
         }
@@ -1443,7 +1468,7 @@ static int level0_reachable(shoal_index *index, hnsw_state *st, uint32_t live) {
     shoal__free(&index->mem, queue);
     if (tail != live) {
         uint32_t lost = 0, bound = index->label_bound;
-        while (lost < bound && (!in_graph(st, lost) || st->visit[lost] == epoch)) lost++;
+        while (lost < bound && (!in_graph(st, lost) || st->s.visit[lost] == epoch)) lost++;
         return shoal__fail(index, SHOAL_ECORRUPT,
                            "hnsw: %u of %u nodes unreachable on level 0 from the entry point (e.g. %u)",
                            live - tail, live, lost);
@@ -1559,9 +1584,9 @@ static void hnsw_destroy(shoal_index *index) {
     shoal__free(mem, st->upper);
     shoal__free(mem, st->rev);
     shoal__free(mem, st->queue);
-    shoal__free(mem, st->visit);
-    shoal__free(mem, st->cand);
-    shoal__free(mem, st->res);
+    shoal__free(mem, st->s.visit);
+    shoal__free(mem, st->s.cand);
+    shoal__free(mem, st->s.res);
     shoal__free(mem, st->pool);
     shoal__free(mem, st->sel);
     shoal__free(mem, st->tmp);
@@ -1757,14 +1782,14 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
     if (bound) {
         st->levels = shoal__alloc(&index->mem, bound);
         st->upper = shoal__calloc(&index->mem, bound, sizeof *st->upper);
-        st->visit = shoal__calloc(&index->mem, bound, sizeof *st->visit);
+        st->s.visit = shoal__calloc(&index->mem, bound, sizeof *st->s.visit);
         /* The journal marks too: a delete may be the first change. */
         if (!view) st->rev = shoal__calloc(&index->mem, bound, sizeof *st->rev);
         if (!view) st->touched = shoal__calloc(&index->mem, ((size_t)bound + 7) / 8, 1);
-        if (!st->levels || !st->upper || !st->visit || (!view && (!st->rev || !st->touched)))
+        if (!st->levels || !st->upper || !st->s.visit || (!view && (!st->rev || !st->touched)))
             return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
         memcpy(st->levels, raw, bound);
-        st->cap = bound;
+        st->cap = st->s.visit_cap = bound;
     }
     uint8_t *mark = shoal__calloc(&index->mem, bound ? bound : 1, 1);
     if (!mark) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
