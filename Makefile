@@ -428,7 +428,7 @@ BENCH_HNSW_ARGS ?=
 
 bench-hnsw: $(BUILD)/bench_hnsw_native wasm
 	bench/setup.sh
-	$(MAKE) $(BUILD)/bench_hnswlib_native
+	$(MAKE) $(BUILD)/bench_hnswlib_native $(BUILD)/bench_hnswlib_native_no_avx512
 	node bench/hnsw/run.mjs $(BENCH_HNSW_ARGS)
 
 $(BUILD)/bench_hnsw_native: bench/hnsw_native.c bench/bench_util.h $(BUILD)/libshoal.a
@@ -440,6 +440,12 @@ HNSWLIB_SRC := bench/node_modules/hnswlib-node/src
 $(BUILD)/bench_hnswlib_native: bench/hnswlib_native.cpp $(HNSWLIB_SRC)/hnswlib/hnswalg.h
 	@mkdir -p $(@D)
 	$(CXX) -O3 -march=native -std=c++14 -I$(HNSWLIB_SRC) $< -pthread -o $@
+# The same without AVX-512 (hnswlib then takes its AVX path): the peer of
+# Shoal's AVX2 kernels on an AVX-512 machine (adapter hnswlib-native-no-avx512).
+$(BUILD)/bench_hnswlib_native_no_avx512: bench/hnswlib_native.cpp $(HNSWLIB_SRC)/hnswlib/hnswalg.h
+	@mkdir -p $(@D)
+	$(CXX) -O3 -march=native -mno-avx512f -std=c++14 -DVARIANT_SUFFIX='"-no-avx512"' \
+	    -I$(HNSWLIB_SRC) $< -pthread -o $@
 
 # Segment save / load / view times and sizes on Fashion-MNIST (docs/BENCHMARKS.md,
 # "Segments").  Needs bench/data/fashion-mnist-base.fvecs (bench/setup.sh).

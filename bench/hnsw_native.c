@@ -13,6 +13,7 @@
  *   --kind hnsw|flat      flat is exact (recall 1.0): it proves the pipeline
  *                         while the HNSW kind is not in the build
  *   --quantizer f32|sq8     HNSW vector quantizer
+ *   --simd avx2           force a kernel set (shoal_simd words; default auto)
  *   --rerank N            sq8: keep float32 copies and rerank the N best of the
  *                         ef candidates exactly (N >= every ef: all of them)
  *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
@@ -39,6 +40,7 @@ typedef struct bench_args {
     const char *neighbors;
     const char *kind;
     const char *quantizer;
+    const char *simd;
     uint32_t base, queries, k, M, efc, runs, thp, rerank;
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
@@ -49,7 +51,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
     static const uint32_t default_efs[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
     *a = (bench_args){.data = "bench/data", .neighbors = "bench/results/neighbors",
                       .kind = "hnsw", .quantizer = "f32", .base = 60000, .queries = 1000,
-                      .k = 10, .M = 16, .efc = 200, .runs = 2, .thp = 1};
+                      .k = 10, .M = 16, .efc = 200, .runs = 2, .thp = 1, .simd = "auto"};
     a->n_efs = sizeof default_efs / sizeof default_efs[0];
     memcpy(a->efs, default_efs, sizeof default_efs);
     for (int i = 1; i < argc; i += 2) {
@@ -68,6 +70,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--runs")) a->runs = parse_u32(key, val);
         else if (!strcmp(key, "--thp")) a->thp = parse_u32(key, val);
         else if (!strcmp(key, "--rerank")) a->rerank = parse_u32(key, val);
+        else if (!strcmp(key, "--simd")) a->simd = val;
         else if (!strcmp(key, "--efs")) {
             char buf[512];
             snprintf(buf, sizeof buf, "%s", val);
@@ -114,8 +117,10 @@ int main(int argc, char **argv)
 
     int hnsw = !strcmp(a.kind, "hnsw");
     char variant[64];
-    snprintf(variant, sizeof variant, "%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
-             a.rerank ? "-rerank" : "", a.thp ? "" : "-nothp");
+    int simd = shoal_simd_parse(a.simd, strlen(a.simd));
+    if (simd < 0) die("--simd: not a kernel set", a.simd);
+    snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
+             a.rerank ? "-rerank" : "", a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;
@@ -125,6 +130,7 @@ int main(int argc, char **argv)
     params.hnsw.ef_construction = a.efc;
     params.quantizer = !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8 : SHOAL_QUANTIZER_F32;
     params.rerank = a.rerank;
+    params.simd = (shoal_simd)simd;
     const shoal_allocator plain = {plain_alloc, plain_free, NULL};
     if (!a.thp) params.allocator = &plain;
 

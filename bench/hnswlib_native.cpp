@@ -164,7 +164,10 @@ int main(int argc, char **argv) {
     double build_s = now_seconds() - t0;
     double rss1 = rss_mb();
     char variant[32];
-    snprintf(variant, sizeof variant, "march-native%s", thp ? "-thp" : "");
+#ifndef VARIANT_SUFFIX
+#define VARIANT_SUFFIX ""
+#endif
+    snprintf(variant, sizeof variant, "march-native%s%s", VARIANT_SUFFIX, thp ? "-thp" : "");
     if (threads > 1) snprintf(variant + strlen(variant), sizeof variant - strlen(variant), "-%ut", threads);
     printf("{\"type\":\"build\",\"library\":\"hnswlib-native\",\"variant\":\"%s\",\"base\":%u,"
            "\"queries\":%u,\"k\":%u,\"version\":\"0.8.0 (C++, -O3 -march=native)\","

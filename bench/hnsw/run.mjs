@@ -31,8 +31,10 @@
 // that bracket the target; "≥" when even the smallest ef is above the
 // target (the true figure is at least that), "—" when the curve never gets
 // there.  Ratios divide by the value at the same recall of hnswlib-native
-// (hnswlib's C++ built here with -O3 -march=native: the anchor), of Debian's
-// generic hnswlib build (Python) and of hnswlib-wasm.
+// (hnswlib's C++ built here with -O3 -march=native: the anchor), of
+// hnswlib-native-no-avx512 (the same with -mno-avx512f: the peer of Shoal's
+// *-avx2 adapters), of Debian's generic hnswlib build (Python) and of
+// hnswlib-wasm -- a column for each one the run has.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,7 +46,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const PY = '/usr/bin/python3'; // Debian's, with python3-hnswlib/numpy/matplotlib
 const TARGETS = [0.98, 0.995];
-const REFERENCES = ['hnswlib-native', 'hnswlib', 'hnswlib-wasm'];
+const REFERENCES_ALL = ['hnswlib-native', 'hnswlib-native-no-avx512', 'hnswlib', 'hnswlib-wasm'];
 
 // ------------------------------------------------------------------ options
 
@@ -78,11 +80,16 @@ function adapters(o) {
   const needNative = { path: native, hint: 'run make build/bench_hnsw_native' };
   const hnswlibNative = join(ROOT, 'build', 'bench_hnswlib_native');
   const needHnswlibNative = { path: hnswlibNative, hint: 'run bench/setup.sh, then make build/bench_hnswlib_native' };
+  const hnswlibNoAvx512 = join(ROOT, 'build', 'bench_hnswlib_native_no_avx512');
+  const needNoAvx512 = { path: hnswlibNoAvx512, hint: 'run make build/bench_hnswlib_native_no_avx512' };
   const needWasm = { path: join(ROOT, 'js', 'dist', 'shoal-simd.wasm'), hint: 'run make wasm' };
   const kind = o.shoalKind;
   const list = [
     { name: 'hnswlib-native', group: 'peers', cmd: [hnswlibNative], needs: needHnswlibNative },
     { name: 'hnswlib-native-thp', group: 'peers', cmd: [hnswlibNative, '--thp', '1'], needs: needHnswlibNative },
+    // Without AVX-512 on both sides (on an AVX-512 machine): hnswlib's AVX path
+    // against Shoal's AVX2 kernels.  Skipped where the CPU has no AVX2.
+    { name: 'hnswlib-native-no-avx512', group: 'peers', cmd: [hnswlibNoAvx512], needs: needNoAvx512 },
     { name: 'hnswlib', group: 'peers', cmd: [PY, join(HERE, 'hnswlib_py.py')] },
     { name: 'hnswlib-node', group: 'peers', cmd: node('hnswlib-node.mjs'), needs: npmPeer('hnswlib-node') },
     { name: 'usearch', group: 'peers', cmd: node('usearch.mjs'), needs: npmPeer('usearch') },
@@ -97,6 +104,8 @@ function adapters(o) {
   if (kind === 'hnsw') {
     list.splice(9, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8'], needs: needNative });
     list.splice(10, 0, { name: 'shoal-native-sq8-rerank', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32'], needs: needNative });
+    list.push({ name: 'shoal-native-f32-avx2', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32', '--simd', 'avx2'], needs: needNative });
+    list.push({ name: 'shoal-native-sq8-rerank-avx2', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32', '--simd', 'avx2'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8'), needs: needWasm });
     list.push({ name: 'shoal-wasm-simd-sq8-rerank', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '32'), needs: needWasm });
   }
@@ -104,7 +113,11 @@ function adapters(o) {
   const only = o.only ? pick(o.only) : null;
   const skip = pick(o.skip);
   const chosen = (a) => (!only || only.has(a.name) || only.has(a.group)) && !skip.has(a.name) && !skip.has(a.group);
-  return list.filter(chosen);
+  // The AVX2-against-AVX path needs AVX2 (and FMA, which Shoal's AVX2 set requires).
+  const flags = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const avx2 = / avx2( |$)/m.test(flags) && / fma( |$)/m.test(flags);
+  const runnable = (a) => avx2 || !(a.name.endsWith('-avx2') || a.name.endsWith('-no-avx512'));
+  return list.filter((a) => chosen(a) && runnable(a));
 }
 
 // --------------------------------------------------------------------- data
@@ -278,8 +291,13 @@ function report(runInfo, records, o) {
   const cs = curves(records);
   // A reference is the single-threaded build of that library (hnswlib's Python
   // curve is labelled "hnswlib python", the native anchor "hnswlib-native march-native").
-  const refs = Object.fromEntries(REFERENCES.map((name) => [name, cs.find((c) =>
-    c.label === name || c.label === `${name} python` || c.label === `${name} march-native`)]));
+  // (hnswlib-native-no-avx512's curve is "hnswlib-native march-native-no-avx512".)
+  const labelOf = (name) => name.replace(/^hnswlib-native-(.+)$/, 'hnswlib-native march-native-$1');
+  const found = Object.fromEntries(REFERENCES_ALL.map((name) => [name, cs.find((c) =>
+    c.label === name || c.label === `${name} python` || c.label === `${name} march-native` || c.label === labelOf(name))]));
+  // Ratio columns only for the references this run (or its merged files) has.
+  const REFERENCES = REFERENCES_ALL.filter((name) => found[name]);
+  const refs = Object.fromEntries(REFERENCES.map((name) => [name, found[name]]));
   const refAt = (name, recall) => (refs[name] ? qpsAtRecall(refs[name].points, recall) : null);
   const ratio = (qps, bound, name, recall) => {
     const ref = refAt(name, recall);
