@@ -10,7 +10,9 @@
  * Then the quantized kinds: HNSW with SQ8 codes (trained once it holds
  * 1024 records, so the graph is built on codes after that), IVF SQ8 with
  * rerank, and IVF with 8-bit PQ: their training, codes and code distances
- * must match too.
+ * must match too.  Then HNSW SQ8 with rerank copies (the same graph as
+ * HNSW SQ8; the best HNSW_RERANK of the HNSW_EF found re-scored in float32):
+ * which candidates are re-scored, and the copies' segment bytes, must match.
  * Last, each index is saved as a segment, uncompressed and with zstd level
  * 3, and the segments' CIDs printed as "cid <config> <level> <cid>": the
  * bytes, and so the CIDs, must be identical from every build.
@@ -30,9 +32,11 @@
 enum { N = 1500, DIM = 37, QUERIES = 25, K = 10, DELETE_STEP = 3, DELETE_BELOW = 300 };
 enum { HNSW_SEED = 99, HNSW_M = 8, HNSW_EF_CONSTRUCTION = 64, HNSW_EF = 24 };
 enum { IVF_NLIST = 16, IVF_NPROBE = 4, IVF_PQ_M = 37, IVF_RERANK = 20 };
+/* Below HNSW_EF, so a search re-scores only part of what it found. */
+enum { HNSW_RERANK = 20 };
 /* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank,
- * hnsw sq8, ivf sq8 + rerank, ivf pq8. */
-enum { CONFIGS = 7 };
+ * hnsw sq8, ivf sq8 + rerank, ivf pq8, hnsw sq8 + rerank copies. */
+enum { CONFIGS = 8 };
 enum { COLL_FLUSH = 400, COLL_MERGE = 3, COLL_BATCH = 500 };
 
 static void collection_fail(const char *what, int rc, shoal_collection *c) {
@@ -121,7 +125,7 @@ int main(void) {
         p.dim = DIM;
         p.metric = (shoal_metric)metric;
         p.kind = kind == 0 ? SHOAL_KIND_FLAT
-                 : kind == 1 || kind == 4 ? SHOAL_KIND_HNSW
+                 : kind == 1 || kind == 4 || kind == 7 ? SHOAL_KIND_HNSW
                                           : SHOAL_KIND_IVF;
         p.seed = HNSW_SEED;
         p.hnsw.M = HNSW_M;
@@ -140,8 +144,9 @@ int main(void) {
         /* (37 code books of 256 codes: fewer k-means iterations keep the
          * wasm runs of the JS side short.) */
         if (kind == 6) p.ivf.train_iters = 4;
-        if (kind == 4 || kind == 5) p.quantizer = SHOAL_QUANTIZER_SQ8;
+        if (kind == 4 || kind == 5 || kind == 7) p.quantizer = SHOAL_QUANTIZER_SQ8;
         if (kind == 5) p.rerank = IVF_RERANK;
+        if (kind == 7) p.rerank = HNSW_RERANK;
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
         if (rc) fail("new", rc, NULL);

@@ -5,6 +5,8 @@
 // What it proves
 //   - every command works in both builds: build (fvecs, bvecs, npy, JSONL;
 //     flat, hnsw, ivf), search, info, verify, merge, cid, bench;
+//   - hnsw sq8 with rerank copies gives the exact distances of a flat
+//     segment, at any --ef and --rerank depth;
 //   - the two builds write byte-identical segments and identical --json
 //     output for the same input and seed (and fvecs, npy and JSONL holding
 //     the same vectors give the same segment);
@@ -128,6 +130,11 @@ function listing(dir) {
 const BASE = makeRows(11, N, DIM);
 const QUERIES = makeRows(12, 20, DIM);
 const TRUTH = exactTruth(BASE, QUERIES, 10);
+// More records than the 1024 SQ8 trains on: past them the graph is walked on
+// int8 codes, so only the rerank copies make distances exact.
+const SQ8_N = 1500;
+const SQ8_BASE = makeRows(13, SQ8_N, DIM);
+const SQ8_ARGS = ['sq8-base.fvecs', '--kind', 'hnsw', '--quantizer', 'sq8', '--M', '8', '--ef-construction', '64', '--seed', '3'];
 
 function writeInputs(dir) {
   writeFileSync(join(dir, 'base.fvecs'), fvecs(BASE));
@@ -139,6 +146,7 @@ function writeInputs(dir) {
   writeFileSync(join(dir, 'queries.fvecs'), fvecs(QUERIES));
   writeFileSync(join(dir, 'queries.jsonl'), jsonl(QUERIES, { id: (i) => `q${i}` }));
   writeFileSync(join(dir, 'truth.ivecs'), ivecs(TRUTH));
+  writeFileSync(join(dir, 'sq8-base.fvecs'), fvecs(SQ8_BASE));
 }
 
 // The builds each test case makes, in both runners.
@@ -259,6 +267,65 @@ for (const runner of Object.keys(RUNNERS)) {
       assert.equal(run(runner, ['search', 'flat.seg', '--vector', '1', '--ef', '10'], cwd()).code, 1, '--ef on flat');
       assert.equal(run(runner, ['search', 'flat.seg', '--vector', '1', '--kind', 'hnsw'], cwd()).code, 1,
         'index options on a segment');
+    });
+
+    test('hnsw sq8 --rerank: the exact distances of a flat segment; --rerank on flat is a usage error', () => {
+      ok(runner, ['build', ...SQ8_ARGS, '--rerank', '32', '--out', 'sq8-rerank.seg', '--quiet'], cwd());
+      ok(runner, ['build', ...SQ8_ARGS, '--out', 'sq8-plain.seg', '--quiet'], cwd());
+      ok(runner, ['build', 'sq8-base.fvecs', '--kind', 'flat', '--out', 'sq8-flat.seg', '--quiet'], cwd());
+      const search = (seg, ...flags) =>
+        JSON.parse(ok(runner, ['search', seg, '--query', 'queries.fvecs', '-k', '10', ...flags, '--json'], cwd()).out).results;
+      const exact = search('sq8-flat.seg');
+      // Results the exact answer also has, and how many carry its distance.
+      const agree = (results) => {
+        let shared = 0, equal = 0;
+        results.forEach((r, q) => r.ids.forEach((id, i) => {
+          const j = exact[q].ids.indexOf(id);
+          if (j >= 0) {
+            shared++;
+            equal += r.distances[i] === exact[q].distances[j];
+          }
+        }));
+        return { shared, equal };
+      };
+      for (const flags of [[], ['--rerank', '16'], ['--ef', '100'], ['--ef', '100', '--rerank', '16']]) {
+        const got = search('sq8-rerank.seg', ...flags);
+        assert.equal(got.length, QUERIES.length);
+        got.forEach((r, q) => assert.equal(r.ids[0], exact[q].ids[0], `${flags.join(' ')}: query ${q}'s nearest`));
+        const a = agree(got);
+        assert.ok(a.shared >= QUERIES.length);
+        assert.equal(a.equal, a.shared, `${flags.join(' ')}: distances equal where ids agree`);
+      }
+      // Without copies the distances are decoded codes': the check above can tell.
+      const decoded = agree(search('sq8-plain.seg'));
+      assert.ok(decoded.equal < decoded.shared, `${decoded.equal} of ${decoded.shared} decoded distances exact`);
+      // The copies are a section of SQ8_N x DIM float32 behind the HNSW_COPIES feature (bit 2).
+      const info = JSON.parse(ok(runner, ['info', 'sq8-rerank.seg', '--json'], cwd()).out);
+      assert.equal(info.records, SQ8_N);
+      assert.equal(info.quantizer, 'sq8');
+      assert.equal(info.required_features & 4, 4);
+      assert.equal(info.sections.find((sec) => sec.kind === 'vectors')?.raw, SQ8_N * DIM * 4);
+      const plain = JSON.parse(ok(runner, ['info', 'sq8-plain.seg', '--json'], cwd()).out);
+      assert.equal(plain.required_features & 4, 0);
+      assert.ok(!plain.sections.some((sec) => sec.kind === 'vectors'));
+      assert.equal(JSON.parse(ok(runner, ['verify', 'sq8-rerank.seg', '--json'], cwd()).out).ok, true);
+      // A depth below k, or of a segment without copies: the core refuses it (exit 1).
+      const shallow = run(runner, ['search', 'sq8-rerank.seg', '--query', 'queries.fvecs', '-k', '10', '--rerank', '5'], cwd());
+      assert.equal(shallow.code, 1, shallow.err);
+      assert.match(shallow.err, /rerank = 5 is below k = 10/);
+      const none = run(runner, ['search', 'sq8-plain.seg', '--query', 'queries.fvecs', '--rerank', '16'], cwd());
+      assert.equal(none.code, 1, none.err);
+      assert.match(none.err, /rerank needs float32 copies/);
+      // --rerank on flat: a usage error, in search and in build (no output left).
+      const flat = run(runner, ['search', 'sq8-flat.seg', '--vector', Array(DIM).fill(0).join(','), '--rerank', '16'], cwd());
+      assert.equal(flat.code, 1, flat.err);
+      assert.match(flat.err, /--rerank applies to hnsw and ivf indexes; this one is flat/);
+      const build = run(runner, ['build', 'sq8-base.fvecs', '--kind', 'flat', '--rerank', '16', '--out', 'x.seg'], cwd());
+      assert.equal(build.code, 1, build.err);
+      assert.match(build.err, /--rerank does not apply to --kind flat/);
+      // An f32 graph already holds float32: refused too.
+      assert.equal(run(runner, ['build', 'sq8-base.fvecs', '--kind', 'hnsw', '--rerank', '16', '--out', 'x.seg'], cwd()).code, 1);
+      assert.ok(!existsSync(join(cwd(), 'x.seg')));
     });
 
     test('metadata: stored, printed, filtered, kept by merge; bad metadata exits 2', () => {
@@ -446,7 +513,7 @@ describe('large input under WASI', () => {
 
 describe('native and WASI agree', () => {
   test('byte-identical segments for the same input and seed', () => {
-    for (const b of [...BUILDS, { out: 'merged.seg' }]) {
+    for (const b of [...BUILDS, { out: 'merged.seg' }, { out: 'sq8-rerank.seg' }, { out: 'sq8-plain.seg' }]) {
       const a = readFileSync(join(dirs.native, b.out));
       const w = readFileSync(join(dirs.wasi, b.out));
       assert.ok(a.equals(w), `${b.out} differs between native and WASI`);
@@ -459,6 +526,7 @@ describe('native and WASI agree', () => {
       ['search', 'ivf-pq.seg', '--query', 'queries.jsonl', '-k', '10', '--nprobe', '3', '--json'],
       ['search', 'bvecs.seg', '--query', 'queries.fvecs', '-k', '7', '--json'],
       ['search', 'hnsw-sq8.seg', '--query', 'queries.fvecs', '-k', '10', '--json'],
+      ['search', 'sq8-rerank.seg', '--query', 'queries.fvecs', '-k', '10', '--ef', '100', '--rerank', '16', '--json'],
       ['search', 'docs.jsonl', '--kind', 'hnsw', '--seed', '9', '--query', 'queries.fvecs', '--json'],
       ['info', 'hnsw.seg', 'ivf-pq.seg', '--json'],
       ['verify', 'flat.seg', 'ivf.seg', '--json'],

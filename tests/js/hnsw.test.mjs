@@ -1,6 +1,6 @@
 // hnsw.test.mjs -- kind 'hnsw' through the JS API, in both wasm variants:
-// recall against exact search, ef, filters, progress, sq8 quantizer, stats,
-// upsert/delete, and the parameter errors.
+// recall against exact search, ef, filters, progress, sq8 quantizer (with
+// and without rerank copies), stats, upsert/delete, and the parameter errors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -67,6 +67,156 @@ test('hnsw sq8 quantizer: smaller, still accurate', async () => {
     sq8.free();
   }
 });
+
+// SQ8 with rerank copies: the graph is walked on the int8 codes and the best
+// candidates re-scored against float32 copies, so results carry the exact
+// distances (the flat index's, bit for bit) and get() the vector given.  The
+// same index without copies ranks on decoded codes: the baseline it must beat.
+const SQ8 = { dim: DIM, kind: 'hnsw', quantizer: 'sq8', M: 16, efConstruction: 100, seed: 5 };
+const RERANK = 256; // >= every ef below: the whole beam is re-scored
+const bits = (f) => new Uint32Array(f.buffer, f.byteOffset, f.length);
+
+for (const simd of [true, false]) {
+  const variant = simd ? 'simd' : 'baseline';
+
+  test(`hnsw sq8 + rerank (${variant}): exact distances, recall, get, stats`, async () => {
+    const exact = await Index.create({ dim: DIM, kind: 'flat', simd });
+    const plain = await Index.create({ ...SQ8, simd });
+    const copies = await Index.create({ ...SQ8, rerank: RERANK, simd });
+    try {
+      for (const index of [exact, plain, copies]) index.add(ids, data); // N > 1024: trained on the codes
+      const truth = [];
+      for (let q = 0; q < QUERIES; q++) truth.push(exact.search(query(q), K));
+      // Results of ids the exact answer also has: how many, and how many carry its distance.
+      const agree = (got) => {
+        let shared = 0, equal = 0;
+        got.forEach((r, q) => r.ids.forEach((id, i) => {
+          const j = truth[q].ids.indexOf(id);
+          if (j >= 0) {
+            shared++;
+            equal += r.distances[i] === truth[q].distances[j];
+          }
+        }));
+        return { shared, equal };
+      };
+      for (const ef of [32, 128]) {
+        const byCode = [], reranked = [];
+        for (let q = 0; q < QUERIES; q++) {
+          byCode.push(plain.search(query(q), K, { ef }));
+          reranked.push(copies.search(query(q), K, { ef }));
+        }
+        const rPlain = recall(byCode, truth), rCopies = recall(reranked, truth);
+        assert.ok(rCopies >= rPlain, `ef ${ef}: recall ${rCopies} with copies, ${rPlain} without`);
+        if (ef === 128) assert.ok(rCopies >= 0.99, `ef ${ef}: recall ${rCopies}`);
+        const a = agree(reranked);
+        assert.ok(a.shared > 0);
+        assert.equal(a.equal, a.shared, `ef ${ef}: every shared result has the exact distance`);
+        // Decoded codes give other distances: the check above can tell them apart.
+        const b = agree(byCode);
+        assert.ok(b.equal < b.shared, `ef ${ef}: ${b.equal} of ${b.shared} decoded distances exact`);
+      }
+      // A depth of k re-scores only the k best codes: sorted exact distances,
+      // recall no better than re-scoring the whole beam.
+      const shallow = [], whole = [];
+      for (let q = 0; q < QUERIES; q++) {
+        shallow.push(copies.search(query(q), K, { ef: 128, rerank: K }));
+        whole.push(copies.search(query(q), K, { ef: 128, rerank: 128 }));
+      }
+      for (const r of shallow) {
+        assert.equal(r.ids.length, K);
+        assert.ok(r.distances.every((d, i) => i === 0 || d >= r.distances[i - 1]));
+      }
+      const s = agree(shallow);
+      assert.equal(s.equal, s.shared);
+      assert.ok(recall(shallow, truth) <= recall(whole, truth));
+
+      // get(): the vector as added, every bit; without copies only an approximation.
+      let decodedExact = 0;
+      for (let i = 0; i < N; i++) {
+        const want = bits(data.subarray(i * DIM, (i + 1) * DIM));
+        assert.deepEqual(bits(copies.get(ids[i]).vector), want, ids[i]);
+        decodedExact += bits(plain.get(ids[i]).vector).every((v, j) => v === want[j]);
+      }
+      assert.ok(decodedExact < N, `${decodedExact} of ${N} decoded vectors exact`);
+
+      // The copies are counted apart from the graph, and only when kept.
+      const withCopies = copies.stats(), without = plain.stats();
+      assert.ok(withCopies.rerankBytes >= N * DIM * 4, `rerankBytes ${withCopies.rerankBytes}`);
+      assert.equal(without.rerankBytes, 0);
+      assert.ok(withCopies.memoryBytes >= without.memoryBytes + withCopies.rerankBytes,
+        `${withCopies.memoryBytes} vs ${without.memoryBytes} + ${withCopies.rerankBytes}`);
+    } finally {
+      exact.free();
+      plain.free();
+      copies.free();
+    }
+  });
+
+  test(`hnsw sq8 + rerank (${variant}): parameter errors`, async () => {
+    const plain = await Index.create({ ...SQ8, simd });
+    const copies = await Index.create({ ...SQ8, rerank: 32, simd });
+    try {
+      plain.add(ids.slice(0, 200), data.subarray(0, 200 * DIM));
+      copies.add(ids.slice(0, 200), data.subarray(0, 200 * DIM));
+      assert.throws(() => copies.search(query(0), K, { rerank: K - 1 }), ParameterError, 'rerank below k');
+      assert.equal(copies.search(query(0), K, { rerank: K }).ids.length, K);
+      assert.throws(() => plain.search(query(0), K, { rerank: K }), ParameterError, 'no copies to rerank from');
+      assert.equal(plain.search(query(0), K).ids.length, K);
+    } finally {
+      plain.free();
+      copies.free();
+    }
+    // An f32 graph already holds float32: copies are refused, named or by default.
+    await assert.rejects(Index.create({ dim: DIM, kind: 'hnsw', quantizer: 'f32', rerank: 10, simd }), ParameterError);
+    await assert.rejects(Index.create({ dim: DIM, kind: 'hnsw', rerank: 10, simd }), ParameterError);
+  });
+
+  test(`hnsw sq8 + rerank (${variant}): save, load and open keep the copies`, async () => {
+    const plain = await Index.create({ ...SQ8, simd });
+    const copies = await Index.create({ ...SQ8, rerank: RERANK, simd });
+    const others = [];
+    try {
+      plain.add(ids, data);
+      copies.add(ids, data);
+      const bytes = copies.save();
+      // The HNSW_COPIES required feature (bit 2 of header byte 16): set only with copies.
+      assert.equal(bytes[16] & 4, 4);
+      assert.equal(plain.save()[16] & 4, 0);
+      assert.ok(bytes.length >= N * DIM * 4);
+      const loaded = await Index.load(bytes, { simd });
+      others.push(loaded);
+      const opened = await Index.open(bytes, { simd }); // a whole segment: read and loaded
+      others.push(opened);
+      const across = await Index.load(bytes, { simd: !simd }); // the other wasm variant
+      others.push(across);
+      for (const index of others) {
+        assert.equal(index.cid, copies.cid);
+        assert.equal(index.size, N);
+        assert.ok(index.stats().rerankBytes >= N * DIM * 4);
+      }
+      const again = loaded.save();
+      assert.ok(Buffer.from(again).equals(Buffer.from(bytes)), 'load -> save gives the same bytes');
+      for (let q = 0; q < QUERIES; q++) {
+        for (const options of [{}, { ef: 128 }, { ef: 128, rerank: 16 }]) {
+          const want = copies.search(query(q), K, options);
+          for (const [name, index] of [['load', loaded], ['open', opened], ['other variant', across]]) {
+            const got = index === opened ? await index.searchAsync(query(q), K, options) : index.search(query(q), K, options);
+            assert.deepEqual(got.ids, want.ids, `${name} query ${q} ${JSON.stringify(options)}`);
+            assert.deepEqual(bits(got.distances), bits(want.distances), `${name} query ${q} ${JSON.stringify(options)}`);
+          }
+        }
+      }
+      for (const i of [0, 77, 1234, N - 1]) {
+        const want = bits(data.subarray(i * DIM, (i + 1) * DIM));
+        for (const index of others) assert.deepEqual(bits(index.get(ids[i]).vector), want, ids[i]);
+      }
+    } finally {
+      plain.free();
+      copies.free();
+      for (const index of others) index.free();
+    }
+  });
+}
 
 test('hnsw filter returns only matching records, k of them when k match', async () => {
   const index = await Index.create({ dim: DIM, kind: 'hnsw', seed: 9 });

@@ -26,6 +26,7 @@ const KINDS = [
   { kind: 'hnsw', ...HNSW, quantizer: 'sq8' }, // trained at 1024 records, mid-add
   { kind: 'ivf', ...IVF, quantizer: 'sq8', rerank: 20 },
   { kind: 'ivf', ...IVF, quantizer: 'pq', pqBits: 8, pqM: 37, trainIters: 4 },
+  { kind: 'hnsw', ...HNSW, quantizer: 'sq8', rerank: 20 }, // copies; the best 20 of ef 24 re-scored
 ];
 const METRICS = ['l2', 'ip', 'cosine'];
 
@@ -123,7 +124,7 @@ function assertSame(name, rows, reference) {
   }
 }
 
-test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF (f32, SQ8, PQ) search and segment CIDs', async () => {
+test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF (f32, SQ8, PQ, rerank copies) search and segment CIDs', async () => {
   const nativeBin = `${root}build/xbuild`, wasiBin = `${root}build/wasi/xbuild.wasm`;
   assert.ok(existsSync(nativeBin) && existsSync(wasiBin), 'run `make test` (builds xbuild)');
   const nativeText = execFileSync(nativeBin, { encoding: 'utf8' });
@@ -134,6 +135,22 @@ test('native, WASI, wasm SIMD and wasm baseline agree on flat, HNSW and IVF (f32
   // The tie query: rows 998 and 999 are equal, so 998 (inserted first) leads.
   const tie = native.filter((r) => r.key.endsWith(` ${QUERIES} 0`) || r.key.endsWith(` ${QUERIES} 1`));
   for (let i = 0; i < tie.length; i += 2) assert.deepEqual([tie[i].id, tie[i + 1].id], ['v998', 'v999']);
+  // The rerank copies (the last configuration) give the flat index's exact
+  // distance for every id both return, deletes and upserts included.
+  const where = (r) => { // config (kind digit, metric digit), query
+    const [config, query] = r.key.split(' ');
+    return { kind: Number(config[0]), at: `${config[1]} ${query} ${r.id}` };
+  };
+  const flatDistance = new Map();
+  for (const r of native) if (where(r).kind === 0) flatDistance.set(where(r).at, r.distance);
+  let shared = 0;
+  for (const r of native) {
+    const { kind, at } = where(r), want = flatDistance.get(at);
+    if (kind !== KINDS.length - 1 || want === undefined) continue;
+    shared++;
+    assert.equal(r.distance, want, `copies: distance of ${r.id} at ${r.key}`);
+  }
+  assert.ok(shared > 0);
 
   const wasiText = execFileSync(process.execPath, [`${root}wasi/run.mjs`, wasiBin],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
