@@ -13,6 +13,8 @@
  *   --kind hnsw|flat      flat is exact (recall 1.0): it proves the pipeline
  *                         while the HNSW kind is not in the build
  *   --quantizer f32|sq8     HNSW vector quantizer
+ *   --batch B --threads T  hnsw.build_batch B (batched inserts) with phase-1
+ *                         searches on T threads (shoal_index_set_threads)
  *   --simd avx2           force a kernel set (shoal_simd words; default auto)
  *   --rerank N            sq8: keep float32 copies and rerank the N best of the
  *                         ef candidates exactly (N >= every ef: all of them)
@@ -41,7 +43,7 @@ typedef struct bench_args {
     const char *kind;
     const char *quantizer;
     const char *simd;
-    uint32_t base, queries, k, M, efc, runs, thp, rerank;
+    uint32_t base, queries, k, M, efc, runs, thp, rerank, batch, threads;
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
 } bench_args;
@@ -71,6 +73,8 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--thp")) a->thp = parse_u32(key, val);
         else if (!strcmp(key, "--rerank")) a->rerank = parse_u32(key, val);
         else if (!strcmp(key, "--simd")) a->simd = val;
+        else if (!strcmp(key, "--batch")) a->batch = parse_u32(key, val);
+        else if (!strcmp(key, "--threads")) a->threads = parse_u32(key, val);
         else if (!strcmp(key, "--efs")) {
             char buf[512];
             snprintf(buf, sizeof buf, "%s", val);
@@ -119,8 +123,10 @@ int main(int argc, char **argv)
     char variant[64];
     int simd = shoal_simd_parse(a.simd, strlen(a.simd));
     if (simd < 0) die("--simd: not a kernel set", a.simd);
-    snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
-             a.rerank ? "-rerank" : "", a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
+    char batch[32] = "";
+    if (a.batch) snprintf(batch, sizeof batch, "-batch%u-%ut", a.batch, a.threads ? a.threads : 1);
+    snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
+             a.rerank ? "-rerank" : "", batch, a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;
@@ -131,6 +137,7 @@ int main(int argc, char **argv)
     params.quantizer = !strcmp(a.quantizer, "sq8") ? SHOAL_QUANTIZER_SQ8 : SHOAL_QUANTIZER_F32;
     params.rerank = a.rerank;
     params.simd = (shoal_simd)simd;
+    params.hnsw.build_batch = a.batch;
     const shoal_allocator plain = {plain_alloc, plain_free, NULL};
     if (!a.thp) params.allocator = &plain;
 
@@ -138,6 +145,7 @@ int main(int argc, char **argv)
     double t0 = now_seconds();
     shoal_index *index = NULL;
     check(NULL, shoal_index_new(&params, &index), "shoal_index_new");
+    if (a.threads > 1) check(index, shoal_index_set_threads(index, a.threads), "shoal_index_set_threads");
     check(index, shoal_index_add(index, a.base, id_bytes, offsets, base, dim), "shoal_index_add");
     double build_s = now_seconds() - t0;
     double rss1 = rss_mb();
@@ -146,10 +154,10 @@ int main(int argc, char **argv)
 
     printf("{\"type\":\"build\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
            "\"queries\":%u,\"k\":%u,\"version\":\"%s\",\"params\":{\"M\":%u,\"ef_construction\":%u,"
-           "\"quantizer\":\"%s\",\"rerank\":%u,\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
+           "\"quantizer\":\"%s\",\"rerank\":%u,\"build_batch\":%u,\"threads\":%u,\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
            "\"lib_mb\":%.1f,\"levels\":%u,\"mean_degree\":%.2f,"
            "\"notes\":\"C, %s kernels; lib_mb = shoal_index_memory_bytes.%s\"}\n",
-           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.quantizer, a.rerank, a.kind,
+           variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.quantizer, a.rerank, a.batch, a.threads ? a.threads : 1, a.kind,
            build_s, rss1 - rss0, (double)stats.memory_bytes / (1024.0 * 1024.0), stats.levels,
            stats.mean_degree, shoal_index_simd_name(index),
            hnsw ? "" : " FLAT (exact): pipeline check, not HNSW.");

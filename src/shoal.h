@@ -200,6 +200,11 @@ typedef struct shoal_hnsw_params {
     uint32_t M;               /* links per node on upper levels (2*M on level 0); default 16, 2..1024 */
     uint32_t ef_construction; /* candidate list size while building; default 200, >= M */
     uint32_t ef_search;       /* default candidate list size for searches; default 64 */
+    uint32_t build_batch;     /* 0 (default): insert one record at a time; B (1..4096):
+                                 link inserts in batches of B whose neighbour searches
+                                 run in parallel (shoal_index_set_threads).  The graph
+                                 then depends on where batches end (every B records and
+                                 each add call's end), never on the thread count. */
 } shoal_hnsw_params;
 
 typedef struct shoal_ivf_params {
@@ -276,6 +281,8 @@ typedef struct shoal_params {
       "candidate list while building, >= M (default 200)")                                   \
     X(hnsw.ef_search, U32, "efSearch", "ef-search", HNSW, NONE,                              \
       "default candidate list for searches (default 64)")                                    \
+    X(hnsw.build_batch, U32, "buildBatch", "build-batch", HNSW, NONE,                        \
+      "link inserts in batches of this many, searched in parallel (0 = one at a time)")      \
     X(ivf.nlist, U32, "nlist", "nlist", IVF, NONE,                                           \
       "lists, <= 65536 (default ~4*sqrt(n), at most n/39)")                                  \
     X(ivf.nprobe, U32, "nprobe", "nprobe", IVF, NONE,                                        \
@@ -298,6 +305,14 @@ typedef struct shoal_index shoal_index;
  * parameter broke ("hnsw M = 1; it must be 2..1024"). */
 SHOAL_API int shoal_index_new(const shoal_params *params, shoal_index **out);
 SHOAL_API void shoal_index_free(shoal_index *index);
+
+/* Threads an HNSW index with hnsw.build_batch > 0 may use for the
+ * neighbour searches of its batched inserts (1..64; default 1).  Results
+ * and bytes are the same for every count.  Other indexes ignore it.
+ * SHOAL_EUNSUPPORTED for more than 1 where the build has no threads (wasm,
+ * WASI); SHOAL_EPARAM for 0 or more than 64.  The handle is still used by
+ * one thread at a time: the threads are the call's own. */
+SHOAL_API int shoal_index_set_threads(shoal_index *index, uint32_t threads);
 
 /* Detail message for the last failing call on this handle ("" if none). */
 SHOAL_API const char *shoal_index_errmsg(const shoal_index *index);

@@ -152,6 +152,7 @@ typedef struct txn_case {
                          (cheaper than building them again) */
     uint32_t ef;      /* HNSW ef_construction; 0: 24 (M 6) */
     uint32_t rerank;  /* HNSW sq8: rerank copies (IVF sq8 and pq4 always have them) */
+    uint32_t batch;   /* HNSW hnsw.build_batch */
 } txn_case;
 
 /*
@@ -165,18 +166,22 @@ typedef struct txn_case {
  */
 static void test_failed_mutations_change_nothing(void) {
     static const txn_case cases[] = {
-        {"flat", SHOAL_KIND_FLAT, SHOAL_QUANTIZER_F32, 300, 0, 0, 0},
-        {"hnsw f32", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32, 300, 0, 0, 0},
-        {"hnsw sq8 training in the batch", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1000, 0, 0, 0},
-        {"ivf pq4 rerank", SHOAL_KIND_IVF, SHOAL_QUANTIZER_PQ, 300, 0, 0, 0},
+        {"flat", SHOAL_KIND_FLAT, SHOAL_QUANTIZER_F32, 300, 0, 0, 0, 0, 0},
+        {"hnsw f32", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32, 300, 0, 0, 0, 0, 0},
+        {"hnsw sq8 training in the batch", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1000, 0, 0, 0, 0, 0},
+        {"ivf pq4 rerank", SHOAL_KIND_IVF, SHOAL_QUANTIZER_PQ, 300, 0, 0, 0, 0, 0},
         /* (Built again for every attempt: a small ef keeps that cheap.) */
-        {"hnsw sq8 trained", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1030, 0, 0, 6},
-        {"ivf sq8 rerank (loaded)", SHOAL_KIND_IVF, SHOAL_QUANTIZER_SQ8, 300, 0, 1, 0},
-        {"ivf pq8 (loaded)", SHOAL_KIND_IVF, SHOAL_QUANTIZER_PQ, 400, 8, 1, 0},
-        {"hnsw f32 (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32, 300, 0, 1, 0},
-        {"hnsw sq8 trained (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0},
-        {"hnsw sq8 rerank, training in the batch", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1000, 0, 0, 0, 16},
-        {"hnsw sq8 rerank trained (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0, 16},
+        {"hnsw sq8 trained", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1030, 0, 0, 6, 0, 0},
+        {"ivf sq8 rerank (loaded)", SHOAL_KIND_IVF, SHOAL_QUANTIZER_SQ8, 300, 0, 1, 0, 0, 0},
+        {"ivf pq8 (loaded)", SHOAL_KIND_IVF, SHOAL_QUANTIZER_PQ, 400, 8, 1, 0, 0, 0},
+        {"hnsw f32 (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32, 300, 0, 1, 0, 0, 0},
+        {"hnsw sq8 trained (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0, 0, 0},
+        {"hnsw sq8 rerank, training in the batch", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1000, 0, 0, 0, 16, 0},
+        {"hnsw sq8 rerank trained (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0, 16, 0},
+        /* Batches of 16: the 60-record upsert is four batches, the last
+         * cut short by the end of the call. */
+        {"hnsw f32 batched", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32, 300, 0, 0, 0, 0, 16},
+        {"hnsw sq8 trained batched (loaded)", SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8, 1100, 0, 1, 0, 0, 16},
     };
     const uint32_t dim = 12, batch = 60;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
@@ -206,6 +211,7 @@ static void test_failed_mutations_change_nothing(void) {
             p.rerank = tc->quantizer == SHOAL_QUANTIZER_PQ && tc->pq_bits == 8 ? 0 : 10;
         else
             p.rerank = tc->rerank;
+        p.hnsw.build_batch = tc->batch;
         uint8_t *seg0 = NULL;
         size_t seg0_size = 0;
         if (tc->loaded) {

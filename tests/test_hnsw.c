@@ -332,6 +332,122 @@ static void test_sq8_rerank_copies(void) {
     free(data);
 }
 
+/* Builds dim-24 clustered rows [0, n) in calls of the given sizes into an
+ * HNSW index (M 8, efc 64, seed 3; batch B and threads T) and returns its
+ * segment (caller frees with free()). */
+static uint8_t *batched_build(const float *data, uint32_t dim, const uint32_t *calls, uint32_t ncalls,
+                              shoal_quantizer q, uint32_t batch, uint32_t threads, size_t *size,
+                              shoal_index **keep) {
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = dim;
+    p.kind = SHOAL_KIND_HNSW;
+    p.quantizer = q;
+    p.seed = 3;
+    p.hnsw.M = 8;
+    p.hnsw.ef_construction = 64;
+    p.hnsw.build_batch = batch;
+    shoal_index *h = NULL;
+    if (!CHECK_INT(shoal_index_new(&p, &h), SHOAL_OK)) return NULL;
+    CHECK_INT(shoal_index_set_threads(h, threads), SHOAL_OK);
+    uint32_t at = 0;
+    for (uint32_t c = 0; c < ncalls; c++) {
+        CHECK_INT(add_rows(h, data, dim, at, calls[c]), (int)calls[c]);
+        at += calls[c];
+    }
+    CHECK_INT(shoal_index_check(h), SHOAL_OK);
+    uint8_t *seg = NULL, *copy = NULL;
+    CHECK_INT(shoal_index_save(h, NULL, &seg, size), SHOAL_OK);
+    if (seg && (copy = malloc(*size))) memcpy(copy, seg, *size);
+    shoal_index_free_bytes(h, seg);
+    if (keep) *keep = h;
+    else shoal_index_free(h);
+    return copy;
+}
+
+/* Batched inserts: the same bytes for every thread count (threads only
+ * split the neighbour searches), a valid graph, recall close to serial
+ * inserts; the batch size persists in the segment; bad values refused. */
+static void test_batched_inserts(void) {
+    const uint32_t dim = 24, n = 3000, nq = 40;
+    float *data = clustered(71, n + nq, dim, 20);
+    const float *queries = data + (size_t)n * dim;
+    const uint32_t calls[] = {700, 1, 1299, 1000};
+    shoal_quantizer qs[] = {SHOAL_QUANTIZER_F32, SHOAL_QUANTIZER_SQ8};
+    for (int qi = 0; qi < 2; qi++) {
+        size_t s1 = 0, s2 = 0, s3 = 0, s0 = 0;
+        shoal_index *batched = NULL, *serial = NULL;
+        uint8_t *one = batched_build(data, dim, calls, 4, qs[qi], 64, 1, &s1, &batched);
+        uint8_t *two = batched_build(data, dim, calls, 4, qs[qi], 64, 2, &s2, NULL);
+        uint8_t *three = batched_build(data, dim, calls, 4, qs[qi], 64, 3, &s3, NULL);
+        uint8_t *ser = batched_build(data, dim, calls, 4, qs[qi], 0, 2, &s0, &serial);
+        CHECK(one && two && three && ser);
+        CHECK(s1 == s2 && memcmp(one, two, s1) == 0);
+        CHECK(s1 == s3 && memcmp(one, three, s1) == 0);
+        CHECK(s0 != s1 || memcmp(one, ser, s1) != 0); /* a different algorithm */
+        shoal_index *flat = make_flat(dim, SHOAL_METRIC_L2);
+        CHECK_INT(add_rows(flat, data, dim, 0, n), (int)n);
+        shoal_search_params sp;
+        shoal_search_params_init(&sp);
+        sp.ef = 64;
+        double rb = test_recall_at_k(batched, flat, queries, nq, dim, K, &sp);
+        double rs = test_recall_at_k(serial, flat, queries, nq, dim, K, &sp);
+        if (getenv("SHOAL_VERBOSE"))
+            fprintf(stderr, "    %s ef 64: batched recall %.4f, serial %.4f\n",
+                    qi ? "sq8" : "f32", rb, rs);
+        CHECK(rb >= rs - 0.02);
+        CHECK(rb >= 0.9);
+        /* The batch size travels with the segment: a loaded copy goes on
+         * exactly as the original does. */
+        shoal_index *loaded = NULL;
+        CHECK_INT(shoal_index_load(one, s1, NULL, &loaded), SHOAL_OK);
+        const float *more = clustered(72, 200, dim, 20);
+        idbatch *ib = &ids_scratch;
+        make_ids(ib, 100000, 200);
+        CHECK_INT(shoal_index_add(batched, 200, ib->bytes, ib->offsets, more, dim), 200);
+        CHECK_INT(shoal_index_add(loaded, 200, ib->bytes, ib->offsets, more, dim), 200);
+        uint8_t *a = NULL, *b = NULL;
+        size_t sa = 0, sb = 0;
+        CHECK_INT(shoal_index_save(batched, NULL, &a, &sa), SHOAL_OK);
+        CHECK_INT(shoal_index_save(loaded, NULL, &b, &sb), SHOAL_OK);
+        CHECK(sa == sb && memcmp(a, b, sa) == 0);
+        /* Upserts and deletes between batches keep the graph valid. */
+        make_ids(ib, 10, 100);
+        CHECK_INT(shoal_index_add(loaded, 100, ib->bytes, ib->offsets, more, dim), 100);
+        CHECK_INT(delete_row(loaded, 500), 1);
+        CHECK_INT(shoal_index_check(loaded), SHOAL_OK);
+        shoal_index_free_bytes(batched, a);
+        shoal_index_free_bytes(loaded, b);
+        free((void *)more);
+        shoal_index_free(loaded);
+        shoal_index_free(flat);
+        shoal_index_free(batched);
+        shoal_index_free(serial);
+        free(one);
+        free(two);
+        free(three);
+        free(ser);
+    }
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = dim;
+    p.kind = SHOAL_KIND_HNSW;
+    p.hnsw.build_batch = 4097;
+    shoal_index *bad = NULL;
+    CHECK_INT(shoal_index_new(&p, &bad), SHOAL_EPARAM);
+    p.hnsw.build_batch = 16;
+    CHECK_INT(shoal_index_new(&p, &bad), SHOAL_OK);
+    CHECK_INT(shoal_index_set_threads(bad, 0), SHOAL_EPARAM);
+    CHECK_INT(shoal_index_set_threads(bad, 65), SHOAL_EPARAM);
+#if defined(__wasi__) || defined(__EMSCRIPTEN__)
+    CHECK_INT(shoal_index_set_threads(bad, 2), SHOAL_EUNSUPPORTED);
+#else
+    CHECK_INT(shoal_index_set_threads(bad, 2), SHOAL_OK);
+#endif
+    shoal_index_free(bad);
+    free(data);
+}
+
 /* Below the training size SQ8 keeps float32; past it, get() returns the
  * decoded vector, within half a quantization step (the scale is at most
  * 1.125 * the widest range / 254). */
@@ -887,6 +1003,7 @@ void suite_hnsw(void) {
         {"sq8_memory", test_sq8_memory},
         {"sq8_get", test_sq8_get},
         {"sq8_rerank_copies", test_sq8_rerank_copies},
+        {"batched_inserts", test_batched_inserts},
         {"mutation_mix", test_mutation_mix},
         {"mutation_mix_sq8", test_mutation_mix_sq8},
         {"delete_entry_point", test_delete_entry_point},

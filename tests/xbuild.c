@@ -13,6 +13,9 @@
  * must match too.  Then HNSW SQ8 with rerank copies (the same graph as
  * HNSW SQ8; the best HNSW_RERANK of the HNSW_EF found re-scored in float32):
  * which candidates are re-scored, and the copies' segment bytes, must match.
+ * Then HNSW f32 with batched inserts (hnsw.build_batch HNSW_BATCH), whose
+ * neighbour searches run on two threads natively and on one in WASI and
+ * wasm: the graph, and so every result and CID, must still match.
  * Last, each index is saved as a segment, uncompressed and with zstd level
  * 3, and the segments' CIDs printed as "cid <config> <level> <cid>": the
  * bytes, and so the CIDs, must be identical from every build.
@@ -34,9 +37,10 @@ enum { HNSW_SEED = 99, HNSW_M = 8, HNSW_EF_CONSTRUCTION = 64, HNSW_EF = 24 };
 enum { IVF_NLIST = 16, IVF_NPROBE = 4, IVF_PQ_M = 37, IVF_RERANK = 20 };
 /* Below HNSW_EF, so a search re-scores only part of what it found. */
 enum { HNSW_RERANK = 20 };
+enum { HNSW_BATCH = 64 };
 /* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank,
- * hnsw sq8, ivf sq8 + rerank, ivf pq8, hnsw sq8 + rerank copies. */
-enum { CONFIGS = 8 };
+ * hnsw sq8, ivf sq8 + rerank, ivf pq8, hnsw sq8 + rerank copies, hnsw batched. */
+enum { CONFIGS = 9 };
 enum { COLL_FLUSH = 400, COLL_MERGE = 3, COLL_BATCH = 500 };
 
 static void collection_fail(const char *what, int rc, shoal_collection *c) {
@@ -125,7 +129,7 @@ int main(void) {
         p.dim = DIM;
         p.metric = (shoal_metric)metric;
         p.kind = kind == 0 ? SHOAL_KIND_FLAT
-                 : kind == 1 || kind == 4 || kind == 7 ? SHOAL_KIND_HNSW
+                 : kind == 1 || kind == 4 || kind == 7 || kind == 8 ? SHOAL_KIND_HNSW
                                           : SHOAL_KIND_IVF;
         p.seed = HNSW_SEED;
         p.hnsw.M = HNSW_M;
@@ -147,9 +151,13 @@ int main(void) {
         if (kind == 4 || kind == 5 || kind == 7) p.quantizer = SHOAL_QUANTIZER_SQ8;
         if (kind == 5) p.rerank = IVF_RERANK;
         if (kind == 7) p.rerank = HNSW_RERANK;
+        if (kind == 8) p.hnsw.build_batch = HNSW_BATCH;
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
         if (rc) fail("new", rc, NULL);
+#if !defined(__wasi__)
+        if (kind == 8 && (rc = shoal_index_set_threads(index, 2))) fail("threads", rc, index);
+#endif
         test_ids ids;
         test_ids_make(&ids, "v", 0, N);
         if ((rc = shoal_index_add(index, N, ids.bytes, ids.offsets, data, DIM)) < 0)

@@ -54,18 +54,40 @@ int cli_make_index(cli_args *args, const char *source, cli_records *recs, int qu
     p.dim = recs->dim;
     int rc = cli_index_params(args, &p, for_search);
     if (rc) return rc;
-    return cli_make_index_with(&p, source, recs, quiet, out);
+    /* --threads: HNSW links in batches whose searches run in parallel; the
+     * batch (256 unless --build-batch says) makes the bytes the same for
+     * every thread count, 1 included. */
+    uint32_t threads = 0;
+    if ((rc = cli_u32(args, "threads", 1, 64, &threads))) return rc;
+    if (threads && p.kind == SHOAL_KIND_HNSW && !p.hnsw.build_batch) p.hnsw.build_batch = 256;
+    return cli_make_index_with(&p, source, recs, quiet, threads ? threads : 1, out);
 }
 
-int cli_make_index_with(const shoal_params *p, const char *source, cli_records *recs, int quiet,
-                        shoal_index **out) {
+int cli_make_index_with(const shoal_params *params, const char *source, cli_records *recs,
+                        int quiet, uint32_t threads, shoal_index **out) {
     shoal_index *index = NULL;
     *out = NULL;
+    char msg[256] = "";
+    shoal_params p_copy = *params, *p = &p_copy;
+    p->errmsg = msg;
+    p->errmsg_size = sizeof msg;
     int rc = shoal_index_new(p, &index);
     if (rc < 0) {
-        cli_error("%s: cannot create a %s index of dimension %u: %s (%s)", source,
-                  shoal_kind_word(p->kind), p->dim, shoal_strerror(rc), shoal_error_name(rc));
+        cli_error("%s: cannot create a %s index of dimension %u: %s%s%s (%s)", source,
+                  shoal_kind_word(p->kind), p->dim, shoal_strerror(rc), *msg ? ": " : "", msg,
+                  shoal_error_name(rc));
         return rc == SHOAL_EPARAM ? CLI_USAGE : cli_exit_of(rc);
+    }
+    if (threads > 1 && (rc = shoal_index_set_threads(index, threads)) < 0) {
+        /* (The WASI build: one thread gives the same bytes.) */
+        if (rc == SHOAL_EUNSUPPORTED) {
+            cli_note(quiet, "%s: this build has no threads; building on one (the same bytes)",
+                     source);
+        } else {
+            rc = core_failure(source, index, rc, "starting threads");
+            shoal_index_free(index);
+            return rc;
+        }
     }
     if (p->kind == SHOAL_KIND_IVF) {
         cli_progress prog;
@@ -426,6 +448,9 @@ static const char BUILD_HELP[] =
     "                          0 (default) stores them raw, which lets readers view\n"
     "                          them zero-copy\n"
     "      --limit N           use only the first N records\n"
+    "      --threads N         hnsw --out: search for neighbours on N threads while\n"
+    "                          linking in batches (--build-batch, default 256 here);\n"
+    "                          the same bytes for every N\n"
     "\n"
     "  index options (--out; for --collection the buffer and small segments, whose\n"
     "  kind is hnsw (default there) or flat):\n";
@@ -448,6 +473,7 @@ int cli_cmd_build(int argc, char **argv) {
                       {"append", 0, 0, NULL, 0},  {"format", 0, 1, NULL, 0},
                       {"zstd", 0, 1, NULL, 0},    {"limit", 0, 1, NULL, 0},
                       {"json", 0, 0, NULL, 0},    {"quiet", 'q', 0, NULL, 0},
+                      {"threads", 0, 1, NULL, 0},
                       CLI_INDEX_OPTS CLI_COLLECTION_OPTS {NULL, 0, 0, NULL, 0}};
     cli_args args;
     int rc = cli_parse(&args, opts, argc, argv);

@@ -275,7 +275,7 @@ int cli_make_index(cli_args *args, const char *source, cli_records *recs, int qu
                    int for_search, shoal_index **out);
 /* The same with parameters already filled. */
 int cli_make_index_with(const shoal_params *params, const char *source, cli_records *recs,
-                        int quiet, shoal_index **out);
+                        int quiet, uint32_t threads, shoal_index **out);
 /* Opens a segment file as an index (load).  bytes/size may be NULL. */
 int cli_load_segment(const char *path, shoal_index **out, uint8_t **bytes, size_t *size);
 /* Either loads a segment or builds an index from a data file. */

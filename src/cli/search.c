@@ -534,7 +534,7 @@ static int truth_exact(cli_args *args, shoal_index *index, cli_records *recs, co
     if ((rc = cli_simd_param(args, &p.simd))) return rc;
     if (recs->n == 0 && (rc = cli_extract_records(index, "bench", recs))) return rc;
     shoal_index *flat;
-    if ((rc = cli_make_index_with(&p, "exact truth", recs, quiet, &flat))) return rc;
+    if ((rc = cli_make_index_with(&p, "exact truth", recs, quiet, 1, &flat))) return rc;
     uint32_t *labels = malloc((size_t)k * sizeof *labels);
     float *dists = malloc((size_t)k * sizeof *dists);
     if (!labels || !dists) {

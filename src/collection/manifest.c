@@ -136,7 +136,7 @@ static int kept_param(const char *js) {
  * when it is not 0 (its default), so a manifest from before it existed reads
  * as it always did and re-encodes to its own bytes (its CID stays); present
  * with the value 0 it is refused, as a second encoding of the same config. */
-static int later_param(const char *js) { return !strcmp(js, "pqTables"); }
+static int later_param(const char *js) { return !strcmp(js, "pqTables") || !strcmp(js, "buildBatch"); }
 
 #define WORD_METRIC(v) shoal_metric_word(v)
 #define WORD_KIND(v) shoal_kind_word(v)

@@ -184,6 +184,15 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* Threads for batched inserts' phase 1: POSIX hosts; the wasm and WASI
+ * builds run the same phase in the calling thread (same bytes). */
+#if !defined(__EMSCRIPTEN__) && !defined(__wasi__) && (defined(__unix__) || defined(__APPLE__))
+#define SHOAL__THREADS 1
+#include <pthread.h>
+#else
+#define SHOAL__THREADS 0
+#endif
+
 #include "index/persist.h"
 #include "index/rowchunks.h"
 #include "index/sq8.h"
@@ -201,6 +210,8 @@
 #define PREFETCH_BYTES 1024u
 #endif
 #define REACH_SWAPPERS 4u
+#define HNSW_BATCH_MAX 4096u
+#define HNSW_THREADS_MAX 64u
 /* search_layer with a fixed scratch that is too small (not an error code). */
 #define HNSW_SCRATCH_FULL 1
 
@@ -256,6 +267,21 @@ typedef struct hnsw_state {
     uint32_t *tmp, *old;    /* M0 + 1 each */
     uint32_t *work, work_cap, work_n; /* pairs (from, to) */
     uint32_t *queue;                  /* REACH_BUDGET */
+
+    /* Batched inserts (see "Batched inserts"): hnsw.build_batch, the queue
+     * of stored but unlinked nodes, and per queued node its phase-1
+     * candidates (q_items from q_off[i], level l at l * ef_construction;
+     * q_count[q_coff[i] + l] of them) or q_redo[i] when its fixed scratch
+     * overflowed.  One fixed scratch per thread. */
+    uint32_t batch, q_n;
+    uint32_t *q_labels, *q_levels, *q_coff, *q_count;
+    uint8_t *q_redo;
+    size_t *q_off;
+    hnsw_item *q_items;
+    size_t q_items_cap;
+    uint32_t q_count_cap;
+    hnsw_scratch *workers;
+    uint32_t n_workers;
 
     /* The open transaction (see "Transactions" above). */
     int tx;
@@ -696,6 +722,7 @@ static int hnsw_begin(shoal_index *index) {
     st->tx_nodes = st->nodes;
     st->tx_trained = st->trained;
     st->log_n = st->created_n = st->kept_n = 0;
+    st->q_n = 0;
     return SHOAL_OK;
 }
 
@@ -773,6 +800,7 @@ static void hnsw_abort(shoal_index *index, const uint32_t *inserted, uint32_t n)
     (void)inserted;
     (void)n;
     hnsw_state *st = state_of(index);
+    st->q_n = 0; /* queued nodes are created ones: taken out below */
     if (!st->tx) return;
     /* Drop reverse entries of links that are new. */
     for (size_t at = 0; at < st->log_n; at += entry_words(st->log + at)) {
@@ -1099,6 +1127,9 @@ static int hnsw_create(shoal_index *index) {
         return shoal__fail(index, SHOAL_EPARAM, "hnsw ef_construction = %u is below M = %u",
                            hp->ef_construction, hp->M);
     if (hp->ef_search == 0) hp->ef_search = 64;
+    if (hp->build_batch > HNSW_BATCH_MAX)
+        return shoal__fail(index, SHOAL_EPARAM, "hnsw build_batch = %u; the limit is %u",
+                           hp->build_batch, HNSW_BATCH_MAX);
     shoal_quantizer q = index->params.quantizer;
     if (q != SHOAL_QUANTIZER_F32 && q != SHOAL_QUANTIZER_SQ8)
         return shoal__fail(index, SHOAL_EPARAM, "hnsw quantizer %s; it must be f32 or sq8",
@@ -1114,6 +1145,16 @@ static int hnsw_create(shoal_index *index) {
     st->dim = index->params.dim;
     st->sq8 = q == SHOAL_QUANTIZER_SQ8;
     st->rerank = index->params.rerank; /* nonzero only for sq8 (index.c checks) */
+    st->batch = hp->build_batch;
+    if (st->batch) {
+        st->q_labels = shoal__alloc(&index->mem, st->batch * sizeof *st->q_labels);
+        st->q_levels = shoal__alloc(&index->mem, st->batch * sizeof *st->q_levels);
+        st->q_coff = shoal__alloc(&index->mem, st->batch * sizeof *st->q_coff);
+        st->q_off = shoal__alloc(&index->mem, st->batch * sizeof *st->q_off);
+        st->q_redo = shoal__alloc(&index->mem, st->batch);
+        if (!st->q_labels || !st->q_levels || !st->q_coff || !st->q_off || !st->q_redo)
+            return SHOAL_ENOMEM;
+    }
     st->copies = st->rerank > 0;
     shoal__rowchunks_init(&st->rows, (size_t)st->dim * sizeof(float));
     st->entry = SHOAL_NO_LABEL;
@@ -1172,8 +1213,10 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     return SHOAL_OK;
 }
 
-static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) {
-    hnsw_state *st = state_of(index);
+/* An insert's first step: the vector in traversal form, a level drawn,
+ * empty lists; the node is not in the graph yet. */
+static int insert_store(shoal_index *index, hnsw_state *st, uint32_t label, const float *vector,
+                        uint32_t *level_out) {
     uint32_t M = st->M;
     int rc;
     if (st->tx && (rc = shoal__grow(&index->mem, (void **)&st->created, &st->created_cap,
@@ -1203,31 +1246,41 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
         st->created[st->created_n++] = label;
         set_touched(st, label);
     }
-    if (st->entry == SHOAL_NO_LABEL) {
-        st->levels[label] = (uint8_t)level;
-        st->entry = label;
-        st->top = level;
-        st->nodes = 1;
-        return SHOAL_OK;
-    }
+    *level_out = level;
+    return SHOAL_OK;
+}
 
-    /* Search phase: find every level's neighbours before linking. */
+/* The first node of an empty graph: the entry point, with no links. */
+static void insert_first(hnsw_state *st, uint32_t label, uint32_t level) {
+    st->levels[label] = (uint8_t)level;
+    st->entry = label;
+    st->top = level;
+    st->nodes = 1;
+}
+
+/* The serial search phase: every level's neighbours (chosen[l] of them at
+ * st->sel + l * M for l <= lmax) on the graph as it is now. */
+static int insert_search(shoal_index *index, hnsw_state *st, uint32_t label, uint32_t lmax,
+                         uint32_t *chosen) {
+    uint32_t M = st->M;
     hnsw_probe p = probe_of_node(st, label);
-    uint32_t lmax = level < st->top ? level : st->top;
-    uint32_t chosen[HNSW_LEVEL_MAX + 1];
-    rc = shoal__grow(&index->mem, (void **)&st->sel, &st->sel_cap, (lmax + 1) * M,
-                     sizeof *st->sel);
     uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, lmax);
-    for (uint32_t l = lmax + 1; l-- > 0 && !rc;) {
-        rc = search_layer(index, st, &st->s, &p, ep, st->ef_construction, l, NULL, SHOAL_NO_LABEL);
+    for (uint32_t l = lmax + 1; l-- > 0;) {
+        int rc = search_layer(index, st, &st->s, &p, ep, st->ef_construction, l, NULL, SHOAL_NO_LABEL);
         int n = rc ? rc : drain_sorted(index, st);
-        if (n < 0) {
-            rc = n;
-            break;
-        }
+        if (n < 0) return n;
         ep = st->pool[0].label;
         chosen[l] = select_neighbours(index, st, st->pool, (uint32_t)n, M, st->sel + l * M);
     }
+    return SHOAL_OK;
+}
+
+/* The link phase: label (stored, of the given level) gets the neighbours
+ * chosen per level 0..lmax at st->sel, and back links from them. */
+static int insert_link(shoal_index *index, hnsw_state *st, uint32_t label, uint32_t level,
+                       uint32_t lmax, const uint32_t *chosen) {
+    uint32_t M = st->M;
+    int rc = SHOAL_OK;
     /* Reverse-list room for every link this insert adds. */
     uint32_t total = 0;
     for (uint32_t l = 0; l <= lmax && !rc; l++) {
@@ -1250,8 +1303,8 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
         return rc;
     }
 
-    /* Link phase.  It may still fail (journal, back links, repairs); then
-     * the transaction's abort takes the node out again. */
+    /* It may still fail (journal, back links, repairs); then the
+     * transaction's abort takes the node out again. */
     st->levels[label] = (uint8_t)level;
     st->nodes++;
     for (uint32_t l = 0; l <= lmax; l++) {
@@ -1271,11 +1324,245 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
         st->entry = label;
         st->top = level;
     }
-    /* Its closest neighbour reaches it. */
-    if ((rc = work_push(index, st, st->sel[0], label)) || (rc = process_work(index, st)))
-        return rc;
+    /* Its closest neighbour reaches it (a node with no neighbour at all is
+     * possible only in a batch whose graph was empty: see batch_link). */
+    if (chosen[0] && (rc = work_push(index, st, st->sel[0], label))) return rc;
+    if ((rc = process_work(index, st))) return rc;
     if (st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT) sq8_train(index, st);
     return SHOAL_OK;
+}
+
+static int batch_queue(shoal_index *index, hnsw_state *st, uint32_t label, uint32_t level);
+
+static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) {
+    hnsw_state *st = state_of(index);
+    uint32_t level;
+    int rc = insert_store(index, st, label, vector, &level);
+    if (rc) return rc;
+    /* Batched (see "Batched inserts"), once traversal is in its final form. */
+    if (st->batch && (!st->sq8 || st->trained)) return batch_queue(index, st, label, level);
+    if (st->entry == SHOAL_NO_LABEL) {
+        insert_first(st, label, level);
+        return SHOAL_OK;
+    }
+    uint32_t lmax = level < st->top ? level : st->top;
+    uint32_t chosen[HNSW_LEVEL_MAX + 1];
+    if ((rc = shoal__grow(&index->mem, (void **)&st->sel, &st->sel_cap, (lmax + 1) * st->M,
+                          sizeof *st->sel)) ||
+        (rc = insert_search(index, st, label, lmax, chosen)))
+        return rc;
+    return insert_link(index, st, label, level, lmax, chosen);
+}
+
+/*
+ * Batched inserts (hnsw.build_batch = B > 0)
+ *   Inserts are queued B at a time and linked in two phases.  Phase 1 runs
+ *   every queued node's construction search against the graph as it was
+ *   before the batch (frozen: nothing changes it during the phase), each
+ *   with its own fixed scratch, so the searches are independent and run in
+ *   parallel on shoal_index_set_threads threads.  Phase 2 links the nodes
+ *   one by one in insertion order, as a serial insert would, choosing each
+ *   one's neighbours (the usual heuristic) from its phase-1 candidates plus
+ *   the nodes of the batch linked before it (their distances computed
+ *   then: the frozen graph cannot have found them).
+ *   The graph is a function of the seed, the records and where the batches
+ *   end -- never of the thread count: phase 1's answers do not depend on
+ *   which thread computes them (every scratch has the same fixed size, and
+ *   a search that would overflow it is redone serially in phase 2, which
+ *   depends only on the data), and phase 2 is serial.  A batch ends every
+ *   B queued nodes and at the end of each add call (insert_done), so the
+ *   bytes depend on the calls' sizes as well; serial inserts (B = 0, the
+ *   default) do not.  SQ8 inserts one at a time until it is trained.
+ *   Quality: a node misses only the neighbours the frozen graph cannot show
+ *   it, which are the batch's own nodes, and those it is given exactly.
+ *   Phase 2 (linking, back links with their pruning, reachability repair)
+ *   is what stays serial: 15-25% of an insert's time here.
+ */
+/* The fixed heap capacity of a phase-1 scratch: enough for every search of
+ * our benchmarks (cand grows by at most 2M per expansion). */
+static uint32_t fixed_cand_cap(const hnsw_state *st) { return 8 * st->ef_construction * st->M0; }
+
+static int batch_link(shoal_index *index, hnsw_state *st);
+
+static int batch_queue(shoal_index *index, hnsw_state *st, uint32_t label, uint32_t level) {
+    st->q_labels[st->q_n] = label;
+    st->q_levels[st->q_n] = level;
+    if (++st->q_n == st->batch) return batch_link(index, st);
+    return SHOAL_OK;
+}
+
+/* Links what the queue holds (the end of an add call). */
+static int hnsw_insert_done(shoal_index *index) {
+    hnsw_state *st = state_of(index);
+    return st->q_n ? batch_link(index, st) : SHOAL_OK;
+}
+
+/* Phase 1 of one queued node: its candidates per level on the frozen
+ * graph (entry, top), closest first, into out; counts per level. */
+static int batch_search(shoal_index *index, hnsw_state *st, hnsw_scratch *sc, uint32_t label,
+                        uint32_t level, uint32_t entry, uint32_t top, hnsw_item *out,
+                        uint32_t *counts) {
+    hnsw_probe p = probe_of_node(st, label);
+    uint32_t lmax = level < top ? level : top, efc = st->ef_construction;
+    uint32_t ep = greedy_descent(index, st, &p, entry, top, lmax);
+    for (uint32_t l = lmax + 1; l-- > 0;) {
+        int rc = search_layer(index, st, sc, &p, ep, efc, l, NULL, SHOAL_NO_LABEL);
+        if (rc) return rc;
+        uint32_t n = sc->res_n;
+        hnsw_item *o = out + (size_t)l * efc;
+        for (uint32_t i = n; i-- > 0;) {
+            o[i] = sc->res[0];
+            maxheap_pop(sc->res, &sc->res_n);
+        }
+        counts[l] = n;
+        ep = o[0].label;
+    }
+    return SHOAL_OK;
+}
+
+typedef struct batch_job {
+    shoal_index *index;
+    hnsw_state *st;
+    uint32_t worker, stride, entry, top;
+} batch_job;
+
+/* A worker's share of phase 1: queued nodes worker, worker + stride, ...
+ * Writes only its scratch and those nodes' outputs. */
+static void *batch_work(void *arg) {
+    batch_job *job = arg;
+    hnsw_state *st = job->st;
+    hnsw_scratch *sc = &st->workers[job->worker];
+    for (uint32_t i = job->worker; i < st->q_n; i += job->stride) {
+        int rc = batch_search(job->index, st, sc, st->q_labels[i], st->q_levels[i], job->entry,
+                              job->top, st->q_items + st->q_off[i], st->q_count + st->q_coff[i]);
+        st->q_redo[i] = rc != SHOAL_OK; /* only HNSW_SCRATCH_FULL: nothing allocates */
+    }
+    return NULL;
+}
+
+/* Phase 1 on `threads` threads (the caller is one of them). */
+static void batch_run(shoal_index *index, hnsw_state *st, uint32_t threads, uint32_t entry,
+                      uint32_t top) {
+    batch_job jobs[HNSW_THREADS_MAX];
+    for (uint32_t t = 0; t < threads; t++)
+        jobs[t] = (batch_job){index, st, t, threads, entry, top};
+#if SHOAL__THREADS
+    pthread_t tid[HNSW_THREADS_MAX];
+    uint32_t started = 1;
+    for (uint32_t t = 1; t < threads; t++, started++)
+        if (pthread_create(&tid[t], NULL, batch_work, &jobs[t])) break;
+    /* Threads that could not start: their shares run here, same answers. */
+    for (uint32_t t = started; t < threads; t++) batch_work(&jobs[t]);
+    batch_work(&jobs[0]);
+    for (uint32_t t = 1; t < started; t++) pthread_join(tid[t], NULL);
+#else
+    for (uint32_t t = 0; t < threads; t++) batch_work(&jobs[t]);
+#endif
+}
+
+/* Workers' scratch for a graph of st->cap labels. */
+static int batch_workers(shoal_index *index, hnsw_state *st, uint32_t threads) {
+    if (st->n_workers < threads) {
+        hnsw_scratch *w = shoal__realloc(&index->mem, st->workers, threads * sizeof *w);
+        if (!w) return SHOAL_ENOMEM;
+        memset(w + st->n_workers, 0, (threads - st->n_workers) * sizeof *w);
+        st->workers = w;
+        st->n_workers = threads;
+    }
+    for (uint32_t t = 0; t < threads; t++) {
+        hnsw_scratch *sc = &st->workers[t];
+        sc->fixed = 1;
+        if (sc->visit_cap < st->cap) {
+            if (grow_zeroed(index, (void **)&sc->visit, sc->visit_cap, st->cap, sizeof *sc->visit))
+                return SHOAL_ENOMEM;
+            sc->visit_cap = st->cap;
+        }
+        if (!sc->cand && !(sc->cand = shoal__alloc(&index->mem, (size_t)fixed_cand_cap(st) * sizeof *sc->cand)))
+            return SHOAL_ENOMEM;
+        sc->cand_cap = fixed_cand_cap(st);
+        if (!sc->res && !(sc->res = shoal__alloc(&index->mem, ((size_t)st->ef_construction + 1) * sizeof *sc->res)))
+            return SHOAL_ENOMEM;
+        sc->res_cap = st->ef_construction + 1;
+    }
+    return SHOAL_OK;
+}
+
+/* Both phases for the queued nodes; empties the queue. */
+static int batch_link(shoal_index *index, hnsw_state *st) {
+    uint32_t n = st->q_n, efc = st->ef_construction, M = st->M;
+    uint32_t entry = st->entry, top = st->top;
+    int rc = SHOAL_OK;
+    /* Room for phase 1's answers (allocated here, never by a worker). */
+    size_t items = 0;
+    uint32_t counts = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t lmax = st->q_levels[i] < top ? st->q_levels[i] : top;
+        st->q_off[i] = items;
+        st->q_coff[i] = counts;
+        if (entry != SHOAL_NO_LABEL) {
+            items += (size_t)(lmax + 1) * efc;
+            counts += lmax + 1;
+        }
+    }
+    uint32_t threads = index->threads > 1 ? index->threads : 1;
+    if (threads > n) threads = n;
+    if (items > st->q_items_cap) {
+        hnsw_item *q = shoal__realloc(&index->mem, st->q_items, items * sizeof *q);
+        if (!q) rc = SHOAL_ENOMEM;
+        else {
+            st->q_items = q;
+            st->q_items_cap = items;
+        }
+    }
+    if (!rc) rc = shoal__grow(&index->mem, (void **)&st->q_count, &st->q_count_cap, counts + 1,
+                              sizeof *st->q_count);
+    if (!rc && entry != SHOAL_NO_LABEL) rc = batch_workers(index, st, threads);
+    if (!rc)
+        rc = shoal__grow(&index->mem, (void **)&st->sel, &st->sel_cap, (HNSW_LEVEL_MAX + 1) * M,
+                         sizeof *st->sel);
+    if (!rc) rc = grow_items(index, &st->pool, &st->pool_cap, efc + n);
+    if (rc) {
+        st->q_n = 0;
+        return rc;
+    }
+    if (entry != SHOAL_NO_LABEL) batch_run(index, st, threads, entry, top);
+    else memset(st->q_redo, 0, n);
+
+    /* Phase 2, in insertion order. */
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        uint32_t label = st->q_labels[i], level = st->q_levels[i];
+        if (st->entry == SHOAL_NO_LABEL) {
+            insert_first(st, label, level);
+            continue;
+        }
+        uint32_t lmax = level < st->top ? level : st->top;
+        uint32_t chosen[HNSW_LEVEL_MAX + 1];
+        if (st->q_redo[i]) {
+            rc = insert_search(index, st, label, lmax, chosen);
+        } else {
+            hnsw_probe p = probe_of_node(st, label);
+            uint32_t lmax1 = entry == SHOAL_NO_LABEL ? 0 : level < top ? level : top;
+            for (uint32_t l = lmax + 1; l-- > 0;) {
+                uint32_t m = 0;
+                if (entry != SHOAL_NO_LABEL && l <= lmax1) {
+                    m = st->q_count[st->q_coff[i] + l];
+                    memcpy(st->pool, st->q_items + st->q_off[i] + (size_t)l * efc, m * sizeof *st->pool);
+                }
+                for (uint32_t j = 0; j < i; j++) {
+                    uint32_t v = st->q_labels[j];
+                    if (!in_graph(st, v) || st->levels[v] < l) continue;
+                    hnsw_item it = {probe_distance(index, st, &p, v), v};
+                    st->pool[m++] = it;
+                }
+                qsort(st->pool, m, sizeof *st->pool, cmp_items);
+                if (m > efc) m = efc;
+                chosen[l] = select_neighbours(index, st, st->pool, m, M, st->sel + l * M);
+            }
+        }
+        if (!rc) rc = insert_link(index, st, label, level, lmax, chosen);
+    }
+    st->q_n = 0;
+    return rc;
 }
 
 /* Re-selects u's list on level after its link to the deleted d: from u's
@@ -1599,6 +1886,19 @@ static void hnsw_destroy(shoal_index *index) {
     shoal__free(mem, st->touched);
     shoal__free(mem, st->train);
     shoal__rowchunks_free(mem, &st->rows);
+    shoal__free(mem, st->q_labels);
+    shoal__free(mem, st->q_levels);
+    shoal__free(mem, st->q_coff);
+    shoal__free(mem, st->q_off);
+    shoal__free(mem, st->q_redo);
+    shoal__free(mem, st->q_items);
+    shoal__free(mem, st->q_count);
+    for (uint32_t t = 0; t < st->n_workers; t++) {
+        shoal__free(mem, st->workers[t].visit);
+        shoal__free(mem, st->workers[t].cand);
+        shoal__free(mem, st->workers[t].res);
+    }
+    shoal__free(mem, st->workers);
     shoal__free(mem, st->center);
     shoal__free(mem, st->qcodes);
     shoal__free(mem, st->decoded);
@@ -1644,6 +1944,7 @@ static void hnsw_save_config(const shoal_index *index, uint32_t kp[10]) {
     kp[6] = st->top;
     kp[7] = (uint32_t)hnsw_upper_total(index, st);
     kp[8] = st->rerank;
+    kp[9] = st->batch;
 }
 
 /* Writes the list [count, links...] of max slots at p, unused slots zero. */
@@ -1743,8 +2044,9 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
     int view = r->view, rc, borrow;
     const uint8_t *raw;
     /* (kp[8], the rerank depth, is checked as a parameter, and against the
-     * HNSW_COPIES feature bit by persist.c.) */
-    if (kp[4] > (uint32_t)st->sq8 || kp[9])
+     * HNSW_COPIES feature bit by persist.c; kp[9], build_batch, as a
+     * parameter.) */
+    if (kp[4] > (uint32_t)st->sq8)
         return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad config words");
     /* ef sizes scratch arrays: a hostile value must not become a huge
      * allocation at the first search.  (XXX: an index created with a larger
@@ -1958,6 +2260,7 @@ const shoal__kind_ops shoal__hnsw_ops = {
     .reserve = hnsw_reserve,
     .begin = hnsw_begin,
     .insert = hnsw_insert,
+    .insert_done = hnsw_insert_done,
     .remove = hnsw_remove,
     .commit = hnsw_commit,
     .abort = hnsw_abort,

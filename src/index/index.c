@@ -127,6 +127,19 @@ void shoal_index_stats(const shoal_index *index, shoal_stats *out) {
     if (index->ops->stats) index->ops->stats(index, out);
 }
 
+int shoal_index_set_threads(shoal_index *index, uint32_t threads) {
+    if (!index) return SHOAL_EPARAM;
+    index->errmsg[0] = '\0';
+    if (threads == 0 || threads > 64)
+        return shoal__fail(index, SHOAL_EPARAM, "threads = %u; it must be 1..64", threads);
+#if defined(__EMSCRIPTEN__) || defined(__wasi__)
+    if (threads > 1)
+        return shoal__fail(index, SHOAL_EUNSUPPORTED, "this build has no threads");
+#endif
+    index->threads = threads;
+    return SHOAL_OK;
+}
+
 void shoal_index_free(shoal_index *index) {
     if (!index) return;
     if (index->refs) { /* shared: another owner still holds it */
@@ -617,6 +630,10 @@ int shoal_index_upsert(shoal_index *index, const shoal_records *records) {
             break; /* stop: the records inserted so far are kept */
     }
     index->busy--;
+    if (index->ops->insert_done && (rc = index->ops->insert_done(index))) {
+        msg_set = 1;
+        goto undo;
+    }
 
     /* 5. Remove the old versions the inserted records replace. */
     for (uint32_t i = 0, j = 0; i < done; i++) {

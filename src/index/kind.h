@@ -49,9 +49,13 @@ typedef struct shoal__kind_ops {
      * Either may fail with SHOAL_ENOMEM only (HNSW, whose links and
      * journal allocate); flat and IVF cannot fail once begun and
      * prepared.  begin, commit and abort may be NULL (nothing to do).
+     * insert may defer part of its work (HNSW's batched inserts) until
+     * insert_done, which add calls after its last insert and before any
+     * remove; NULL: nothing is ever deferred.
      */
     int (*begin)(shoal_index *index);
     int (*insert)(shoal_index *index, uint32_t label, const float *vector);
+    int (*insert_done)(shoal_index *index);
     int (*remove)(shoal_index *index, uint32_t label);
     void (*commit)(shoal_index *index);
     /* inserted: the labels insert succeeded on since begin, in order. */
@@ -141,6 +145,7 @@ struct shoal_index {
 
     shoal_progress_fn progress;
     void *progress_ctx;
+    uint32_t threads; /* shoal_index_set_threads; 0 = 1 */
     /* A call is running (a callback is inside it): other calls on the
      * handle fail with SHOAL_ESTATE instead of changing what it holds. */
     int busy;

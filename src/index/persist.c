@@ -109,6 +109,7 @@ static void params_from_config(const seg_config *c, shoal_params *p) {
         p->hnsw.ef_search = c->kp[2];
         p->quantizer = (shoal_quantizer)c->kp[3];
         p->rerank = c->kp[8];
+        p->hnsw.build_batch = c->kp[9];
     } else if (c->kind == SHOAL_KIND_IVF) {
         p->ivf.nlist = c->kp[0];
         p->ivf.nprobe = c->kp[1];

@@ -269,6 +269,22 @@ for (const runner of Object.keys(RUNNERS)) {
         'index options on a segment');
     });
 
+    test('build --threads: the same bytes for 1 and 4 threads, batched unlike a serial build', () => {
+      const args = ['build', 'sq8-base.fvecs', '--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '3'];
+      ok(runner, [...args, '--threads', '1', '--out', 'threads-1.seg', '--quiet'], cwd());
+      ok(runner, [...args, '--threads', '4', '--out', 'threads-4.seg', '--quiet'], cwd());
+      ok(runner, [...args, '--build-batch', '256', '--out', 'batch-256.seg', '--quiet'], cwd());
+      ok(runner, [...args, '--out', 'serial.seg', '--quiet'], cwd());
+      const t1 = readFileSync(join(cwd(), 'threads-1.seg')), t4 = readFileSync(join(cwd(), 'threads-4.seg'));
+      assert.ok(t1.equals(t4), '--threads 1 and 4 write the same segment');
+      assert.ok(t1.equals(readFileSync(join(cwd(), 'batch-256.seg'))), '--threads means a batch of 256');
+      assert.ok(!t1.equals(readFileSync(join(cwd(), 'serial.seg'))), 'batched differs from serial');
+      const bad = run(runner, [...args, '--threads', '0', '--out', 'threads-0.seg'], cwd());
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /--threads must be an integer in 1\.\.64/);
+      assert.ok(!existsSync(join(cwd(), 'threads-0.seg')));
+    });
+
     test('hnsw sq8 --rerank: the exact distances of a flat segment; --rerank on flat is a usage error', () => {
       ok(runner, ['build', ...SQ8_ARGS, '--rerank', '32', '--out', 'sq8-rerank.seg', '--quiet'], cwd());
       ok(runner, ['build', ...SQ8_ARGS, '--out', 'sq8-plain.seg', '--quiet'], cwd());
@@ -513,7 +529,8 @@ describe('large input under WASI', () => {
 
 describe('native and WASI agree', () => {
   test('byte-identical segments for the same input and seed', () => {
-    for (const b of [...BUILDS, { out: 'merged.seg' }, { out: 'sq8-rerank.seg' }, { out: 'sq8-plain.seg' }]) {
+    for (const b of [...BUILDS, { out: 'merged.seg' }, { out: 'sq8-rerank.seg' }, { out: 'sq8-plain.seg' },
+      { out: 'threads-4.seg' }]) {
       const a = readFileSync(join(dirs.native, b.out));
       const w = readFileSync(join(dirs.wasi, b.out));
       assert.ok(a.equals(w), `${b.out} differs between native and WASI`);

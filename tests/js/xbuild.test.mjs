@@ -27,6 +27,7 @@ const KINDS = [
   { kind: 'ivf', ...IVF, quantizer: 'sq8', rerank: 20 },
   { kind: 'ivf', ...IVF, quantizer: 'pq', pqBits: 8, pqM: 37, trainIters: 4 },
   { kind: 'hnsw', ...HNSW, quantizer: 'sq8', rerank: 20 }, // copies; the best 20 of ef 24 re-scored
+  { kind: 'hnsw', ...HNSW, buildBatch: 64 }, // batched inserts: two threads natively, one here
 ];
 const METRICS = ['l2', 'ip', 'cosine'];
 
