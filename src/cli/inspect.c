@@ -132,12 +132,13 @@ static int info_one(const char *path, int json) {
         json_write_string(stdout, path, strlen(path));
         printf(",\"format\":\"%u.%u\",\"required_features\":%llu,\"optional_features\":%llu,"
                "\"kind\":\"%s\",\"metric\":\"%s\",\"dim\":%u,\"records\":%u,\"label_bound\":%u,"
-               "\"quantizer\":\"%s\",\"nlist\":%u,\"bytes\":%llu,\"head_bytes\":%llu,"
+               "\"quantizer\":\"%s\",\"nlist\":%u,\"rerank\":%u,\"build_batch\":%u,"
+               "\"bytes\":%llu,\"head_bytes\":%llu,"
                "\"compressed_sections\":%u,\"blocks\":%d,\"cid\":\"%s\",\"sections\":[",
                s.format_major, s.format_minor, (unsigned long long)s.required_features,
                (unsigned long long)s.optional_features, shoal_kind_word(s.kind),
                shoal_metric_word(s.metric), s.dim, s.size, s.label_bound, quantizer_word(&s), s.nlist,
-               (unsigned long long)s.segment_size, (unsigned long long)s.head_size, s.compressed,
+               s.params.rerank, s.params.hnsw.build_batch, (unsigned long long)s.segment_size, (unsigned long long)s.head_size, s.compressed,
                nblocks, cid);
         for (uint32_t g = 0; g < ngroups; g++)
             printf("%s{\"kind\":\"%s\",\"count\":%u,\"zstd\":%u,\"stored\":%llu,\"raw\":%llu}",
@@ -167,6 +168,8 @@ static int info_one(const char *path, int json) {
         printf("  index      %s, %s, quantizer %s", shoal_kind_word(s.kind), shoal_metric_word(s.metric),
                quantizer_word(&s));
         if (s.kind == SHOAL_KIND_IVF) printf(", nlist %u", s.nlist);
+        if (s.params.rerank) printf(", rerank %u", s.params.rerank);
+        if (s.params.hnsw.build_batch) printf(", build batch %u", s.params.hnsw.build_batch);
         printf("\n  records    %u of dimension %u (label bound %u)\n", s.size, s.dim, s.label_bound);
         printf("  size       %llu bytes (head %llu)\n", (unsigned long long)s.segment_size,
                (unsigned long long)s.head_size);

@@ -279,6 +279,8 @@ for (const runner of Object.keys(RUNNERS)) {
       assert.ok(t1.equals(t4), '--threads 1 and 4 write the same segment');
       assert.ok(t1.equals(readFileSync(join(cwd(), 'batch-256.seg'))), '--threads means a batch of 256');
       assert.ok(!t1.equals(readFileSync(join(cwd(), 'serial.seg'))), 'batched differs from serial');
+      assert.match(ok(runner, ['info', 'threads-4.seg'], cwd()).out, /index +hnsw, l2, quantizer f32, build batch 256\n/);
+      assert.equal(JSON.parse(ok(runner, ['info', 'serial.seg', '--json'], cwd()).out).build_batch, 0);
       const bad = run(runner, [...args, '--threads', '0', '--out', 'threads-0.seg'], cwd());
       assert.equal(bad.code, 1);
       assert.match(bad.err, /--threads must be an integer in 1\.\.64/);
@@ -292,6 +294,8 @@ for (const runner of Object.keys(RUNNERS)) {
       const search = (seg, ...flags) =>
         JSON.parse(ok(runner, ['search', seg, '--query', 'queries.fvecs', '-k', '10', ...flags, '--json'], cwd()).out).results;
       const exact = search('sq8-flat.seg');
+      assert.match(ok(runner, ['info', 'sq8-rerank.seg'], cwd()).out, /quantizer sq8, rerank 32\n/);
+      assert.equal(JSON.parse(ok(runner, ['info', 'sq8-rerank.seg', '--json'], cwd()).out).rerank, 32);
       // Results the exact answer also has, and how many carry its distance.
       const agree = (results) => {
         let shared = 0, equal = 0;
