@@ -26,10 +26,10 @@
  * which keeps the last version of each id (like an upsert in segment
  * order) with its metadata and time and rebuilds one index -- graphs and
  * lists are recomputed.  Every index parameter (kind, metric, quantizer,
- * seed, HNSW M / ef, IVF nlist / PQ sizes / rerank) defaults to the first
- * segment's, and command-line flags override them.  Vectors come back as
- * stored: exact for f32 and IVF rerank copies, decoded approximations for
- * sq8 and PQ without rerank.
+ * seed, HNSW M / ef / build batch, IVF nlist / PQ sizes, rerank) defaults to
+ * the first segment's, and command-line flags override them.  Vectors come
+ * back as stored: exact for f32 and rerank copies, decoded approximations
+ * for sq8 and PQ without rerank.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -614,8 +614,8 @@ static const char MERGE_HELP[] =
     "A record in a later segment replaces one with the same id in an earlier\n"
     "segment.  All segments must have the same dimension and metric.\n"
     "Every index parameter defaults to the first segment's; flags override them.\n"
-    "Records come back from the stored vectors: exact for flat, hnsw f32 and\n"
-    "ivf flat or with rerank copies; decoded approximations for sq8 and pq.\n"
+    "Records come back from the stored vectors: exact for flat, hnsw f32, ivf\n"
+    "flat and sq8/pq with rerank copies; decoded approximations otherwise.\n"
     "\n"
     "  -o, --out FILE          segment to write (required)\n"
     "      --zstd LEVEL        as for build (default 0: uncompressed)\n"
