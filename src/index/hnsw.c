@@ -1378,9 +1378,18 @@ static int hnsw_insert(shoal_index *index, uint32_t label, const float *vector) 
  *   Phase 2 (linking, back links with their pruning, reachability repair)
  *   is what stays serial: 15-25% of an insert's time here.
  */
-/* The fixed heap capacity of a phase-1 scratch: enough for every search of
- * our benchmarks (cand grows by at most 2M per expansion). */
-static uint32_t fixed_cand_cap(const hnsw_state *st) { return 8 * st->ef_construction * st->M0; }
+/* The fixed heap capacity of a phase-1 scratch, a function of the
+ * parameters alone: 8 * ef_construction * 2M (cand grows by at most 2M per
+ * expansion; 400 KiB at the defaults, and no search of our benchmarks
+ * needed more), at most 2^20 entries (8 MiB) per thread.  The ASan build
+ * makes it tiny, so that its tests take the serial redo path often. */
+#ifndef SHOAL_HNSW_FIXED_CAND_MAX
+#define SHOAL_HNSW_FIXED_CAND_MAX (1u << 20)
+#endif
+static uint32_t fixed_cand_cap(const hnsw_state *st) {
+    uint64_t cap = 8ull * st->ef_construction * st->M0;
+    return cap > SHOAL_HNSW_FIXED_CAND_MAX ? SHOAL_HNSW_FIXED_CAND_MAX : (uint32_t)cap;
+}
 
 static int batch_link(shoal_index *index, hnsw_state *st);
 
