@@ -183,18 +183,24 @@ static void test_sq8_memory(void) {
  * graph as without copies), the results carry exact float32 distances
  * (equal to the flat index's, bit for bit), get() returns the vector
  * given, and a segment keeps the copies behind the HNSW_COPIES feature bit. */
-static void test_sq8_rerank_copies(void) {
-    const uint32_t dim = 24, n = 2000, nq = 40, ef = 96;
-    float *data = clustered(61, n + nq, dim, 20);
-    const float *queries = data + (size_t)n * dim;
+/* The small graphs of the tests below: M 8, efConstruction 64, seed 3. */
+static shoal_params small_hnsw(uint32_t dim, shoal_quantizer q) {
     shoal_params p;
     shoal_params_init(&p);
     p.dim = dim;
     p.kind = SHOAL_KIND_HNSW;
-    p.quantizer = SHOAL_QUANTIZER_SQ8;
+    p.quantizer = q;
     p.seed = 3;
     p.hnsw.M = 8;
     p.hnsw.ef_construction = 64;
+    return p;
+}
+
+static void test_sq8_rerank_copies(void) {
+    const uint32_t dim = 24, n = 2000, nq = 40, ef = 96;
+    float *data = clustered(61, n + nq, dim, 20);
+    const float *queries = data + (size_t)n * dim;
+    shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_SQ8);
     shoal_index *plain = NULL, *copies = NULL, *flat = make_flat(dim, SHOAL_METRIC_L2);
     CHECK_INT(shoal_index_new(&p, &plain), SHOAL_OK);
     p.rerank = 1024;
@@ -338,14 +344,7 @@ static void test_sq8_rerank_copies(void) {
 static uint8_t *batched_build(const float *data, uint32_t dim, const uint32_t *calls, uint32_t ncalls,
                               shoal_quantizer q, uint32_t batch, uint32_t threads, size_t *size,
                               shoal_index **keep) {
-    shoal_params p;
-    shoal_params_init(&p);
-    p.dim = dim;
-    p.kind = SHOAL_KIND_HNSW;
-    p.quantizer = q;
-    p.seed = 3;
-    p.hnsw.M = 8;
-    p.hnsw.ef_construction = 64;
+    shoal_params p = small_hnsw(dim, q);
     p.hnsw.build_batch = batch;
     shoal_index *h = NULL;
     if (!CHECK_INT(shoal_index_new(&p, &h), SHOAL_OK)) return NULL;
@@ -428,10 +427,7 @@ static void test_batched_inserts(void) {
         free(three);
         free(ser);
     }
-    shoal_params p;
-    shoal_params_init(&p);
-    p.dim = dim;
-    p.kind = SHOAL_KIND_HNSW;
+    shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_F32);
     p.hnsw.build_batch = 4097;
     shoal_index *bad = NULL;
     CHECK_INT(shoal_index_new(&p, &bad), SHOAL_EPARAM);
