@@ -187,9 +187,13 @@ async function checkSurvivors(dir, state, pending) {
   }
 }
 
-test('SIGKILL at random points loses no acknowledged write', { timeout: 600_000 }, async (t) => {
-  const runs = Number(process.env.SHOAL_CRASH_RUNS ?? 6);
+// Each run is two lives, so two kills; about 0.7 s a run here, and the
+// timeout grows with the runs asked for (make test-crash SHOAL_CRASH_RUNS=1000).
+const crashRuns = Number(process.env.SHOAL_CRASH_RUNS ?? 6);
+test('SIGKILL at random points loses no acknowledged write', { timeout: Math.max(600_000, crashRuns * 5_000) }, async (t) => {
+  const runs = crashRuns;
   const rng = new TestRng(77);
+  let kills = 0, inFlight = 0;
   for (let run = 0; run < runs; run++) {
     const dir = await tempDir(t);
     const state = new Map(); // id -> seed (null: deleted), what was acknowledged
@@ -208,6 +212,8 @@ test('SIGKILL at random points loses no acknowledged write', { timeout: 600_000 
         }
       }
       assert.ok(signal === 'SIGKILL' || acked.includes('done'), `killed or finished: ${stderr}`);
+      kills += signal === 'SIGKILL';
+      inFlight += pending !== null;
       await checkSurvivors(dir, state, pending);
       // What the reopen found of the write in flight is now the state.
       if (pending) {
@@ -221,6 +227,7 @@ test('SIGKILL at random points loses no acknowledged write', { timeout: 600_000 
       }
     }
   }
+  t.diagnostic(`${kills} SIGKILLs, ${inFlight} with a write in flight; every reopen checked`);
 });
 
 // ---------------------------------------------------------------- full disk
