@@ -383,7 +383,7 @@ static void test_batched_inserts(void) {
         CHECK(one && two && three && ser);
         CHECK(s1 == s2 && memcmp(one, two, s1) == 0);
         CHECK(s1 == s3 && memcmp(one, three, s1) == 0);
-        CHECK(s0 != s1 || memcmp(one, ser, s1) != 0); /* a different algorithm */
+        CHECK(s0 != s1 || memcmp(one, ser, s1) != 0); /* (at least the config word) */
         shoal_index *flat = make_flat(dim, SHOAL_METRIC_L2);
         CHECK_INT(add_rows(flat, data, dim, 0, n), (int)n);
         shoal_search_params sp;
@@ -427,7 +427,29 @@ static void test_batched_inserts(void) {
         free(three);
         free(ser);
     }
+    /* With efConstruction 200 (Fashion-MNIST) or 64 (the data above) the
+     * construction searches find the same nearest candidates either way and
+     * the graphs can agree link for link; with efConstruction 8 they
+     * cannot, which shows the batched path is the one that ran. */
     shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_F32);
+    p.hnsw.ef_construction = 8;
+    shoal_index *narrow[2] = {NULL, NULL};
+    for (int b = 0; b < 2; b++) {
+        p.hnsw.build_batch = b ? 64 : 0;
+        CHECK_INT(shoal_index_new(&p, &narrow[b]), SHOAL_OK);
+        CHECK_INT(add_rows(narrow[b], data, dim, 0, n), (int)n);
+        CHECK_INT(shoal_index_check(narrow[b]), SHOAL_OK);
+    }
+    uint32_t differ = 0;
+    for (uint32_t label = 0; label < n; label++) {
+        const uint32_t *a = shoal__hnsw_links(narrow[0], label, 0), *b = shoal__hnsw_links(narrow[1], label, 0);
+        differ += !a || !b || a[0] != b[0] || memcmp(a, b, (1 + (size_t)a[0]) * 4) != 0;
+    }
+    if (getenv("SHOAL_VERBOSE")) fprintf(stderr, "    efc 8: %u of %u level-0 lists differ\n", differ, n);
+    CHECK(differ > 0);
+    shoal_index_free(narrow[0]);
+    shoal_index_free(narrow[1]);
+    p.hnsw.ef_construction = 64;
     p.hnsw.build_batch = 4097;
     shoal_index *bad = NULL;
     CHECK_INT(shoal_index_new(&p, &bad), SHOAL_EPARAM);

@@ -90,6 +90,8 @@ function adapters(o) {
     // Without AVX-512 on both sides (on an AVX-512 machine): hnswlib's AVX path
     // against Shoal's AVX2 kernels.  Skipped where the CPU has no AVX2.
     { name: 'hnswlib-native-no-avx512', group: 'peers', cmd: [hnswlibNoAvx512], needs: needNoAvx512 },
+    // Built on two threads (addPoint from two std::threads), searched on one.
+    { name: 'hnswlib-native-2t', group: 'peers', cmd: [hnswlibNative, '--threads', '2'], needs: needHnswlibNative },
     { name: 'hnswlib', group: 'peers', cmd: [PY, join(HERE, 'hnswlib_py.py')] },
     { name: 'hnswlib-node', group: 'peers', cmd: node('hnswlib-node.mjs'), needs: npmPeer('hnswlib-node') },
     { name: 'usearch', group: 'peers', cmd: node('usearch.mjs'), needs: npmPeer('usearch') },
@@ -104,6 +106,10 @@ function adapters(o) {
   if (kind === 'hnsw') {
     list.splice(9, 0, { name: 'shoal-native-sq8', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8'], needs: needNative });
     list.splice(10, 0, { name: 'shoal-native-sq8-rerank', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32'], needs: needNative });
+    // Batched inserts (hnsw.build_batch 64): the same graph on one thread or two.
+    list.push({ name: 'shoal-native-f32-batch-1t', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32', '--batch', '64', '--threads', '1'], needs: needNative });
+    list.push({ name: 'shoal-native-f32-batch-2t', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32', '--batch', '64', '--threads', '2'], needs: needNative });
+    list.push({ name: 'shoal-native-sq8-rerank-batch-2t', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32', '--batch', '64', '--threads', '2'], needs: needNative });
     list.push({ name: 'shoal-native-f32-avx2', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'f32', '--simd', 'avx2'], needs: needNative });
     list.push({ name: 'shoal-native-sq8-rerank-avx2', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32', '--simd', 'avx2'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8'), needs: needWasm });

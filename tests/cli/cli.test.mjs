@@ -273,13 +273,13 @@ for (const runner of Object.keys(RUNNERS)) {
       const args = ['build', 'sq8-base.fvecs', '--kind', 'hnsw', '--M', '8', '--ef-construction', '64', '--seed', '3'];
       ok(runner, [...args, '--threads', '1', '--out', 'threads-1.seg', '--quiet'], cwd());
       ok(runner, [...args, '--threads', '4', '--out', 'threads-4.seg', '--quiet'], cwd());
-      ok(runner, [...args, '--build-batch', '256', '--out', 'batch-256.seg', '--quiet'], cwd());
+      ok(runner, [...args, '--build-batch', '64', '--out', 'batch-64.seg', '--quiet'], cwd());
       ok(runner, [...args, '--out', 'serial.seg', '--quiet'], cwd());
       const t1 = readFileSync(join(cwd(), 'threads-1.seg')), t4 = readFileSync(join(cwd(), 'threads-4.seg'));
       assert.ok(t1.equals(t4), '--threads 1 and 4 write the same segment');
-      assert.ok(t1.equals(readFileSync(join(cwd(), 'batch-256.seg'))), '--threads means a batch of 256');
-      assert.ok(!t1.equals(readFileSync(join(cwd(), 'serial.seg'))), 'batched differs from serial');
-      assert.match(ok(runner, ['info', 'threads-4.seg'], cwd()).out, /index +hnsw, l2, quantizer f32, build batch 256\n/);
+      assert.ok(t1.equals(readFileSync(join(cwd(), 'batch-64.seg'))), '--threads means a batch of 64');
+      assert.ok(!t1.equals(readFileSync(join(cwd(), 'serial.seg'))), 'the segment records its batch size');
+      assert.match(ok(runner, ['info', 'threads-4.seg'], cwd()).out, /index +hnsw, l2, quantizer f32, build batch 64\n/);
       assert.equal(JSON.parse(ok(runner, ['info', 'serial.seg', '--json'], cwd()).out).build_batch, 0);
       const bad = run(runner, [...args, '--threads', '0', '--out', 'threads-0.seg'], cwd());
       assert.equal(bad.code, 1);
