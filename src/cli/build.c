@@ -60,7 +60,14 @@ int cli_make_index(cli_args *args, const char *source, cli_records *recs, int qu
      * share the cache) makes the bytes the same for every thread count. */
     uint32_t threads = 0;
     if ((rc = cli_u32(args, "threads", 1, 64, &threads))) return rc;
-    if (threads && p.kind == SHOAL_KIND_HNSW && !p.hnsw.build_batch) p.hnsw.build_batch = 64;
+    if (threads && p.kind == SHOAL_KIND_HNSW && !p.hnsw.build_batch) {
+        if (cli_flag(args, "build-batch")) {
+            cli_error("%s: --threads needs batched inserts, and --build-batch 0 turns them off",
+                      args->command);
+            return CLI_USAGE;
+        }
+        p.hnsw.build_batch = 64;
+    }
     return cli_make_index_with(&p, source, recs, quiet, threads ? threads : 1, out);
 }
 

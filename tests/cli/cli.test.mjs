@@ -284,6 +284,9 @@ for (const runner of Object.keys(RUNNERS)) {
       const bad = run(runner, [...args, '--threads', '0', '--out', 'threads-0.seg'], cwd());
       assert.equal(bad.code, 1);
       assert.match(bad.err, /--threads must be an integer in 1\.\.64/);
+      const serial = run(runner, [...args, '--threads', '2', '--build-batch', '0', '--out', 'threads-0.seg'], cwd());
+      assert.equal(serial.code, 1);
+      assert.match(serial.err, /--threads needs batched inserts/);
       assert.ok(!existsSync(join(cwd(), 'threads-0.seg')));
     });
 
