@@ -179,7 +179,10 @@
  * Thread safety
  *   None inside a handle: searches reuse scratch heaps and the visited set
  *   kept in the state, as the public contract allows (one thread per
- *   handle).  Distinct handles share nothing.
+ *   handle).  Distinct handles share nothing.  The one place with threads
+ *   is an add's batched inserts (below): its worker threads only read the
+ *   graph, each with its own scratch, and are joined before the call goes
+ *   on; nothing they touch is global.
  */
 #include <math.h>
 #include <stdlib.h>
