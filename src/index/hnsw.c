@@ -419,8 +419,8 @@ static const float *train_row(const void *ctx, uint32_t label) {
 }
 
 /* Sets center and scale from the live records' float32 vectors, encodes
- * them and frees the float32 rows (unless they are rerank copies).  Deterministic: min, max and sums are
- * taken in label order in double. */
+ * them and frees the float32 rows (unless they are rerank copies).
+ * Deterministic: min, max and sums are taken in label order in double. */
 static void sq8_train(shoal_index *index, hnsw_state *st) {
     uint32_t bound = index->label_bound;
     shoal__sq8_fit(st->dim, bound, train_row, st, st->center, &st->scale);
@@ -578,7 +578,7 @@ static uint32_t greedy_descent(const shoal_index *index, const hnsw_state *st,
 }
 
 /*
- * Beam search on one level from ep, leaving up to ef results in st->s.res (a
+ * Beam search on one level from ep, leaving up to ef results in sc->res (a
  * max-heap).  Every reached node is expanded, but only nodes that pass the
  * filter and are not `exclude` become results; the walk stops when the
  * closest unexpanded candidate is farther than the ef-th result.
