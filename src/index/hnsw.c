@@ -517,15 +517,21 @@ static int scratch_room(shoal_index *index, hnsw_scratch *sc, hnsw_item **items,
     return grow_items(index, items, cap, need) ? SHOAL_ENOMEM : SHOAL_OK;
 }
 
+/* Empties sc's result heap into out (room for res_n), closest first;
+ * returns the count. */
+static uint32_t drain_into(hnsw_scratch *sc, hnsw_item *out) {
+    uint32_t n = sc->res_n;
+    for (uint32_t i = n; i-- > 0;) {
+        out[i] = sc->res[0];
+        maxheap_pop(sc->res, &sc->res_n);
+    }
+    return n;
+}
+
 /* Empties the result heap into pool, closest first.  Returns the count. */
 static int drain_sorted(shoal_index *index, hnsw_state *st) {
-    uint32_t n = st->s.res_n;
-    if (grow_items(index, &st->pool, &st->pool_cap, n)) return SHOAL_ENOMEM;
-    for (uint32_t i = n; i-- > 0;) {
-        st->pool[i] = st->s.res[0];
-        maxheap_pop(st->s.res, &st->s.res_n);
-    }
-    return (int)n;
+    if (grow_items(index, &st->pool, &st->pool_cap, st->s.res_n)) return SHOAL_ENOMEM;
+    return (int)drain_into(&st->s, st->pool);
 }
 
 /* The next pass of sc's visited set (cap labels). */
@@ -1427,13 +1433,8 @@ static int batch_search(shoal_index *index, hnsw_state *st, hnsw_scratch *sc, ui
     for (uint32_t l = lmax + 1; l-- > 0;) {
         int rc = search_layer(index, st, sc, &p, ep, efc, l, NULL, SHOAL_NO_LABEL);
         if (rc) return rc;
-        uint32_t n = sc->res_n;
         hnsw_item *o = out + (size_t)l * efc;
-        for (uint32_t i = n; i-- > 0;) {
-            o[i] = sc->res[0];
-            maxheap_pop(sc->res, &sc->res_n);
-        }
-        counts[l] = n;
+        counts[l] = drain_into(sc, o);
         ep = o[0].label;
     }
     return SHOAL_OK;
