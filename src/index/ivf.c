@@ -491,14 +491,31 @@ static int build_terms(shoal_index *index, ivf_state *st, ivf_model *m) {
 }
 
 /* PQ codes (one byte each) of residual r. */
+/* The index of the first smallest of d[0..n), n a multiple of 4 (16 or
+ * 256 codes).  Four chains, each keeping its first minimum, then the least
+ * of the four with ties to the lower index: the same answer as one scan,
+ * without a scan's load-compare-select chain through the running best
+ * (which made encoding a third of an 8-bit PQ build). */
+static uint32_t first_min(const float *d, uint32_t n) {
+    float bv[4] = {d[0], d[1], d[2], d[3]};
+    uint32_t bi[4] = {0, 1, 2, 3};
+    for (uint32_t c = 4; c < n; c += 4)
+        for (uint32_t l = 0; l < 4; l++)
+            if (d[c + l] < bv[l]) {
+                bv[l] = d[c + l];
+                bi[l] = c + l;
+            }
+    uint32_t best = 0;
+    for (uint32_t l = 1; l < 4; l++)
+        if (bv[l] < bv[best] || (!(bv[best] < bv[l]) && bi[l] < bi[best])) best = l;
+    return bi[best];
+}
+
 static void pq_encode(ivf_state *st, const ivf_model *m, const float *r, uint8_t *codes) {
     float dist[256];
     for (uint32_t j = 0; j < st->pq_m; j++) {
         pq_sub_l2(st, pq_codebook(st, m, j), r + (size_t)j * st->dsub, dist);
-        uint32_t best = 0;
-        for (uint32_t c = 1; c < st->ksub; c++)
-            if (dist[c] < dist[best]) best = c;
-        codes[j] = (uint8_t)best;
+        codes[j] = (uint8_t)first_min(dist, st->ksub);
     }
 }
 

@@ -61,12 +61,31 @@ uint32_t shoal__kmeans_nearest(const shoal__kernels *kernels, const float *centr
                                uint32_t k, uint32_t dim, const float *x, float *dist) {
     l2_fn l2 = pick_l2(kernels, dim);
     uint32_t best = 0;
-    float best_d = l2(x, centroids, dim);
-    for (uint32_t c = 1; c < k; c++) {
-        float d = l2(x, centroids + (size_t)c * dim, dim);
-        if (d < best_d) {
-            best_d = d;
-            best = c;
+    float best_d;
+    if (l2 == l2sq_short) {
+        /* The same sums, without a call per centre (PQ training runs this
+         * on 2..8-float sub-vectors). */
+        best_d = l2sq_short(x, centroids, dim);
+        for (uint32_t c = 1; c < k; c++) {
+            const float *y = centroids + (size_t)c * dim;
+            float d = 0.0f;
+            for (uint32_t i = 0; i < dim; i++) {
+                float e = x[i] - y[i];
+                d += e * e;
+            }
+            if (d < best_d) {
+                best_d = d;
+                best = c;
+            }
+        }
+    } else {
+        best_d = l2(x, centroids, dim);
+        for (uint32_t c = 1; c < k; c++) {
+            float d = l2(x, centroids + (size_t)c * dim, dim);
+            if (d < best_d) {
+                best_d = d;
+                best = c;
+            }
         }
     }
     if (dist) *dist = best_d;
