@@ -383,18 +383,36 @@ static inline float probe_distance(const shoal_index *index, const hnsw_state *s
 
 /* ------------------------------------------------------------------- SQ8 */
 
-/* Encodes v to codes; returns its oc term (summed in double, in order). */
 /* probe_distance when it is below bound; otherwise some value >= bound.
  * Float32 L2 stops summing once a partial sum reaches the bound (the
  * kernels' l2sq_f32_below): a node that cannot enter the beam is rejected
  * on the same comparison, but after fewer of its cache lines. */
 static inline float probe_distance_below(const shoal_index *index, const hnsw_state *st,
                                          const hnsw_probe *p, uint32_t label, float bound) {
-    if (p->f32 && index->params.metric == SHOAL_METRIC_L2)
-        return index->kernels->l2sq_f32_below(p->f32, f32_row(st, label), st->dim, bound);
-    return probe_distance(index, st, p, label);
+    if (index->params.metric != SHOAL_METRIC_L2 || !(bound < INFINITY))
+        return probe_distance(index, st, p, label);
+    if (p->f32) return index->kernels->l2sq_f32_below(p->f32, f32_row(st, label), st->dim, bound);
+    /* SQ8: the distance is scale_sq * (float)S for the integer sum S of
+     * squared code differences, so S is summed in runs of SHOAL_I8_CHECK codes
+     * (integer sums: the same S in any grouping) and the walk stops once S
+     * reaches a T whose distance is surely >= bound.  T is bound / scale_sq
+     * raised by 1e-6, which covers the rounding of (float)S (2^-24) and of
+     * the product: any S >= T gives scale_sq * (float)S > bound exactly,
+     * and a float product rounded to nearest cannot fall below the float
+     * bound it exceeds. */
+    double t = (double)bound / (double)st->scale_sq * (1.0 + 1e-6);
+    if (!(t < 2147483647.0)) return probe_distance(index, st, p, label);
+    int64_t stop = (int64_t)t + 1, sum = 0;
+    const int8_t *a = p->codes, *b = codes_of(st, label);
+    for (uint32_t at = 0; at < st->dim; at += SHOAL_I8_CHECK) {
+        uint32_t run = st->dim - at < SHOAL_I8_CHECK ? st->dim - at : SHOAL_I8_CHECK;
+        sum += index->kernels->l2sq_i8(a + at, b + at, run);
+        if (sum >= stop) break;
+    }
+    return st->scale_sq * (float)(int32_t)sum;
 }
 
+/* Encodes v to codes; returns its oc term (summed in double, in order). */
 static float sq8_encode(const hnsw_state *st, const float *v, int8_t *codes) {
     shoal__sq8_encode(v, st->center, st->scale, st->dim, codes);
     double oc = 0.0;
@@ -1739,9 +1757,26 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
             n = depth;
         }
     }
+    int below = !p.f32 && st->copies && index->params.metric == SHOAL_METRIC_L2;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t label = st->s.res[i].label;
-        float d = p.f32 ? st->s.res[i].dist : exact_distance(index, st, query, label);
+        float d;
+        if (p.f32) {
+            d = st->s.res[i].dist;
+        } else if (below && topk->count == topk->k && topk->hits[0].distance < INFINITY) {
+            /* A row that cannot beat the kept worst stops early: the bound
+             * is the next float above it, so a stopped sum is strictly
+             * worse and refused like the full one; below it, the bits are
+             * the full sum's. */
+            float worst = topk->hits[0].distance, bound;
+            uint32_t bits;
+            memcpy(&bits, &worst, sizeof bits);
+            bits = worst > 0.0f ? bits + 1 : 1; /* (0 or -0: the least positive float) */
+            memcpy(&bound, &bits, sizeof bound);
+            d = index->kernels->l2sq_f32_below(query, f32_row(st, label), st->dim, bound);
+        } else {
+            d = exact_distance(index, st, query, label);
+        }
         shoal__topk_push(topk, d, index->seqs[label], label);
     }
     return SHOAL_OK;

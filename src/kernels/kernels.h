@@ -62,6 +62,12 @@ static inline int32_t shoal__i16_qmax(size_t n) {
 #define SHOAL_L2_CHECK 128
 #endif
 
+/* Codes between two checks of HNSW SQ8's early stop (src/index/hnsw.c,
+ * probe_distance_below; any positive count: the sums are integers). */
+#ifndef SHOAL_I8_CHECK
+#define SHOAL_I8_CHECK 256u
+#endif
+
 /* Vectors per fast-scan block. */
 #define SHOAL_PQ4_BLOCK 32
 
