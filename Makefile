@@ -5,6 +5,7 @@
 #   make wasi       C test suite as .wasm for node:wasi    (build/wasi/)
 #   make test       installs what is missing, builds everything, runs every test
 #   make test-arm64 aarch64 cross-build (NEON) run under qemu-user (mk/arm64.mk)
+#   make test-js-asan  JS tests on a wasm core built with -fsanitize=address,undefined (mk/wasm-asan.mk)
 #   make demo       Fashion-MNIST through the CLI, two gateways and the page (one URL)
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures (bench-hnsw, bench-ivf,
 #                   bench-segment, bench-filter, bench-collection, bench-remote,
@@ -570,4 +571,5 @@ clean:
 	rm -rf $(BUILD) $(DIST)
 
 include mk/arm64.mk
+include mk/wasm-asan.mk
 include mk/packaging.mk

@@ -118,6 +118,16 @@ static void test_lazy_equals_whole(void) {
             CHECK_INT(shoal_index_size(lazy), N);
             CHECK_INT(shoal_index_check(lazy), SHOAL_ESTATE);
             CHECK_INT(shoal_index_label_of(lazy, "v1", 2), SHOAL_ENOTFOUND);
+            /* Labels of lists not read yet hold no id (this read through a
+             * NULL id pointer once: found by the JS suite under UBSan). */
+            uint32_t unread = 0;
+            for (uint32_t label = 0; label < N; label++) {
+                const char *id;
+                int len = shoal_index_label_id(lazy, label, &id);
+                if (len == SHOAL_ENOTFOUND) { unread++; continue; }
+                if (CHECK(len > 0)) CHECK_INT(shoal_index_label_of(lazy, id, (uint32_t)len), (int)label);
+            }
+            CHECK(unread > 0);
 
             shoal_filter *g2, *h0;
             CHECK_INT(shoal_filter_compile("{\"g\":2}", 7, NULL, &g2, NULL, 0), SHOAL_OK);

@@ -776,7 +776,9 @@ int shoal_index_label_of(const shoal_index *index, const char *id, uint32_t id_l
 }
 
 int shoal_index_label_id(const shoal_index *index, uint32_t label, const char **id) {
-    if (!shoal__is_alive(index, label)) return SHOAL_ENOTFOUND;
+    /* An index opened from its head (shoal_index_open_head) has live labels
+     * whose records arrive with their list: no id yet, so not found. */
+    if (!shoal__is_alive(index, label) || !index->ids[label]) return SHOAL_ENOTFOUND;
     *id = index->ids[label] + sizeof(uint32_t);
     return (int)stored_id_len(index->ids[label]);
 }
