@@ -535,7 +535,8 @@ SHOAL_API int shoal_index_search(shoal_index *index, const float *query, uint32_
 
 /* The id of a label returned by the last search.  Returns its length in
  * bytes and sets *id (not NUL-terminated, owned by the index), or
- * SHOAL_ENOTFOUND for a label that holds no live record. */
+ * SHOAL_ENOTFOUND for a label that holds no live record, or whose IVF list
+ * a lazily opened index (shoal_index_open_head) has not attached yet. */
 SHOAL_API int shoal_index_label_id(const shoal_index *index, uint32_t label,
                          const char **id);
 
