@@ -1757,9 +1757,21 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
             n = depth;
         }
     }
-    int below = !p.f32 && st->copies && index->params.metric == SHOAL_METRIC_L2;
+    /* The copies to re-score are cold: each is fetched SHOAL__RERANK_AHEAD
+     * candidates ahead. */
+    int fetch = !p.f32 && st->copies;
+    int below = fetch && index->params.metric == SHOAL_METRIC_L2;
+    size_t row_bytes = (size_t)st->dim * sizeof(float);
+    for (uint32_t i = 0; fetch && i < n && i < SHOAL__RERANK_AHEAD; i++) {
+        const char *r = (const char *)f32_row(st, st->s.res[i].label);
+        for (size_t at = 0; at < row_bytes; at += 64) SHOAL__PREFETCH(r + at);
+    }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t label = st->s.res[i].label;
+        if (fetch && i + SHOAL__RERANK_AHEAD < n) {
+            const char *r = (const char *)f32_row(st, st->s.res[i + SHOAL__RERANK_AHEAD].label);
+            for (size_t at = 0; at < row_bytes; at += 64) SHOAL__PREFETCH(r + at);
+        }
         float d;
         if (p.f32) {
             d = st->s.res[i].dist;

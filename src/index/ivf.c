@@ -194,7 +194,6 @@
 #define IVF_MIN_PER_LIST 39u
 #define IVF_AUTO_TRAIN_DEFAULT 1000u
 #define BLOCK SHOAL_PQ4_BLOCK
-#define RERANK_AHEAD 4u
 #define IVF_TABLES_AUTO 0u
 #define IVF_TABLES_NEVER 1u
 #define IVF_TABLES_ALWAYS 2u
@@ -1443,14 +1442,14 @@ static int ivf_search(shoal_index *index, const float *query, shoal__topk *topk,
     /* Rerank: exact distances for the candidates, from the copies.  The rows
      * are scattered and cold, so each is prefetched a few candidates ahead
      * (memory latency, not arithmetic, is the cost here). */
-    for (uint32_t i = 0; i < cand.count + RERANK_AHEAD; i++) {
+    for (uint32_t i = 0; i < cand.count + SHOAL__RERANK_AHEAD; i++) {
         if (i < cand.count) {
             uint32_t label = cand.hits[i].label;
             const float *v = rerank_row(st, label);
             shoal__topk_push(topk, shoal__distance(index, query, v), index->seqs[label], label);
         }
-        if (i + RERANK_AHEAD < cand.count) {
-            const char *row = (const char *)rerank_row(st, cand.hits[i + RERANK_AHEAD].label);
+        if (i + SHOAL__RERANK_AHEAD < cand.count) {
+            const char *row = (const char *)rerank_row(st, cand.hits[i + SHOAL__RERANK_AHEAD].label);
             for (size_t at = 0; at < (size_t)st->dim * sizeof(float); at += 64) SHOAL__PREFETCH(row + at);
         }
     }
