@@ -8,7 +8,7 @@
 #   make test-js-asan  JS tests on a wasm core built with -fsanitize=address,undefined (mk/wasm-asan.mk)
 #   make demo       Fashion-MNIST through the CLI, two gateways and the page (one URL)
 #   make bench      kernel benchmarks -> docs/BENCHMARKS.md figures (bench-hnsw, bench-ivf,
-#                   bench-segment, bench-filter, bench-collection, bench-remote,
+#                   bench-segment, bench-filter, bench-collection, bench-remote, bench-remote-big,
 #                   bench-persist, bench-helia: one at a time)
 #   make soak / test-crash / test-packaging   the slow suites (short runs in make test)
 #   make docs       regenerates docs/ERRORS.md from the error list
@@ -512,6 +512,14 @@ bench-remote: $(BUILD)/bench_collection_native wasm
 	mkdir -p $(BIG_DIR)/blocks
 	test -f $(BIG_DIR)/root2 || $(BUILD)/bench_collection_native --skip-fashion 1 --big-dir $(BIG_DIR)
 	node bench/remote/run.mjs $(BIG_DIR)
+
+# Ten million vectors from a gateway (issue 14): generated, given exact
+# truth and built into one IVF-PQ collection offline by the CLI, then
+# searched lazily through the npm package (bench/remote/big.sh; ~30 minutes
+# and ~15 GB of memory at the default BIG_N; resumes where it stopped).
+.PHONY: bench-remote-big
+bench-remote-big: $(BUILD)/shoal wasm
+	bench/remote/big.sh
 
 # Helia (issue 12): publish and fetch throughput of a collection over IPFS
 # bitswap between two Helia 7 nodes on 127.0.0.1 (light builders, no public
