@@ -18,7 +18,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 
-import { Collection, createGatewayServer, gatewaySource } from '../../js/node.mjs';
+import { Collection, gatewaySource } from '../../js/node.mjs';
+import { countingGateway } from './serve.mjs';
 
 const [dir, queryFile, truthFile, nprobeList = '4,8,16,32'] = process.argv.slice(2);
 if (!truthFile) {
@@ -42,18 +43,7 @@ for (let i = 0; i < nq; i++) {
 const truth = JSON.parse(readFileSync(truthFile, 'utf8')).results.map((r) => new Set(r.ids));
 if (truth.length !== nq) throw new Error(`${truthFile} has ${truth.length} answers for ${nq} queries`);
 
-let requests = 0, served = 0;
-const server = await createGatewayServer({ dir });
-server.on('request', (req, res) => {
-  requests++;
-  const end = res.end.bind(res);
-  res.end = (body, ...rest) => {
-    if (body) served += body.length;
-    return end(body, ...rest);
-  };
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const url = `http://127.0.0.1:${server.address().port}`;
+const gateway = await countingGateway(dir), { url, counts } = gateway;
 const root = readFileSync(path.join(dir, 'root'), 'utf8').trim();
 
 let folderBytes = 0, folderBlocks = 0;
@@ -69,17 +59,17 @@ const pct = (xs, p) => {
 };
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 for (const nprobe of nprobeList.split(',').map(Number)) {
-  requests = served = 0;
+  counts.requests = counts.bytes = 0;
   const t0 = performance.now();
   const c = await Collection.open({ source: gatewaySource(url), root });
-  const openMs = performance.now() - t0, openBytes = c.stats().fetchedBytes, openRequests = requests;
+  const openMs = performance.now() - t0, openBytes = c.stats().fetchedBytes, openRequests = counts.requests;
   const bytes = [], blocks = [], ms = [], recalls = [];
   for (let i = 0; i < nq; i++) {
-    const b0 = c.stats().fetchedBytes, r0 = requests, t1 = performance.now();
+    const b0 = c.stats().fetchedBytes, r0 = counts.requests, t1 = performance.now();
     const { ids } = await c.search(queries[i], 10, { nprobe });
     ms.push(performance.now() - t1);
     bytes.push(c.stats().fetchedBytes - b0);
-    blocks.push(requests - r0);
+    blocks.push(counts.requests - r0);
     let hit = 0;
     for (const id of ids) if (truth[i].has(id)) hit++;
     recalls.push(hit / 10);
@@ -96,9 +86,9 @@ for (const nprobe of nprobeList.split(',').map(Number)) {
     bytes_per_query_mean: mean(bytes), bytes_per_query_median: pct(bytes, 0.5), bytes_per_query_p95: pct(bytes, 0.95),
     share_per_query_mean: mean(bytes) / folderBytes, blocks_per_query_mean: mean(blocks),
     latency_ms_median: pct(ms, 0.5), latency_ms_p95: pct(ms, 0.95), warm_ms_mean: warmMs, repeat_bytes: repeatBytes,
-    recall10: mean(recalls), fetched_total: st.fetchedBytes, served_total: served,
+    recall10: mean(recalls), fetched_total: st.fetchedBytes, served_total: counts.bytes,
     memory_bytes: st.memoryBytes,
   });
   c.free();
 }
-server.close();
+gateway.close();

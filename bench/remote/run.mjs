@@ -11,7 +11,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 
-import { Collection, createGatewayServer, gatewaySource, memoryStore } from '../../js/node.mjs';
+import { Collection, gatewaySource, memoryStore } from '../../js/node.mjs';
+import { countingGateway } from './serve.mjs';
 
 const dir = process.argv[2] ?? 'bench/results/big-collection';
 const emit = (o) => console.log(JSON.stringify(o));
@@ -23,17 +24,7 @@ const root = readFileSync(path.join(dir, 'root'), 'utf8').trim();
 const root2 = readFileSync(path.join(dir, 'root2'), 'utf8').trim();
 const q = new Float32Array(readFileSync(path.join(dir, 'queries.f32')).buffer.slice(0));
 const dim = 96, nq = q.length / dim;
-let served = 0;
-const server = await createGatewayServer({ dir }, { onRequest: (req) => req.on('end', () => {}) });
-server.on('request', (req, res) => {
-  const end = res.end.bind(res);
-  res.end = (body, ...rest) => {
-    if (body) served += body.length;
-    return end(body, ...rest);
-  };
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const url = `http://127.0.0.1:${server.address().port}`;
+const gateway = await countingGateway(dir), url = gateway.url;
 
 // The version's size: the blocks of the big segment and the manifest.
 let total = 0;
@@ -44,7 +35,6 @@ v1.free();
 emit({ what: 'collection', records, dim, version_bytes: collectionBytes, folder_bytes: total });
 
 for (let round = 0; round < 3; round++) {
-  served = 0;
   const t0 = performance.now();
   const c = await Collection.open({ source: gatewaySource(url), root });
   const opened = c.stats().fetchedBytes, tOpen = performance.now() - t0;
@@ -73,4 +63,4 @@ const s = await local.sync(gatewaySource(url), { root: root2 });
 emit({ what: 'sync', from: root, to: root2, fetched_bytes: s.fetchedBytes, fetched_blocks: s.fetchedBlocks,
   share: s.fetchedBytes / collectionBytes, seconds: (performance.now() - t0) / 1000 });
 local.free();
-server.close();
+gateway.close();
