@@ -489,7 +489,6 @@ static int build_terms(shoal_index *index, ivf_state *st, ivf_model *m) {
     return SHOAL_OK;
 }
 
-/* PQ codes (one byte each) of residual r. */
 /* The index of the first smallest of d[0..n), n a multiple of 4 (16 or
  * 256 codes).  Four chains, each keeping its first minimum, then the least
  * of the four with ties to the lower index: the same answer as one scan,
@@ -510,6 +509,7 @@ static uint32_t first_min(const float *d, uint32_t n) {
     return bi[best];
 }
 
+/* PQ codes (one byte each) of residual r. */
 static void pq_encode(ivf_state *st, const ivf_model *m, const float *r, uint8_t *codes) {
     float dist[256];
     for (uint32_t j = 0; j < st->pq_m; j++) {
