@@ -757,7 +757,13 @@ int shoal_collection_open(const uint8_t *manifest, size_t size, const shoal_load
         int prc = shoal__coll_params_check(&p, &checked, c->errmsg, sizeof c->errmsg);
         if (prc == SHOAL_EPARAM) prc = SHOAL_ECORRUPT;
         if (prc == SHOAL_EUNSUPPORTED || prc == SHOAL_ENOMEM) rc = prc;
-        else if (prc) rc = shoal__coll_fail(c, prc, "manifest: config: %.200s", c->errmsg);
+        else if (prc) {
+            /* (The reason is in c->errmsg, which the message overwrites:
+             * copy it first; Valgrind saw the overlapping vsnprintf.) */
+            char why[sizeof c->errmsg];
+            memcpy(why, c->errmsg, sizeof why);
+            rc = shoal__coll_fail(c, prc, "manifest: config: %.200s", why);
+        }
         else if ((rc = shoal__coll_create(&checked, params ? params->allocator : NULL, out)))
             shoal__coll_fail(c, rc, "out of memory for the collection");
     }
