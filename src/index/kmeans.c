@@ -42,7 +42,7 @@
  * sequential sum is several times faster than a kernel call, whose 32-lane
  * fold alone costs 31 adds.  Both orders are fixed, so both are the same in
  * every build; which one applies depends only on dim. */
-static float l2sq_short(const float *a, const float *b, size_t n) {
+static inline float l2sq_short(const float *a, const float *b, size_t n) {
     float sum = 0.0f;
     for (size_t i = 0; i < n; i++) {
         float d = a[i] - b[i];
@@ -63,16 +63,12 @@ uint32_t shoal__kmeans_nearest(const shoal__kernels *kernels, const float *centr
     uint32_t best = 0;
     float best_d;
     if (l2 == l2sq_short) {
-        /* The same sums, without a call per centre (PQ training runs this
-         * on 2..8-float sub-vectors). */
+        /* A direct call the compiler inlines, not one through the
+         * pointer per centre (PQ training runs this on 2..8-float
+         * sub-vectors). */
         best_d = l2sq_short(x, centroids, dim);
         for (uint32_t c = 1; c < k; c++) {
-            const float *y = centroids + (size_t)c * dim;
-            float d = 0.0f;
-            for (uint32_t i = 0; i < dim; i++) {
-                float e = x[i] - y[i];
-                d += e * e;
-            }
+            float d = l2sq_short(x, centroids + (size_t)c * dim, dim);
             if (d < best_d) {
                 best_d = d;
                 best = c;
