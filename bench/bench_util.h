@@ -86,6 +86,30 @@ static void check(shoal_index *index, int rc, const char *what)
     die(what, detail);
 }
 
+/* Interleaved passes (bench/hnsw/run.mjs --interleave 1): when set, every
+ * timed pass first prints {"type":"ready"} and waits for a line on stdin,
+ * and prints {"type":"pass","seconds":s} after it, so that the runner can
+ * alternate the passes of several libraries that are all built and waiting.
+ * The runner knows which ef and run each pass is; end of input ends the
+ * program. */
+static int bench_interleave;
+
+static inline void pass_begin(void)
+{
+    if (!bench_interleave) return;
+    printf("{\"type\":\"ready\"}\n");
+    fflush(stdout);
+    for (int c; (c = getchar()) != '\n';)
+        if (c == EOF) exit(0);
+}
+
+static inline void pass_end(double seconds)
+{
+    if (!bench_interleave) return;
+    printf("{\"type\":\"pass\",\"seconds\":%.6f}\n", seconds);
+    fflush(stdout);
+}
+
 /* Best of `runs` timed passes of single-query searches over n queries;
  * labels[n * k] and counts[n] keep the last pass's results. */
 static inline double timed_searches(shoal_index *index, const float *queries, uint32_t n, uint32_t dim,
@@ -94,6 +118,7 @@ static inline double timed_searches(shoal_index *index, const float *queries, ui
 {
     double best = 1e300;
     for (uint32_t run = 0; run < runs; run++) {
+        pass_begin();
         double start = now_seconds();
         for (uint32_t i = 0; i < n; i++) {
             counts[i] = shoal_index_search(index, queries + (size_t)i * dim, dim, k, sp,
@@ -101,6 +126,7 @@ static inline double timed_searches(shoal_index *index, const float *queries, ui
             if (counts[i] < 0) check(index, counts[i], "shoal_index_search");
         }
         double seconds = now_seconds() - start;
+        pass_end(seconds);
         if (seconds < best) best = seconds;
     }
     return best;

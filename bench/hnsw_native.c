@@ -21,6 +21,8 @@
  *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
  *   --thp 0               plain malloc as the allocator, without the default
  *                         allocator's transparent huge pages (src/core/mem.c)
+ *   --interleave 1        wait for a line on stdin before each timed pass
+ *                         (run.mjs --interleave; bench_util.h's pass_begin)
  *
  * What is timed: shoal_index_search() per query, with ef in
  * shoal_search_params (HNSW only; flat ignores the sweep).  Labels are turned
@@ -75,6 +77,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--simd")) a->simd = val;
         else if (!strcmp(key, "--batch")) a->batch = parse_u32(key, val);
         else if (!strcmp(key, "--threads")) a->threads = parse_u32(key, val);
+        else if (!strcmp(key, "--interleave")) bench_interleave = parse_u32(key, val) != 0;
         else if (!strcmp(key, "--efs")) {
             char buf[512];
             snprintf(buf, sizeof buf, "%s", val);

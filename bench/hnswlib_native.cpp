@@ -19,6 +19,8 @@
  *                 build: what Shoal's default allocator does on Linux (see
  *                 src/core/mem.c), so that the two can be compared with and
  *                 without transparent huge pages
+ *   --interleave 1 wait for a line on stdin before each timed pass (run.mjs
+ *                 --interleave; the protocol is bench_util.h's pass_begin)
  *
  * Memory: RSS growth over the build (hnswlib reports no footprint).
  */
@@ -101,6 +103,7 @@ static const char *simd_name() {
 int main(int argc, char **argv) {
     std::string data = "bench/data", neighbors = "bench/results/neighbors";
     uint32_t base = 60000, queries = 1000, k = 10, M = 16, efc = 200, runs = 2, threads = 1, thp = 0;
+    bool interleave = false;
     std::vector<uint32_t> efs = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
     for (int i = 1; i < argc; i += 2) {
         const char *key = argv[i], *val = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -116,6 +119,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(key, "--runs")) runs = parse_u32(key, val);
         else if (!strcmp(key, "--threads")) threads = parse_u32(key, val);
         else if (!strcmp(key, "--thp")) thp = parse_u32(key, val);
+        else if (!strcmp(key, "--interleave")) interleave = parse_u32(key, val) != 0;
         else if (!strcmp(key, "--efs")) {
             efs.clear();
             std::string s = val;
@@ -186,6 +190,12 @@ int main(int argc, char **argv) {
         index->setEf(ef);
         double best = 1e300;
         for (uint32_t run = 0; run < runs; run++) {
+            if (interleave) { /* the protocol of bench_util.h's pass_begin */
+                printf("{\"type\":\"ready\"}\n");
+                fflush(stdout);
+                for (int c; (c = getchar()) != '\n';)
+                    if (c == EOF) return 0;
+            }
             double start = now_seconds();
             for (uint32_t i = 0; i < queries; i++) {
                 auto top = index->searchKnn(&qs[(size_t)i * dim], k);
@@ -196,6 +206,10 @@ int main(int argc, char **argv) {
                     if (j < k) out[j] = (int32_t)top.top().second;
             }
             double seconds = now_seconds() - start;
+            if (interleave) {
+                printf("{\"type\":\"pass\",\"seconds\":%.6f}\n", seconds);
+                fflush(stdout);
+            }
             best = std::min(best, seconds);
         }
         char path[1024];

@@ -25,14 +25,15 @@
 // Timing: a warm-up pass over min(Q, 200) queries at the first ef, then for
 // each ef `--runs` timed passes over all Q queries one at a time; the best
 // pass counts (it is the one least disturbed by other processes on this
-// shared 2-core machine).  QPS = Q / seconds of that pass.
+// shared 2-core machine).  QPS = Q / seconds of that pass.  With
+// --interleave 1 each pass waits for the runner's go (see passBegin).
 //
 // Memory: RSS is sampled after a forced GC (node --expose-gc) just before and
 // just after the build; the growth is reported as rss_delta_mb.  It includes
 // wasm linear memory the library touched and JS copies it keeps; libraries
 // that report their own footprint give lib_mb as well.
 
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -55,7 +56,7 @@ export function parseArgs(argv = process.argv.slice(2)) {
   const args = {
     data: 'bench/data', base: 60000, queries: 1000, k: 10, M: 16, efc: 200,
     efs: [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512],
-    runs: 2, neighbors: null, variant: null,
+    runs: 2, neighbors: null, variant: null, interleave: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
@@ -102,6 +103,24 @@ export function emit(record) {
   process.stdout.write(JSON.stringify(record) + '\n');
 }
 
+// --interleave 1: the protocol of bench/bench_util.h's pass_begin -- announce
+// each timed pass and wait for a line on stdin (fd 0 read synchronously:
+// nothing else may run while the runner times another library).
+const GO = Buffer.alloc(1);
+function passBegin(args) {
+  if (!args.interleave) return;
+  emit({ type: 'ready' });
+  for (;;) {
+    let got;
+    try { got = readSync(0, GO, 0, 1, null); } catch (err) {
+      if (err.code === 'EAGAIN') continue;
+      throw err;
+    }
+    if (got === 0) process.exit(0);
+    if (GO[0] === 10) return;
+  }
+}
+
 /**
  * Runs the whole protocol for one library.  `info` = { library, variant,
  * version, params (how M / efConstruction map onto this library), notes }.
@@ -138,9 +157,11 @@ export async function runAdapter(args, info, lib) {
     const answers = new Array(query.n);
     let best = Infinity;
     for (let run = 0; run < args.runs; run++) {
+      passBegin(args);
       const start = process.hrtime.bigint();
       for (let i = 0; i < query.n; i++) answers[i] = lib.search(queries[i], args.k);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (args.interleave) emit({ type: 'pass', seconds });
       best = Math.min(best, seconds);
     }
     const ids = new Int32Array(query.n * args.k).fill(-1);

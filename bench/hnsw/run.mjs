@@ -5,6 +5,7 @@
 //        [--efs 10,16,...] [--edgevec-efs 16,32,...] [--only a,b] [--skip a,b]
 //        [--shoal-kind hnsw|flat] [--merge file.json,...] [--report-only file.json,...]
 //        [--out file.json] [--plot docs/img/hnsw-fashion-mnist.png] [--table file.md]
+//        [--interleave 1]
 //
 // Each library runs in its own process (its adapter in this folder, or
 // build/bench_hnsw_native), so build time and memory are per library and a
@@ -25,6 +26,11 @@
 // taken from --merge files keep a 'from' field), a Markdown report on stdout
 // and in bench/results/hnsw-<date>-<time>.md (the part for docs/BENCHMARKS.md),
 // and the plot (recall@k on x, QPS log-scale on y) via plot.py.
+//
+// Interleaved (--interleave 1): the chosen adapters are built one after
+// another and wait; then their timed passes take turns (see runInterleaved),
+// and the report adds the ratio run by run (see interleavedTable).  Use it
+// with a few libraries and --runs 5 or more on a noisy machine.
 //
 // Matched recall: QPS at recall 0.98 and 0.995 is interpolated on each
 // library's own curve -- log(QPS) linear in recall between the two points
@@ -55,7 +61,7 @@ function parseOptions(argv) {
     base: 60000, queries: 2000, runs: 2, k: 10, M: 16, efc: 200,
     efs: '10,16,24,32,48,64,96,128,192,256,384,512',
     edgevecEfs: null, only: null, skip: '', shoalKind: 'hnsw',
-    merge: '', reportOnly: null, out: null, table: null,
+    merge: '', reportOnly: null, out: null, table: null, interleave: 0,
     plot: join(ROOT, 'docs', 'img', 'hnsw-fashion-mnist.png'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -181,6 +187,16 @@ export function threadEnv() {
 }
 
 export function runOne(adapter, o, dataDir, neighborsDir, gt) {
+  return startAdapter(adapter, o, dataDir, neighborsDir, gt).closed;
+}
+
+/**
+ * Starts one adapter process.  Returns { closed } (a promise of its records)
+ * and, while it runs, next(): a promise of its next control line
+ * ({type:'ready'} or {type:'pass', seconds} under --interleave 1), null once
+ * it has exited.  Control lines are not records.
+ */
+function startAdapter(adapter, o, dataDir, neighborsDir, gt, extra = []) {
   // adapter.argsFor (another benchmark reusing this runner, e.g. ivf/run.mjs)
   // replaces the HNSW arguments.
   const args = adapter.argsFor ? adapter.argsFor(o, dataDir, neighborsDir) : [
@@ -190,41 +206,50 @@ export function runOne(adapter, o, dataDir, neighborsDir, gt) {
   const [cmd, ...pre] = adapter.cmd;
   if (adapter.needs && !existsSync(adapter.needs.path)) {
     console.error(`\n== ${adapter.name}: skipped, ${adapter.needs.path} is missing (${adapter.needs.hint})`);
-    return Promise.resolve([{ type: 'error', adapter: adapter.name, library: adapter.name,
-      error: `not run: ${relative(ROOT, adapter.needs.path)} is missing (${adapter.needs.hint})` }]);
+    return { missing: true, next: async () => null, closed: Promise.resolve([{ type: 'error', adapter: adapter.name, library: adapter.name,
+      error: `not run: ${relative(ROOT, adapter.needs.path)} is missing (${adapter.needs.hint})` }]) };
   }
   const shown = (p) => (p.startsWith(ROOT + '/') ? relative(ROOT, p) : p);
-  console.error(`\n== ${adapter.name}: ${[cmd, ...pre].map(shown).join(' ')}`);
+  console.error(`\n== ${adapter.name}: ${[cmd, ...pre, ...extra].map(shown).join(' ')}`);
   const started = Date.now();
-  return new Promise((done) => {
-    const records = [];
-    let stderrTail = '';
-    let pending = '';
-    const child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: threadEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const records = [];
+  const control = [];
+  const waiting = [];
+  let exited = false;
+  const deliver = (rec) => (waiting.length ? waiting.shift()(rec) : control.push(rec));
+  const next = () => (control.length ? Promise.resolve(control.shift())
+    : exited ? Promise.resolve(null) : new Promise((resolve) => waiting.push(resolve)));
+  let stderrTail = '';
+  let pending = '';
+  const child = spawn(cmd, [...pre, ...args, ...extra], { cwd: ROOT, env: threadEnv(),
+    stdio: [extra.length ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => {}); // it may exit before reading a go
+  const onLine = (line) => {
+    if (!line.trim()) return;
+    let rec;
+    try { rec = JSON.parse(line); } catch { console.error(`   (not JSON) ${line}`); return; }
+    if (rec.type === 'ready' || rec.type === 'pass') { deliver(rec); return; }
+    if (rec.type === 'search') {
+      try {
+        rec.recall = +recallOf(rec.neighbors, gt, o.k).toFixed(4);
+      } catch (err) {
+        records.push({ type: 'error', adapter: adapter.name, library: adapter.name, error: `recall: ${err.message}` });
+        return;
+      }
+      rmSync(rec.neighbors, { force: true });
+      delete rec.neighbors;
+      const point = rec.ef !== undefined ? `ef ${String(rec.ef).padStart(4)}`
+        : `${rec.variant} nprobe ${String(rec.nprobe).padStart(4)}`;
+      console.error(`   ${adapter.name}: ${point}  recall@${o.k} ${rec.recall.toFixed(4)}  ${rec.qps.toFixed(0).padStart(7)} QPS`);
+    } else if (rec.type === 'build') {
+      console.error(`   built ${rec.library} ${rec.variant} in ${rec.build_s} s, lib ${rec.lib_mb ?? '-'} MB, RSS +${rec.rss_delta_mb} MB`);
+    }
+    rec.adapter = adapter.name;
+    records.push(rec);
+  };
+  const closed = new Promise((done) => {
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
-    const onLine = (line) => {
-      if (!line.trim()) return;
-      let rec;
-      try { rec = JSON.parse(line); } catch { console.error(`   (not JSON) ${line}`); return; }
-      if (rec.type === 'search') {
-        try {
-          rec.recall = +recallOf(rec.neighbors, gt, o.k).toFixed(4);
-        } catch (err) {
-          records.push({ type: 'error', adapter: adapter.name, library: adapter.name, error: `recall: ${err.message}` });
-          return;
-        }
-        rmSync(rec.neighbors, { force: true });
-        delete rec.neighbors;
-        const point = rec.ef !== undefined ? `ef ${String(rec.ef).padStart(4)}`
-          : `${rec.variant} nprobe ${String(rec.nprobe).padStart(4)}`;
-        console.error(`   ${point}  recall@${o.k} ${rec.recall.toFixed(4)}  ${rec.qps.toFixed(0).padStart(7)} QPS`);
-      } else if (rec.type === 'build') {
-        console.error(`   built ${rec.library} ${rec.variant} in ${rec.build_s} s, lib ${rec.lib_mb ?? '-'} MB, RSS +${rec.rss_delta_mb} MB`);
-      }
-      rec.adapter = adapter.name;
-      records.push(rec);
-    };
     child.stdout.on('data', (chunk) => {
       pending += chunk;
       let nl;
@@ -241,10 +266,53 @@ export function runOne(adapter, o, dataDir, neighborsDir, gt) {
         const last = stderrTail.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
         records.push({ type: 'error', adapter: adapter.name, library: adapter.name, error: `exit ${code ?? signal}: ${last}` });
       }
-      console.error(`   (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      console.error(`   (${adapter.name}: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      exited = true;
+      while (waiting.length) waiting.shift()(null);
       done(records);
     });
   });
+  return { child, next, closed };
+}
+
+/**
+ * --interleave 1: builds the adapters one after another (each waits, built
+ * and warmed up, for its first pass), then alternates their timed passes --
+ * for each ef, for each run, one pass of every adapter, the order rotating --
+ * so that every library's pass at an ef sits next to the others' in time and
+ * a slow minute on a shared machine hits them all.  A pass starts only once
+ * the previous adapter has finished its untimed work (writing neighbours;
+ * the runner's recall) and is waiting again.  Returns the records and one
+ * {type:'pass', adapter, ef, run, seconds} record per timed pass.
+ */
+async function runInterleaved(list, o, dataDir, neighborsDir, gt) {
+  const efs = o.efs.split(',').map(Number);
+  const live = [];
+  const all = [];
+  for (const adapter of list) {
+    const h = startAdapter(adapter, o, dataDir, neighborsDir, gt, ['--interleave', '1']);
+    all.push(h);
+    if ((await h.next())?.type === 'ready') live.push({ ...h, adapter });
+  }
+  const passes = [];
+  for (let e = 0; e < efs.length; e++) {
+    for (let run = 0; run < o.runs; run++) {
+      const turn = e * o.runs + run;
+      const order = live.map((_, i) => live[(i + turn) % live.length]);
+      for (const h of order) {
+        if (h.done) continue;
+        h.child.stdin.write('\n');
+        const pass = await h.next();
+        if (pass?.type !== 'pass') { h.done = true; continue; }
+        passes.push({ type: 'pass', adapter: h.adapter.name, ef: efs[e], run, seconds: pass.seconds });
+        // Its untimed work ends with the next 'ready' (or its exit, after the last pass).
+        if ((await h.next())?.type !== 'ready') h.done = true;
+      }
+    }
+  }
+  for (const h of live) h.child.stdin.end();
+  const records = (await Promise.all(all.map((h) => h.closed))).flat();
+  return [...records, ...passes];
 }
 
 // ---------------------------------------------------------------- reporting
@@ -338,6 +406,7 @@ function report(runInfo, records, o) {
     row.push(c.points.length ? Math.max(...c.points.map((p) => p.recall)).toFixed(4) : '—');
     lines.push(`| ${row.join(' | ')} |`);
   }
+  lines.push(...interleavedTable(records, d));
   const errors = records.filter((r) => r.type === 'error');
   if (errors.length) {
     lines.push('', 'Failed:');
@@ -363,6 +432,54 @@ function report(runInfo, records, o) {
   }
   lines.push('', '</details>');
   return lines.join('\n');
+}
+
+/**
+ * Under --interleave: the ratio at matched recall run by run -- run r's
+ * curve of each library is its r-th pass at every ef, and those passes sat
+ * next to the reference's in time -- with the median, the range and how many
+ * runs reached 1.0×.  This is the figure that survives a noisy machine; the
+ * main table's best-of-runs ratios can pair a lucky pass with an unlucky one.
+ */
+function interleavedTable(records, d) {
+  const passes = records.filter((r) => r.type === 'pass');
+  if (!passes.length) return [];
+  const info = new Map();
+  for (const r of records) if (r.type === 'build') info.set(r.adapter, { label: labelOf(r), recall: new Map() });
+  for (const r of records) if (r.type === 'search' && info.has(r.adapter)) info.get(r.adapter).recall.set(r.ef, r.recall);
+  const names = [...new Set(passes.map((p) => p.adapter))].filter((a) => info.has(a));
+  const refs = REFERENCES_ALL.filter((r) => names.includes(r));
+  if (!refs.length) return [];
+  const runs = Math.max(...passes.map((p) => p.run)) + 1;
+  const at = (adapter, run, target) => qpsAtRecall(passes
+    .filter((p) => p.adapter === adapter && p.run === run && info.get(adapter).recall.has(p.ef))
+    .map((p) => ({ recall: info.get(adapter).recall.get(p.ef), qps: d.queries / p.seconds })), target);
+  const cell = (adapter, ref, target) => {
+    const ratios = [];
+    for (let run = 0; run < runs; run++) {
+      const a = at(adapter, run, target), b = at(ref, run, target);
+      if (a && b && !a.bound && !b.bound) ratios.push(a.qps / b.qps);
+    }
+    if (!ratios.length) return '—';
+    ratios.sort((x, y) => x - y);
+    const mid = ratios.length >> 1;
+    const median = ratios.length % 2 ? ratios[mid] : Math.sqrt(ratios[mid - 1] * ratios[mid]);
+    const wins = ratios.filter((v) => v >= 1).length;
+    return `${fmtRatio(median)} (${fmtRatio(ratios[0])}–${fmtRatio(ratios[ratios.length - 1])}; ≥1 in ${wins}/${ratios.length})`;
+  };
+  const lines = ['', `**Interleaved passes** (\`--interleave 1\`): all ${names.length} libraries built and waiting, ` +
+    `their timed passes alternating (for each ef, for each of ${runs} runs, one pass of each, the order rotating). ` +
+    'Ratio at matched recall per run (run r = every library\'s r-th pass at each ef): median (range; runs at ≥ 1.0×).', ''];
+  const head = ['library'];
+  for (const t of TARGETS) for (const r of refs) head.push(`@${t} × ${r}`);
+  lines.push(`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`);
+  for (const a of names) {
+    if (refs.includes(a) && refs.length === 1) continue;
+    const row = [info.get(a).label];
+    for (const t of TARGETS) for (const r of refs) row.push(r === a ? '—' : cell(a, r, t));
+    lines.push(`| ${row.join(' | ')} |`);
+  }
+  return lines;
 }
 
 // ------------------------------------------------------------------- main
@@ -411,7 +528,7 @@ async function main() {
     mkdirSync(neighborsDir, { recursive: true });
     runInfo = {
       type: 'run', date: new Date().toISOString(), base: o.base, queries: o.queries, k: o.k, M: o.M,
-      efc: o.efc, runs: o.runs, efs: o.efs, edgevec_efs: o.edgevecEfs, shoal_kind: o.shoalKind,
+      efc: o.efc, runs: o.runs, interleave: o.interleave, efs: o.efs, edgevec_efs: o.edgevecEfs, shoal_kind: o.shoalKind,
       cpu: cpus()[0]?.model ?? 'unknown CPU', cores: cpus().length, node: process.versions.node,
     };
     try {
@@ -423,11 +540,14 @@ async function main() {
         for (const r of theirs)
           if (r.type !== 'run' && !running.has(r.adapter)) records.push({ ...r, from: r.from ?? relative(ROOT, file) });
       writeFileSync(out, [runInfo, ...records].map((r) => JSON.stringify(r) + '\n').join(''));
-      for (const adapter of adapters(o)) {
-        const got = await runOne(adapter, o, dataDir, neighborsDir, gt);
+      const list = adapters(o);
+      const save = (got) => {
         appendFileSync(out, got.map((r) => JSON.stringify(r) + '\n').join(''));
         records.push(...got);
-      }
+      };
+      // Adapters with their own efs (edgevec) cannot take turns: they run alone.
+      if (o.interleave) save(await runInterleaved(list.filter((a) => !a.efs), o, dataDir, neighborsDir, gt));
+      for (const adapter of list.filter((a) => !o.interleave || a.efs)) save(await runOne(adapter, o, dataDir, neighborsDir, gt));
     } finally {
       rmSync(neighborsDir, { recursive: true, force: true });
     }
