@@ -78,12 +78,19 @@ int shoal_js_index_new(const uint64_t *cells, uint32_t count, char *msg, uint32_
     params.field = (uint32_t)cells[i++];
 
 /* shoal_index_search with SEARCH_PARAM_COUNT cells (0 = the index's
- * defaults); filter_bitmap and where may be NULL (no filter). */
+ * defaults); filter_bitmap and where may be NULL (no filter).
+ *
+ * Then, so that a search is one call rather than one per result: the ids of
+ * the results one after another in ids[cap], ids_end[i] where result i's
+ * ends (ids_end[0] = UINT32_MAX when they do not all fit, or a result has no
+ * id yet: ask shoal_index_label_id for each), and out[0] = how many of the
+ * results have metadata (0: no need to ask for it). */
 EMSCRIPTEN_KEEPALIVE
 int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
                     const uint64_t *cells, const uint8_t *filter_bitmap,
                     uint32_t filter_bitmap_bits, const shoal_filter *where, uint32_t *labels,
-                    float *distances) {
+                    float *distances, char *ids, uint32_t cap, uint32_t *ids_end,
+                    uint32_t *out) {
     shoal_search_params params;
     shoal_search_params_init(&params);
     uint32_t i = 0;
@@ -91,7 +98,25 @@ int shoal_js_search(shoal_index *index, const float *query, uint32_t dim, uint32
     params.filter_bitmap = filter_bitmap;
     params.filter_bitmap_bits = filter_bitmap_bits;
     params.where = where;
-    return shoal_index_search(index, query, dim, k, &params, labels, distances);
+    int count = shoal_index_search(index, query, dim, k, &params, labels, distances);
+    uint32_t used = 0, with_metadata = 0;
+    int fits = 1;
+    for (int r = 0; r < count; r++) {
+        const char *id;
+        const uint8_t *meta;
+        int len = fits ? shoal_index_label_id(index, labels[r], &id) : 0;
+        if (fits && (len < 0 || (uint32_t)len > cap - used)) {
+            fits = 0;
+            ids_end[0] = UINT32_MAX;
+        } else if (fits) {
+            memcpy(ids + used, id, (size_t)len);
+            used += (uint32_t)len;
+            ids_end[r] = used;
+        }
+        if (shoal_index_metadata(index, labels[r], &meta) > 0) with_metadata++;
+    }
+    out[0] = with_metadata;
+    return count;
 }
 
 /* shoal_index_upsert with the batch as arguments: metadata is JSON text

@@ -23,7 +23,7 @@ import {
 } from '../dist/abi.mjs';
 import {
   MSG_SIZE, Scratch, checkOptions, decoder, encoder, paramCell, simdCell, toFloat32,
-  uint32Option, writeIds, writeMetadata, writeTimes,
+  searchCells, uint32Option, writeIds, writeMetadata, writeTimes,
 } from './heap.mjs';
 import { memoryStore } from './stores.mjs';
 import { cachingStore } from './sources.mjs';
@@ -535,7 +535,7 @@ export class Collection {
     if (!query) return M._shoal_js_collection_wants(handle, want, 0, 0, 0, 0, 0, buf, cap);
     const qp = scratch.alloc(query.length * 4), cp = scratch.alloc(cells.byteLength);
     M.HEAPF32.set(query, qp >>> 2);
-    new BigUint64Array(M.HEAPU8.buffer, cp, cells.length).set(cells);
+    M.HEAPU32.set(cells, cp >>> 2);
     return M._shoal_js_collection_wants(handle, want, qp, query.length, k, cp, where, buf, cap);
   }
 
@@ -776,10 +776,7 @@ export class Collection {
     const { maxDistance } = options;
     if (maxDistance !== undefined && typeof maxDistance !== 'number')
       throw new TypeError('maxDistance must be a number');
-    const cells = new BigUint64Array(SEARCH_PARAMS.length);
-    SEARCH_PARAMS.forEach((p, i) => {
-      if (options[p.name] !== undefined) cells[i] = BigInt(uint32Option(options[p.name], p.name));
-    });
+    const cells = searchCells(options);
     await this.#settled();
     let self;
     if (query !== null && typeof query === 'object' && !ArrayBuffer.isView(query) && !Array.isArray(query)) {
@@ -840,7 +837,7 @@ export class Collection {
       const qp = scratch.alloc(q.length * 4), cp = scratch.alloc(cells.byteLength);
       const hits = scratch.alloc(room * 8), distances = scratch.alloc(room * 4), idPtr = scratch.alloc(4);
       M.HEAPF32.set(q, qp >>> 2);
-      new BigUint64Array(M.HEAPU8.buffer, cp, cells.length).set(cells);
+      M.HEAPU32.set(cells, cp >>> 2);
       let fn = 0, thrown;
       const test = typeof filter === 'function' ? filter : filter instanceof Set ? (id) => filter.has(id) : null;
       if (test) {

@@ -4,7 +4,7 @@
 // option values as the 64-bit cells the binding takes (wasm/binding.c).
 
 import { InvalidIdError, OutOfMemoryError, ParameterError } from '../dist/errors.mjs';
-import { ENUMS, LIMITS, SIMD } from '../dist/abi.mjs';
+import { ENUMS, LIMITS, SEARCH_PARAMS, SIMD } from '../dist/abi.mjs';
 import { fail } from './fail.mjs';
 
 export const MSG_SIZE = 256;
@@ -30,6 +30,44 @@ export class Scratch {
     for (const ptr of this.pointers) this.M._free(ptr);
     this.pointers.length = 0;
   }
+}
+
+/**
+ * count strings stored one after another at ptr, string i ending at byte
+ * HEAPU32[(ends >>> 2) + i]: one decode when they are all ASCII (ids
+ * usually are), else one each -- exactly what decoding each would give.
+ */
+export function packedStrings(M, ptr, ends, count) {
+  const end = M.HEAPU32.subarray(ends >>> 2, (ends >>> 2) + count);
+  const bytes = M.HEAPU8.subarray(ptr, ptr + end[count - 1]);
+  let ascii = true;
+  for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i] < 0x80;
+  const out = new Array(count);
+  const text = ascii ? decoder.decode(bytes) : null;
+  for (let i = 0, at = 0; i < count; at = end[i++])
+    out[i] = ascii ? text.slice(at, end[i]) : decoder.decode(bytes.subarray(at, end[i]));
+  return out;
+}
+
+// Every search option is a uint32, so its 64-bit cell is two uint32 words
+// (low, then 0): searchCells builds them without BigInt, once per search.
+if (SEARCH_PARAMS.some((p) => p.type !== 'U32')) throw new Error('searchCells: a search option is not a U32');
+
+/**
+ * The search options (SEARCH_PARAMS names; undefined = 0 = the default) as
+ * the cells the binding takes, each 64-bit cell as two uint32 words: write
+ * with HEAPU32.set(cells, ptr >>> 2) at an 8-aligned ptr.  allowed(p), if
+ * given, throws for an option this index cannot take.
+ */
+export function searchCells(options, allowed) {
+  const cells = new Uint32Array(SEARCH_PARAMS.length * 2);
+  for (let i = 0; i < SEARCH_PARAMS.length; i++) {
+    const p = SEARCH_PARAMS[i];
+    if (options[p.name] === undefined) continue;
+    allowed?.(p);
+    cells[2 * i] = uint32Option(options[p.name], p.name);
+  }
+  return cells;
 }
 
 export function checkOptions(options, allowed, what) {

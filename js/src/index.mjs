@@ -18,8 +18,8 @@ import { codeOf, fail } from './fail.mjs';
 import { chooseVariant, loadVariant, simdSupported } from './load.mjs';
 import { KIND, METRIC, PARAMS, SEARCH_PARAMS, STATS } from '../dist/abi.mjs';
 import {
-  MSG_SIZE, Scratch, checkOptions, cidOf, decoder, encoder, paramCell, simdCell, toFloat32,
-  uint32Option, writeIds, writeMetadata, writeTimes,
+  MSG_SIZE, Scratch, checkOptions, cidOf, decoder, encoder, packedStrings, paramCell, searchCells, simdCell, toFloat32,
+  writeIds, writeMetadata, writeTimes,
 } from './heap.mjs';
 import { rangeReader, readExactly } from './ranges.mjs';
 
@@ -35,6 +35,8 @@ const ETRUNCATED = codeOf(TruncatedDataError);
 const EUNSUPPORTED = codeOf(UnsupportedError);
 const ESTATE = codeOf(StateError);
 const LISTS_AT_ONCE = 8; // parallel list reads of lists: 'all'
+const SEARCH_OPTIONS = [...SEARCH_PARAMS.map((p) => p.name), 'filter'];
+const ID_BYTES_GUESS = 32; // per result, for search() to copy ids out in its one call
 
 // Joins byte arrays.
 function concat(parts) {
@@ -605,15 +607,21 @@ export class Index {
     return this.#call((M, handle, scratch) => {
       const a = this.#searchArgs(M, handle, scratch, query, k, options);
       const room = Math.min(k, M._shoal_index_size(handle) >>> 0);
-      const labels = scratch.alloc(room * 4);
-      const distances = scratch.alloc(room * 4);
+      // One block: labels, distances, where each id ends, the count of
+      // results with metadata, then room for the ids (longer ones: asked
+      // for one by one).
+      const idRoom = room * ID_BYTES_GUESS;
+      const labels = scratch.alloc(room * 12 + 4 + idRoom);
+      const distances = labels + room * 4;
+      const packed = { ends: labels + room * 8, withMetadata: labels + room * 12, ids: labels + room * 12 + 4 };
       try {
         a.write();
-        const rc = M._shoal_js_search(handle, a.qp, a.dim, k, a.cellPtr, a.bitmap, a.bits, a.where, labels, distances);
+        const rc = M._shoal_js_search(handle, a.qp, a.dim, k, a.cellPtr, a.bitmap, a.bits, a.where, labels, distances,
+          packed.ids, idRoom, packed.ends, packed.withMetadata);
         if (rc === ESTATE && this.#read)
           throw fail(StateError, `${M.UTF8ToString(M._shoal_index_errmsg(handle) >>> 0)} (an index from Index.open: search it with searchAsync)`);
         const count = this.#check(rc);
-        return this.#results(M, handle, scratch, a.idPtr, labels, distances, count);
+        return this.#results(M, handle, scratch, a.idPtr, labels, distances, count, packed);
       } finally {
         if (a.where) M._shoal_filter_free(a.where);
       }
@@ -769,40 +777,45 @@ export class Index {
   // the query and cells (after every allocation, which may move the heap).
   #searchArgs(M, handle, scratch, query, k, options) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    checkOptions(options, [...SEARCH_PARAMS.map((p) => p.name), 'filter'], 'search');
-    const cells = new BigUint64Array(SEARCH_PARAMS.length);
-    SEARCH_PARAMS.forEach((p, i) => {
-      if (options[p.name] === undefined) return;
+    checkOptions(options, SEARCH_OPTIONS, 'search');
+    const cells = searchCells(options, (p) => {
       if (!p.kinds.includes(this.#kind))
         throw fail(ParameterError, `${p.name} applies to ${p.kinds.join(', ')} indexes; this one is ${this.#kind}`);
-      cells[i] = BigInt(uint32Option(options[p.name], p.name));
     });
     const q = toFloat32(query, 'query');
     // C takes a uint32: a fraction or negative number would arrive changed.
     if (!Number.isInteger(k) || k < 0 || k > 0xffffffff)
       throw fail(ParameterError, `k must be a positive integer, not ${String(k)}`);
-    const qp = scratch.alloc(q.length * 4);
-    const idPtr = scratch.alloc(4);
-    const cellPtr = scratch.alloc(cells.byteLength);
+    const cellPtr = scratch.alloc(cells.byteLength + 4 + q.length * 4); // cells, an id pointer, the query
+    const idPtr = cellPtr + cells.byteLength;
+    const qp = idPtr + 4;
     const filter = this.#filterOf(M, handle, scratch, idPtr, options.filter);
     return {
-      ...filter, qp, idPtr, cellPtr, dim: q.length,
+      bitmap: filter.bitmap, bits: filter.bits, where: filter.where, qp, idPtr, cellPtr, dim: q.length,
       write: () => {
         M.HEAPF32.set(q, qp >>> 2);
-        new BigUint64Array(M.HEAPU8.buffer, cellPtr, cells.length).set(cells);
+        M.HEAPU32.set(cells, cellPtr >>> 2);
       },
     };
   }
 
   // { ids, distances, metadata } of count results at labels / distances.
-  #results(M, handle, scratch, idPtr, labels, distances, count) {
-    const ids = new Array(count);
+  // packed (from shoal_js_search, see wasm/binding.c): their ids already
+  // copied out, and whether any has metadata.
+  #results(M, handle, scratch, idPtr, labels, distances, count, packed = null) {
     const found = Array.from(M.HEAPU32.subarray(labels >>> 2, (labels >>> 2) + count));
-    for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, found[i]);
+    let ids;
+    if (packed && count > 0 && M.HEAPU32[packed.ends >>> 2] !== 0xffffffff) {
+      ids = packedStrings(M, packed.ids, packed.ends, count);
+    } else {
+      ids = new Array(count);
+      for (let i = 0; i < count; i++) ids[i] = this.#idOf(M, handle, idPtr, found[i]);
+    }
     return {
       ids,
       distances: M.HEAPF32.slice(distances >>> 2, (distances >>> 2) + count),
-      metadata: this.#metadataOf(M, handle, scratch, found),
+      metadata: packed && M.HEAPU32[packed.withMetadata >>> 2] === 0 ? new Array(count).fill(null)
+        : this.#metadataOf(M, handle, scratch, found),
     };
   }
 

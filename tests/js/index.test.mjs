@@ -213,6 +213,34 @@ test('unicode ids round-trip through add, search, get and delete', async () => {
   }
 });
 
+// search() copies its results' ids out in the same call as the search
+// (wasm/binding.c, shoal_js_search) when they fit 32 bytes each, and asks
+// for them one by one when they do not: both ways, and the ASCII and
+// non-ASCII decodings, must give exactly the ids stored, and the metadata
+// must be asked for exactly when a result has some.
+test('search returns every id and metadata exactly, packed or one by one', async () => {
+  const index = await Index.create({ dim: 1 });
+  try {
+    const ids = ['a', 'bb', 'é', '日本語', '🐟', 'x'.repeat(31), 'y'.repeat(33), 'z'.repeat(200), 'plain', '€€'];
+    const metadata = ids.map((_, i) => (i === 3 ? { only: 'this one' } : null));
+    index.add(ids, new Float32Array(ids.map((_, i) => i)), { metadata });
+    for (let k = 1; k <= ids.length; k++) {
+      for (const start of [0, 2, 5]) {
+        // Closest first, ties in insertion order.
+        const order = ids.map((_, i) => i).sort((x, y) => (x - start) ** 2 - (y - start) ** 2 || x - y).slice(0, k);
+        const got = index.search([start], k);
+        assert.deepEqual(got.ids, order.map((i) => ids[i]), `k ${k} from ${start}`);
+        assert.deepEqual(got.metadata, order.map((i) => metadata[i]), `k ${k} from ${start}`);
+      }
+    }
+    // All ASCII and short: the packed path alone.
+    assert.deepEqual(index.search([8], 1).ids, ['plain']);
+    assert.deepEqual(index.search([0], 2).ids, ['a', 'bb']);
+  } finally {
+    index.free();
+  }
+});
+
 // Every bad input must throw the right class with its code and leave the
 // index exactly as it was.
 test('bad input throws the right error and leaves the index unchanged', async (t) => {
