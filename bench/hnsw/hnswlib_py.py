@@ -24,10 +24,19 @@ import time
 import numpy as np
 
 
+def pass_begin(args):
+    """--interleave 1: the protocol of bench/bench_util.h's pass_begin."""
+    if not args['interleave']:
+        return
+    emit({'type': 'ready'})
+    if not sys.stdin.readline():
+        sys.exit(0)
+
+
 def parse_args(argv):
     args = {'data': 'bench/data', 'base': 60000, 'queries': 1000, 'k': 10, 'M': 16,
             'efc': 200, 'efs': [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512],
-            'runs': 2, 'neighbors': None, 'variant': None}
+            'runs': 2, 'neighbors': None, 'variant': None, 'interleave': 0}
     it = iter(argv)
     for key in it:
         name = key.lstrip('-')
@@ -104,10 +113,14 @@ def main():
         answers = [None] * nq
         best = float('inf')
         for _ in range(args['runs']):
+            pass_begin(args)
             start = time.perf_counter()
             for i in range(nq):
                 answers[i] = index.knn_query(rows[i], k=k, num_threads=1)[0]
-            best = min(best, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            if args['interleave']:
+                emit({'type': 'pass', 'seconds': seconds})
+            best = min(best, seconds)
         ids = np.concatenate(answers).astype('<i4').reshape(nq, k)
         path = os.path.join(args['neighbors'], f'hnswlib-python-ef{ef}.i32')
         ids.tofile(path)
