@@ -13,20 +13,16 @@ cannot beat these figures; only rerank copies (float32) can.
 
     /usr/bin/python3 bench/hnsw/sq8_ceiling.py [--data bench/data] [--queries 2000]
 
-Reads the files of bench/hnsw/prepare_data.py; numpy only; ~1 min.
+Reads the files of bench/hnsw/prepare_data.py; numpy only; ~2 min.
 """
 import sys
 
 import numpy as np
 
+from hnswlib_py import read_fvecs  # (hnswlib itself is imported only by its main)
+
 CODE_MAX = 127
 HEADROOM = 1.125
-
-
-def vecs(path, dtype):
-    raw = np.fromfile(path, dtype='<i4')
-    width = int(raw[0])
-    return raw.reshape(-1, width + 1)[:, 1:].view(dtype)
 
 
 def topk_recall(queries, base, truth, k=10, chunk=250):
@@ -47,9 +43,10 @@ def main(argv):
     for key, value in zip(argv[::2], argv[1::2]):
         opts[key.lstrip('-')] = value
     data, nq = opts['data'], int(opts['queries'])
-    base = vecs(f'{data}/fashion-mnist-base.fvecs', '<f4').astype(np.float64)
-    queries = vecs(f'{data}/fashion-mnist-query.fvecs', '<f4')[:nq].astype(np.float64)
-    truth = vecs(f'{data}/fashion-mnist-gt-{len(base)}.ivecs', '<i4')[:nq]
+    base = read_fvecs(f'{data}/fashion-mnist-base.fvecs', None).astype(np.float64)
+    queries = read_fvecs(f'{data}/fashion-mnist-query.fvecs', nq).astype(np.float64)
+    # .ivecs rows have the .fvecs layout: read as float32 words, seen as int32.
+    truth = read_fvecs(f'{data}/fashion-mnist-gt-{len(base)}.ivecs', nq).view('<i4')
     lo, hi = base.min(0), base.max(0)
     center = (0.5 * (lo + hi)).astype(np.float32).astype(np.float64)
     shared = np.full(base.shape[1], (hi - lo).max() * HEADROOM / (2 * CODE_MAX))
