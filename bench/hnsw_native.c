@@ -126,10 +126,12 @@ int main(int argc, char **argv)
     char variant[64];
     int simd = shoal_simd_parse(a.simd, strlen(a.simd));
     if (simd < 0) die("--simd: not a kernel set", a.simd);
-    char batch[32] = "";
+    char batch[32] = "", rerank[32] = "";
     if (a.batch) snprintf(batch, sizeof batch, "-batch%u-%ut", a.batch, a.threads ? a.threads : 1);
+    /* "-rerank" is the benchmarks' depth, 32; another depth is named. */
+    if (a.rerank) snprintf(rerank, sizeof rerank, a.rerank == 32 ? "-rerank" : "-rerank%u", a.rerank);
     snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
-             a.rerank ? "-rerank" : "", batch, a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
+             rerank, batch, a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;

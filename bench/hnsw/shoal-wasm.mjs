@@ -41,7 +41,8 @@ let index;
 let options = {};
 await runAdapter(args, {
   library: 'shoal-wasm',
-  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}${rerank ? '-rerank' : ''}`,
+  // "-rerank" is the benchmarks' depth, 32; another depth is named.
+  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}${rerank ? (rerank === 32 ? '-rerank' : `-rerank${rerank}`) : ''}`,
   version: info.version,
   params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, quantizer, rerank } : { kind },
   notes: `js/index.mjs, ${info.kernels} kernels.` + (kind === 'flat' ? ' FLAT (exact): pipeline check, not HNSW.' : ''),
