@@ -129,7 +129,8 @@ int main(int argc, char **argv)
     char batch[32] = "", rerank[32] = "";
     if (a.batch) snprintf(batch, sizeof batch, "-batch%u-%ut", a.batch, a.threads ? a.threads : 1);
     /* "-rerank" is the benchmarks' depth, 32; another depth is named. */
-    if (a.rerank) snprintf(rerank, sizeof rerank, a.rerank == 32 ? "-rerank" : "-rerank%u", a.rerank);
+    if (a.rerank == 32) snprintf(rerank, sizeof rerank, "-rerank");
+    else if (a.rerank) snprintf(rerank, sizeof rerank, "-rerank%u", a.rerank);
     snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
              rerank, batch, a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
     shoal_params params;
