@@ -120,7 +120,7 @@ function adapters(o) {
     list.push({ name: 'shoal-native-sq8-rerank-avx2', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32', '--simd', 'avx2'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8'), needs: needWasm });
     list.push({ name: 'shoal-wasm-simd-sq8-rerank', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '32'), needs: needWasm });
-    // The same with 16 candidates re-scored: half the float32 rows read per query.
+    // The same with 16 candidates re-scored: at most 16 float32 rows read per query, not 32.
     list.push({ name: 'shoal-native-sq8-rerank16', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '16'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8-rerank16', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '16'), needs: needWasm });
   }
