@@ -369,6 +369,90 @@ static uint8_t *batched_build(const float *data, uint32_t dim, const uint32_t *c
     return copy;
 }
 
+/* The SQ8 rerank skips rows whose bound shows they cannot enter the k best
+ * (hnsw.c, "Skipping a rerank row"); the answers must be those of reranking
+ * every candidate.  A search with k = ef fills its top-k only with the last
+ * candidate, so it skips nothing: its first K results are the reference,
+ * bit for bit.  The data includes records and queries far outside the
+ * trained range (clamped codes, whose bound is large), with and without
+ * copies, after load and as a view (the bounds recomputed from the
+ * segment), and the rerank depths that cut the candidate list. */
+static void compare_skipping(shoal_index *index, const float *queries, uint32_t nq, uint32_t dim,
+                             uint32_t ef, uint32_t rerank, long *compared) {
+    shoal_search_params sp;
+    shoal_search_params_init(&sp);
+    sp.ef = ef;
+    sp.rerank = rerank;
+    uint32_t lk[K], *le = malloc(ef * sizeof *le);
+    float dk[K], *de = malloc(ef * sizeof *de);
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *v = queries + (size_t)q * dim;
+        int nk = shoal_index_search(index, v, dim, K, &sp, lk, dk);
+        /* (k = the rerank depth, which is at most ef) */
+        int ne = shoal_index_search(index, v, dim, rerank ? rerank : ef, &sp, le, de);
+        CHECK_INT(nk, ne < K ? ne : K);
+        for (int i = 0; i < nk; i++) {
+            if (!CHECK_INT(lk[i], le[i]) || !CHECK(memcmp(&dk[i], &de[i], sizeof(float)) == 0))
+                break;
+            (*compared)++;
+        }
+    }
+    free(le);
+    free(de);
+}
+
+static void test_sq8_rerank_skips(void) {
+    const uint32_t dim = 24, n = 3000, far = 300, nq = 90;
+    /* Fine codes, and coarse ones: one training value far out sets a
+     * scale that leaves every dimension ~5 codes, so the bound is loose
+     * and every term of it matters (a bound without the record's or the
+     * query's term fails here). */
+    for (int coarse = 0; coarse < 2; coarse++) {
+        float *data = clustered(71, n + nq, dim, 20);
+        float *queries = data + (size_t)n * dim;
+        if (coarse) data[0] = 150.0f;
+        /* The last `far` records, inserted after training, and the last
+         * third of the queries lie 2-5x outside the trained range. */
+        test_rng rng = {5};
+        for (uint32_t r = n - far; r < n; r++)
+            for (uint32_t j = 0; j < dim; j++)
+                data[(size_t)r * dim + j] *= 3.5f + 1.5f * test_rng_float(&rng);
+        for (uint32_t q = 2 * nq / 3; q < nq; q++) {
+            const float *near = data + (size_t)(n - far + q) * dim;
+            for (uint32_t j = 0; j < dim; j++)
+                queries[(size_t)q * dim + j] = near[j] + 0.05f * test_rng_float(&rng);
+        }
+        for (int with_copies = 0; with_copies < 2; with_copies++) {
+            shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_SQ8);
+            p.rerank = with_copies ? 32 : 0;
+            shoal_index *index = NULL, *loaded = NULL, *viewed = NULL;
+            CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
+            CHECK_INT(add_rows(index, data, dim, 0, n), (int)n);
+            CHECK_INT(shoal_index_trained(index), 1);
+            uint8_t *seg = NULL;
+            size_t size = 0;
+            CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
+            CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
+            CHECK_INT(shoal_index_view(seg, size, NULL, &viewed), SHOAL_OK);
+            shoal_index *all[3] = {index, loaded, viewed};
+            long compared = 0;
+            /* (with copies, the index's depth of 32 is passed: the
+             * reference's k must be the number of candidates reranked) */
+            for (int w = 0; w < 3; w++) {
+                compare_skipping(all[w], queries, nq, dim, 16, 0, &compared);
+                compare_skipping(all[w], queries, nq, dim, 64, with_copies ? 32 : 0, &compared);
+                if (with_copies) compare_skipping(all[w], queries, nq, dim, 64, 24, &compared);
+            }
+            CHECK_INT(compared, (long)nq * K * 3 * (with_copies ? 3 : 2));
+            shoal_index_free(viewed);
+            shoal_index_free(loaded);
+            shoal_index_free_bytes(index, seg);
+            shoal_index_free(index);
+        }
+        free(data);
+    }
+}
+
 /* Batched inserts: the same bytes for every thread count (threads only
  * split the neighbour searches), a valid graph, recall close to serial
  * inserts; the batch size persists in the segment; bad values refused. */
@@ -1025,6 +1109,7 @@ void suite_hnsw(void) {
         {"sq8_memory", test_sq8_memory},
         {"sq8_get", test_sq8_get},
         {"sq8_rerank_copies", test_sq8_rerank_copies},
+        {"sq8_rerank_skips", test_sq8_rerank_skips},
         {"batched_inserts", test_batched_inserts},
         {"mutation_mix", test_mutation_mix},
         {"mutation_mix_sq8", test_mutation_mix_sq8},

@@ -135,6 +135,21 @@
  *   must agree.  (Measured on Fashion-MNIST: +3-9% natively at ef 48-96,
  *   within noise in wasm; the rerank's fetch SHOAL__RERANK_AHEAD rows
  *   ahead gave wasm +7-10%.)
+ *
+ * Skipping a rerank row (l2 SQ8)
+ *   The rerank scores r, the copy or the decoded codes, but the beam ranked
+ *   the code points x~ = center + scale * code, and the triangle inequality
+ *   bounds the one by the other: |q - r| >= |q~ - r~| - |q - q~| - |r - r~|.
+ *   The first term is the traversal's distance, the second is computed
+ *   once per query, the third once per record (st->qerr, resident: 4 bytes
+ *   a record, set where the codes are written and at load).  Candidates are
+ *   reranked closest code first, and once k are kept, one whose bound,
+ *   lowered past every rounding of the float32 sum, still exceeds the kept
+ *   k-th distance is skipped unread: its row could only have been refused.
+ *   So results are the same bits as reranking every candidate; only fewer
+ *   rows are fetched (on Fashion-MNIST about 12 of the 32 of a default
+ *   rerank depth, docs/BENCHMARKS.md).  A stale or loose qerr could only
+ *   cost speed, never change an answer.
  *   The scale is set once, deterministically: the first SQ8_TRAIN_COUNT
  *   records are kept and searched in float32; when the graph reaches that
  *   size, each dimension's min/max over the live records gives its center
@@ -328,6 +343,7 @@ typedef struct hnsw_state {
     shoal__rowchunks rows;
     float scale, scale_sq, center_sq;
     float *center;   /* dim */
+    float *qerr;     /* per label, once trained: >= |r - x~| (see "Skipping a rerank row") */
     int8_t *qcodes;  /* dim: the query's codes */
     float *decoded;  /* dim */
 } hnsw_state;
@@ -440,10 +456,36 @@ static void sq8_decode(const hnsw_state *st, const int8_t *codes, float *out) {
     shoal__sq8_decode(codes, st->center, st->scale, st->dim, out);
 }
 
-static void sq8_store(const hnsw_state *st, uint32_t label, const float *v) {
+/* An upper bound of |r - x~|: r the vector a rerank scores (the copy, or
+ * the decoded codes), x~ = center + scale * codes in exact arithmetic (each
+ * term of the difference is exact in double; the sum's rounding is covered
+ * by the relative and the absolute margin).  Never part of a result. */
+static float sq8_qerr(const hnsw_state *st, const int8_t *codes, const float *r) {
+    /* (four partial sums: the order is free, since only the bound matters) */
+    double sum[4] = {0.0, 0.0, 0.0, 0.0}, norm[4] = {0.0, 0.0, 0.0, 0.0};
+    double scale = st->scale;
+    for (uint32_t j = 0; j < st->dim; j++) {
+        double e = (double)r[j] - ((double)st->center[j] + scale * codes[j]);
+        sum[j & 3] += e * e;
+        norm[j & 3] += (double)r[j] * r[j];
+    }
+    double e2 = (sum[0] + sum[1]) + (sum[2] + sum[3]), n2 = (norm[0] + norm[1]) + (norm[2] + norm[3]);
+    return (float)(sqrt(e2) * (1.0 + 1e-6) + sqrt(n2) * 0x1p-40);
+}
+
+/* The qerr of a stored node, against the row its rerank reads. */
+static void sq8_set_qerr(hnsw_state *st, uint32_t label) {
+    const int8_t *codes = codes_of(st, label);
+    const float *r = st->copies ? f32_row(st, label) : st->decoded;
+    if (!st->copies) sq8_decode(st, codes, st->decoded);
+    st->qerr[label] = sq8_qerr(st, codes, r);
+}
+
+static void sq8_store(hnsw_state *st, uint32_t label, const float *v) {
     unsigned char *b = node_block(st, label);
     float oc = sq8_encode(st, v, (int8_t *)(b + sizeof(float)));
     memcpy(b, &oc, sizeof oc);
+    sq8_set_qerr(st, label);
 }
 
 /* The float32 row of a node before training, for shoal__sq8_fit. */
@@ -1249,6 +1291,8 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     st->touched = touched;
     memset(st->levels + old, HNSW_NOT_IN_GRAPH, cap - old);
     if (st->copies && shoal__rowchunks_reserve(&index->mem, &st->rows, cap)) return SHOAL_ENOMEM;
+    if (st->sq8 && grow_zeroed(index, (void **)&st->qerr, old, cap, sizeof *st->qerr))
+        return SHOAL_ENOMEM;
     if (st->sq8 && !st->trained && !st->copies &&
         grow_zeroed(index, (void **)&st->train, old, cap, (size_t)st->dim * sizeof(float)))
         return SHOAL_ENOMEM;
@@ -1729,6 +1773,17 @@ static float exact_distance(const shoal_index *index, hnsw_state *st, const floa
     return shoal__distance(index, query, st->decoded);
 }
 
+/* Whether the rerank may skip candidate c (l2 SQ8; see "Skipping a rerank
+ * row"): its float32 distance, computed, would exceed worst.  c->dist is
+ * the rounded scale_sq * S, within 2^-22 of the real |q~ - x~|^2; 1e-6
+ * covers that, and gamma the float32 sum's rounding, so a skipped row's
+ * computed distance is strictly above worst and would be refused. */
+static inline int rerank_skips(const hnsw_state *st, const hnsw_item *c, double q_err,
+                               double gamma, float worst) {
+    double lb = sqrt((double)c->dist) * (1.0 - 1e-6) - q_err - (double)st->qerr[c->label];
+    return lb > 0.0 && lb * lb * (1.0 - gamma) > (double)worst;
+}
+
 static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
                        const shoal_search_params *params) {
     hnsw_state *st = state_of(index);
@@ -1763,18 +1818,23 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
     int rc = search_layer(index, st, &st->s, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
     if (rc) return shoal__fail(index, rc, "out of memory for search scratch");
     /* With copies, only the rerank depth's best codes are reranked: each
-     * costs a float32 row read from outside the graph. */
-    uint32_t n = st->s.res_n;
+     * costs a float32 row read from outside the graph.  The l2 rerank takes
+     * them closest code first, so that rows get skipped. */
+    uint32_t n = st->s.res_n, depth = n;
+    int prune = !p.f32 && index->params.metric == SHOAL_METRIC_L2;
     if (!p.f32 && st->copies) {
-        uint32_t depth = params && params->rerank ? params->rerank : st->rerank;
+        depth = params && params->rerank ? params->rerank : st->rerank;
         if (depth < topk->k) depth = topk->k;
-        if (depth < n) {
-            qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
-            n = depth;
-        }
     }
+    if (depth < n || prune) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
+    if (depth < n) n = depth;
+    /* The query's own term of the skip bound (see "Skipping a rerank row");
+     * gamma bounds the relative rounding of a float32 l2 sum of dim terms
+     * (a difference, a product, then at most dim additions). */
+    double q_err = 0.0, gamma = ((double)st->dim + 16.0) * 0x1p-24;
+    if (prune) q_err = sq8_qerr(st, st->qcodes, query);
     /* The copies to re-score are cold: each is fetched SHOAL__RERANK_AHEAD
-     * candidates ahead. */
+     * candidates ahead (unless already sure to be skipped). */
     int fetch = !p.f32 && st->copies;
     int below = fetch && index->params.metric == SHOAL_METRIC_L2;
     size_t row_bytes = (size_t)st->dim * sizeof(float);
@@ -1784,19 +1844,25 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t label = st->s.res[i].label;
+        int full = topk->count == topk->k && topk->hits[0].distance < INFINITY;
+        float worst = full ? topk->hits[0].distance : INFINITY;
         if (fetch && i + SHOAL__RERANK_AHEAD < n) {
-            const char *r = (const char *)f32_row(st, st->s.res[i + SHOAL__RERANK_AHEAD].label);
-            for (size_t at = 0; at < row_bytes; at += 64) SHOAL__PREFETCH(r + at);
+            const hnsw_item *ahead = &st->s.res[i + SHOAL__RERANK_AHEAD];
+            if (!prune || !full || !rerank_skips(st, ahead, q_err, gamma, worst)) {
+                const char *r = (const char *)f32_row(st, ahead->label);
+                for (size_t at = 0; at < row_bytes; at += 64) SHOAL__PREFETCH(r + at);
+            }
         }
+        if (prune && full && rerank_skips(st, &st->s.res[i], q_err, gamma, worst)) continue;
         float d;
         if (p.f32) {
             d = st->s.res[i].dist;
-        } else if (below && topk->count == topk->k && topk->hits[0].distance < INFINITY) {
+        } else if (below && full) {
             /* A row that cannot beat the kept worst stops early: the bound
              * is the next float above it, so a stopped sum is strictly
              * worse and refused like the full one; below it, the bits are
              * the full sum's. */
-            float worst = topk->hits[0].distance, bound;
+            float bound;
             uint32_t bits;
             memcpy(&bits, &worst, sizeof bits);
             bits = worst > 0.0f ? bits + 1 : 1; /* (0 or -0: the least positive float) */
@@ -1983,6 +2049,7 @@ static void hnsw_destroy(shoal_index *index) {
     }
     shoal__free(mem, st->workers);
     shoal__free(mem, st->center);
+    shoal__free(mem, st->qerr);
     shoal__free(mem, st->qcodes);
     shoal__free(mem, st->decoded);
     shoal__free(mem, st);
@@ -2307,6 +2374,12 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
                     shoal__get_u32s(st->train, raw, (size_t)bound * dim);
             }
         }
+        /* The rerank bounds, from the rows just checked (a pass over them
+         * like the check's; views too: the array is the index's own). */
+        if (!rc && bound && !(st->qerr = shoal__calloc(&index->mem, bound, sizeof *st->qerr)))
+            rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
+        for (uint32_t label = 0; !rc && st->trained && label < bound; label++)
+            if (in_graph(st, label)) sq8_set_qerr(st, label);
         if (rc) goto done;
     }
     st->entry = entry;
