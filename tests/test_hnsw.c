@@ -376,7 +376,8 @@ static uint8_t *batched_build(const float *data, uint32_t dim, const uint32_t *c
  * bit for bit.  The data includes records and queries far outside the
  * trained range (clamped codes, whose bound is large), with and without
  * copies, after load and as a view (the bounds recomputed from the
- * segment), and the rerank depths that cut the candidate list. */
+ * segment), the rerank depths that cut the candidate list, and every
+ * metric. */
 static void compare_skipping(shoal_index *index, const float *queries, uint32_t nq, uint32_t dim,
                              uint32_t ef, uint32_t rerank, long *compared) {
     shoal_search_params sp;
@@ -402,33 +403,52 @@ static void compare_skipping(shoal_index *index, const float *queries, uint32_t 
 }
 
 static void test_sq8_rerank_skips(void) {
-    const uint32_t dim = 24, n = 3000, far = 300, nq = 90;
-    /* Fine codes, and coarse ones: one training value far out sets a
-     * scale that leaves every dimension ~5 codes, so the bound is loose
+    const uint32_t dim = 24, n = 3000, far = 300, nq = 120;
+    /* Fine codes, and two kinds of coarse ones, so that the bound is loose
      * and every term of it matters (a bound without the record's or the
-     * query's term fails here). */
-    for (int coarse = 0; coarse < 2; coarse++) {
+     * query's term fails here): one training value far out sets a scale
+     * that leaves every dimension ~5 codes; or one dimension dominates
+     * every vector (and so, once normalized, leaves the others few codes
+     * under cosine). */
+    static const shoal_metric metrics[] = {SHOAL_METRIC_L2, SHOAL_METRIC_IP, SHOAL_METRIC_COSINE};
+    for (int run = 0; run < 9; run++) {
+        shoal_metric metric = metrics[run / 3];
+        int codes = run % 3;
         float *data = clustered(71, n + nq, dim, 20);
         float *queries = data + (size_t)n * dim;
-        if (coarse) data[0] = 150.0f;
-        /* The last `far` records, inserted after training, and the last
-         * third of the queries lie 2-5x outside the trained range. */
+        if (codes == 1) data[0] = 150.0f;
+        if (codes == 2)
+            for (uint32_t r = 0; r < n + nq; r++) {
+                float *v = data + (size_t)r * dim;
+                v[0] = (v[0] < 0.0f ? -8.0f : 8.0f) + 0.1f * v[0];
+            }
+        /* The last `far` records, inserted after training, and queries 60..89
+         * lie 2-5x outside the trained range; queries 90..119 are code
+         * points (records' decoded vectors), so that the query's own term
+         * is ~0 and the record's must carry the bound. */
         test_rng rng = {5};
         for (uint32_t r = n - far; r < n; r++)
             for (uint32_t j = 0; j < dim; j++)
                 data[(size_t)r * dim + j] *= 3.5f + 1.5f * test_rng_float(&rng);
-        for (uint32_t q = 2 * nq / 3; q < nq; q++) {
+        for (uint32_t q = 60; q < 90; q++) {
             const float *near = data + (size_t)(n - far + q) * dim;
             for (uint32_t j = 0; j < dim; j++)
                 queries[(size_t)q * dim + j] = near[j] + 0.05f * test_rng_float(&rng);
         }
         for (int with_copies = 0; with_copies < 2; with_copies++) {
             shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_SQ8);
+            p.metric = metric;
             p.rerank = with_copies ? 32 : 0;
             shoal_index *index = NULL, *loaded = NULL, *viewed = NULL;
             CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
             CHECK_INT(add_rows(index, data, dim, 0, n), (int)n);
             CHECK_INT(shoal_index_trained(index), 1);
+            for (uint32_t q = 90; q < nq && !with_copies; q++) {
+                char id[16];
+                int len = snprintf(id, sizeof id, "r%u", 37 + 97 * (q - 90));
+                CHECK_INT(shoal_index_get(index, id, (size_t)len, queries + (size_t)q * dim),
+                          SHOAL_OK);
+            }
             uint8_t *seg = NULL;
             size_t size = 0;
             CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);

@@ -135,21 +135,6 @@
  *   must agree.  (Measured on Fashion-MNIST: +3-9% natively at ef 48-96,
  *   within noise in wasm; the rerank's fetch SHOAL__RERANK_AHEAD rows
  *   ahead gave wasm +7-10%.)
- *
- * Skipping a rerank row (l2 SQ8)
- *   The rerank scores r, the copy or the decoded codes, but the beam ranked
- *   the code points x~ = center + scale * code, and the triangle inequality
- *   bounds the one by the other: |q - r| >= |q~ - r~| - |q - q~| - |r - r~|.
- *   The first term is the traversal's distance, the second is computed
- *   once per query, the third once per record (st->qerr, resident: 4 bytes
- *   a record, set where the codes are written and at load).  Candidates are
- *   reranked closest code first, and once k are kept, one whose bound,
- *   lowered past every rounding of the float32 sum, still exceeds the kept
- *   k-th distance is skipped unread: its row could only have been refused.
- *   So results are the same bits as reranking every candidate; only fewer
- *   rows are fetched (on Fashion-MNIST about 12 of the 32 of a default
- *   rerank depth, docs/BENCHMARKS.md).  A stale or loose qerr could only
- *   cost speed, never change an answer.
  *   The scale is set once, deterministically: the first SQ8_TRAIN_COUNT
  *   records are kept and searched in float32; when the graph reaches that
  *   size, each dimension's min/max over the live records gives its center
@@ -161,6 +146,24 @@
  *   XXX: data whose later records drift far outside the first records'
  *   ranges loses precision to clamping; dimensions much narrower than the
  *   widest one get few distinct codes.
+ *
+ * Skipping a rerank row (SQ8)
+ *   The rerank scores r, the copy or the decoded codes, but the beam ranked
+ *   the code points x~ = center + scale * code, and the triangle inequality
+ *   bounds the one by the other: |q - r| >= |q~ - x~| - |q - q~| - |r - x~|.
+ *   The first term follows from the traversal's distance, the second is
+ *   computed once per query, the third once per record (st->slack,
+ *   resident: 12 bytes a record, set where the codes are written and at
+ *   load).  For l2 that is the bound; for ip and cosine it bounds the dot
+ *   product through q.r = (|q|^2 + |r|^2 - |q - r|^2) / 2, the norms kept
+ *   in the slack too.  Candidates are reranked closest code first, and
+ *   once k are kept, one whose bound, lowered past every rounding of the
+ *   float32 sum, still exceeds the kept k-th distance is skipped unread:
+ *   its row could only have been refused.  So results are the same bits as
+ *   reranking every candidate; only fewer rows are fetched (on
+ *   Fashion-MNIST, l2, about 12.6 of the 32 of a default rerank depth;
+ *   docs/BENCHMARKS.md).  A stale or loose slack could only cost speed,
+ *   never change an answer.
  *
  * Filtered search
  *   The filter is applied on level 0 only: every node can be traversed, but
@@ -276,6 +279,15 @@ typedef struct hnsw_scratch {
     int fixed;
 } hnsw_scratch;
 
+/* What the rerank's skip bound needs of a record (see "Skipping a rerank
+ * row"): r is the vector the rerank scores (the copy, or the decoded
+ * codes), x~ = center + scale * codes in exact arithmetic. */
+typedef struct hnsw_slack {
+    float err; /* >= |r - x~| */
+    float rr;  /* >= |r|^2 (the dot-product metrics) */
+    float xx;  /* <= |x~|^2 (the dot-product metrics) */
+} hnsw_slack;
+
 typedef struct hnsw_state {
     uint32_t M, M0, ef_construction, ef_search, dim;
     int sq8;
@@ -343,7 +355,7 @@ typedef struct hnsw_state {
     shoal__rowchunks rows;
     float scale, scale_sq, center_sq;
     float *center;   /* dim */
-    float *qerr;     /* per label, once trained: >= |r - x~| (see "Skipping a rerank row") */
+    hnsw_slack *slack; /* per label, once trained (see "Skipping a rerank row") */
     int8_t *qcodes;  /* dim: the query's codes */
     float *decoded;  /* dim */
 } hnsw_state;
@@ -456,36 +468,44 @@ static void sq8_decode(const hnsw_state *st, const int8_t *codes, float *out) {
     shoal__sq8_decode(codes, st->center, st->scale, st->dim, out);
 }
 
-/* An upper bound of |r - x~|: r the vector a rerank scores (the copy, or
- * the decoded codes), x~ = center + scale * codes in exact arithmetic (each
- * term of the difference is exact in double; the sum's rounding is covered
- * by the relative and the absolute margin).  Never part of a result. */
-static float sq8_qerr(const hnsw_state *st, const int8_t *codes, const float *r) {
-    /* (four partial sums: the order is free, since only the bound matters) */
-    double sum[4] = {0.0, 0.0, 0.0, 0.0}, norm[4] = {0.0, 0.0, 0.0, 0.0};
-    double scale = st->scale;
-    for (uint32_t j = 0; j < st->dim; j++) {
-        double e = (double)r[j] - ((double)st->center[j] + scale * codes[j]);
-        sum[j & 3] += e * e;
-        norm[j & 3] += (double)r[j] * r[j];
-    }
-    double e2 = (sum[0] + sum[1]) + (sum[2] + sum[3]), n2 = (norm[0] + norm[1]) + (norm[2] + norm[3]);
-    return (float)(sqrt(e2) * (1.0 + 1e-6) + sqrt(n2) * 0x1p-40);
+/* The slack of r against codes, with the float32 kernels (a few SIMD sums
+ * instead of a scalar pass in double: this runs for every record at load).
+ * x^ = the float decode of the codes (into st->decoded) is within
+ * 2^-23 (|x^| + |center|) of x~ (two roundings a component, each within
+ * 2^-24 of a magnitude below |x^_j| + |center_j|, with room to spare); each
+ * kernel sum of non-negative terms is within g of its value, so
+ *   err = sqrt(|r - x^|^2 (1 + g)) + 2^-22 (|x^| + |center|) >= |r - x~|,
+ *   rr = |r|^2 (1 + g) >= |r|^2,
+ *   xx = (sqrt(|x^|^2 (1 - g)) - 2^-22 (|x^| + |center|))^2 <= |x~|^2,
+ * each then loosened by 1e-6 for its own rounding.  Never part of a
+ * result. */
+static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8_t *codes,
+                            const float *r) {
+    const shoal__kernels *k = index->kernels;
+    uint32_t dim = st->dim;
+    sq8_decode(st, codes, st->decoded);
+    double g = ((double)dim + 16.0) * 0x1p-24;
+    double e2 = r == st->decoded ? 0.0 : k->l2sq_f32(r, st->decoded, dim);
+    double r2 = k->dot_f32(r, r, dim), x2 = k->dot_f32(st->decoded, st->decoded, dim);
+    double gap = 0x1p-22 * (sqrt(x2 * (1.0 + g)) + sqrt((double)st->center_sq * (1.0 + 1e-6)));
+    double lo = sqrt(x2 * (1.0 - g)) - gap;
+    hnsw_slack out = {(float)((sqrt(e2 * (1.0 + g)) + gap) * (1.0 + 1e-6)),
+                      (float)(r2 * (1.0 + g) * (1.0 + 1e-6)),
+                      (float)(lo > 0.0 ? lo * lo * (1.0 - 1e-6) : 0.0)};
+    return out;
 }
 
-/* The qerr of a stored node, against the row its rerank reads. */
-static void sq8_set_qerr(hnsw_state *st, uint32_t label) {
+/* The slack of a stored node, against the row its rerank reads. */
+static void sq8_set_slack(const shoal_index *index, hnsw_state *st, uint32_t label) {
     const int8_t *codes = codes_of(st, label);
-    const float *r = st->copies ? f32_row(st, label) : st->decoded;
-    if (!st->copies) sq8_decode(st, codes, st->decoded);
-    st->qerr[label] = sq8_qerr(st, codes, r);
+    st->slack[label] = sq8_slack(index, st, codes, st->copies ? f32_row(st, label) : st->decoded);
 }
 
-static void sq8_store(hnsw_state *st, uint32_t label, const float *v) {
+static void sq8_store(const shoal_index *index, hnsw_state *st, uint32_t label, const float *v) {
     unsigned char *b = node_block(st, label);
     float oc = sq8_encode(st, v, (int8_t *)(b + sizeof(float)));
     memcpy(b, &oc, sizeof oc);
-    sq8_set_qerr(st, label);
+    sq8_set_slack(index, st, label);
 }
 
 /* The float32 row of a node before training, for shoal__sq8_fit. */
@@ -505,7 +525,7 @@ static void sq8_train(shoal_index *index, hnsw_state *st) {
     st->scale_sq = st->scale * st->scale;
     st->center_sq = (float)center_sq;
     for (uint32_t label = 0; label < bound; label++)
-        if (in_graph(st, label)) sq8_store(st, label, f32_row(st, label));
+        if (in_graph(st, label)) sq8_store(index, st, label, f32_row(st, label));
     /* Inside a transaction the rows are kept until commit: an abort goes
      * back to float32 traversal. */
     if (!st->tx) {
@@ -1291,7 +1311,7 @@ static int hnsw_reserve(shoal_index *index, uint32_t cap) {
     st->touched = touched;
     memset(st->levels + old, HNSW_NOT_IN_GRAPH, cap - old);
     if (st->copies && shoal__rowchunks_reserve(&index->mem, &st->rows, cap)) return SHOAL_ENOMEM;
-    if (st->sq8 && grow_zeroed(index, (void **)&st->qerr, old, cap, sizeof *st->qerr))
+    if (st->sq8 && grow_zeroed(index, (void **)&st->slack, old, cap, sizeof *st->slack))
         return SHOAL_ENOMEM;
     if (st->sq8 && !st->trained && !st->copies &&
         grow_zeroed(index, (void **)&st->train, old, cap, (size_t)st->dim * sizeof(float)))
@@ -1316,7 +1336,7 @@ static int insert_store(shoal_index *index, hnsw_state *st, uint32_t label, cons
     else {
         if (st->copies || !st->trained)
             memcpy((void *)f32_row(st, label), vector, (size_t)st->dim * sizeof(float));
-        if (st->trained) sq8_store(st, label, vector);
+        if (st->trained) sq8_store(index, st, label, vector);
     }
 
     uint32_t level = random_level(index, st);
@@ -1773,15 +1793,42 @@ static float exact_distance(const shoal_index *index, hnsw_state *st, const floa
     return shoal__distance(index, query, st->decoded);
 }
 
-/* Whether the rerank may skip candidate c (l2 SQ8; see "Skipping a rerank
- * row"): its float32 distance, computed, would exceed worst.  c->dist is
- * the rounded scale_sq * S, within 2^-22 of the real |q~ - x~|^2; 1e-6
- * covers that, and gamma the float32 sum's rounding, so a skipped row's
- * computed distance is strictly above worst and would be refused. */
-static inline int rerank_skips(const hnsw_state *st, const hnsw_item *c, double q_err,
-                               double gamma, float worst) {
-    double lb = sqrt((double)c->dist) * (1.0 - 1e-6) - q_err - (double)st->qerr[c->label];
-    return lb > 0.0 && lb * lb * (1.0 - gamma) > (double)worst;
+/* The query's terms of the skip bound (see "Skipping a rerank row"). */
+typedef struct rerank_bound {
+    shoal_metric metric;
+    hnsw_slack q;  /* the query's slack against its codes */
+    double q_oc;   /* |the query's oc term| */
+    double gamma;  /* the relative rounding of a float32 sum of dim terms */
+} rerank_bound;
+
+/* A float below the float32 distance the rerank would compute for c (or
+ * -inf): a candidate whose floor exceeds the kept k-th distance can only
+ * be refused, and is skipped (float rounding is monotonic, so a floor
+ * that rounded up past that distance was above it).  All metrics go through
+ * |q - r| >= |q~ - x~| - |q - q~| - |r - x~| (the triangle inequality).
+ *   l2: |q~ - x~|^2 is c->dist, the rounded scale_sq * S (within 2^-22 of
+ *   it: 1e-6 covers that); gamma covers the float32 sum's rounding.
+ *   ip, cosine: q.r = (|q|^2 + |r|^2 - |q - r|^2) / 2, with |q~ - x~|^2 =
+ *   |q~|^2 + |x~|^2 - 2 q~.x~ and q~.x~ recovered from c->dist (its
+ *   formula's roundings are below 2^-18 of the magnitudes it adds); the
+ *   float32 dot product is within gamma |q| |r| of q.r, and 1 - it (cosine)
+ *   within the last absolute margin. */
+static float rerank_floor(const hnsw_state *st, const rerank_bound *b, const hnsw_item *c) {
+    const hnsw_slack *x = &st->slack[c->label];
+    double d = c->dist, lb;
+    if (b->metric == SHOAL_METRIC_L2) {
+        lb = sqrt(d) * (1.0 - 1e-6) - b->q.err - x->err;
+        return lb > 0.0 ? (float)(lb * lb * (1.0 - b->gamma)) : -INFINITY;
+    }
+    int ip = b->metric == SHOAL_METRIC_IP;
+    double t = ip ? -d : 1.0 - d + 0x1p-23 * fabs(d);
+    double oc = fabs(oc_of(st, c->label));
+    t += 0x1p-18 * ((double)st->center_sq + (double)st->scale * (b->q_oc + oc) + fabs(t));
+    double s2 = ((double)b->q.xx + x->xx) * (1.0 - 1e-12) - 2.0 * t;
+    lb = (s2 > 0.0 ? sqrt(s2) : 0.0) - b->q.err - x->err;
+    double dot = 0.5 * ((double)b->q.rr + x->rr - (lb > 0.0 ? lb * lb : 0.0)) +
+                 b->gamma * sqrt((double)b->q.rr * x->rr);
+    return (float)((ip ? -dot : 1.0 - dot) - 0x1p-22 * (1.0 + fabs(dot)));
 }
 
 static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
@@ -1818,21 +1865,33 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
     int rc = search_layer(index, st, &st->s, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
     if (rc) return shoal__fail(index, rc, "out of memory for search scratch");
     /* With copies, only the rerank depth's best codes are reranked: each
-     * costs a float32 row read from outside the graph.  The l2 rerank takes
+     * costs a float32 row read from outside the graph.  The rerank takes
      * them closest code first, so that rows get skipped. */
     uint32_t n = st->s.res_n, depth = n;
-    int prune = !p.f32 && index->params.metric == SHOAL_METRIC_L2;
     if (!p.f32 && st->copies) {
         depth = params && params->rerank ? params->rerank : st->rerank;
         if (depth < topk->k) depth = topk->k;
     }
-    if (depth < n || prune) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
-    if (depth < n) n = depth;
-    /* The query's own term of the skip bound (see "Skipping a rerank row");
-     * gamma bounds the relative rounding of a float32 l2 sum of dim terms
-     * (a difference, a product, then at most dim additions). */
-    double q_err = 0.0, gamma = ((double)st->dim + 16.0) * 0x1p-24;
-    if (prune) q_err = sq8_qerr(st, st->qcodes, query);
+    if (depth < n) {
+        qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
+        n = depth;
+    }
+    /* Rows are skipped only where up to half the candidates could be: with
+     * fewer (ef 16 for k 10), the bound's cost per query was measured to
+     * match what it saves (docs/BENCHMARKS.md). */
+    int prune = !p.f32 && n >= 2 * (uint64_t)topk->k;
+    if (prune && depth >= st->s.res_n) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
+    /* The query's terms of the skip bound; gamma bounds the relative
+     * rounding of a float32 sum of dim terms (a difference, a product, then
+     * at most dim additions), for l2 of the sum, for a dot product of the
+     * sum of the terms' magnitudes. */
+    rerank_bound skip = {index->params.metric, {0.0f, 0.0f, 0.0f}, fabs((double)p.oc),
+                         ((double)st->dim + 16.0) * 0x1p-24};
+    if (prune) {
+        /* (the traversal distances are not needed past this point) */
+        skip.q = sq8_slack(index, st, st->qcodes, query);
+        for (uint32_t i = 0; i < n; i++) st->s.res[i].dist = rerank_floor(st, &skip, &st->s.res[i]);
+    }
     /* The copies to re-score are cold: each is fetched SHOAL__RERANK_AHEAD
      * candidates ahead (unless already sure to be skipped). */
     int fetch = !p.f32 && st->copies;
@@ -1848,12 +1907,12 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
         float worst = full ? topk->hits[0].distance : INFINITY;
         if (fetch && i + SHOAL__RERANK_AHEAD < n) {
             const hnsw_item *ahead = &st->s.res[i + SHOAL__RERANK_AHEAD];
-            if (!prune || !full || !rerank_skips(st, ahead, q_err, gamma, worst)) {
+            if (!prune || !(ahead->dist > worst)) {
                 const char *r = (const char *)f32_row(st, ahead->label);
                 for (size_t at = 0; at < row_bytes; at += 64) SHOAL__PREFETCH(r + at);
             }
         }
-        if (prune && full && rerank_skips(st, &st->s.res[i], q_err, gamma, worst)) continue;
+        if (prune && st->s.res[i].dist > worst) continue;
         float d;
         if (p.f32) {
             d = st->s.res[i].dist;
@@ -2049,7 +2108,7 @@ static void hnsw_destroy(shoal_index *index) {
     }
     shoal__free(mem, st->workers);
     shoal__free(mem, st->center);
-    shoal__free(mem, st->qerr);
+    shoal__free(mem, st->slack);
     shoal__free(mem, st->qcodes);
     shoal__free(mem, st->decoded);
     shoal__free(mem, st);
@@ -2376,10 +2435,10 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
         }
         /* The rerank bounds, from the rows just checked (a pass over them
          * like the check's; views too: the array is the index's own). */
-        if (!rc && bound && !(st->qerr = shoal__calloc(&index->mem, bound, sizeof *st->qerr)))
+        if (!rc && bound && !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
             rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
         for (uint32_t label = 0; !rc && st->trained && label < bound; label++)
-            if (in_graph(st, label)) sq8_set_qerr(st, label);
+            if (in_graph(st, label)) sq8_set_slack(index, st, label);
         if (rc) goto done;
     }
     st->entry = entry;
