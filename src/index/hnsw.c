@@ -102,7 +102,7 @@
  *   f32 index.  The price is that shoal_index_get returns the decoded
  *   vector (within scale/2 per component), that results are reranked on
  *   decoded vectors, and that recall stops at the codes' ceiling (0.996 on
- *   Fashion-MNIST).  At dim 784 a node costs ~930 bytes instead of ~3300.
+ *   Fashion-MNIST).  At dim 784 a node costs ~940 bytes instead of ~3300.
  *
  * SQ8 with rerank copies (shoal_params.rerank > 0)
  *   The same graph and traversal, plus every record's float32 vector in
