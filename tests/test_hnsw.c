@@ -457,9 +457,10 @@ static void test_sq8_rerank_skips(void) {
             shoal_index *all[3] = {index, loaded, viewed};
             long compared = 0;
             /* (with copies, the index's depth of 32 is passed: the
-             * reference's k must be the number of candidates reranked) */
+             * reference's k must be the number of candidates reranked; ef
+             * 24, not 16: below 2k candidates nothing is skipped) */
             for (int w = 0; w < 3; w++) {
-                compare_skipping(all[w], queries, nq, dim, 16, 0, &compared);
+                compare_skipping(all[w], queries, nq, dim, 24, 0, &compared);
                 compare_skipping(all[w], queries, nq, dim, 64, with_copies ? 32 : 0, &compared);
                 if (with_copies) compare_skipping(all[w], queries, nq, dim, 64, 24, &compared);
             }

@@ -477,16 +477,16 @@ static void sq8_decode(const hnsw_state *st, const int8_t *codes, float *out) {
  *   err = sqrt(|r - x^|^2 (1 + g)) + 2^-22 (|x^| + |center|) >= |r - x~|,
  *   rr = |r|^2 (1 + g) >= |r|^2,
  *   xx = (sqrt(|x^|^2 (1 - g)) - 2^-22 (|x^| + |center|))^2 <= |x~|^2,
- * each then loosened by 1e-6 for its own rounding.  Never part of a
- * result. */
+ * each then loosened by 1e-6 for its own rounding.  r NULL: the rerank
+ * scores x^ itself (no copies).  Never part of a result. */
 static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8_t *codes,
                             const float *r) {
     const shoal__kernels *k = index->kernels;
     uint32_t dim = st->dim;
     sq8_decode(st, codes, st->decoded);
     double g = ((double)dim + 16.0) * 0x1p-24;
-    double e2 = r == st->decoded ? 0.0 : k->l2sq_f32(r, st->decoded, dim);
-    double r2 = k->dot_f32(r, r, dim), x2 = k->dot_f32(st->decoded, st->decoded, dim);
+    double x2 = k->dot_f32(st->decoded, st->decoded, dim);
+    double e2 = r ? k->l2sq_f32(r, st->decoded, dim) : 0.0, r2 = r ? k->dot_f32(r, r, dim) : x2;
     double gap = 0x1p-22 * (sqrt(x2 * (1.0 + g)) + sqrt((double)st->center_sq * (1.0 + 1e-6)));
     double lo = sqrt(x2 * (1.0 - g)) - gap;
     hnsw_slack out = {(float)((sqrt(e2 * (1.0 + g)) + gap) * (1.0 + 1e-6)),
@@ -498,7 +498,7 @@ static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8
 /* The slack of a stored node, against the row its rerank reads. */
 static void sq8_set_slack(const shoal_index *index, hnsw_state *st, uint32_t label) {
     const int8_t *codes = codes_of(st, label);
-    st->slack[label] = sq8_slack(index, st, codes, st->copies ? f32_row(st, label) : st->decoded);
+    st->slack[label] = sq8_slack(index, st, codes, st->copies ? f32_row(st, label) : NULL);
 }
 
 static void sq8_store(const shoal_index *index, hnsw_state *st, uint32_t label, const float *v) {
@@ -1872,7 +1872,8 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
         depth = params && params->rerank ? params->rerank : st->rerank;
         if (depth < topk->k) depth = topk->k;
     }
-    if (depth < n) {
+    int sorted = depth < n;
+    if (sorted) {
         qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
         n = depth;
     }
@@ -1880,7 +1881,7 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
      * fewer (ef 16 for k 10), the bound's cost per query was measured to
      * match what it saves (docs/BENCHMARKS.md). */
     int prune = !p.f32 && n >= 2 * (uint64_t)topk->k;
-    if (prune && depth >= st->s.res_n) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
+    if (prune && !sorted) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
     /* The query's terms of the skip bound; gamma bounds the relative
      * rounding of a float32 sum of dim terms (a difference, a product, then
      * at most dim additions), for l2 of the sum, for a dot product of the
