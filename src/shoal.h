@@ -75,7 +75,8 @@ SHOAL_API int shoal_version_number(void);
       "parameter out of range or inconsistent")                                \
     X(DIM, -3, DimensionError, ShoalError, "vector dimension mismatch")        \
     X(VECTOR, -4, InvalidVectorError, ShoalError,                              \
-      "vector has a NaN or infinite component, or zero length under cosine")   \
+      "vector has a NaN or infinite component, zero length under cosine, "     \
+      "or length past 2^62 under l2 or ip")                                    \
     X(ID, -5, InvalidIdError, ShoalError, "id is empty or too long")           \
     X(NOTFOUND, -6, NotFoundError, ShoalError, "no record with that id")       \
     X(UNSUPPORTED, -7, UnsupportedError, ShoalError,                           \
@@ -195,6 +196,11 @@ SHOAL_API const char *shoal_simd_name(shoal_simd want);
 #define SHOAL_DIM_MAX 16384u
 #define SHOAL_ID_MAX 1024u
 #define SHOAL_K_MAX 65536u
+/* The longest vector (Euclidean length, 2^62 ~ 4.6e18) that l2 and ip
+ * accept, as records and as queries: between any two such vectors every
+ * float32 squared distance and dot product is finite.  Cosine takes any
+ * finite non-zero vector (it is normalized first). */
+#define SHOAL_LENGTH_MAX 0x1p62
 
 typedef struct shoal_hnsw_params {
     uint32_t M;               /* links per node on upper levels (2*M on level 0); default 16, 2..1024 */
@@ -527,7 +533,7 @@ SHOAL_API void shoal_search_params_init(shoal_search_params *params);
  * distances, closest first; equal distances are ordered by insertion, the
  * earlier first.  params may be NULL.  Returns the number of results
  * (< k when fewer records match).  Errors: SHOAL_EPARAM (k = 0 or k >
- * SHOAL_K_MAX), SHOAL_EDIM, SHOAL_EVECTOR (NaN/Inf query).
+ * SHOAL_K_MAX), SHOAL_EDIM, SHOAL_EVECTOR (NaN/Inf query, or too long: SHOAL_LENGTH_MAX).
  */
 SHOAL_API int shoal_index_search(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
                        const shoal_search_params *params, uint32_t *labels,

@@ -347,6 +347,21 @@ static void test_bad_input_leaves_index_unchanged(void) {
         CHECK_INT(shoal_index_search(index, query, dim, SHOAL_K_MAX + 1, NULL, labels, distances),
                   SHOAL_EPARAM);
 
+        /* Too long for l2 and ip (length past SHOAL_LENGTH_MAX = 2^62, where
+         * float32 squared distances could overflow); cosine normalizes it
+         * (below). */
+        float too_long_v[3 * 6];
+        memcpy(too_long_v, data, sizeof too_long_v);
+        too_long_v[2 * 6 + 1] = 4.7e18f;
+        if (m != SHOAL_METRIC_COSINE) {
+            CHECK_INT(shoal_index_add(index, 3, ids.bytes, ids.offsets, too_long_v, dim),
+                      SHOAL_EVECTOR);
+            CHECK(strstr(shoal_index_errmsg(index), "vector 2 has length") != NULL);
+            CHECK(strstr(shoal_index_errmsg(index), "2^62") != NULL);
+            CHECK_INT(shoal_index_search(index, too_long_v + 2 * 6, dim, 10, NULL, labels,
+                                         distances),
+                      SHOAL_EVECTOR);
+        }
         if (m == SHOAL_METRIC_COSINE) {
             float zero[6] = {0};
             uint32_t o[2] = {0, 4};
@@ -361,6 +376,24 @@ static void test_bad_input_leaves_index_unchanged(void) {
         CHECK_INT(shoal_index_add(index, 1, long_id, just_right, data, dim), 1);
         CHECK_INT(shoal_index_size(index), n + 1);
         free(long_id);
+        shoal_index_free(index);
+
+        /* The longest allowed vectors: a vector and its opposite at just under
+         * 2^62 (their squared distance ~2^126) give finite distances; under
+         * cosine, so does the over-long one. */
+        index = make_index(dim, (shoal_metric)m, SHOAL_SIMD_AUTO);
+        float edge[2 * 6] = {0};
+        edge[1] = 4.6e18f;
+        edge[6 + 1] = -4.6e18f;
+        uint32_t two[3] = {0, 1, 2};
+        CHECK_INT(shoal_index_add(index, 2, "ab", two, edge, dim), 2);
+        if (m == SHOAL_METRIC_COSINE)
+            CHECK_INT(shoal_index_add(index, 1, "c", two, too_long_v + 2 * 6, dim), 1);
+        const float *probe = m == SHOAL_METRIC_COSINE ? too_long_v + 2 * 6 : edge;
+        int found = shoal_index_search(index, probe, dim, 10, NULL, labels, distances);
+        CHECK_INT(found, m == SHOAL_METRIC_COSINE ? 3 : 2);
+        for (int i = 0; i < found; i++) CHECK(isfinite(distances[i]));
+        if (m == SHOAL_METRIC_L2) CHECK(distances[1] > 8e37f); /* (2 * 4.6e18)^2 */
         shoal_index_free(index);
     }
     test_ids_free(&ids);

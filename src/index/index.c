@@ -281,15 +281,26 @@ static double l2norm(const float *v, uint32_t dim) {
     return sqrt(sum);
 }
 
+/* Finite components; under cosine a direction, under l2 and ip a length of
+ * at most SHOAL_LENGTH_MAX (so that every float32 distance and dot product
+ * between two such vectors is finite). */
 static int check_vector(shoal_index *index, const float *v, const char *what, uint32_t row) {
     uint32_t dim = index->params.dim;
     for (uint32_t j = 0; j < dim; j++)
         if (!isfinite(v[j]))
             return shoal__fail(index, SHOAL_EVECTOR, "%s %u has a non-finite component at %u",
                                what, row, j);
-    if (index->params.metric == SHOAL_METRIC_COSINE && !(l2norm(v, dim) > 0.0))
-        return shoal__fail(index, SHOAL_EVECTOR, "%s %u has zero length; cosine needs a direction",
-                           what, row);
+    double length = l2norm(v, dim);
+    if (index->params.metric == SHOAL_METRIC_COSINE) {
+        if (!(length > 0.0))
+            return shoal__fail(index, SHOAL_EVECTOR,
+                               "%s %u has zero length; cosine needs a direction", what, row);
+    } else if (length > SHOAL_LENGTH_MAX) {
+        return shoal__fail(index, SHOAL_EVECTOR,
+                           "%s %u has length %.3g; under %s the limit is 2^62 (%.3g), past which "
+                           "float32 distances overflow", what, row, length,
+                           shoal_metric_word(index->params.metric), SHOAL_LENGTH_MAX);
+    }
     return SHOAL_OK;
 }
 

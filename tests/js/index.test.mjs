@@ -289,6 +289,11 @@ test('bad input throws the right error and leaves the index unchanged', async (t
         ['zero vector under cosine', InvalidVectorError, -4, () => index.add(['n1', 'z'], new Float32Array([...good, ...new Float32Array(dim)]))],
         ['zero query under cosine', InvalidVectorError, -4, () => index.search(new Float32Array(dim), 3)],
       );
+    } else {
+      cases.push(
+        ['vector longer than 2^62', InvalidVectorError, -4, () => index.add(['n1', 'n2', 'n3'], withBad(dim + 1, 5e18))],
+        ['query longer than 2^62', InvalidVectorError, -4, () => index.search(withBad(2, 5e18).subarray(0, dim), 3)],
+      );
     }
     for (const [name, Class, code, call] of cases) {
       await t.test(`${metric}: ${name}`, () => {
