@@ -402,6 +402,69 @@ static void compare_skipping(shoal_index *index, const float *queries, uint32_t 
     free(de);
 }
 
+/* An SQ8 fit whose codes could reach past float32 (index/sq8.h) is refused
+ * with SHOAL_EVECTOR, and the add that would have trained it leaves the
+ * index as it was (1,000 records, float32 traversal), searchable, saved
+ * and loaded.  Each record
+ * is within SHOAL_LENGTH_MAX, but has its one large component in a
+ * dimension of its own turn, so every dimension's range -- and the code
+ * points' reach, ~dim (1.1 * 4e18)^2 -- is wide.  The same records scaled
+ * down train. */
+static void test_sq8_reach(void) {
+    const uint32_t dim = 32, n = 1100, below = 1000;
+    float *data = calloc((size_t)n * dim, sizeof *data);
+    for (uint32_t r = 0; r < n; r++) {
+        data[(size_t)r * dim + r % dim] = 4e18f;
+        data[(size_t)r * dim + (r + 1) % dim] = 1e15f * (float)(r % 7);
+    }
+    static const shoal_metric metrics[] = {SHOAL_METRIC_L2, SHOAL_METRIC_IP};
+    for (int m = 0; m < 2; m++)
+        for (int with_copies = 0; with_copies < 2; with_copies++) {
+            shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_SQ8);
+            p.metric = metrics[m];
+            p.rerank = with_copies ? 16 : 0;
+            shoal_index *index = NULL, *loaded = NULL;
+            CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
+            CHECK_INT(add_rows(index, data, dim, 0, n), SHOAL_EVECTOR);
+            CHECK(strstr(shoal_index_errmsg(index), "sq8 cannot code") != NULL);
+            CHECK_INT(shoal_index_size(index), 0);
+            CHECK_INT(add_rows(index, data, dim, 0, below), (int)below);
+            CHECK_INT(add_rows(index, data, dim, below, n - below), SHOAL_EVECTOR);
+            CHECK_INT(shoal_index_size(index), below);
+            CHECK_INT(shoal_index_check(index), SHOAL_OK);
+            uint32_t labels[K];
+            float dist[K];
+            CHECK_INT(shoal_index_search(index, data + 5 * dim, dim, K, NULL, labels, dist), K);
+            if (metrics[m] == SHOAL_METRIC_L2) CHECK_INT(labels[0], 5);
+            /* (untrained: get gives the vector added, not a decoded one) */
+            float got[32];
+            CHECK_INT(shoal_index_get(index, "r7", 2, got), SHOAL_OK);
+            CHECK(memcmp(got, data + 7 * dim, sizeof got) == 0);
+            for (int i = 0; i < K; i++) CHECK(isfinite(dist[i]));
+            uint8_t *seg = NULL;
+            size_t size = 0;
+            CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
+            CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
+            CHECK_INT(shoal_index_size(loaded), below);
+            shoal_index_free(loaded);
+            shoal_index_free_bytes(index, seg);
+            shoal_index_free(index);
+            /* ~1e16 instead of 4e18: a reach of ~dim 5e32, far inside. */
+            for (size_t i = 0; i < (size_t)n * dim; i++) data[i] *= 1.0f / 256;
+            CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
+            CHECK_INT(add_rows(index, data, dim, 0, n), (int)n);
+            CHECK_INT(shoal_index_get(index, "r7", 2, got), SHOAL_OK);
+            if (!with_copies) CHECK(memcmp(got, data + 7 * dim, sizeof got) != 0); /* decoded */
+            CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
+            CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
+            shoal_index_free(loaded);
+            shoal_index_free_bytes(index, seg);
+            shoal_index_free(index);
+            for (size_t i = 0; i < (size_t)n * dim; i++) data[i] *= 256.0f;
+        }
+    free(data);
+}
+
 static void test_sq8_rerank_skips(void) {
     const uint32_t dim = 24, n = 3000, far = 300, nq = 120;
     /* Fine codes, and two kinds of coarse ones, so that the bound is loose
@@ -1131,6 +1194,7 @@ void suite_hnsw(void) {
         {"sq8_get", test_sq8_get},
         {"sq8_rerank_copies", test_sq8_rerank_copies},
         {"sq8_rerank_skips", test_sq8_rerank_skips},
+        {"sq8_reach", test_sq8_reach},
         {"batched_inserts", test_batched_inserts},
         {"mutation_mix", test_mutation_mix},
         {"mutation_mix_sq8", test_mutation_mix_sq8},

@@ -461,6 +461,46 @@ static void test_retrain(void) {
 
 /* -------------------------------------------------------------- errors */
 
+/* SQ8 residuals whose codes could reach past float32 (index/sq8.h) are
+ * refused with SHOAL_EVECTOR, training nothing: by train() and by the first
+ * add's own training, with or without rerank copies.  The records are
+ * uniform in [-1.1e18, 1.1e18] in each dimension, so within SHOAL_LENGTH_MAX
+ * (4.6e18), and their residuals span as widely in every dimension: a reach
+ * of ~1.2e38, past 2^125 (~4.3e37).  The same records scaled down by 256
+ * train, save and load. */
+static void test_sq8_reach(void) {
+    const uint32_t n = 1300; /* (a first add trains with >= 39 * nlist) */
+    float *data = malloc((size_t)n * DIM * sizeof *data);
+    test_rng rng = {17};
+    for (size_t i = 0; i < (size_t)n * DIM; i++) data[i] = 1.1e18f * test_rng_float(&rng);
+    for (int rerank = 0; rerank <= 20; rerank += 20) {
+        ivf_cfg cfg = {SHOAL_QUANTIZER_SQ8, 0, 0, (uint32_t)rerank, 0};
+        shoal_index *index = make_ivf(SHOAL_METRIC_L2, cfg, SHOAL_SIMD_AUTO, 5);
+        CHECK_INT(shoal_index_train(index, n, data, DIM), SHOAL_EVECTOR);
+        CHECK(strstr(shoal_index_errmsg(index), "sq8 cannot code these residuals") != NULL);
+        CHECK_INT(shoal_index_trained(index), 0);
+        CHECK_INT(add_range(index, data, 0, n), SHOAL_EVECTOR);
+        CHECK_INT(shoal_index_size(index), 0);
+        CHECK_INT(shoal_index_trained(index), 0);
+        shoal_index_free(index);
+        for (size_t i = 0; i < (size_t)n * DIM; i++) data[i] *= 1.0f / 256;
+        index = make_ivf(SHOAL_METRIC_L2, cfg, SHOAL_SIMD_AUTO, 5);
+        CHECK_INT(add_range(index, data, 0, n), (int)n);
+        CHECK_INT(shoal_index_trained(index), 1);
+        uint8_t *seg = NULL;
+        size_t size = 0;
+        shoal_index *loaded = NULL;
+        CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
+        CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
+        CHECK_INT(shoal_index_size(loaded), n);
+        shoal_index_free(loaded);
+        shoal_index_free_bytes(index, seg);
+        shoal_index_free(index);
+        for (size_t i = 0; i < (size_t)n * DIM; i++) data[i] *= 256.0f;
+    }
+    free(data);
+}
+
 static void test_bad_parameters(void) {
     data_init();
     shoal_params p;
@@ -649,6 +689,7 @@ void suite_ivf(void) {
         {"add_after_training", test_add_after_training},
         {"retrain", test_retrain},
         {"bad_parameters", test_bad_parameters},
+        {"sq8_reach", test_sq8_reach},
         {"out_of_memory", test_out_of_memory},
     };
     harness_run("ivf", tests, sizeof tests / sizeof tests[0]);

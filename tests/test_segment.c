@@ -591,6 +591,75 @@ static void test_corruption_past_checksums(void) {
     CHECK(refused > 0 && loaded > 0);
 }
 
+/* The number of the section of `kind` in a segment, or count if none. */
+static uint32_t find_section(const uint8_t *seg, uint32_t kind) {
+    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
+                     (uint32_t)seg[43] << 24;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *e = seg + 64 + 48 * (size_t)i;
+        if (((uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 |
+             (uint32_t)e[3] << 24) == kind)
+            return i;
+    }
+    return count;
+}
+
+static size_t section_start(const uint8_t *seg, uint32_t i) {
+    const uint8_t *e = seg + 64 + 48 * (size_t)i;
+    uint64_t off = 0;
+    for (int b = 7; b >= 0; b--) off = off << 8 | e[16 + b];
+    return (size_t)off;
+}
+
+/* An SQ8 quantizer whose codes could reach past float32 (index/sq8.h: the
+ * sum of (|center| + 127 scale)^2 at or above 2^125) is refused at load:
+ * no index writes one, as the fit refuses it first (hnsw.sq8_reach,
+ * ivf.sq8_reach).  The same segment with its scale doubled -- still a
+ * quantizer that could have been written -- loads, so the patch itself is
+ * not what is refused. */
+static void test_sq8_reach(void) {
+    static const size_t picks[] = {4, 7};     /* hnsw-sq8 (ip), ivf-sq8 (cosine) */
+    static const uint32_t kinds[] = {19, 33}; /* hnsw sq8, ivf sq8 (docs/FORMAT.md) */
+    for (int k = 0; k < 2; k++) {
+        config c = corruption_config(picks[k]);
+        shoal_index *a = build(&c, NULL);
+        if (!a) continue;
+        buf s = save(a, 0);
+        uint32_t sec = find_section(s.data, kinds[k]);
+        size_t at = section_start(s.data, sec);
+        float scale;
+        memcpy(&scale, s.data + at, sizeof scale);
+        CHECK(scale > 0.0f && scale < 1.0f);
+        const float tries[2] = {2.0f * scale, 1e18f};
+        for (int t = 0; t < 2; t++) {
+            float sq = tries[t] * tries[t];
+            memcpy(s.data + at, &tries[t], sizeof(float));
+            if (k == 0) memcpy(s.data + at + 4, &sq, sizeof sq); /* scale^2 must match */
+            fix_crcs(s.data, s.size, sec);
+            for (int view = 0; view < 2; view++) {
+                shoal_index *x = NULL;
+                shoal_load_params lp;
+                shoal_load_params_init(&lp);
+                char msg[256] = "";
+                lp.errmsg = msg;
+                lp.errmsg_size = sizeof msg;
+                int rc = view ? shoal_index_view(s.data, s.size, &lp, &x)
+                              : shoal_index_load(s.data, s.size, &lp, &x);
+                if (t == 0) {
+                    CHECK_INT(rc, SHOAL_OK);
+                } else {
+                    CHECK_INT(rc, SHOAL_ECORRUPT);
+                    CHECK(strstr(msg, "reach past float32") != NULL);
+                    CHECK(x == NULL);
+                }
+                shoal_index_free(x);
+            }
+        }
+        free(s.data);
+        shoal_index_free(a);
+    }
+}
+
 /* ------------------------------------------------------------- golden */
 
 static buf read_file(const char *path) {
@@ -764,6 +833,7 @@ void suite_segment(void) {
         {"round_trip", test_round_trip},
         {"corruption", test_corruption},
         {"corruption_past_checksums", test_corruption_past_checksums},
+        {"sq8_reach", test_sq8_reach},
         {"versions_and_features", test_versions_and_features},
         {"info_and_blocks", test_info_and_blocks},
         {"out_of_memory", test_out_of_memory},

@@ -140,7 +140,9 @@
  *   size, each dimension's min/max over the live records gives its center
  *   (the midpoint) and the widest range, widened by 1/8 for values the
  *   sample missed, gives the shared scale (range / 254).  The kept float32
- *   vectors are then encoded and freed.  Later values outside a dimension's
+ *   vectors are then encoded and freed (unless the fit's reach says its
+ *   codes could overflow float32 -- sq8.h -- when the insert that would
+ *   train fails instead, SHOAL_EVECTOR).  Later values outside a dimension's
  *   window are clamped.  The scale is never retrained: codes cannot be
  *   re-encoded without the originals.
  *   XXX: data whose later records drift far outside the first records'
@@ -516,10 +518,17 @@ static const float *train_row(const void *ctx, uint32_t label) {
 
 /* Sets center and scale from the live records' float32 vectors, encodes
  * them and frees the float32 rows (unless they are rerank copies).
- * Deterministic: min, max and sums are taken in label order in double. */
-static void sq8_train(shoal_index *index, hnsw_state *st) {
+ * Deterministic: min, max and sums are taken in label order in double.
+ * Fails with SHOAL_EVECTOR, training nothing, if the codes could reach past
+ * float32 (sq8.h). */
+static int sq8_train(shoal_index *index, hnsw_state *st) {
     uint32_t bound = index->label_bound;
-    shoal__sq8_fit(st->dim, bound, train_row, st, st->center, &st->scale);
+    double reach = shoal__sq8_fit(st->dim, bound, train_row, st, st->center, &st->scale);
+    if (!(reach < SHOAL__SQ8_REACH_MAX))
+        return shoal__fail(index, SHOAL_EVECTOR,
+                           "sq8 cannot code these vectors: their ranges put code points at "
+                           "squared length %.3g, past 2^125; use quantizer f32",
+                           reach);
     double center_sq = 0.0;
     for (uint32_t j = 0; j < st->dim; j++) center_sq += (double)st->center[j] * st->center[j];
     st->scale_sq = st->scale * st->scale;
@@ -533,6 +542,7 @@ static void sq8_train(shoal_index *index, hnsw_state *st) {
         st->train = NULL;
     }
     st->trained = 1;
+    return SHOAL_OK;
 }
 
 /* ----------------------------------------------------------------- heaps */
@@ -1435,7 +1445,7 @@ static int insert_link(shoal_index *index, hnsw_state *st, uint32_t label, uint3
      * possible only in a batch whose graph was empty: see batch_link). */
     if (chosen[0] && (rc = work_push(index, st, st->sel[0], label))) return rc;
     if ((rc = process_work(index, st))) return rc;
-    if (st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT) sq8_train(index, st);
+    if (st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT) return sq8_train(index, st);
     return SHOAL_OK;
 }
 
@@ -2402,6 +2412,9 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
                 rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad sq8 parameters");
             else
                 shoal__get_u32s(st->center, raw + 16, dim);
+            if (!rc && !(shoal__sq8_reach(dim, st->center, st->scale) < SHOAL__SQ8_REACH_MAX))
+                rc = shoal__fail(index, SHOAL_ECORRUPT,
+                                 "hnsw: sq8 parameters reach past float32 (no index writes them)");
         }
         if (!rc && (!st->trained || st->copies)) {
             size_t row = (size_t)dim * 4;

@@ -672,7 +672,12 @@ static int train_sq8(shoal_index *index, ivf_state *st, ivf_model *m, const floa
     m->sq_center = shoal__alloc(&index->mem, (size_t)st->dim * sizeof *m->sq_center);
     if (!m->sq_center) return SHOAL_ENOMEM;
     sample_rows ctx = {rows, st->dim};
-    shoal__sq8_fit(st->dim, n, sample_row, &ctx, m->sq_center, &m->sq_scale);
+    double reach = shoal__sq8_fit(st->dim, n, sample_row, &ctx, m->sq_center, &m->sq_scale);
+    if (!(reach < SHOAL__SQ8_REACH_MAX))
+        return shoal__fail(index, SHOAL_EVECTOR,
+                           "sq8 cannot code these residuals: their ranges put code points at "
+                           "squared length %.3g, past 2^125; use quantizer f32",
+                           reach);
     return SHOAL_OK;
 }
 
@@ -769,6 +774,7 @@ done:
         return SHOAL_OK;
     }
     model_free(index, m);
+    if (rc == SHOAL_EVECTOR) return rc; /* (train_sq8 said why) */
     return shoal__fail(index, rc, rc == SHOAL_ENOMEM ? "out of memory training %u vectors"
                                                      : "k-means failed on %u vectors", n);
 }
@@ -1859,6 +1865,9 @@ static int ivf_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[
         if (!(m->sq_center = shoal__alloc(&index->mem, (size_t)dim * 4)))
             return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the ivf model");
         shoal__get_u32s(m->sq_center, raw + 8, dim);
+        if (!(shoal__sq8_reach(dim, m->sq_center, m->sq_scale) < SHOAL__SQ8_REACH_MAX))
+            return shoal__fail(index, SHOAL_ECORRUPT,
+                               "ivf: sq8 parameters reach past float32 (no index writes them)");
     } else if (st->quantizer == SHOAL_QUANTIZER_PQ) {
         if ((rc = load_floats(index, r, SHOAL__SEC_IVF_CODEBOOKS,
                               (uint64_t)st->pq_m * st->dsub * st->ksub, 0, &m->codebooks)))

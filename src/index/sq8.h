@@ -21,14 +21,29 @@
 /* Row i of the fitting set, or NULL to skip it. */
 typedef const float *(*shoal__sq8_row_fn)(const void *ctx, uint32_t i);
 
+/* The bound a fit's reach must stay below (see shoal__sq8_fit). */
+#define SHOAL__SQ8_REACH_MAX 0x1p125
+
 /*
  * Sets center[dim] (each dimension's midpoint) and *scale (the widest range
- * times the headroom, over 2 * 127 steps) from rows 0..n-1.  Cannot fail:
- * no allocation (dimension by dimension, min and max in double).  An empty
- * or constant set gives scale 1.
+ * times the headroom, over 2 * 127 steps) from rows 0..n-1 (dimension by
+ * dimension, min and max in double; no allocation).  An empty or constant
+ * set gives scale 1.  Returns the reach: sum_j (|center[j]| + 127 scale)^2,
+ * in double, a bound on the squared length of every code point.  A caller
+ * must refuse a fit whose reach is not below SHOAL__SQ8_REACH_MAX: below it
+ * every quantity the codes lead to is finite in float32, as it is for the
+ * vectors themselves (SHOAL_LENGTH_MAX = 2^62) -- code points' squared
+ * lengths and the dot formula's terms (each <= 2^125), their squared
+ * distances to each other (<= 2^127) and to a vector or IVF residual
+ * (length <= 2^63: < 2^127.6).  Vectors within SHOAL_LENGTH_MAX get there
+ * only from ~1e18 up, when their extremes lie in many dimensions at once.
  */
-void shoal__sq8_fit(uint32_t dim, uint32_t n, shoal__sq8_row_fn row, const void *ctx,
-                    float *center, float *scale);
+double shoal__sq8_fit(uint32_t dim, uint32_t n, shoal__sq8_row_fn row, const void *ctx,
+                      float *center, float *scale);
+
+/* The reach of a quantizer (above); loaders refuse one at or above
+ * SHOAL__SQ8_REACH_MAX, which no fit keeps. */
+double shoal__sq8_reach(uint32_t dim, const float *center, float scale);
 
 /* floor(x + 0.5) clamped to [lo, hi], in plain float steps; NaN -> lo. */
 static inline int shoal__round_clamp(float x, int lo, int hi) {
