@@ -298,7 +298,7 @@ static int check_vector(shoal_index *index, const float *v, const char *what, ui
     } else if (length > SHOAL_LENGTH_MAX) {
         return shoal__fail(index, SHOAL_EVECTOR,
                            "%s %u has length %.3g; under %s the limit is 2^62 (%.3g), past which "
-                           "float32 distances overflow", what, row, length,
+                           "float32 distances could overflow", what, row, length,
                            shoal_metric_word(index->params.metric), SHOAL_LENGTH_MAX);
     }
     return SHOAL_OK;
