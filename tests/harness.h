@@ -194,4 +194,20 @@ static inline float *test_clustered(uint64_t seed, uint32_t n, uint32_t dim, uin
     return data;
 }
 
+/* Saves index and loads the segment back: the loaded index's size, or the
+ * error code of the call that failed. */
+static inline int test_reload_size(shoal_index *index) {
+    uint8_t *seg = NULL;
+    size_t size = 0;
+    shoal_index *loaded = NULL;
+    int rc = shoal_index_save(index, NULL, &seg, &size);
+    if (rc) return rc;
+    rc = shoal_index_load(seg, size, NULL, &loaded);
+    shoal_index_free_bytes(index, seg);
+    if (rc) return rc;
+    rc = (int)shoal_index_size(loaded);
+    shoal_index_free(loaded);
+    return rc;
+}
+
 #endif

@@ -423,7 +423,7 @@ static void test_sq8_reach(void) {
             shoal_params p = small_hnsw(dim, SHOAL_QUANTIZER_SQ8);
             p.metric = metrics[m];
             p.rerank = with_copies ? 16 : 0;
-            shoal_index *index = NULL, *loaded = NULL;
+            shoal_index *index = NULL;
             CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK);
             CHECK_INT(add_rows(index, data, dim, 0, n), SHOAL_EVECTOR);
             CHECK(strstr(shoal_index_errmsg(index), "sq8 cannot code") != NULL);
@@ -441,13 +441,7 @@ static void test_sq8_reach(void) {
             CHECK_INT(shoal_index_get(index, "r7", 2, got), SHOAL_OK);
             CHECK(memcmp(got, data + 7 * dim, sizeof got) == 0);
             for (int i = 0; i < K; i++) CHECK(isfinite(dist[i]));
-            uint8_t *seg = NULL;
-            size_t size = 0;
-            CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
-            CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
-            CHECK_INT(shoal_index_size(loaded), below);
-            shoal_index_free(loaded);
-            shoal_index_free_bytes(index, seg);
+            CHECK_INT(test_reload_size(index), (int)below);
             shoal_index_free(index);
             /* ~1e16 instead of 4e18: a reach of ~dim 5e32, far inside. */
             for (size_t i = 0; i < (size_t)n * dim; i++) data[i] *= 1.0f / 256;
@@ -455,10 +449,7 @@ static void test_sq8_reach(void) {
             CHECK_INT(add_rows(index, data, dim, 0, n), (int)n);
             CHECK_INT(shoal_index_get(index, "r7", 2, got), SHOAL_OK);
             if (!with_copies) CHECK(memcmp(got, data + 7 * dim, sizeof got) != 0); /* decoded */
-            CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
-            CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
-            shoal_index_free(loaded);
-            shoal_index_free_bytes(index, seg);
+            CHECK_INT(test_reload_size(index), (int)n);
             shoal_index_free(index);
             for (size_t i = 0; i < (size_t)n * dim; i++) data[i] *= 256.0f;
         }

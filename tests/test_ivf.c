@@ -487,14 +487,7 @@ static void test_sq8_reach(void) {
         index = make_ivf(SHOAL_METRIC_L2, cfg, SHOAL_SIMD_AUTO, 5);
         CHECK_INT(add_range(index, data, 0, n), (int)n);
         CHECK_INT(shoal_index_trained(index), 1);
-        uint8_t *seg = NULL;
-        size_t size = 0;
-        shoal_index *loaded = NULL;
-        CHECK_INT(shoal_index_save(index, NULL, &seg, &size), SHOAL_OK);
-        CHECK_INT(shoal_index_load(seg, size, NULL, &loaded), SHOAL_OK);
-        CHECK_INT(shoal_index_size(loaded), n);
-        shoal_index_free(loaded);
-        shoal_index_free_bytes(index, seg);
+        CHECK_INT(test_reload_size(index), (int)n);
         shoal_index_free(index);
         for (size_t i = 0; i < (size_t)n * DIM; i++) data[i] *= 256.0f;
     }
