@@ -140,9 +140,13 @@
  *   size, each dimension's min/max over the live records gives its center
  *   (the midpoint) and the widest range, widened by 1/8 for values the
  *   sample missed, gives the shared scale (range / 254).  The kept float32
- *   vectors are then encoded and freed (unless the fit's reach says its
- *   codes could overflow float32 -- sq8.h -- when the insert that would
- *   train fails instead, SHOAL_EVECTOR).  Later values outside a dimension's
+ *   vectors are then encoded and freed.  A fit whose reach says its codes
+ *   could overflow float32 (sq8.h; vectors ~1e18 and up) is refused: the
+ *   index stays as before training, searching in float32, and fits again
+ *   whenever its size reaches a power of two -- a rule of the size alone,
+ *   so a loaded index retries where the saved one would have.  (Failing
+ *   the insert instead would fail valid records, and a collection's log
+ *   apply must not fail on content.)  Later values outside a dimension's
  *   window are clamped.  The scale is never retrained: codes cannot be
  *   re-encoded without the originals.
  *   XXX: data whose later records drift far outside the first records'
@@ -519,16 +523,12 @@ static const float *train_row(const void *ctx, uint32_t label) {
 /* Sets center and scale from the live records' float32 vectors, encodes
  * them and frees the float32 rows (unless they are rerank copies).
  * Deterministic: min, max and sums are taken in label order in double.
- * Fails with SHOAL_EVECTOR, training nothing, if the codes could reach past
- * float32 (sq8.h). */
-static int sq8_train(shoal_index *index, hnsw_state *st) {
+ * Trains nothing if the fit's codes could reach past float32 (sq8.h; see
+ * "SQ8 quantizer" above). */
+static void sq8_train(shoal_index *index, hnsw_state *st) {
     uint32_t bound = index->label_bound;
     double reach = shoal__sq8_fit(st->dim, bound, train_row, st, st->center, &st->scale);
-    if (!(reach < SHOAL__SQ8_REACH_MAX))
-        return shoal__fail(index, SHOAL_EVECTOR,
-                           "sq8 cannot code these vectors: their ranges put code points at "
-                           "squared length %.3g, past 2^125; use quantizer f32",
-                           reach);
+    if (!(reach < SHOAL__SQ8_REACH_MAX)) return;
     double center_sq = 0.0;
     for (uint32_t j = 0; j < st->dim; j++) center_sq += (double)st->center[j] * st->center[j];
     st->scale_sq = st->scale * st->scale;
@@ -542,7 +542,14 @@ static int sq8_train(shoal_index *index, hnsw_state *st) {
         st->train = NULL;
     }
     st->trained = 1;
-    return SHOAL_OK;
+}
+
+/* Whether an insert that brought the graph to `nodes` fits the quantizer:
+ * at SQ8_TRAIN_COUNT, and again at each power of two above it while a fit
+ * is refused. */
+static int sq8_fit_due(const hnsw_state *st) {
+    return st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT &&
+           (st->nodes & (st->nodes - 1)) == 0;
 }
 
 /* ----------------------------------------------------------------- heaps */
@@ -1445,7 +1452,7 @@ static int insert_link(shoal_index *index, hnsw_state *st, uint32_t label, uint3
      * possible only in a batch whose graph was empty: see batch_link). */
     if (chosen[0] && (rc = work_push(index, st, st->sel[0], label))) return rc;
     if ((rc = process_work(index, st))) return rc;
-    if (st->sq8 && !st->trained && st->nodes >= SQ8_TRAIN_COUNT) return sq8_train(index, st);
+    if (sq8_fit_due(st)) sq8_train(index, st);
     return SHOAL_OK;
 }
 
