@@ -200,7 +200,7 @@ SHOAL_API const char *shoal_simd_name(shoal_simd want);
  * accept, as records and as queries: between any two such vectors every
  * float32 squared distance and dot product is finite.  Cosine takes any
  * finite non-zero vector (it is normalized first). */
-#define SHOAL_LENGTH_MAX 0x1p62
+#define SHOAL_LENGTH_MAX 4611686018427387904.0 /* 2^62, a decimal literal for C++ before 17 */
 
 typedef struct shoal_hnsw_params {
     uint32_t M;               /* links per node on upper levels (2*M on level 0); default 16, 2..1024 */
