@@ -120,9 +120,10 @@ export interface OpenIndexOptions {
   /** As IndexOptions.simd. */
   simd?: boolean;
   /**
-   * IVF with rerank: 'external' reads each search's candidate rows from the
-   * source and never keeps them; 'memory' keeps them; 'auto' (default) is
-   * external unless the rows are zstd-compressed.
+   * IVF or HNSW SQ8 with rerank: 'external' reads each search's candidate
+   * rows from the source and never keeps them; 'memory' keeps them; 'auto'
+   * (default) is external unless the rows are zstd-compressed (or, HNSW,
+   * traversed: under 1024 records).
    */
   rows?: 'auto' | 'external' | 'memory';
   /** IVF: 'lazy' (default) reads each list when a search first probes it; 'all' at open. */
@@ -143,8 +144,9 @@ export declare class Index {
   /**
    * An index read from a source of byte ranges without reading all of it: an
    * IVF segment's head at once, its lists when searches probe them, and (rows
-   * 'external') only the rerank rows of each search's candidates.  Search it
-   * with searchAsync().  Other segments are read whole.
+   * 'external') only the rerank rows of each search's candidates; an HNSW SQ8
+   * segment with rerank copies all but its rows, then the same per search.
+   * Search it with searchAsync().  Other segments are read whole.
    * @throws CorruptDataError (and subclasses), UnsupportedError (rows 'external' on compressed rows), ParameterError, TypeError
    */
   static open(source: RangeSource, options?: OpenIndexOptions): Promise<Index>;

@@ -631,10 +631,12 @@ typedef struct shoal_load_params {
     const shoal_allocator *allocator; /* NULL = malloc/free; copied */
     char *errmsg;                     /* optional: receives a detail message on failure */
     size_t errmsg_size;               /* bytes at errmsg */
-    /* IVF with rerank copies: nonzero leaves the float32 rerank rows in the
-     * segment instead of memory ("External rerank rows" below).  Each
-     * list's rerank section must be stored raw (zstd_level 0), or the
-     * load fails with SHOAL_EUNSUPPORTED.  Other segments ignore it. */
+    /* IVF, or trained HNSW SQ8, with rerank copies: nonzero leaves the
+     * float32 rerank rows in the segment instead of memory ("External
+     * rerank rows" below).  The rows must be stored raw (zstd_level 0),
+     * and an HNSW index must traverse its codes (trained: 1024 records or
+     * more, and an SQ8 fit), or the load fails with SHOAL_EUNSUPPORTED.
+     * Other segments ignore it. */
     int rerank_external;
 } shoal_load_params;
 
@@ -683,8 +685,13 @@ SHOAL_API int shoal_index_is_view(const shoal_index *index);
  * while a probed list is missing fails with SHOAL_ESTATE.  A lazy index is
  * read-only like a view; get and label_of see the records of attached
  * lists; once every list is attached it is an ordinary view (check, merge).
- * Other kinds: SHOAL_EUNSUPPORTED (load the whole segment).  Validation is
- * load's, per part: the head when opened, each list when attached.
+ * An HNSW SQ8 segment with rerank copies opens from its head too, with
+ * shoal_load_params.rerank_external set: its rows are its last section, so
+ * the head (head_bytes) is everything else, and the index is at once
+ * complete but for the rows, searched in two calls ("External rerank rows"
+ * below).  Other kinds: SHOAL_EUNSUPPORTED (load the whole segment).
+ * Validation is load's, per part: the head when opened, each list when
+ * attached.
  */
 SHOAL_API int shoal_index_open_head(const uint8_t *bytes, size_t size,
                                     const shoal_load_params *params, shoal_index **out);
@@ -714,15 +721,19 @@ SHOAL_API int shoal_index_list_rows_range(const shoal_index *index, uint32_t lis
                                           uint64_t *offset, uint64_t *size);
 
 /*
- * External rerank rows.  An IVF-SQ8/PQ index with rerank copies keeps a
- * float32 row per record (3,136 bytes at dim 784, ~16x its 4-bit PQ
- * codes).  Loaded, viewed or opened lazily with
- * shoal_load_params.rerank_external, it keeps only where each list's rows
- * lie in the segment, and a search that reranks is two calls around the
- * host's reads -- a wasm host cannot block on IndexedDB or fetch:
- *   1. shoal_index_search_candidates: the scan over the codes; writes the
- *      candidates to rerank and the offset of each one's row in the
- *      segment (dim * 4 bytes, little-endian float32).
+ * External rerank rows.  An IVF-SQ8/PQ or HNSW SQ8 index with rerank
+ * copies keeps a float32 row per record (3,136 bytes at dim 784, ~16x its
+ * 4-bit PQ codes, 4x its SQ8 codes).  Loaded, viewed or opened from its
+ * head with shoal_load_params.rerank_external, it keeps only where the
+ * rows lie in the segment, and a search that reranks is two calls around
+ * the host's reads -- a wasm host cannot block on IndexedDB or fetch:
+ *   1. shoal_index_search_candidates: the scan over the codes (IVF) or
+ *      the graph search (HNSW); writes the candidates to rerank and the
+ *      offset of each one's row in the segment (dim * 4 bytes,
+ *      little-endian float32).  HNSW: the rerank depth's best (raised to
+ *      k), or every match of a filter selective enough to be scored
+ *      exactly; none is skipped by the bound an in-memory search uses
+ *      (it needs each record's row).
  *   2. The host reads those rows from wherever the segment is (a file, an
  *      HTTP range, a Blob), in any way it likes.
  *   3. shoal_index_rerank_rows with the same query, the candidates' labels
@@ -765,7 +776,8 @@ typedef struct shoal_segment_summary {
     uint64_t segment_size;  /* bytes of the whole segment */
     uint64_t head_size;     /* bytes this call needed: header, table, config */
     uint64_t head_bytes;    /* bytes shoal_index_open_head needs: up to the first
-                               IVF list (the whole segment for other kinds) */
+                               IVF list, or to the rerank rows of HNSW SQ8 with
+                               copies (the whole segment for other kinds) */
     uint32_t sections;
     uint32_t compressed;    /* sections stored with zstd */
     shoal_kind kind;

@@ -21,12 +21,13 @@ typedef struct rows_case {
     shoal_metric metric;
     shoal_quantizer quantizer;
     uint32_t pq_m, pq_bits, rerank;
+    int hnsw; /* an HNSW SQ8 index instead of IVF */
 } rows_case;
 
 static const rows_case CASES[] = {
-    {"pq4 l2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 30},
-    {"pq8 cosine", SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_PQ, 4, 8, 15},
-    {"sq8 ip", SHOAL_METRIC_IP, SHOAL_QUANTIZER_SQ8, 0, 0, 20},
+    {"pq4 l2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 30, 0},
+    {"pq8 cosine", SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_PQ, 4, 8, 15, 0},
+    {"sq8 ip", SHOAL_METRIC_IP, SHOAL_QUANTIZER_SQ8, 0, 0, 20, 0},
 };
 
 static shoal_index *make_index(const rows_case *c, uint32_t pq_tables, shoal_simd simd,
@@ -35,15 +36,17 @@ static shoal_index *make_index(const rows_case *c, uint32_t pq_tables, shoal_sim
     shoal_params_init(&p);
     p.dim = DIM;
     p.metric = c->metric;
-    p.kind = SHOAL_KIND_IVF;
+    p.kind = c->hnsw ? SHOAL_KIND_HNSW : SHOAL_KIND_IVF;
     p.quantizer = c->quantizer;
     p.simd = simd;
-    p.ivf.pq_m = c->pq_m;
-    p.ivf.pq_bits = c->pq_bits;
-    p.ivf.pq_tables = pq_tables;
+    if (!c->hnsw) {
+        p.ivf.pq_m = c->pq_m;
+        p.ivf.pq_bits = c->pq_bits;
+        p.ivf.pq_tables = pq_tables;
+        p.ivf.nlist = NLIST;
+        p.ivf.nprobe = 3;
+    }
     p.rerank = c->rerank;
-    p.ivf.nlist = NLIST;
-    p.ivf.nprobe = 3;
     p.seed = 9;
     shoal_index *index;
     if (!CHECK_INT(shoal_index_new(&p, &index), SHOAL_OK)) return NULL;
@@ -91,9 +94,9 @@ static uint8_t *save_copy(shoal_index *index, int zstd, size_t *size) {
 static int two_phase(shoal_index *x, const uint8_t *seg, const float *q, uint32_t k,
                      const shoal_search_params *sp, uint32_t *labels, float *dist,
                      uint64_t *bytes_read) {
-    shoal_candidate cand[256];
-    int n = shoal_index_search_candidates(x, q, DIM, k, sp, cand, 256);
-    if (!CHECK(n >= 0 && n <= 256)) return n;
+    shoal_candidate cand[512];
+    int n = shoal_index_search_candidates(x, q, DIM, k, sp, cand, 512);
+    if (!CHECK(n >= 0 && n <= 512)) return n;
     uint32_t *cl = malloc((size_t)(n ? n : 1) * sizeof *cl);
     uint8_t *rows = malloc((size_t)(n ? n : 1) * DIM * 4);
     for (int i = 0; i < n; i++) {
@@ -254,7 +257,7 @@ static void test_external_equals_resident(void) {
 
 /* An index without copies ignores rerank_external: it stays writable. */
 static void test_external_without_copies(void) {
-    rows_case c = {"pq4 no rerank", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0};
+    rows_case c = {"pq4 no rerank", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0, 0};
     float *data;
     shoal_index *built = make_index(&c, 0, SHOAL_SIMD_AUTO, &data);
     size_t size;
@@ -277,6 +280,188 @@ static void test_external_without_copies(void) {
     free(data);
 }
 
+/* HNSW SQ8 with copies: the rows are the segment's last section, so the
+ * head (shoal_segment_summary.head_bytes) is all an opener needs. */
+static const rows_case HNSW_CASES[] = {
+    {"hnsw sq8 l2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_SQ8, 0, 0, 20, 1},
+    {"hnsw sq8 ip", SHOAL_METRIC_IP, SHOAL_QUANTIZER_SQ8, 0, 0, 12, 1},
+    {"hnsw sq8 cosine", SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_SQ8, 0, 0, 20, 1},
+};
+
+static void test_hnsw_external(void) {
+    for (size_t ci = 0; ci < sizeof HNSW_CASES / sizeof HNSW_CASES[0]; ci++) {
+        const rows_case *c = &HNSW_CASES[ci];
+        float *data;
+        shoal_index *built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
+        size_t size;
+        uint8_t *seg = save_copy(built, 0, &size);
+        shoal_index_free(built);
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        lp.rerank_external = 1;
+        shoal_segment_summary info;
+        CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
+        CHECK(info.head_bytes + (uint64_t)N * DIM * 4 <= size);
+        CHECK(info.head_bytes + (uint64_t)N * DIM * 4 + 64 > size); /* (padding) */
+        shoal_index *resident, *ext, *head;
+        CHECK_INT(shoal_index_load(seg, size, NULL, &resident), SHOAL_OK);
+        CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_OK);
+        /* The head alone: half of it is truncated; without the option,
+         * or whole, an HNSW segment does not open from its head. */
+        CHECK_INT(shoal_index_open_head(seg, (size_t)info.head_bytes / 2, &lp, &head),
+                  SHOAL_ETRUNCATED);
+        CHECK_INT(shoal_index_open_head(seg, (size_t)info.head_bytes, NULL, &head),
+                  SHOAL_EUNSUPPORTED);
+        CHECK_INT(shoal_index_open_head(seg, (size_t)info.head_bytes, &lp, &head), SHOAL_OK);
+        CHECK_INT(shoal_index_lists_missing(head), 0);
+
+        shoal_stats sr, se, sh;
+        shoal_index_stats(resident, &sr);
+        shoal_index_stats(ext, &se);
+        shoal_index_stats(head, &sh);
+        CHECK(sr.rerank_bytes >= (size_t)N * DIM * 4);
+        CHECK_INT(se.rerank_bytes, 0);
+        CHECK_INT(sh.rerank_bytes, 0);
+        CHECK(se.memory_bytes + (size_t)N * DIM * 4 <= sr.memory_bytes);
+        CHECK(sh.memory_bytes + (size_t)N * DIM * 4 <= sr.memory_bytes);
+
+        /* {"g":3}: a seventh of the records, scored exactly; $ne: six
+         * sevenths, filtered during the traversal. */
+        shoal_filter *g3, *not3;
+        CHECK_INT(shoal_filter_compile("{\"g\":3}", 7, NULL, &g3, NULL, 0), SHOAL_OK);
+        const char *ne = "{\"g\":{\"$ne\":3}}";
+        CHECK_INT(shoal_filter_compile(ne, (uint32_t)strlen(ne), NULL, &not3, NULL, 0), SHOAL_OK);
+        uint64_t bytes_read = 0;
+        for (uint32_t qi = 0; qi < 3 * QUERIES; qi++) {
+            const float *q = data + (size_t)(qi * 97 % N) * DIM;
+            float moved[DIM];
+            for (int j = 0; j < DIM; j++) moved[j] = q[j] + 0.01f * (float)((qi + j) % 5);
+            if (qi % 2) q = moved; /* between records, not on one */
+            shoal_search_params sp;
+            shoal_search_params_init(&sp);
+            uint32_t k = qi % 4 == 3 ? 30 : qi % 4 == 2 ? 1 : 10; /* 30: past the depth */
+            if (qi % 5 == 1) sp.ef = k > 16 ? k : 16;
+            if (qi % 5 == 3) sp.ef = 80;
+            if (qi % 7 == 2) sp.rerank = 40;
+            if (qi % 6 == 5) sp.where = g3;
+            if (qi % 6 == 4) sp.where = not3;
+            uint32_t la[30], lb[30], lc[30];
+            float da[30], db[30], dc[30];
+            int na = shoal_index_search(resident, q, DIM, k, &sp, la, da);
+            CHECK(na == (int)k);
+            if (qi == 0) {
+                CHECK_INT(shoal_index_search(ext, q, DIM, k, &sp, lb, db), SHOAL_ESTATE);
+                CHECK(strstr(shoal_index_errmsg(ext), "shoal_index_search_candidates") != NULL);
+                CHECK_INT(shoal_index_search(head, q, DIM, k, &sp, lb, db), SHOAL_ESTATE);
+                /* the parameter checks are search's */
+                shoal_search_params low = sp;
+                low.ef = k - 1;
+                shoal_candidate one;
+                CHECK_INT(shoal_index_search_candidates(head, q, DIM, k, &low, &one, 1),
+                          SHOAL_EPARAM);
+            }
+            int nb = two_phase(ext, seg, q, k, &sp, lb, db, &bytes_read);
+            int nc = two_phase(head, seg, q, k, &sp, lc, dc, NULL);
+            CHECK_INT(nb, na);
+            CHECK_INT(nc, na);
+            for (int i = 0; i < na && i < nb && i < nc; i++) {
+                CHECK_INT(lb[i], la[i]);
+                CHECK_INT(lc[i], la[i]);
+                CHECK(db[i] == da[i] && dc[i] == da[i]);
+            }
+        }
+        CHECK(bytes_read > 0);
+        /* Candidates: the rerank depth's (raised to k), the count returned
+         * even past cap; under the selective filter, every match. */
+        shoal_candidate few[3];
+        CHECK_INT(shoal_index_search_candidates(ext, data, DIM, 10, NULL, few, 3), c->rerank);
+        CHECK_INT(shoal_index_search_candidates(ext, data, DIM, 25, NULL, few, 3),
+                  c->rerank > 25 ? c->rerank : 25);
+        shoal_search_params fp;
+        shoal_search_params_init(&fp);
+        fp.where = g3;
+        CHECK_INT(shoal_index_search_candidates(ext, data, DIM, 10, &fp, few, 3), N / 7 + 1);
+        shoal_filter_free(g3);
+        shoal_filter_free(not3);
+
+        /* Read-only, and honest about it. */
+        test_ids one;
+        test_ids_make(&one, "r", 0, 1);
+        CHECK_INT(shoal_index_add(head, 1, one.bytes, one.offsets, data, DIM), SHOAL_ESTATE);
+        CHECK_INT(shoal_index_delete(ext, 1, one.bytes, one.offsets), SHOAL_ESTATE);
+        uint8_t *again;
+        size_t again_size;
+        CHECK_INT(shoal_index_save(head, NULL, &again, &again_size), SHOAL_ESTATE);
+        CHECK_INT(shoal_index_check(ext), SHOAL_OK);
+        CHECK_INT(shoal_index_check(head), SHOAL_OK);
+        /* get: the decoded approximation, within half a code step of the
+         * row (the steps here are below 0.01). */
+        float got[DIM], row[DIM];
+        uint32_t id_len = one.offsets[1] - one.offsets[0];
+        CHECK_INT(shoal_index_get(head, one.bytes, id_len, got), SHOAL_OK);
+        CHECK_INT(shoal_index_get(resident, one.bytes, id_len, row), SHOAL_OK);
+        float worst = 0.0f;
+        for (int j = 0; j < DIM; j++) worst = fmaxf(worst, fabsf(got[j] - row[j]));
+        CHECK(worst < 0.02f);
+        test_ids_free(&one);
+
+        /* Phase 2 refuses bad input: a label past the records, a NaN row. */
+        uint32_t bad_label = N + 5, lab[10];
+        float dist[10], nan_row[DIM];
+        for (int j = 0; j < DIM; j++) nan_row[j] = j == 3 ? NAN : 0.5f;
+        CHECK_INT(shoal_index_rerank_rows(head, data, DIM, 10, 1, &bad_label, seg, lab, dist),
+                  SHOAL_EPARAM);
+        uint32_t good = 0;
+        CHECK_INT(shoal_index_rerank_rows(head, data, DIM, 10, 1, &good,
+                                          (const uint8_t *)nan_row, lab, dist),
+                  SHOAL_ECORRUPT);
+        shoal_index_free(head);
+        shoal_index_free(ext);
+        shoal_index_free(resident);
+
+        /* Compressed rows cannot be read row by row. */
+        free(data);
+        built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
+        free(seg);
+        seg = save_copy(built, 3, &size);
+        shoal_index_free(built);
+        CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
+        CHECK(info.compressed > 0);
+        CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_EUNSUPPORTED);
+        CHECK_INT(shoal_index_open_head(seg, (size_t)info.head_bytes, &lp, &head),
+                  SHOAL_EUNSUPPORTED);
+        free(seg);
+        free(data);
+    }
+
+    /* Under 1024 records the traversal reads the float32 rows: they cannot
+     * stay out. */
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = DIM;
+    p.kind = SHOAL_KIND_HNSW;
+    p.quantizer = SHOAL_QUANTIZER_SQ8;
+    p.rerank = 10;
+    shoal_index *small;
+    CHECK_INT(shoal_index_new(&p, &small), SHOAL_OK);
+    float *few = test_clustered(5, 300, DIM, 4, 0.1f);
+    test_ids ids;
+    test_ids_make(&ids, "s", 0, 300);
+    CHECK_INT(shoal_index_add(small, 300, ids.bytes, ids.offsets, few, DIM), 300);
+    size_t size;
+    uint8_t *seg = save_copy(small, 0, &size);
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    lp.rerank_external = 1;
+    shoal_index *x;
+    CHECK_INT(shoal_index_load(seg, size, &lp, &x), SHOAL_EUNSUPPORTED);
+    CHECK(x == NULL);
+    test_ids_free(&ids);
+    free(few);
+    free(seg);
+    shoal_index_free(small);
+}
+
 static uint64_t hash_results(uint64_t h, const uint32_t *labels, const float *dist, int n) {
     for (int i = 0; i < n; i++) {
         uint32_t bits;
@@ -295,8 +480,8 @@ static void test_pq_tables(void) {
         rows_case c;
         uint64_t hash; /* of the results with pq_tables = 2 */
     } cases[] = {
-        {{"pq4 dsub 2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0}, 0x086939e2e3de6652ull},
-        {{"pq8 dsub 4", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 4, 8, 0}, 0x55a1d97969bbf5b2ull},
+        {{"pq4 dsub 2", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0, 0}, 0x086939e2e3de6652ull},
+        {{"pq8 dsub 4", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 4, 8, 0, 0}, 0x55a1d97969bbf5b2ull},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         float *data;
@@ -377,6 +562,7 @@ void suite_rows(void) {
     static const harness_test tests[] = {
         {"external_equals_resident", test_external_equals_resident},
         {"external_without_copies", test_external_without_copies},
+        {"hnsw_external", test_hnsw_external},
         {"pq_tables", test_pq_tables},
     };
     harness_run("rows", tests, sizeof tests / sizeof tests[0]);

@@ -29,6 +29,7 @@ const PARAMS_BY_NAME = new Map(PARAMS.map((p, i) => [p.name, { ...p, cell: i }])
 const SAVE_OPTIONS = ['zstdLevel'];
 const LOAD_OPTIONS = ['simd'];
 const OPEN_OPTIONS = ['simd', 'rows', 'lists', 'fetch'];
+const KIND_HNSW = 1;
 const KIND_IVF = 2;
 const FEATURE_LIST_RECORDS = 2; // the segment keeps its records per list (format 1.1)
 const ETRUNCATED = codeOf(TruncatedDataError);
@@ -205,6 +206,11 @@ export class Index {
    *     default, else UnsupportedError).  'memory' reads them with their
    *     lists and keeps them (as Index.load does).  'auto' (default):
    *     external unless the rows are compressed.
+   * An HNSW SQ8 segment with rerank copies is read but for its rows (the
+   * segment's last section) and searched as above (rows 'external' or
+   * 'auto'); its rows are kept when compressed, or when the index
+   * traverses them (under 1024 records: 'auto' keeps them, 'external'
+   * throws UnsupportedError).
    * Other segments are read whole and loaded.  options.simd as for
    * create().  Search with searchAsync(); search() works once nothing is
    * left to read (every list a search probes attached, rows in memory).
@@ -254,34 +260,40 @@ export class Index {
     }
     if (info.rc < 0) throw errorFromCode(info.rc, 'opening a segment: its header or section table');
     const lazy = info.kind === KIND_IVF && (info.required & FEATURE_LIST_RECORDS) !== 0 && info.nlist > 0;
-    await upTo(lazy ? info.headBytes : info.size);
-    if (bytes.length > (lazy ? info.headBytes : info.size)) bytes = bytes.subarray(0, lazy ? info.headBytes : info.size);
-    let external = info.kind === KIND_IVF && rows !== 'memory' && info.rerank > 0;
-    const scratch = new Scratch(M);
-    let index;
-    try {
-      const data = scratch.alloc(bytes.length);
-      const msg = scratch.alloc(MSG_SIZE);
-      const out = scratch.alloc(4);
-      M.HEAPU8.set(bytes, data);
-      const tryOpen = () => {
+    let external = rows !== 'memory' && info.rerank > 0 && (info.kind === KIND_IVF || info.kind === KIND_HNSW);
+    // An HNSW segment with copies keeps its rows last: its head is the rest.
+    const rowsLast = external && info.kind === KIND_HNSW && info.headBytes < info.size;
+    // Opens from the first `end` bytes: from the head (open_head) or whole.
+    const tryOpen = async (end, fromHead) => {
+      await upTo(end);
+      const part = bytes.length > end ? bytes.subarray(0, end) : bytes;
+      const scratch = new Scratch(M);
+      try {
+        const data = scratch.alloc(part.length);
+        const msg = scratch.alloc(MSG_SIZE);
+        const out = scratch.alloc(4);
+        M.HEAPU8.set(part, data);
         M.HEAPU8[msg] = 0;
-        return M._shoal_js_index_open(data, bytes.length, simdCell(options.simd), lazy ? 1 : 0,
+        const rc = M._shoal_js_index_open(data, part.length, simdCell(options.simd), fromHead ? 1 : 0,
           external ? 1 : 0, msg, MSG_SIZE, out);
-      };
-      let rc = tryOpen();
-      if (rc === EUNSUPPORTED && external && rows === 'auto') { // compressed rows: keep them
-        external = false;
-        rc = tryOpen();
+        if (rc < 0) return { rc, message: M.UTF8ToString(msg) };
+        const handle = M.HEAPU32[out >>> 2];
+        const index = new Index(Index.#token, M, handle, M._shoal_index_dim(handle) >>> 0,
+          METRIC[M._shoal_index_metric(handle)], KIND[M._shoal_index_kind(handle)]);
+        if (!fromHead) index.#cid = cidOf(M, scratch, data, part.length);
+        return { rc, index };
+      } finally {
+        scratch.release();
       }
-      if (rc < 0) throw errorFromCode(rc, M.UTF8ToString(msg) || `opening a segment of ${info.size} bytes`);
-      const handle = M.HEAPU32[out >>> 2];
-      index = new Index(Index.#token, M, handle, M._shoal_index_dim(handle) >>> 0,
-        METRIC[M._shoal_index_metric(handle)], KIND[M._shoal_index_kind(handle)]);
-      if (!lazy) index.#cid = cidOf(M, scratch, data, bytes.length);
-    } finally {
-      scratch.release();
+    };
+    const first = lazy || rowsLast ? info.headBytes : info.size;
+    let opened = await tryOpen(first, lazy || rowsLast);
+    if (opened.rc === EUNSUPPORTED && external && rows === 'auto') { // compressed rows: keep them
+      external = false;
+      opened = await tryOpen(lazy ? info.headBytes : info.size, lazy);
     }
+    if (opened.rc < 0) throw errorFromCode(opened.rc, opened.message || `opening a segment of ${info.size} bytes`);
+    const { index } = opened;
     index.#read = counted;
     index.#reads = counts;
     index.#lazy = lazy && M._shoal_index_lists_missing(index.#handle) > 0;

@@ -119,6 +119,12 @@
  *   exact distances, and get() returns the vector given.  With copies there
  *   is no separate `train` array: before training the copies are the
  *   traversal rows.
+ *   Since traversal never reads them, the copies can also stay in the
+ *   segment (shoal_load_params.rerank_external; they are its last section,
+ *   so a reader fetches the rest and the index is complete): a search is
+ *   then two calls around the host's reads of the candidates' rows, with
+ *   the memory of SQ8 alone and the results of the in-memory copies, bit
+ *   for bit ("External rerank rows" in shoal.h; hnsw_candidates).
  *
  * Stopping a distance early (l2 only)
  *   Once the beam is full, most neighbours a search reaches cannot enter
@@ -359,6 +365,10 @@ typedef struct hnsw_state {
     int copies;
     uint32_t rerank; /* the default rerank depth */
     shoal__rowchunks rows;
+    /* External rerank rows (index->rows_external): the copies stay in the
+     * segment, `rows` is empty, and row label is the 4 * dim bytes at
+     * rows_at + label * 4 * dim (the vectors section, stored raw). */
+    uint64_t rows_at;
     float scale, scale_sq, center_sq;
     float *center;   /* dim */
     hnsw_slack *slack; /* per label, once trained (see "Skipping a rerank row") */
@@ -1794,7 +1804,7 @@ static int hnsw_remove(shoal_index *index, uint32_t d) {
 
 static const float *hnsw_vector(const shoal_index *index, uint32_t label) {
     hnsw_state *st = state_of(index);
-    if (!traverse_i8(st) || st->copies) return f32_row(st, label);
+    if (!traverse_i8(st) || (st->copies && !index->rows_external)) return f32_row(st, label);
     sq8_decode(st, codes_of(st, label), st->decoded);
     return st->decoded;
 }
@@ -1848,51 +1858,70 @@ static float rerank_floor(const hnsw_state *st, const rerank_bound *b, const hns
     return (float)((ip ? -dot : 1.0 - dot) - 0x1p-22 * (1.0 + fabs(dot)));
 }
 
-static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
-                       const shoal_search_params *params) {
-    hnsw_state *st = state_of(index);
+/* What a search scores in float32.  With a filter selective enough, every
+ * match: returns 1 (see "Filters").  Else the beam: returns 0 with the
+ * candidates in st->s.res[0..*n) -- with copies cut to the rerank depth,
+ * closest code first (*sorted) when that cut anything -- and the probe in
+ * *p (the query's codes, or the float32 query).  Or an error. */
+static int search_beam(shoal_index *index, hnsw_state *st, const float *query, uint32_t k,
+                       const shoal_search_params *params, hnsw_probe *p, uint32_t *n,
+                       int *sorted) {
     if (params && params->rerank && !st->copies)
         return shoal__fail(index, SHOAL_EPARAM,
                            "rerank needs float32 copies: create the index with rerank > 0");
     uint32_t ef = params && params->ef ? params->ef : st->ef_search;
-    if (ef < topk->k) ef = topk->k;
-    const shoal_search_params *filter =
-        shoal__filtered(params) ? params : NULL;
-
+    if (ef < k) ef = k;
+    const shoal_search_params *filter = shoal__filtered(params) ? params : NULL;
     if (filter) {
         uint64_t m = shoal__estimate_matches(index, filter);
-        if (m <= ef || m * m <= (uint64_t)FILTER_EXACT_FACTOR * ef * st->nodes) {
-            for (uint32_t label = 0; label < index->label_bound; label++) {
-                if (!in_graph(st, label) || !shoal__allowed(index, filter, label)) continue;
-                shoal__topk_push(topk, exact_distance(index, st, query, label),
-                                 index->seqs[label], label);
-            }
-            return SHOAL_OK;
-        }
+        if (m <= ef || m * m <= (uint64_t)FILTER_EXACT_FACTOR * ef * st->nodes) return 1;
     }
-
-    hnsw_probe p = {NULL, NULL, 0.0f};
+    *p = (hnsw_probe){NULL, NULL, 0.0f};
     if (traverse_i8(st)) {
-        p.oc = sq8_encode(st, query, st->qcodes);
-        p.codes = st->qcodes;
+        p->oc = sq8_encode(st, query, st->qcodes);
+        p->codes = st->qcodes;
     } else {
-        p.f32 = query;
+        p->f32 = query;
     }
-    uint32_t ep = greedy_descent(index, st, &p, st->entry, st->top, 0);
-    int rc = search_layer(index, st, &st->s, &p, ep, ef, 0, filter, SHOAL_NO_LABEL);
+    uint32_t ep = greedy_descent(index, st, p, st->entry, st->top, 0);
+    int rc = search_layer(index, st, &st->s, p, ep, ef, 0, filter, SHOAL_NO_LABEL);
     if (rc) return shoal__fail(index, rc, "out of memory for search scratch");
     /* With copies, only the rerank depth's best codes are reranked: each
      * costs a float32 row read from outside the graph.  The rerank takes
      * them closest code first, so that rows get skipped. */
-    uint32_t n = st->s.res_n, depth = n;
-    if (!p.f32 && st->copies) {
+    uint32_t depth = *n = st->s.res_n;
+    if (!p->f32 && st->copies) {
         depth = params && params->rerank ? params->rerank : st->rerank;
-        if (depth < topk->k) depth = topk->k;
+        if (depth < k) depth = k;
     }
-    int sorted = depth < n;
-    if (sorted) {
-        qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
-        n = depth;
+    *sorted = depth < *n;
+    if (*sorted) {
+        qsort(st->s.res, *n, sizeof *st->s.res, cmp_items);
+        *n = depth;
+    }
+    return 0;
+}
+
+static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk,
+                       const shoal_search_params *params) {
+    hnsw_state *st = state_of(index);
+    if (index->rows_external)
+        return shoal__fail(index, SHOAL_ESTATE,
+                           "the float32 rerank rows are outside the index (rerank_external): "
+                           "search it with shoal_index_search_candidates and "
+                           "shoal_index_rerank_rows");
+    hnsw_probe p;
+    uint32_t n;
+    int sorted;
+    int rc = search_beam(index, st, query, topk->k, params, &p, &n, &sorted);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+        for (uint32_t label = 0; label < index->label_bound; label++) {
+            if (!in_graph(st, label) || !shoal__allowed(index, params, label)) continue;
+            shoal__topk_push(topk, exact_distance(index, st, query, label),
+                             index->seqs[label], label);
+        }
+        return SHOAL_OK;
     }
     /* Rows are skipped only where up to half the candidates could be: with
      * fewer (ef 16 for k 10), the bound's cost per query was measured to
@@ -1949,6 +1978,66 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
             d = exact_distance(index, st, query, label);
         }
         shoal__topk_push(topk, d, index->seqs[label], label);
+    }
+    return SHOAL_OK;
+}
+
+/* ---------------------------------------------------- external rerank rows */
+
+/*
+ * Phase 1 runs search_beam as hnsw_search does and hands out what its
+ * rerank would score, with where each row lies in the vectors section: the
+ * beam, cut to the rerank depth, closest code first; or, under a selective
+ * filter, every match in label order.  Phase 2 scores the rows as the
+ * in-memory rerank scores its copies.  No row is skipped (the skip bound
+ * needs each record's slack against its row, which a loader without the
+ * rows cannot compute), and none needs to be: a skipped row is one the
+ * k best refuse, so both give the same labels and distances.
+ */
+static int hnsw_candidates(shoal_index *index, const float *q, uint32_t k,
+                           const shoal_search_params *params, shoal_candidate *out, uint32_t cap) {
+    hnsw_state *st = state_of(index);
+    hnsw_probe p;
+    uint32_t n, count = 0;
+    int sorted;
+    int rc = search_beam(index, st, q, k < index->live ? k : index->live, params, &p, &n, &sorted);
+    if (rc < 0) return rc;
+    uint64_t row = (uint64_t)st->dim * sizeof(float);
+    if (rc == 1) {
+        for (uint32_t label = 0; label < index->label_bound; label++) {
+            if (!in_graph(st, label) || !shoal__allowed(index, params, label)) continue;
+            if (count < cap) {
+                sq8_decode(st, codes_of(st, label), st->decoded);
+                out[count] = (shoal_candidate){label, shoal__distance(index, q, st->decoded),
+                                               st->rows_at + label * row};
+            }
+            count++;
+        }
+        return (int)count;
+    }
+    for (uint32_t i = 0; i < n && i < cap; i++) {
+        uint32_t label = st->s.res[i].label;
+        out[i] = (shoal_candidate){label, st->s.res[i].dist, st->rows_at + label * row};
+    }
+    return (int)n;
+}
+
+static int hnsw_rerank(shoal_index *index, const float *q, shoal__topk *topk, uint32_t n,
+                       const uint32_t *labels, const uint8_t *rows) {
+    hnsw_state *st = state_of(index);
+    uint32_t dim = st->dim;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t label = labels[i];
+        if (label >= index->label_bound || !shoal__is_alive(index, label) || !in_graph(st, label))
+            return shoal__fail(index, SHOAL_EPARAM,
+                               "candidate %u: label %u is not a record of the index", i, label);
+        const uint8_t *raw = rows + (size_t)i * dim * 4;
+        if (shoal__first_nonfinite(raw, dim) != dim)
+            return shoal__fail(index, SHOAL_ECORRUPT,
+                               "candidate %u (label %u): its row has a NaN or infinite value", i,
+                               label);
+        shoal__get_u32s(st->decoded, raw, dim);
+        shoal__topk_push(topk, shoal__distance(index, q, st->decoded), index->seqs[label], label);
     }
     return SHOAL_OK;
 }
@@ -2265,11 +2354,48 @@ static int check_list(shoal_index *index, const hnsw_state *st, const uint8_t *p
     return rc;
 }
 
+/* The vectors section's rows: finite for nodes, zero for dead labels. */
+static int check_rows(shoal_index *index, const hnsw_state *st, const uint8_t *raw) {
+    size_t row = (size_t)st->dim * 4;
+    for (uint32_t label = 0; label < index->label_bound; label++) {
+        const uint8_t *v = raw + label * row;
+        if (in_graph(st, label) ? shoal__first_nonfinite(v, st->dim) != st->dim
+                                : !shoal__all_zero(v, row))
+            return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: float32 row %u is invalid", label);
+    }
+    return SHOAL_OK;
+}
+
+/* External rerank rows: only where the vectors section lies (it must be
+ * stored raw: each row is read at its offset); its rows are checked when
+ * the bytes given hold them.  A traversal that reads float32 rows (before
+ * training, or with no sq8 fit) cannot leave them out. */
+static int locate_rows(shoal_index *index, shoal__seg_reader *r, hnsw_state *st) {
+    if (!st->trained)
+        return shoal__fail(index, SHOAL_EUNSUPPORTED,
+                           "hnsw: the index traverses its float32 rows (under 1024 records, or "
+                           "no sq8 fit): external rerank rows need a trained quantizer; load it "
+                           "whole");
+    shoal__seg_section sec;
+    const uint8_t *raw;
+    uint64_t size = (uint64_t)index->label_bound * st->dim * 4;
+    int rc = shoal__seg_locate(r, SHOAL__SEC_VECTORS, 0, size, &sec, &raw);
+    if (rc) return rc;
+    if (sec.codec != 0)
+        return shoal__fail(index, SHOAL_EUNSUPPORTED,
+                           "hnsw: the rerank rows are zstd-compressed; external rerank rows need "
+                           "a segment saved with zstd level 0");
+    if (raw && (rc = check_rows(index, st, raw))) return rc;
+    st->rows_at = sec.offset;
+    return SHOAL_OK;
+}
+
 static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp[10]) {
     hnsw_state *st = state_of(index);
     uint32_t bound = index->label_bound, M = st->M, dim = st->dim;
     int view = r->view, rc, borrow;
     const uint8_t *raw;
+    if (!st->copies) index->rows_external = 0; /* nothing to leave out */
     /* (kp[8], the rerank depth, is checked as a parameter, and against the
      * HNSW_COPIES feature bit by persist.c; kp[9], build_batch, as a
      * parameter.) */
@@ -2423,18 +2549,16 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
                 rc = shoal__fail(index, SHOAL_ECORRUPT,
                                  "hnsw: sq8 parameters reach past float32 (no index writes them)");
         }
+        if (!rc && index->rows_external) {
+            rc = locate_rows(index, r, st);
+            goto slack;
+        }
         if (!rc && (!st->trained || st->copies)) {
             size_t row = (size_t)dim * 4;
             if ((rc = shoal__seg_next(r, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row, &raw,
                                       &borrow)))
                 goto done;
-            for (uint32_t label = 0; label < bound && !rc; label++) {
-                const uint8_t *v = raw + label * row;
-                if (in_graph(st, label) ? shoal__first_nonfinite(v, dim) != dim
-                                        : !shoal__all_zero(v, row))
-                    rc = shoal__fail(index, SHOAL_ECORRUPT, "hnsw: float32 row %u is invalid",
-                                     label);
-            }
+            rc = check_rows(index, st, raw);
             if (!rc && bound && st->copies) {
                 /* The rerank copies: lent by a view, else copied chunk by chunk. */
                 if (borrow) {
@@ -2455,11 +2579,13 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
             }
         }
         /* The rerank bounds, from the rows just checked (a pass over them
-         * like the check's; views too: the array is the index's own). */
+         * like the check's; views too: the array is the index's own).
+         * Without the rows there are none: nothing is skipped. */
         if (!rc && bound && !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
             rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
         for (uint32_t label = 0; !rc && st->trained && label < bound; label++)
             if (in_graph(st, label)) sq8_set_slack(index, st, label);
+    slack:
         if (rc) goto done;
     }
     st->entry = entry;
@@ -2508,6 +2634,8 @@ const shoal__kind_ops shoal__hnsw_ops = {
     .save_config = hnsw_save_config,
     .save = hnsw_save,
     .load = hnsw_load,
+    .candidates = hnsw_candidates,
+    .rerank = hnsw_rerank,
 };
 
 uint32_t shoal__hnsw_entry_point(const shoal_index *index) {

@@ -961,6 +961,8 @@ int shoal_index_search_candidates(shoal_index *index, const float *query, uint32
     int rc = check_query(index, "search_candidates", query, query_dim, k);
     if (rc) return rc;
     if (cap && !out) return shoal__fail(index, SHOAL_EPARAM, "out is NULL");
+    if (params && params->ef && params->ef < k)
+        return shoal__fail(index, SHOAL_EPARAM, "ef = %u is below k = %u", params->ef, k);
     if (params && params->rerank && params->rerank < k)
         return shoal__fail(index, SHOAL_EPARAM, "rerank = %u is below k = %u", params->rerank, k);
     if (!index->live) return 0;

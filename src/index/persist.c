@@ -211,14 +211,17 @@ static void copy_msg(const shoal_load_params *params, const char *text) {
     params->errmsg[n] = '\0';
 }
 
+/* Loads (view 0) or views a whole segment, or with prefix set opens an
+ * HNSW segment from the bytes before its rerank rows (shoal_index_open_head:
+ * nothing borrowed, the rows left in the segment). */
 static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_params *params,
-                        int view, shoal_index **out) {
+                        int view, int prefix, shoal_index **out) {
     char msg[256] = "";
     if (!out) return SHOAL_EPARAM;
     *out = NULL;
     shoal__seg_head h;
     seg_config c;
-    int rc = read_head(bytes, size, 1, &h, &c, msg, sizeof msg);
+    int rc = read_head(bytes, size, !prefix, &h, &c, msg, sizeof msg);
     if (rc) {
         copy_msg(params, msg);
         return rc;
@@ -244,10 +247,11 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
     }
     for (int i = 0; i < 4; i++) index->rng.s[i] = c.rng[i];
     index->view = view;
-    index->rows_external = params && params->rerank_external && c.kind == SHOAL_KIND_IVF;
+    index->rows_external = params && params->rerank_external;
     shoal__seg_reader r;
     shoal__seg_reader_init(&r, bytes, &h, &index->mem, view, index->errmsg,
                            sizeof index->errmsg, shoal__section_name);
+    if (prefix) shoal__seg_reader_window(&r, bytes, 0, size, r.next);
     if (h.required & SHOAL__FEATURE_LIST_RECORDS) {
         if (!index->ops->records_per_list)
             rc = shoal__fail(index, SHOAL_ECORRUPT, "list records in a %s segment", index->ops->name);
@@ -273,12 +277,12 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
 
 int shoal_index_load(const uint8_t *bytes, size_t size, const shoal_load_params *params,
                      shoal_index **out) {
-    return open_segment(bytes, size, params, 0, out);
+    return open_segment(bytes, size, params, 0, 0, out);
 }
 
 int shoal_index_view(const uint8_t *bytes, size_t size, const shoal_load_params *params,
                      shoal_index **out) {
-    return open_segment(bytes, size, params, 1, out);
+    return open_segment(bytes, size, params, 1, 0, out);
 }
 
 int shoal_index_is_view(const shoal_index *index) { return index->view; }
@@ -372,9 +376,13 @@ int shoal_index_open_head(const uint8_t *bytes, size_t size, const shoal_load_pa
     shoal__seg_head h;
     seg_config c;
     int rc = read_head(bytes, size, 0, &h, &c, msg, sizeof msg);
+    if (!rc && (h.required & SHOAL__FEATURE_HNSW_COPIES) && params && params->rerank_external)
+        return open_segment(bytes, size, params, 1, 1, out);
     if (!rc && (c.kind != SHOAL_KIND_IVF || !(h.required & SHOAL__FEATURE_LIST_RECORDS)))
         rc = shoal__msg(msg, sizeof msg, SHOAL_EUNSUPPORTED,
-                        "only IVF segments of format 1.1 open lazily; load this %s segment whole",
+                        "only IVF segments of format 1.1, and HNSW segments with rerank copies "
+                        "opened with rerank_external, open from their head; load this %s "
+                        "segment whole",
                         shoal_kind_word((shoal_kind)c.kind) ? shoal_kind_word((shoal_kind)c.kind) : "?");
     if (rc) {
         copy_msg(params, msg);
@@ -521,7 +529,11 @@ int shoal_segment_info(const uint8_t *bytes, size_t size, shoal_segment_summary 
     for (uint32_t i = 0; i < h.count; i++) {
         shoal__seg_section s;
         shoal__seg_section_at(bytes, i, &s);
-        if (s.kind == SHOAL__SEC_IVF_LIST) {
+        /* IVF: up to the first list.  HNSW with copies: up to its rerank
+         * rows, when they are the last section (as written). */
+        if (s.kind == SHOAL__SEC_IVF_LIST ||
+            (s.kind == SHOAL__SEC_VECTORS && (h.required & SHOAL__FEATURE_HNSW_COPIES) &&
+             i + 1 == h.count)) {
             info->head_bytes = s.offset;
             break;
         }

@@ -345,8 +345,9 @@ static void vectors(void) {
 
 /* -------------------------------------------------------------- segments */
 
-/* An IVF-PQ segment with raw rerank rows and pq_tables = 2: what external
- * rerank rows and the per-list tables read (the other segment seeds were
+/* An IVF-PQ segment with raw rerank rows and pq_tables = 2, and an HNSW
+ * SQ8 one with raw copies: what external rerank rows and the per-list
+ * tables read (the other segment seeds were
  * written by hand before this function; tests/golden adds its own). */
 static void segments(void) {
     shoal_params p;
@@ -378,6 +379,36 @@ static void segments(void) {
     seed("segment", "ivf-pq4-rerank-raw.seg", -1, bytes, size);
     shoal_index_free_bytes(x, bytes);
     shoal_index_free(x);
+
+    /* HNSW SQ8 with raw rerank copies, trained (1024 records, the least
+     * that trains): what an HNSW reader leaving its rows outside reads. */
+    shoal_params_init(&p);
+    p.dim = 2;
+    p.kind = SHOAL_KIND_HNSW;
+    p.quantizer = SHOAL_QUANTIZER_SQ8;
+    p.hnsw.M = 4;
+    p.hnsw.ef_construction = 8;
+    p.rerank = 4;
+    p.seed = 3;
+    if ((rc = shoal_index_new(&p, &x))) die("hnsw index", rc);
+    enum { HN = 1024 };
+    char *hid = malloc(HN * 8);
+    uint32_t *hoff = malloc((HN + 1) * sizeof *hoff);
+    float *hv = malloc(HN * 2 * sizeof *hv);
+    hoff[0] = 0;
+    for (uint32_t i = 0; i < HN; i++) {
+        hoff[i + 1] = hoff[i] + (uint32_t)sprintf(hid + hoff[i], "h%u", i);
+        hv[2 * i] = (float)(i % 32);
+        hv[2 * i + 1] = (float)(i / 32) * 0.5f;
+    }
+    if ((rc = shoal_index_add(x, HN, hid, hoff, hv, 2)) < 0) die("hnsw add", rc);
+    if ((rc = shoal_index_save(x, NULL, &bytes, &size))) die("hnsw save", rc);
+    seed("segment", "hnsw-sq8-rerank-raw.seg", -1, bytes, size);
+    shoal_index_free_bytes(x, bytes);
+    shoal_index_free(x);
+    free(hid);
+    free(hoff);
+    free(hv);
 }
 
 int main(int argc, char **argv) {

@@ -1,7 +1,8 @@
 // open.test.mjs -- Index.open: a segment read by byte range from a
 // Uint8Array, Blob, Node FileHandle, URL (a loopback server answering Range
-// requests) or function; IVF lists read as searches probe them, rerank rows
-// read per search and never kept (rows 'external'), or kept ('memory').
+// requests) or function; IVF lists read as searches probe them, IVF and
+// HNSW rerank rows read per search and never kept (rows 'external'), or
+// kept ('memory').
 // The reference is the same segment loaded whole: searchAsync must give its
 // ids, distances and metadata exactly, in both wasm variants.
 import assert from 'node:assert/strict';
@@ -90,6 +91,81 @@ for (const simd of [true, false]) {
     });
   }
 }
+
+async function hnswSegment(n, zstdLevel = 0, simd = true, metric = 'l2') {
+  const x = await Index.create({ dim: DIM, kind: 'hnsw', quantizer: 'sq8', rerank: RERANK, metric, seed: 3, simd });
+  try {
+    x.add(ids.slice(0, n), data.subarray(0, n * DIM), { metadata: metadata.slice(0, n) });
+    return x.save({ zstdLevel });
+  } finally {
+    x.free();
+  }
+}
+
+const hnswSearches = (q) => [
+  {},
+  { ef: 40 },
+  { rerank: 50 },
+  { filter: { g: q % 6 } },
+  { filter: (id) => Number(id.slice(1)) % 3 === 0 },
+  { ef: 12 },
+][q % 6];
+
+for (const [simd, metric] of [[true, 'l2'], [false, 'l2'], [true, 'cosine'], [false, 'ip']]) {
+  test(`Index.open hnsw sq8+rerank ${metric} (${simd ? 'simd' : 'baseline'}): the rows stay in the source`, async () => {
+    const seg = await hnswSegment(N, 0, simd, metric);
+    const whole = await Index.load(seg, { simd });
+    const opened = await Index.open(seg, { simd });
+    try {
+      assert.equal(opened.size, N);
+      // The head is everything but the rows (the segment's last section).
+      const head = opened.reads.bytes;
+      assert.ok(head <= seg.length - N * DIM * 4 && head > seg.length - N * DIM * 4 - 64, `head ${head} of ${seg.length}`);
+      for (let q = 0; q < 24; q++) {
+        const o = hnswSearches(q);
+        const a = whole.search(query(q), K, o);
+        const b = await opened.searchAsync(query(q), K, o);
+        assert.deepEqual(b.ids, a.ids, `query ${q}`);
+        assert.deepEqual(Array.from(b.distances), Array.from(a.distances), `query ${q}`);
+        assert.deepEqual(b.metadata, a.metadata, `query ${q}`);
+      }
+      const stats = opened.stats();
+      assert.equal(stats.rerankBytes, 0);
+      assert.ok(stats.memoryBytes + N * DIM * 4 < whole.stats().memoryBytes);
+      // A repeated query reads its candidates' rows again, and nothing else.
+      const before = opened.reads.bytes;
+      await opened.searchAsync(query(0), K);
+      assert.equal(opened.reads.bytes - before, RERANK * DIM * 4);
+      assert.throws(() => opened.search(query(0), K), (e) => e instanceof StateError && /searchAsync/.test(e.message));
+      assert.throws(() => opened.add(['x'], query(0)), StateError);
+      assert.equal(opened.cid, undefined); // (the rows were not read: no CID to check)
+    } finally {
+      whole.free();
+      opened.free();
+    }
+  });
+}
+
+test('Index.open hnsw: compressed or untrained rows are kept (auto) or refused (external); memory', async () => {
+  for (const [seg, why] of [[await hnswSegment(N, 3), 'compressed'], [await hnswSegment(600), 'untrained']]) {
+    const whole = await Index.load(seg);
+    try {
+      await assert.rejects(Index.open(seg, { rows: 'external' }), UnsupportedError, why);
+      const auto = await Index.open(seg);
+      assert.ok(auto.stats().rerankBytes > 0, why);
+      assert.deepEqual(auto.search(query(2), K), whole.search(query(2), K));
+      assert.equal(auto.cid, whole.cid, why);
+      auto.free();
+    } finally {
+      whole.free();
+    }
+  }
+  const seg = await hnswSegment(N);
+  const memory = await Index.open(seg, { rows: 'memory' });
+  assert.equal(memory.reads.bytes, seg.length);
+  assert.ok(memory.stats().rerankBytes >= N * DIM * 4);
+  memory.free();
+});
 
 test('Index.open: rows in memory, every list at open; a Blob, a FileHandle, a function', async () => {
   const seg = await segment({ quantizer: 'pq', pqBits: 4, pqM: 12, rerank: RERANK });
