@@ -18,6 +18,12 @@
  *   --simd avx2           force a kernel set (shoal_simd words; default auto)
  *   --rerank N            sq8: keep float32 copies and rerank the N best of the
  *                         ef candidates exactly (N >= every ef: all of them)
+ *   --rows external       sq8 with --rerank: save the index to a file in
+ *                         --neighbors, free it, open it from the file's head
+ *                         (shoal_segment_summary.head_bytes, read with one
+ *                         pread) with shoal_load_params.rerank_external, and
+ *                         search in two phases, one pread(2) per candidate
+ *                         row; lib_mb is the opened index's memory
  *   --M 16 --efc 200      shoal_hnsw_params M and ef_construction
  *   --thp 0               plain malloc as the allocator, without the default
  *                         allocator's transparent huge pages (src/core/mem.c)
@@ -35,6 +41,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #define BENCH_PROGRAM "hnsw_native"
+#include <fcntl.h>
+
 #include "bench_util.h"
 
 #define MAX_EFS 64
@@ -45,7 +53,7 @@ typedef struct bench_args {
     const char *kind;
     const char *quantizer;
     const char *simd;
-    uint32_t base, queries, k, M, efc, runs, thp, rerank, batch, threads;
+    uint32_t base, queries, k, M, efc, runs, thp, rerank, batch, threads, external;
     uint32_t efs[MAX_EFS];
     uint32_t n_efs;
 } bench_args;
@@ -74,6 +82,11 @@ static void parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(key, "--runs")) a->runs = parse_u32(key, val);
         else if (!strcmp(key, "--thp")) a->thp = parse_u32(key, val);
         else if (!strcmp(key, "--rerank")) a->rerank = parse_u32(key, val);
+        else if (!strcmp(key, "--rows")) {
+            if (!val || (strcmp(val, "external") && strcmp(val, "resident")))
+                die("--rows must be resident or external", val);
+            a->external = !strcmp(val, "external");
+        }
         else if (!strcmp(key, "--simd")) a->simd = val;
         else if (!strcmp(key, "--batch")) a->batch = parse_u32(key, val);
         else if (!strcmp(key, "--threads")) a->threads = parse_u32(key, val);
@@ -90,6 +103,8 @@ static void parse_args(int argc, char **argv, bench_args *a)
     }
     if (strcmp(a->kind, "hnsw") && strcmp(a->kind, "flat")) die("--kind must be hnsw or flat", a->kind);
     if (strcmp(a->quantizer, "f32") && strcmp(a->quantizer, "sq8")) die("--quantizer must be f32 or sq8", a->quantizer);
+    if (a->external && (!a->rerank || strcmp(a->kind, "hnsw")))
+        die("--rows external needs --kind hnsw --quantizer sq8 --rerank N", NULL);
     if (!a->k || !a->runs || !a->n_efs || !a->base || !a->queries) die("counts must be positive", NULL);
 }
 
@@ -131,8 +146,9 @@ int main(int argc, char **argv)
     /* "-rerank" is the benchmarks' depth, 32; another depth is named. */
     if (a.rerank == 32) snprintf(rerank, sizeof rerank, "-rerank");
     else if (a.rerank) snprintf(rerank, sizeof rerank, "-rerank%u", a.rerank);
-    snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
-             rerank, batch, a.thp ? "" : "-nothp", simd ? "-" : "", simd ? a.simd : "");
+    snprintf(variant, sizeof variant, "%s%s%s%s%s%s%s%s%s", a.kind, hnsw ? "-" : "", hnsw ? a.quantizer : "",
+             rerank, a.external ? "-ext" : "", batch, a.thp ? "" : "-nothp", simd ? "-" : "",
+             simd ? a.simd : "");
     shoal_params params;
     shoal_params_init(&params);
     params.dim = dim;
@@ -155,18 +171,55 @@ int main(int argc, char **argv)
     check(index, shoal_index_add(index, a.base, id_bytes, offsets, base, dim), "shoal_index_add");
     double build_s = now_seconds() - t0;
     double rss1 = rss_mb();
+    int fd = -1;
+    char seg_path[1024] = "";
+    uint64_t head_bytes = 0;
+    if (a.external) {
+        /* Saved, freed, opened again from the file's head: the rows stay in
+         * the file. */
+        uint8_t *seg;
+        size_t size;
+        check(index, shoal_index_save(index, NULL, &seg, &size), "shoal_index_save");
+        snprintf(seg_path, sizeof seg_path, "%s/shoal-native-%u.seg", a.neighbors, (unsigned)getpid());
+        FILE *f = fopen(seg_path, "wb");
+        if (!f || fwrite(seg, 1, size, f) != size || fclose(f)) die("cannot write", seg_path);
+        shoal_segment_summary info;
+        check(index, shoal_segment_info(seg, size, &info), "shoal_segment_info");
+        head_bytes = info.head_bytes;
+        shoal_index_free_bytes(index, seg);
+        shoal_index_free(index);
+        fd = open(seg_path, O_RDONLY);
+        uint8_t *head = malloc((size_t)head_bytes);
+        if (fd < 0 || !head || pread(fd, head, (size_t)head_bytes, 0) != (ssize_t)head_bytes)
+            die("cannot read the head of", seg_path);
+        shoal_load_params lp;
+        shoal_load_params_init(&lp);
+        lp.rerank_external = 1;
+        lp.simd = (shoal_simd)simd;
+        if (!a.thp) lp.allocator = &plain;
+        check(NULL, shoal_index_open_head(head, (size_t)head_bytes, &lp, &index),
+              "shoal_index_open_head (external rows)");
+        free(head);
+    }
     shoal_stats stats;
     shoal_index_stats(index, &stats);
+    char ext_note[256] = "";
+    if (a.external)
+        snprintf(ext_note, sizeof ext_note,
+                 " Rerank rows external: opened from the segment file's first %.1f MB (its head), "
+                 "one pread(2) per candidate row; rss_delta_mb is the build's.",
+                 (double)head_bytes / (1024.0 * 1024.0));
 
     printf("{\"type\":\"build\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
            "\"queries\":%u,\"k\":%u,\"version\":\"%s\",\"params\":{\"M\":%u,\"ef_construction\":%u,"
            "\"quantizer\":\"%s\",\"rerank\":%u,\"build_batch\":%u,\"threads\":%u,\"kind\":\"%s\"},\"build_s\":%.3f,\"rss_delta_mb\":%.1f,"
            "\"lib_mb\":%.1f,\"levels\":%u,\"mean_degree\":%.2f,"
-           "\"notes\":\"C, %s kernels; lib_mb = shoal_index_memory_bytes.%s\"}\n",
+           "\"notes\":\"C, %s kernels; lib_mb = shoal_index_memory_bytes.%s%s\"}\n",
            variant, a.base, a.queries, a.k, shoal_version(), a.M, a.efc, a.quantizer, a.rerank, a.batch, a.threads ? a.threads : 1, a.kind,
            build_s, rss1 - rss0, (double)stats.memory_bytes / (1024.0 * 1024.0), stats.levels,
            stats.mean_degree, shoal_index_simd_name(index),
-           hnsw ? "" : " FLAT (exact): pipeline check, not HNSW.");
+           hnsw ? "" : " FLAT (exact): pipeline check, not HNSW.",
+           ext_note);
     fflush(stdout);
 
     uint32_t *labels = malloc((size_t)a.queries * a.k * sizeof *labels);
@@ -179,14 +232,20 @@ int main(int argc, char **argv)
     shoal_search_params_init(&sp);
     uint32_t warm = a.queries < 200 ? a.queries : 200;
     sp.ef = hnsw ? (a.efs[0] > a.k ? a.efs[0] : a.k) : 0;
-    for (uint32_t i = 0; i < warm; i++)
-        check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
-                                        labels + (size_t)i * a.k, dist), "warm-up search");
+    uint64_t row_bytes = 0;
+    if (a.external)
+        timed_external(index, fd, queries, warm, dim, a.k, &sp, 1, labels, dist, counts, &row_bytes);
+    else
+        for (uint32_t i = 0; i < warm; i++)
+            check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
+                                            labels + (size_t)i * a.k, dist), "warm-up search");
 
     for (uint32_t e = 0; e < a.n_efs; e++) {
         sp.ef = hnsw ? a.efs[e] : 0;
-        double best = timed_searches(index, queries, a.queries, dim, a.k, &sp, a.runs, labels,
-                                     dist, counts);
+        double best = a.external ? timed_external(index, fd, queries, a.queries, dim, a.k, &sp,
+                                                  a.runs, labels, dist, counts, &row_bytes)
+                                 : timed_searches(index, queries, a.queries, dim, a.k, &sp,
+                                                  a.runs, labels, dist, counts);
         char path[1024];
         snprintf(path, sizeof path, "%s/shoal-native-%s-ef%u.i32", a.neighbors, variant, a.efs[e]);
         write_neighbors(index, labels, counts, a.queries, a.k, ids, path);
@@ -197,6 +256,10 @@ int main(int argc, char **argv)
     }
 
     shoal_index_free(index);
+    if (fd >= 0) {
+        close(fd);
+        unlink(seg_path);
+    }
     free(counts);
     free(dist);
     free(ids);

@@ -110,44 +110,6 @@ static void parse_args(int argc, char **argv, bench_args *a)
 
 static const double MB = 1024.0 * 1024.0;
 
-/* The two phases with rows read from the segment file: best of runs passes,
- * as timed_searches; *row_bytes gets the bytes of rows one pass read. */
-static double timed_external(shoal_index *index, int fd, const float *queries, uint32_t n,
-                             uint32_t dim, uint32_t k, const shoal_search_params *sp,
-                             uint32_t runs, uint32_t *labels, float *dist, int *counts,
-                             uint64_t *row_bytes) {
-    static shoal_candidate cand[4096];
-    static uint32_t cl[4096];
-    uint8_t *rows = malloc((size_t)4096 * dim * 4);
-    if (!rows) die("out of memory", NULL);
-    double best = 1e300;
-    for (uint32_t run = 0; run < runs; run++) {
-        uint64_t bytes = 0;
-        double start = now_seconds();
-        for (uint32_t i = 0; i < n; i++) {
-            const float *q = queries + (size_t)i * dim;
-            int nc = shoal_index_search_candidates(index, q, dim, k, sp, cand, 4096);
-            if (nc < 0) check(index, nc, "shoal_index_search_candidates");
-            if (nc > 4096) die("more than 4096 candidates", NULL);
-            for (int c = 0; c < nc; c++) {
-                cl[c] = cand[c].label;
-                if (pread(fd, rows + (size_t)c * dim * 4, (size_t)dim * 4, (off_t)cand[c].offset) !=
-                    (ssize_t)dim * 4)
-                    die("pread of a rerank row failed", NULL);
-            }
-            bytes += (uint64_t)nc * dim * 4;
-            counts[i] = shoal_index_rerank_rows(index, q, dim, k, (uint32_t)nc, cl, rows,
-                                                labels + (size_t)i * k, dist);
-            if (counts[i] < 0) check(index, counts[i], "shoal_index_rerank_rows");
-        }
-        double seconds = now_seconds() - start;
-        if (seconds < best) best = seconds;
-        *row_bytes = bytes;
-    }
-    free(rows);
-    return best;
-}
-
 int main(int argc, char **argv)
 {
     bench_args a;

@@ -16,6 +16,9 @@
 //   setEf(ef)              sets the search-time candidate list size
 //   search(query, k)       one single-threaded query; returns the library's
 //                          raw answer (converted later, untimed)
+//   searchAsync(query, k)  instead of search, for an index that reads from
+//                          elsewhere during a search (rows left in a file):
+//                          a promise of the answer, awaited query by query
 //   toIds(answer, k)       that answer as base row numbers, closest first
 //
 // and runAdapter() prints JSON lines on stdout (see run.mjs for the schema),
@@ -149,8 +152,12 @@ export async function runAdapter(args, info, lib) {
 
   const efs = info.efs ?? args.efs;
   mkdirSync(args.neighbors, { recursive: true });
+  // One pass over the first n queries, answers into `answers`.
+  const queryPass = lib.searchAsync
+    ? async (answers, n) => { for (let i = 0; i < n; i++) answers[i] = await lib.searchAsync(queries[i], args.k); }
+    : (answers, n) => { for (let i = 0; i < n; i++) answers[i] = lib.search(queries[i], args.k); };
   lib.setEf(Math.max(efs[0], args.k));
-  for (let i = 0; i < Math.min(query.n, 200); i++) lib.search(queries[i], args.k);
+  await queryPass([], Math.min(query.n, 200));
 
   for (const ef of efs) {
     const effective = await lib.setEf(ef); // edgevec: builds the index for this ef
@@ -159,7 +166,7 @@ export async function runAdapter(args, info, lib) {
     for (let run = 0; run < args.runs; run++) {
       passBegin(args);
       const start = process.hrtime.bigint();
-      for (let i = 0; i < query.n; i++) answers[i] = lib.search(queries[i], args.k);
+      await queryPass(answers, query.n);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       if (args.interleave) emit({ type: 'pass', seconds });
       best = Math.min(best, seconds);

@@ -123,6 +123,10 @@ function adapters(o) {
     // The same with 16 candidates re-scored: at most 16 float32 rows read per query, not 32.
     list.push({ name: 'shoal-native-sq8-rerank16', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '16'], needs: needNative });
     list.push({ name: 'shoal-wasm-simd-sq8-rerank16', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '16'), needs: needWasm });
+    // The copies left in the segment file (rerank_external / Index.open): the memory of SQ8,
+    // one read per candidate row.
+    list.push({ name: 'shoal-native-sq8-rerank-ext', group: 'shoal', cmd: [native, '--kind', kind, '--quantizer', 'sq8', '--rerank', '32', '--rows', 'external'], needs: needNative });
+    list.push({ name: 'shoal-wasm-simd-sq8-rerank-ext', group: 'shoal', cmd: node('shoal-wasm.mjs', '--variant', 'simd', '--kind', kind, '--quantizer', 'sq8', '--rerank', '32', '--rows', 'external'), needs: needWasm });
   }
   const pick = (spec) => new Set(spec.split(',').filter(Boolean));
   const only = o.only ? pick(o.only) : null;

@@ -8,6 +8,10 @@
 // in the JS package.  The kind-specific bits are the two functions below.
 // --quantizer f32 | sq8 (HNSW only).  --rerank N (sq8): keep float32 copies and
 // re-score the N best of the ef candidates (N >= every ef: all of them).
+// --rows external (sq8 with --rerank): after the build, save the index to a
+// file in --neighbors, free it and Index.open the file through a function
+// over fs.readSync, so that the copies stay in the file; searches are
+// searchAsync, reading their candidates' rows (lib_mb: the opened index).
 //
 // Ids: the public API takes string ids, so row i gets id String(i), and
 // search() returns strings (turned back into numbers after timing).  Each
@@ -15,6 +19,9 @@
 // decoding result ids.  Build: add() in batches of 1,000 (single-threaded).
 // Memory: RSS growth, and lib_mb = index.memoryBytes() (what the core
 // allocated for the index).
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { Index, wasmInfo } from '../../js/index.mjs';
 import { parseArgs, runAdapter } from './common.mjs';
 
@@ -28,6 +35,8 @@ const take = (name, fallback) => {
 const kind = take('kind', 'hnsw');
 const quantizer = take('quantizer', 'f32');
 const rerank = Number(take('rerank', '0'));
+const external = take('rows', 'resident') === 'external';
+if (external && !(kind === 'hnsw' && quantizer === 'sq8' && rerank)) throw new Error('--rows external needs --quantizer sq8 --rerank N');
 const args = parseArgs(argv);
 const simd = args.variant !== 'base';
 
@@ -42,7 +51,7 @@ let options = {};
 await runAdapter(args, {
   library: 'shoal-wasm',
   // "-rerank" is the benchmarks' depth, 32; another depth is named.
-  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}${rerank ? (rerank === 32 ? '-rerank' : `-rerank${rerank}`) : ''}`,
+  variant: `${info.variant}-${kind}${kind === 'hnsw' ? `-${quantizer}` : ''}${rerank ? (rerank === 32 ? '-rerank' : `-rerank${rerank}`) : ''}${external ? '-ext' : ''}`,
   version: info.version,
   params: kind === 'hnsw' ? { M: args.M, efConstruction: args.efc, quantizer, rerank } : { kind },
   notes: `js/index.mjs, ${info.kernels} kernels.` + (kind === 'flat' ? ' FLAT (exact): pipeline check, not HNSW.' : ''),
@@ -57,6 +66,27 @@ await runAdapter(args, {
     }
     return { libBytes: index.memoryBytes() };
   },
+  ...(external ? {
+    async afterBuild() {
+      mkdirSync(args.neighbors, { recursive: true });
+      const file = join(args.neighbors, `shoal-wasm-${process.pid}.seg`);
+      writeFileSync(file, index.save());
+      index.free();
+      const fd = openSync(file, 'r');
+      process.on('exit', () => { closeSync(fd); rmSync(file, { force: true }); });
+      index = await Index.open((offset, length) => {
+        const bytes = new Uint8Array(length);
+        readSync(fd, bytes, 0, length, offset);
+        return bytes;
+      }, { simd, rows: 'external' });
+      return {
+        libBytes: index.memoryBytes(),
+        notes: `Rows external: Index.open over fs.readSync read ${(index.reads.bytes / 2 ** 20).toFixed(1)} MB at open; ` +
+          'searchAsync reads each search\'s candidate rows; rss_delta_mb is the build\'s.',
+      };
+    },
+    searchAsync: (q, k) => index.searchAsync(q, k, options),
+  } : {}),
   prepareQuery: (vec) => Float32Array.from(vec),
   setEf(ef) { options = searchOptions(ef); },
   search: (q, k) => index.search(q, k, options),
