@@ -135,11 +135,13 @@ static inline double timed_searches(shoal_index *index, const float *queries, ui
 
 /* External rerank rows (shoal_load_params.rerank_external): the two phases
  * with one pread(2) per candidate row from the segment file fd; best of runs
- * passes, as timed_searches; *row_bytes gets the bytes of rows one pass read. */
+ * passes, as timed_searches; *row_bytes gets the bytes of rows one pass read.
+ * paced: the passes take turns with other adapters (pass_begin; 0 for a
+ * warm-up, which the runner does not count). */
 static inline double timed_external(shoal_index *index, int fd, const float *queries, uint32_t n,
                              uint32_t dim, uint32_t k, const shoal_search_params *sp,
                              uint32_t runs, uint32_t *labels, float *dist, int *counts,
-                             uint64_t *row_bytes) {
+                             uint64_t *row_bytes, int paced) {
     static shoal_candidate cand[4096];
     static uint32_t cl[4096];
     uint8_t *rows = malloc((size_t)4096 * dim * 4);
@@ -147,7 +149,7 @@ static inline double timed_external(shoal_index *index, int fd, const float *que
     double best = 1e300;
     for (uint32_t run = 0; run < runs; run++) {
         uint64_t bytes = 0;
-        pass_begin();
+        if (paced) pass_begin();
         double start = now_seconds();
         for (uint32_t i = 0; i < n; i++) {
             const float *q = queries + (size_t)i * dim;
@@ -166,7 +168,7 @@ static inline double timed_external(shoal_index *index, int fd, const float *que
             if (counts[i] < 0) check(index, counts[i], "shoal_index_rerank_rows");
         }
         double seconds = now_seconds() - start;
-        pass_end(seconds);
+        if (paced) pass_end(seconds);
         if (seconds < best) best = seconds;
         *row_bytes = bytes;
     }

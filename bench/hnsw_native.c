@@ -234,7 +234,7 @@ int main(int argc, char **argv)
     sp.ef = hnsw ? (a.efs[0] > a.k ? a.efs[0] : a.k) : 0;
     uint64_t row_bytes = 0;
     if (a.external)
-        timed_external(index, fd, queries, warm, dim, a.k, &sp, 1, labels, dist, counts, &row_bytes);
+        timed_external(index, fd, queries, warm, dim, a.k, &sp, 1, labels, dist, counts, &row_bytes, 0);
     else
         for (uint32_t i = 0; i < warm; i++)
             check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
     for (uint32_t e = 0; e < a.n_efs; e++) {
         sp.ef = hnsw ? a.efs[e] : 0;
         double best = a.external ? timed_external(index, fd, queries, a.queries, dim, a.k, &sp,
-                                                  a.runs, labels, dist, counts, &row_bytes)
+                                                  a.runs, labels, dist, counts, &row_bytes, 1)
                                  : timed_searches(index, queries, a.queries, dim, a.k, &sp,
                                                   a.runs, labels, dist, counts);
         char path[1024];

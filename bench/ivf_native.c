@@ -239,7 +239,7 @@ int main(int argc, char **argv)
         uint64_t row_bytes = 0;
         if (external)
             timed_external(index, fd, queries, warm, dim, a.k, &sp, 1, labels, dist, counts,
-                           &row_bytes);
+                           &row_bytes, 0);
         else
             for (uint32_t i = 0; i < warm; i++)
                 check(index, shoal_index_search(index, queries + (size_t)i * dim, dim, a.k, &sp,
@@ -249,7 +249,7 @@ int main(int argc, char **argv)
             if (a.nprobes[e] > stats.nlist) continue;
             sp.nprobe = a.nprobes[e];
             double best = external ? timed_external(index, fd, queries, a.queries, dim, a.k, &sp,
-                                                    a.runs, labels, dist, counts, &row_bytes)
+                                                    a.runs, labels, dist, counts, &row_bytes, 1)
                                    : timed_searches(index, queries, a.queries, dim, a.k, &sp,
                                                     a.runs, labels, dist, counts);
             char path[1024];
