@@ -74,9 +74,9 @@ for (const w of ['load', 'open']) {
 const MB = 2 ** 20;
 for (const w of ['load', 'open']) {
   const x = results[w];
-  console.log(`${w === 'load' ? 'Index.load' : 'Index.open'}: read ${(x.read_at_open / MB).toFixed(1)} MB at open, ` +
-    `${(x.read_searching / queries / 1024).toFixed(1)} KiB per search; memoryBytes ${(x.memory_bytes / MB).toFixed(1)} MB; ` +
-    `RSS ${(x.rss / MB).toFixed(1)} MB`);
+  console.log(`${w === 'load' ? 'Index.load' : 'Index.open'}: read ${(x.read_at_open / MB).toFixed(1)} MiB at open, ` +
+    `${(x.read_searching / queries / 1024).toFixed(1)} KiB per search; memoryBytes ${(x.memory_bytes / MB).toFixed(1)} MiB; ` +
+    `RSS ${(x.rss / MB).toFixed(1)} MiB`);
 }
 const same = results.load.answers.every((a, i) => a === results.open.answers[i]);
 console.log(`answers of ${queries} searches at ef ${ef}: ${same ? 'identical' : 'DIFFERENT'}`);
