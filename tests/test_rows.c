@@ -255,8 +255,41 @@ static void test_external_equals_resident(void) {
     }
 }
 
-/* An index without copies ignores rerank_external: it stays writable. */
+/* A kind that cannot keep rerank rows, or an index without copies, ignores
+ * rerank_external: it stays writable and searches as usual. */
+static void test_external_ignored(shoal_kind kind, shoal_quantizer quantizer) {
+    shoal_params p;
+    shoal_params_init(&p);
+    p.dim = DIM;
+    p.kind = kind;
+    p.quantizer = quantizer;
+    shoal_index *x;
+    CHECK_INT(shoal_index_new(&p, &x), SHOAL_OK);
+    float *v = test_clustered(3, 1100, DIM, 4, 0.1f);
+    test_ids ids;
+    test_ids_make(&ids, "f", 0, 1100);
+    CHECK_INT(shoal_index_add(x, 1100, ids.bytes, ids.offsets, v, DIM), 1100);
+    size_t size;
+    uint8_t *seg = save_copy(x, 0, &size);
+    shoal_index_free(x);
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    lp.rerank_external = 1;
+    CHECK_INT(shoal_index_load(seg, size, &lp, &x), SHOAL_OK);
+    uint32_t labels[5];
+    float dist[5];
+    CHECK_INT(shoal_index_search(x, v, DIM, 5, NULL, labels, dist), 5);
+    CHECK_INT(shoal_index_delete(x, 1, ids.bytes, ids.offsets), 1);
+    shoal_index_free(x);
+    test_ids_free(&ids);
+    free(seg);
+    free(v);
+}
+
 static void test_external_without_copies(void) {
+    test_external_ignored(SHOAL_KIND_FLAT, SHOAL_QUANTIZER_F32);
+    test_external_ignored(SHOAL_KIND_HNSW, SHOAL_QUANTIZER_F32);
+    test_external_ignored(SHOAL_KIND_HNSW, SHOAL_QUANTIZER_SQ8);
     rows_case c = {"pq4 no rerank", SHOAL_METRIC_L2, SHOAL_QUANTIZER_PQ, 8, 4, 0, 0};
     float *data;
     shoal_index *built = make_index(&c, 0, SHOAL_SIMD_AUTO, &data);

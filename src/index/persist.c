@@ -247,7 +247,10 @@ static int open_segment(const uint8_t *bytes, size_t size, const shoal_load_para
     }
     for (int i = 0; i < 4; i++) index->rng.s[i] = c.rng[i];
     index->view = view;
-    index->rows_external = params && params->rerank_external;
+    /* (the kinds that can keep rerank rows; each load clears it when the
+     * index has none) */
+    index->rows_external = params && params->rerank_external &&
+                           (c.kind == SHOAL_KIND_IVF || c.kind == SHOAL_KIND_HNSW);
     shoal__seg_reader r;
     shoal__seg_reader_init(&r, bytes, &h, &index->mem, view, index->errmsg,
                            sizeof index->errmsg, shoal__section_name);
