@@ -134,10 +134,12 @@ static inline double timed_searches(shoal_index *index, const float *queries, ui
 }
 
 /* External rerank rows (shoal_load_params.rerank_external): the two phases
- * with one pread(2) per candidate row from the segment file fd; best of runs
- * passes, as timed_searches; *row_bytes gets the bytes of rows one pass read.
- * paced: the passes take turns with other adapters (pass_begin; 0 for a
- * warm-up, which the runner does not count). */
+ * with one pread(2) per candidate row from the segment file fd -- the first
+ * k candidates' rows, then those of the later ones whose floor does not
+ * exceed the k-th distance they gave (shoal.h) -- best of runs passes, as
+ * timed_searches; *row_bytes gets the bytes of rows one pass read.  paced:
+ * the passes take turns with other adapters (pass_begin; 0 for a warm-up,
+ * which the runner does not count). */
 static inline double timed_external(shoal_index *index, int fd, const float *queries, uint32_t n,
                              uint32_t dim, uint32_t k, const shoal_search_params *sp,
                              uint32_t runs, uint32_t *labels, float *dist, int *counts,
@@ -146,6 +148,7 @@ static inline double timed_external(shoal_index *index, int fd, const float *que
     static uint32_t cl[4096];
     uint8_t *rows = malloc((size_t)4096 * dim * 4);
     if (!rows) die("out of memory", NULL);
+    size_t row = (size_t)dim * 4;
     double best = 1e300;
     for (uint32_t run = 0; run < runs; run++) {
         uint64_t bytes = 0;
@@ -153,18 +156,35 @@ static inline double timed_external(shoal_index *index, int fd, const float *que
         double start = now_seconds();
         for (uint32_t i = 0; i < n; i++) {
             const float *q = queries + (size_t)i * dim;
+            uint32_t *out = labels + (size_t)i * k;
             int nc = shoal_index_search_candidates(index, q, dim, k, sp, cand, 4096);
             if (nc < 0) check(index, nc, "shoal_index_search_candidates");
             if (nc > 4096) die("more than 4096 candidates", NULL);
+            uint32_t m = 0, first = (uint32_t)nc < k ? (uint32_t)nc : k;
+            int got = -1; /* the results of the rows read so far, once reranked */
             for (int c = 0; c < nc; c++) {
-                cl[c] = cand[c].label;
-                if (pread(fd, rows + (size_t)c * dim * 4, (size_t)dim * 4, (off_t)cand[c].offset) !=
-                    (ssize_t)dim * 4)
+                if ((uint32_t)c == first) {
+                    /* the first k reranked: later rows must beat their k-th */
+                    got = shoal_index_rerank_rows(index, q, dim, k, m, cl, rows, out, dist);
+                    if (got < 0) check(index, got, "shoal_index_rerank_rows");
+                    if (got == (int)k) {
+                        float worst = dist[k - 1];
+                        int keep = c;
+                        for (int d = c; d < nc; d++)
+                            if (!(cand[d].floor > worst)) cand[keep++] = cand[d];
+                        nc = keep;
+                    }
+                    if (c == nc) break;
+                    got = -1;
+                }
+                cl[m] = cand[c].label;
+                if (pread(fd, rows + (size_t)m * row, row, (off_t)cand[c].offset) != (ssize_t)row)
                     die("pread of a rerank row failed", NULL);
+                m++;
             }
-            bytes += (uint64_t)nc * dim * 4;
-            counts[i] = shoal_index_rerank_rows(index, q, dim, k, (uint32_t)nc, cl, rows,
-                                                labels + (size_t)i * k, dist);
+            bytes += (uint64_t)m * row;
+            counts[i] = got >= 0 ? got
+                                 : shoal_index_rerank_rows(index, q, dim, k, m, cl, rows, out, dist);
             if (counts[i] < 0) check(index, counts[i], "shoal_index_rerank_rows");
         }
         double seconds = now_seconds() - start;

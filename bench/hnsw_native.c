@@ -249,9 +249,13 @@ int main(int argc, char **argv)
         char path[1024];
         snprintf(path, sizeof path, "%s/shoal-native-%s-ef%u.i32", a.neighbors, variant, a.efs[e]);
         write_neighbors(index, labels, counts, a.queries, a.k, ids, path);
+        char read_kb[48] = "";
+        if (a.external)
+            snprintf(read_kb, sizeof read_kb, ",\"read_kb\":%.1f",
+                     (double)row_bytes / 1024.0 / (a.queries ? a.queries : 1));
         printf("{\"type\":\"search\",\"library\":\"shoal-native\",\"variant\":\"%s\",\"base\":%u,"
-               "\"queries\":%u,\"k\":%u,\"ef\":%u,\"qps\":%.1f,\"neighbors\":\"%s\"}\n",
-               variant, a.base, a.queries, a.k, a.efs[e], (double)a.queries / best, path);
+               "\"queries\":%u,\"k\":%u,\"ef\":%u,\"qps\":%.1f,\"neighbors\":\"%s\"%s}\n",
+               variant, a.base, a.queries, a.k, a.efs[e], (double)a.queries / best, path, read_kb);
         fflush(stdout);
     }
 

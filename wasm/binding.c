@@ -513,13 +513,13 @@ int shoal_js_lists_wanted(shoal_index *index, const float *query, uint32_t dim,
 }
 
 /* shoal_index_search_candidates with search cells and filters as
- * shoal_js_search; labels[cap] and offsets[cap] (doubles) get the
- * candidates.  Returns their count (more than cap: ask again). */
+ * shoal_js_search; labels[cap], offsets[cap] (doubles) and floors[cap] get
+ * the candidates.  Returns their count (more than cap: ask again). */
 EMSCRIPTEN_KEEPALIVE
 int shoal_js_search_candidates(shoal_index *index, const float *query, uint32_t dim, uint32_t k,
                                const uint64_t *cells, const uint8_t *filter_bitmap,
                                uint32_t filter_bitmap_bits, const shoal_filter *where,
-                               uint32_t *labels, double *offsets, uint32_t cap) {
+                               uint32_t *labels, double *offsets, float *floors, uint32_t cap) {
     shoal_search_params params;
     int bad;
     take_search_cells(cells, filter_bitmap, filter_bitmap_bits, where, &params, &bad);
@@ -530,6 +530,7 @@ int shoal_js_search_candidates(shoal_index *index, const float *query, uint32_t 
     for (int i = 0; i < n && (uint32_t)i < cap; i++) {
         labels[i] = cand[i].label;
         offsets[i] = (double)cand[i].offset;
+        floors[i] = cand[i].floor;
     }
     free(cand);
     return n;

@@ -670,19 +670,21 @@ export class Index {
   async #twoPhase(query, k, options) {
     const dim = this.#dim;
     const rowBytes = dim * 4;
-    const { labels, offsets } = this.#call((M, handle, scratch) => {
+    const { labels, offsets, floors } = this.#call((M, handle, scratch) => {
       const a = this.#searchArgs(M, handle, scratch, query, k, options);
       try {
         for (let cap = Math.max(k, options.rerank ?? 0, 64); ; cap *= 4) {
           const lp = scratch.alloc(cap * 4);
           const op = scratch.alloc(cap * 8);
+          const fp = scratch.alloc(cap * 4);
           a.write();
           const n = this.#check(M._shoal_js_search_candidates(handle, a.qp, dim, k, a.cellPtr, a.bitmap, a.bits,
-            a.where, lp, op, cap));
+            a.where, lp, op, fp, cap));
           if (n <= cap) {
             return {
               labels: M.HEAPU32.slice(lp >>> 2, (lp >>> 2) + n),
               offsets: M.HEAPF64.slice(op >>> 3, (op >>> 3) + n),
+              floors: M.HEAPF32.slice(fp >>> 2, (fp >>> 2) + n),
             };
           }
         }
@@ -691,40 +693,62 @@ export class Index {
       }
     });
     const n = labels.length;
-    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => offsets[x] - offsets[y]);
-    const runs = [];
-    for (const i of order) {
-      const last = runs[runs.length - 1];
-      if (last && last.end === offsets[i]) {
-        last.end += rowBytes;
-        last.items.push(i);
-      } else {
-        runs.push({ start: offsets[i], end: offsets[i] + rowBytes, items: [i] });
-      }
-    }
     const M = this.#M;
     const rows = M._malloc(Math.max(n * rowBytes, 8)) >>> 0; // this call's own: searches may overlap
     if (!rows) throw fail(OutOfMemoryError, `cannot allocate ${n * rowBytes} bytes for rerank rows`);
-    try {
+    // Reads the rows of candidates `which` into row slots from `from` on:
+    // adjacent rows in one read, each copied straight into the wasm heap.
+    const readInto = async (which, from) => {
+      const order = which.map((c, j) => [c, from + j]).sort((x, y) => offsets[x[0]] - offsets[y[0]]);
+      const runs = [];
+      for (const [c, slot] of order) {
+        const last = runs[runs.length - 1];
+        if (last && last.end === offsets[c]) {
+          last.end += rowBytes;
+          last.slots.push(slot);
+        } else {
+          runs.push({ start: offsets[c], end: offsets[c] + rowBytes, slots: [slot] });
+        }
+      }
       await Promise.all(runs.map(async (r) => {
         const bytes = await this.#read(r.start, r.end - r.start);
         const heap = M.HEAPU8; // (read after the await: memory may have grown)
-        r.items.forEach((i, j) => heap.set(bytes.subarray(j * rowBytes, (j + 1) * rowBytes), rows + i * rowBytes));
+        r.slots.forEach((slot, j) => heap.set(bytes.subarray(j * rowBytes, (j + 1) * rowBytes), rows + slot * rowBytes));
       }));
-      return this.#call((M, handle, scratch) => {
-        const q = toFloat32(query, 'query');
-        const qp = scratch.alloc(q.length * 4);
-        const lp = scratch.alloc(Math.max(n, 1) * 4);
-        const room = Math.min(k, n);
-        const outLabels = scratch.alloc(Math.max(room, 1) * 4);
-        const outDistances = scratch.alloc(Math.max(room, 1) * 4);
-        const idPtr = scratch.alloc(4);
-        M.HEAPF32.set(q, qp >>> 2);
-        M.HEAPU32.set(labels, lp >>> 2);
-        const count = this.#check(M._shoal_index_rerank_rows(handle, qp, q.length, k, n, lp, rows, outLabels,
-          outDistances));
-        return this.#results(M, handle, scratch, idPtr, outLabels, outDistances, count);
-      });
+    };
+    // Phase 2 over the rows read for candidates `picked` (in slot order):
+    // the results, or (not final) the k-th distance (Infinity below k).
+    const rerank = (picked, final) => this.#call((M, handle, scratch) => {
+      const q = toFloat32(query, 'query');
+      const m = picked.length;
+      const qp = scratch.alloc(q.length * 4);
+      const lp = scratch.alloc(Math.max(m, 1) * 4);
+      const room = Math.min(k, m);
+      const outLabels = scratch.alloc(Math.max(room, 1) * 4);
+      const outDistances = scratch.alloc(Math.max(room, 1) * 4);
+      M.HEAPF32.set(q, qp >>> 2);
+      picked.forEach((c, i) => { M.HEAPU32[(lp >>> 2) + i] = labels[c]; });
+      const count = this.#check(M._shoal_index_rerank_rows(handle, qp, q.length, k, m, lp, rows, outLabels,
+        outDistances));
+      if (!final) return count === k ? M.HEAPF32[(outDistances >>> 2) + k - 1] : Infinity;
+      return this.#results(M, handle, scratch, scratch.alloc(4), outLabels, outDistances, count);
+    });
+    try {
+      // With floors (HNSW): the first k rows, then only the later
+      // candidates whose floor does not exceed the k-th distance they gave
+      // (shoal.h, "External rerank rows"); else every row at once.
+      const first = Math.min(k, n);
+      const bounded = n > first && floors.some((f) => f !== -Infinity);
+      let picked = Array.from({ length: bounded ? first : n }, (_, i) => i);
+      await readInto(picked, 0);
+      if (bounded) {
+        const worst = rerank(picked, false);
+        const more = [];
+        for (let c = first; c < n; c++) if (!(floors[c] > worst)) more.push(c);
+        if (more.length) await readInto(more, first);
+        picked = picked.concat(more);
+      }
+      return rerank(picked, true);
     } finally {
       M._free(rows);
     }

@@ -511,10 +511,39 @@ static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8
     return out;
 }
 
+/* The slack of a stored node whose row the index does not hold (external
+ * rerank rows), bounded from its codes alone.  A code c with |c| < 127 was
+ * not clamped: c = floor(fl(x + 0.5)) with x = fl(fl(v - center) / scale)
+ * within 2^-16 of (v - center) / scale (two roundings of a value below 128)
+ * and the add's rounding within 2^-17, so |v - x~| <= scale (0.5 + 2^-15)
+ * in each dimension.  A code at +-127 may have been clamped: nothing bounds
+ * that record's error, and its slack is infinite (its row is never
+ * skipped).  The bound holds for rows encoded by this quantizer, which is
+ * how every index writes them (insert, and the refit that re-encodes all
+ * rows); rows a segment pairs with codes of other rows could only change
+ * which rows are read, never what a read row scores. */
+static hnsw_slack sq8_slack_unread(const shoal_index *index, hnsw_state *st,
+                                   const int8_t *codes) {
+    hnsw_slack out = sq8_slack(index, st, codes, NULL); /* xx, and err = |x^ - x~| */
+    for (uint32_t j = 0; j < st->dim; j++)
+        if (codes[j] == SHOAL__SQ8_CODE_MAX || codes[j] == -SHOAL__SQ8_CODE_MAX) {
+            out.err = out.rr = INFINITY;
+            return out;
+        }
+    double err = (double)st->scale * (0.5 + 0x1p-15) * sqrt((double)st->dim) * (1.0 + 1e-6);
+    /* |r| <= |x~| + err, and |x~| <= |x^| + |x^ - x~| <= sqrt(rr) + err(x^) */
+    double norm = sqrt((double)out.rr) + out.err + err;
+    out.err = (float)(err * (1.0 + 1e-6));
+    out.rr = (float)(norm * norm * (1.0 + 1e-5));
+    return out;
+}
+
 /* The slack of a stored node, against the row its rerank reads. */
 static void sq8_set_slack(const shoal_index *index, hnsw_state *st, uint32_t label) {
     const int8_t *codes = codes_of(st, label);
-    st->slack[label] = sq8_slack(index, st, codes, st->copies ? f32_row(st, label) : NULL);
+    st->slack[label] = index->rows_external
+                           ? sq8_slack_unread(index, st, codes)
+                           : sq8_slack(index, st, codes, st->copies ? f32_row(st, label) : NULL);
 }
 
 static void sq8_store(const shoal_index *index, hnsw_state *st, uint32_t label, const float *v) {
@@ -1987,12 +2016,13 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
 /*
  * Phase 1 runs search_beam as hnsw_search does and hands out what its
  * rerank would score, with where each row lies in the vectors section: the
- * beam, cut to the rerank depth, closest code first; or, under a selective
- * filter, every match in label order.  Phase 2 scores the rows as the
- * in-memory rerank scores its copies.  No row is skipped (the skip bound
- * needs each record's slack against its row, which a loader without the
- * rows cannot compute), and none needs to be: a skipped row is one the
- * k best refuse, so both give the same labels and distances.
+ * beam, cut to the rerank depth, closest code first, each with the floor
+ * the in-memory rerank skips by (its record's slack bounded from the codes,
+ * sq8_slack_unread, looser than the row's own); or, under a selective
+ * filter, every match in label order (no floors).  Phase 2 scores the rows
+ * as the in-memory rerank scores its copies.  A host that skips what the
+ * floors rule out (shoal.h) leaves out only rows the k best refuse, so
+ * both give the same labels and distances.
  */
 static int hnsw_candidates(shoal_index *index, const float *q, uint32_t k,
                            const shoal_search_params *params, shoal_candidate *out, uint32_t cap) {
@@ -2009,15 +2039,21 @@ static int hnsw_candidates(shoal_index *index, const float *q, uint32_t k,
             if (count < cap) {
                 sq8_decode(st, codes_of(st, label), st->decoded);
                 out[count] = (shoal_candidate){label, shoal__distance(index, q, st->decoded),
-                                               st->rows_at + label * row};
+                                               st->rows_at + label * row, -INFINITY};
             }
             count++;
         }
         return (int)count;
     }
+    /* Closest code first (the first k are the likeliest to stay), with the
+     * floors hnsw_search computes (see rerank_floor). */
+    if (!sorted) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
+    rerank_bound skip = {index->params.metric, sq8_slack(index, st, st->qcodes, q),
+                         fabs((double)p.oc), ((double)st->dim + 16.0) * 0x1p-24};
     for (uint32_t i = 0; i < n && i < cap; i++) {
-        uint32_t label = st->s.res[i].label;
-        out[i] = (shoal_candidate){label, st->s.res[i].dist, st->rows_at + label * row};
+        const hnsw_item *c = &st->s.res[i];
+        out[i] = (shoal_candidate){c->label, c->dist, st->rows_at + c->label * row,
+                                   rerank_floor(st, &skip, c)};
     }
     return (int)n;
 }
@@ -2551,9 +2587,7 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
         }
         if (!rc && index->rows_external) {
             rc = locate_rows(index, r, st);
-            goto slack;
-        }
-        if (!rc && (!st->trained || st->copies)) {
+        } else if (!rc && (!st->trained || st->copies)) {
             size_t row = (size_t)dim * 4;
             if ((rc = shoal__seg_next(r, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row, &raw,
                                       &borrow)))
@@ -2579,13 +2613,12 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
             }
         }
         /* The rerank bounds, from the rows just checked (a pass over them
-         * like the check's; views too: the array is the index's own).
-         * Without the rows there are none: nothing is skipped. */
+         * like the check's; views too: the array is the index's own), or
+         * without the rows from the codes alone. */
         if (!rc && bound && !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
             rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
         for (uint32_t label = 0; !rc && st->trained && label < bound; label++)
             if (in_graph(st, label)) sq8_set_slack(index, st, label);
-    slack:
         if (rc) goto done;
     }
     st->entry = entry;

@@ -1489,6 +1489,7 @@ static int ivf_candidates(shoal_index *index, const float *q, uint32_t k,
         out[i].label = label;
         out[i].distance = cand.hits[i].distance;
         out[i].offset = st->model->lists[st->list_of[label]].rows_at + (uint64_t)st->pos_of[label] * row;
+        out[i].floor = -INFINITY; /* (no bound known) */
     }
     return (int)cand.count;
 }

@@ -132,10 +132,17 @@ for (const [simd, metric] of [[true, 'l2'], [false, 'l2'], [true, 'cosine'], [fa
       const stats = opened.stats();
       assert.equal(stats.rerankBytes, 0);
       assert.ok(stats.memoryBytes + N * DIM * 4 < whole.stats().memoryBytes);
-      // A repeated query reads its candidates' rows again, and nothing else.
+      // Each search reads at least its k best's rows, at most its RERANK
+      // candidates', and over 24 of them the floors rule some rows out.
       const before = opened.reads.bytes;
-      await opened.searchAsync(query(0), K);
-      assert.equal(opened.reads.bytes - before, RERANK * DIM * 4);
+      for (let q = 0; q < 24; q++) {
+        const at = opened.reads.bytes;
+        await opened.searchAsync(query(q), K);
+        const rows = (opened.reads.bytes - at) / (DIM * 4);
+        assert.ok(Number.isInteger(rows) && rows >= K && rows <= RERANK, `query ${q}: ${rows} rows`);
+      }
+      const rows = (opened.reads.bytes - before) / (DIM * 4);
+      assert.ok(rows < 24 * RERANK, `${rows} rows of ${24 * RERANK}`);
       assert.throws(() => opened.search(query(0), K), (e) => e instanceof StateError && /searchAsync/.test(e.message));
       assert.throws(() => opened.add(['x'], query(0)), StateError);
       assert.equal(opened.cid, undefined); // (the rows were not read: no CID to check)
