@@ -133,6 +133,26 @@ static inline double timed_searches(shoal_index *index, const float *queries, ui
     return best;
 }
 
+/* Saves index to DIR/shoal-native-PID.seg (its path into path) and frees
+ * it, for an adapter that opens it again with its rows left in the file;
+ * returns the segment's size, and *head_bytes its
+ * shoal_segment_summary.head_bytes. */
+static inline size_t save_to_file(shoal_index *index, const char *dir, char *path,
+                                  size_t path_size, uint64_t *head_bytes) {
+    uint8_t *seg;
+    size_t size;
+    check(index, shoal_index_save(index, NULL, &seg, &size), "shoal_index_save");
+    snprintf(path, path_size, "%s/shoal-native-%u.seg", dir, (unsigned)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(seg, 1, size, f) != size || fclose(f)) die("cannot write", path);
+    shoal_segment_summary info;
+    check(index, shoal_segment_info(seg, size, &info), "shoal_segment_info");
+    *head_bytes = info.head_bytes;
+    shoal_index_free_bytes(index, seg);
+    shoal_index_free(index);
+    return size;
+}
+
 /* External rerank rows (shoal_load_params.rerank_external): the two phases
  * with one pread(2) per candidate row from the segment file fd -- the first
  * k candidates' rows, then those of the later ones whose floor does not

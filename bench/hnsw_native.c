@@ -177,17 +177,7 @@ int main(int argc, char **argv)
     if (a.external) {
         /* Saved, freed, opened again from the file's head: the rows stay in
          * the file. */
-        uint8_t *seg;
-        size_t size;
-        check(index, shoal_index_save(index, NULL, &seg, &size), "shoal_index_save");
-        snprintf(seg_path, sizeof seg_path, "%s/shoal-native-%u.seg", a.neighbors, (unsigned)getpid());
-        FILE *f = fopen(seg_path, "wb");
-        if (!f || fwrite(seg, 1, size, f) != size || fclose(f)) die("cannot write", seg_path);
-        shoal_segment_summary info;
-        check(index, shoal_segment_info(seg, size, &info), "shoal_segment_info");
-        head_bytes = info.head_bytes;
-        shoal_index_free_bytes(index, seg);
-        shoal_index_free(index);
+        save_to_file(index, a.neighbors, seg_path, sizeof seg_path, &head_bytes);
         fd = open(seg_path, O_RDONLY);
         uint8_t *head = malloc((size_t)head_bytes);
         if (fd < 0 || !head || pread(fd, head, (size_t)head_bytes, 0) != (ssize_t)head_bytes)

@@ -168,16 +168,10 @@ int main(int argc, char **argv)
     char seg_path[1024] = "";
     if (external) {
         /* Saved, freed, loaded again without its rows. */
-        uint8_t *seg;
-        size_t size;
-        check(index, shoal_index_save(index, NULL, &seg, &size), "shoal_index_save");
-        snprintf(seg_path, sizeof seg_path, "%s/shoal-native-%u.seg", a.neighbors, (unsigned)getpid());
-        FILE *f = fopen(seg_path, "wb");
-        if (!f || fwrite(seg, 1, size, f) != size || fclose(f)) die("cannot write", seg_path);
-        shoal_index_free_bytes(index, seg);
-        shoal_index_free(index);
+        uint64_t head_bytes;
+        size_t size = save_to_file(index, a.neighbors, seg_path, sizeof seg_path, &head_bytes);
         uint8_t *bytes = malloc(size);
-        f = fopen(seg_path, "rb");
+        FILE *f = fopen(seg_path, "rb");
         if (!bytes || !f || fread(bytes, 1, size, f) != size) die("cannot read", seg_path);
         fclose(f);
         shoal_load_params lp;

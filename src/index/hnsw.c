@@ -2019,8 +2019,8 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
  * beam, cut to the rerank depth, closest code first, each with the floor
  * the in-memory rerank skips by (its record's slack bounded from the codes,
  * sq8_slack_unread, looser than the row's own); or, under a selective
- * filter, every match in label order (no floors).  Phase 2 scores the rows
- * as the in-memory rerank scores its copies.  A host that skips what the
+ * filter, every match in label order (no floors).  Phase 2 (index.c)
+ * scores the rows as the in-memory rerank scores its copies.  A host that skips what the
  * floors rule out (shoal.h) leaves out only rows the k best refuse, so
  * both give the same labels and distances.
  */
@@ -2058,24 +2058,9 @@ static int hnsw_candidates(shoal_index *index, const float *q, uint32_t k,
     return (int)n;
 }
 
-static int hnsw_rerank(shoal_index *index, const float *q, shoal__topk *topk, uint32_t n,
-                       const uint32_t *labels, const uint8_t *rows) {
-    hnsw_state *st = state_of(index);
-    uint32_t dim = st->dim;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t label = labels[i];
-        if (label >= index->label_bound || !shoal__is_alive(index, label) || !in_graph(st, label))
-            return shoal__fail(index, SHOAL_EPARAM,
-                               "candidate %u: label %u is not a record of the index", i, label);
-        const uint8_t *raw = rows + (size_t)i * dim * 4;
-        if (shoal__first_nonfinite(raw, dim) != dim)
-            return shoal__fail(index, SHOAL_ECORRUPT,
-                               "candidate %u (label %u): its row has a NaN or infinite value", i,
-                               label);
-        shoal__get_u32s(st->decoded, raw, dim);
-        shoal__topk_push(topk, shoal__distance(index, q, st->decoded), index->seqs[label], label);
-    }
-    return SHOAL_OK;
+static int hnsw_reranks(const shoal_index *index, uint32_t label) {
+    return label < index->label_bound && shoal__is_alive(index, label) &&
+           in_graph(state_of(index), label);
 }
 
 /* ------------------------------------------------------- check and stats */
@@ -2668,7 +2653,7 @@ const shoal__kind_ops shoal__hnsw_ops = {
     .save = hnsw_save,
     .load = hnsw_load,
     .candidates = hnsw_candidates,
-    .rerank = hnsw_rerank,
+    .reranks = hnsw_reranks,
 };
 
 uint32_t shoal__hnsw_entry_point(const shoal_index *index) {

@@ -986,14 +986,32 @@ int shoal_index_rerank_rows(shoal_index *index, const float *query, uint32_t que
         return shoal__fail(index, SHOAL_EPARAM, "labels, rows or result arrays are NULL");
     uint32_t dim = index->params.dim, keep = k < n ? k : n;
     shoal__topk topk = {NULL, keep, 0};
-    float *q = shoal__alloc(&index->mem, dim * sizeof *q);
+    float *q = shoal__alloc(&index->mem, 2 * (size_t)dim * sizeof *q), *row = q + dim;
     topk.hits = shoal__alloc(&index->mem, (keep ? keep : 1) * sizeof *topk.hits);
     if (!q || !topk.hits) {
         rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for rerank scratch");
         goto done;
     }
     shoal__stored_form(index, query, q);
-    if (keep && (rc = index->ops->rerank(index, q, &topk, n, labels, rows))) goto done;
+    /* The exact distances, pushed in the order given: what a search with
+     * the rows in memory computes from its copies. */
+    for (uint32_t i = 0; i < n && keep; i++) {
+        uint32_t label = labels[i];
+        if (!index->ops->reranks(index, label)) {
+            rc = shoal__fail(index, SHOAL_EPARAM, "candidate %u: label %u is not a record of the "
+                             "index%s", i, label, index->lazy ? "'s attached lists" : "");
+            goto done;
+        }
+        const uint8_t *raw = rows + (size_t)i * dim * 4;
+        if (shoal__first_nonfinite(raw, dim) != dim) {
+            rc = shoal__fail(index, SHOAL_ECORRUPT,
+                             "candidate %u (label %u): its row has a NaN or infinite value", i,
+                             label);
+            goto done;
+        }
+        shoal__get_u32s(row, raw, dim);
+        shoal__topk_push(&topk, shoal__distance(index, q, row), index->seqs[label], label);
+    }
     shoal__topk_sort(&topk);
     for (uint32_t i = 0; i < topk.count; i++) {
         out_labels[i] = topk.hits[i].label;

@@ -107,7 +107,7 @@
  *   begins; a search is then two calls around the host's reads: phase 1
  *   (ivf_candidates) scans the codes and hands out the candidate heap, in
  *   its array order, with each row's offset; the host reads R rows of
- *   dim * 4 bytes from wherever the segment lives; phase 2 (ivf_rerank)
+ *   dim * 4 bytes from wherever the segment lives; phase 2 (index.c)
  *   pushes their exact distances in that order -- what ivf_search does with
  *   resident copies, so both give the same bits.  Rows must be stored raw
  *   (zstd level 0) to be addressable; those that arrive are checked to be
@@ -1494,26 +1494,10 @@ static int ivf_candidates(shoal_index *index, const float *q, uint32_t k,
     return (int)cand.count;
 }
 
-static int ivf_rerank(shoal_index *index, const float *q, shoal__topk *topk, uint32_t n,
-                      const uint32_t *labels, const uint8_t *rows) {
-    ivf_state *st = state_of(index);
-    uint32_t dim = st->dim;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t label = labels[i];
-        if (!st->model || !shoal__is_alive(index, label) || label >= st->cap ||
-            st->list_of[label] == SHOAL_NO_LABEL)
-            return shoal__fail(index, SHOAL_EPARAM,
-                               "candidate %u: label %u is not a record of the attached lists", i,
-                               label);
-        const uint8_t *raw = rows + (size_t)i * dim * 4;
-        if (shoal__first_nonfinite(raw, dim) != dim)
-            return shoal__fail(index, SHOAL_ECORRUPT,
-                               "candidate %u (label %u): its row has a NaN or infinite value", i,
-                               label);
-        shoal__get_u32s(st->decoded, raw, dim);
-        shoal__topk_push(topk, shoal__distance(index, q, st->decoded), index->seqs[label], label);
-    }
-    return SHOAL_OK;
+static int ivf_reranks(const shoal_index *index, uint32_t label) {
+    const ivf_state *st = state_of(index);
+    return st->model && shoal__is_alive(index, label) && label < st->cap &&
+           st->list_of[label] != SHOAL_NO_LABEL;
 }
 
 /* ------------------------------------------------------- check and stats */
@@ -1973,5 +1957,5 @@ const shoal__kind_ops shoal__ivf_ops = {
     .wanted = ivf_wanted,
     .missing = ivf_missing,
     .candidates = ivf_candidates,
-    .rerank = ivf_rerank,
+    .reranks = ivf_reranks,
 };

@@ -112,14 +112,12 @@ typedef struct shoal__kind_ops {
      * candidates: phase 1 of a search (q in stored form) -- the candidates
      * to rerank, in the order a search would rerank them, up to cap, with
      * where each one's row lies in the segment; returns how many there are.
-     * rerank: phase 2 -- pushes the exact distances of n candidates, from
-     * their rows (n * dim little-endian float32), into topk in that order;
-     * SHOAL_EPARAM for a label that is not a live attached record,
-     * SHOAL_ECORRUPT for a row that is not finite. */
+     * reranks: whether label is a record phase 2 may score (a live record
+     * of an attached list, a node of the graph); phase 2 itself, exact
+     * distances from the rows the host read, is index.c's. */
     int (*candidates)(shoal_index *index, const float *q, uint32_t k,
                       const shoal_search_params *params, shoal_candidate *out, uint32_t cap);
-    int (*rerank)(shoal_index *index, const float *q, shoal__topk *topk, uint32_t n,
-                  const uint32_t *labels, const uint8_t *rows);
+    int (*reranks)(const shoal_index *index, uint32_t label);
     int (*missing)(const shoal_index *index, uint32_t list); /* 1 = not attached, not empty */
 } shoal__kind_ops;
 
