@@ -90,6 +90,23 @@ static uint8_t *save_copy(shoal_index *index, int zstd, size_t *size) {
     return copy;
 }
 
+/* The segment of case c's index (saved at zstd level zstd); *data gets its
+ * vectors. */
+static uint8_t *case_segment(const rows_case *c, int zstd, float **data, size_t *size) {
+    shoal_index *built = make_index(c, 0, SHOAL_SIMD_AUTO, data);
+    uint8_t *seg = save_copy(built, zstd, size);
+    shoal_index_free(built);
+    return seg;
+}
+
+/* rerank_external set. */
+static shoal_load_params external_params(void) {
+    shoal_load_params lp;
+    shoal_load_params_init(&lp);
+    lp.rerank_external = 1;
+    return lp;
+}
+
 /* The two phases against segment bytes seg, as a host that skips by the
  * floors does (shoal.h): the first k candidates' rows, reranked; then the
  * later ones whose floor does not exceed the k-th distance, and all the
@@ -183,13 +200,9 @@ static void test_external_equals_resident(void) {
     for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
         const rows_case *c = &CASES[ci];
         float *data;
-        shoal_index *built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
         size_t size;
-        uint8_t *seg = save_copy(built, 0, &size);
-        shoal_index_free(built);
-        shoal_load_params lp;
-        shoal_load_params_init(&lp);
-        lp.rerank_external = 1;
+        uint8_t *seg = case_segment(c, 0, &data, &size);
+        shoal_load_params lp = external_params();
         shoal_index *resident, *ext, *lazy;
         CHECK_INT(shoal_index_load(seg, size, NULL, &resident), SHOAL_OK);
         CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_OK);
@@ -284,10 +297,8 @@ static void test_external_equals_resident(void) {
 
         /* Compressed rerank sections cannot be read row by row. */
         free(data);
-        built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
         free(seg);
-        seg = save_copy(built, 3, &size);
-        shoal_index_free(built);
+        seg = case_segment(c, 3, &data, &size);
         CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
         if (info.compressed) {
             CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_EUNSUPPORTED);
@@ -369,13 +380,9 @@ static void test_hnsw_external(void) {
     for (size_t ci = 0; ci < sizeof HNSW_CASES / sizeof HNSW_CASES[0]; ci++) {
         const rows_case *c = &HNSW_CASES[ci];
         float *data;
-        shoal_index *built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
         size_t size;
-        uint8_t *seg = save_copy(built, 0, &size);
-        shoal_index_free(built);
-        shoal_load_params lp;
-        shoal_load_params_init(&lp);
-        lp.rerank_external = 1;
+        uint8_t *seg = case_segment(c, 0, &data, &size);
+        shoal_load_params lp = external_params();
         shoal_segment_summary info;
         CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
         CHECK(info.head_bytes + (uint64_t)N * DIM * 4 <= size);
@@ -509,10 +516,8 @@ static void test_hnsw_external(void) {
 
         /* Compressed rows cannot be read row by row. */
         free(data);
-        built = make_index(c, 0, SHOAL_SIMD_AUTO, &data);
         free(seg);
-        seg = save_copy(built, 3, &size);
-        shoal_index_free(built);
+        seg = case_segment(c, 3, &data, &size);
         CHECK_INT(shoal_segment_info(seg, size, &info), SHOAL_OK);
         CHECK(info.compressed > 0);
         CHECK_INT(shoal_index_load(seg, size, &lp, &ext), SHOAL_EUNSUPPORTED);
