@@ -520,8 +520,9 @@ static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8
  * that record's error, and its slack is infinite (its row is never
  * skipped).  The bound holds for rows encoded by this quantizer, which is
  * how every index writes them (insert, and the refit that re-encodes all
- * rows); rows a segment pairs with codes of other rows could only change
- * which rows are read, never what a read row scores. */
+ * rows).  A hostile segment that pairs codes with other rows can make a
+ * host skip a row it should have read: its answers are then records at
+ * their exact distances, but not always those a whole load gives. */
 static hnsw_slack sq8_slack_unread(const shoal_index *index, hnsw_state *st,
                                    const int8_t *codes) {
     hnsw_slack out = sq8_slack(index, st, codes, NULL); /* xx, and err = |x^ - x~| */
