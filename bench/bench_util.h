@@ -153,6 +153,13 @@ static inline size_t save_to_file(shoal_index *index, const char *dir, char *pat
     return size;
 }
 
+/* One candidate's row, read from the segment file fd into to. */
+static inline void read_row(int fd, const shoal_candidate *c, uint8_t *to, size_t row,
+                            uint32_t *label) {
+    *label = c->label;
+    if (pread(fd, to, row, (off_t)c->offset) != (ssize_t)row) die("pread of a rerank row failed", NULL);
+}
+
 /* External rerank rows (shoal_load_params.rerank_external): the two phases
  * with one pread(2) per candidate row from the segment file fd -- the first
  * k candidates' rows, then those of the later ones whose floor does not
@@ -180,31 +187,24 @@ static inline double timed_external(shoal_index *index, int fd, const float *que
             int nc = shoal_index_search_candidates(index, q, dim, k, sp, cand, 4096);
             if (nc < 0) check(index, nc, "shoal_index_search_candidates");
             if (nc > 4096) die("more than 4096 candidates", NULL);
+            /* The first k rows, reranked; then the later candidates whose
+             * floor does not exceed the k-th distance (k rows always give
+             * k results), and all reranked. */
             uint32_t m = 0, first = (uint32_t)nc < k ? (uint32_t)nc : k;
-            int got = -1; /* the results of the rows read so far, once reranked */
-            for (int c = 0; c < nc; c++) {
-                if ((uint32_t)c == first) {
-                    /* the first k reranked: later rows must beat their k-th */
-                    got = shoal_index_rerank_rows(index, q, dim, k, m, cl, rows, out, dist);
-                    if (got < 0) check(index, got, "shoal_index_rerank_rows");
-                    if (got == (int)k) {
-                        float worst = dist[k - 1];
-                        int keep = c;
-                        for (int d = c; d < nc; d++)
-                            if (!(cand[d].floor > worst)) cand[keep++] = cand[d];
-                        nc = keep;
-                    }
-                    if (c == nc) break;
-                    got = -1;
+            for (; m < first; m++) read_row(fd, &cand[m], rows + (size_t)m * row, row, &cl[m]);
+            counts[i] = shoal_index_rerank_rows(index, q, dim, k, m, cl, rows, out, dist);
+            if (counts[i] == (int)k && m < (uint32_t)nc) {
+                float worst = dist[k - 1];
+                uint32_t before = m;
+                for (int c = (int)first; c < nc; c++) {
+                    if (cand[c].floor > worst) continue;
+                    read_row(fd, &cand[c], rows + (size_t)m * row, row, &cl[m]);
+                    m++;
                 }
-                cl[m] = cand[c].label;
-                if (pread(fd, rows + (size_t)m * row, row, (off_t)cand[c].offset) != (ssize_t)row)
-                    die("pread of a rerank row failed", NULL);
-                m++;
+                if (m > before)
+                    counts[i] = shoal_index_rerank_rows(index, q, dim, k, m, cl, rows, out, dist);
             }
             bytes += (uint64_t)m * row;
-            counts[i] = got >= 0 ? got
-                                 : shoal_index_rerank_rows(index, q, dim, k, m, cl, rows, out, dist);
             if (counts[i] < 0) check(index, counts[i], "shoal_index_rerank_rows");
         }
         double seconds = now_seconds() - start;

@@ -1888,6 +1888,17 @@ static float rerank_floor(const hnsw_state *st, const rerank_bound *b, const hns
     return (float)((ip ? -dot : 1.0 - dot) - 0x1p-22 * (1.0 + fabs(dot)));
 }
 
+/* The query's terms of the skip bound (p: its codes); gamma bounds the
+ * relative rounding of a float32 sum of dim terms (a difference, a
+ * product, then at most dim additions), for l2 of the sum, for a dot
+ * product of the sum of the terms' magnitudes. */
+static rerank_bound query_bound(const shoal_index *index, hnsw_state *st, const float *query,
+                                const hnsw_probe *p) {
+    rerank_bound b = {index->params.metric, sq8_slack(index, st, p->codes, query),
+                      fabs((double)p->oc), ((double)st->dim + 16.0) * 0x1p-24};
+    return b;
+}
+
 /* What a search scores in float32.  With a filter selective enough, every
  * match: returns 1 (see "Filters").  Else the beam: returns 0 with the
  * candidates in st->s.res[0..*n) -- with copies cut to the rerank depth,
@@ -1958,15 +1969,9 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
      * match what it saves (docs/BENCHMARKS.md). */
     int prune = !p.f32 && n >= 2 * (uint64_t)topk->k;
     if (prune && !sorted) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
-    /* The query's terms of the skip bound; gamma bounds the relative
-     * rounding of a float32 sum of dim terms (a difference, a product, then
-     * at most dim additions), for l2 of the sum, for a dot product of the
-     * sum of the terms' magnitudes. */
-    rerank_bound skip = {index->params.metric, {0.0f, 0.0f, 0.0f}, fabs((double)p.oc),
-                         ((double)st->dim + 16.0) * 0x1p-24};
     if (prune) {
         /* (the traversal distances are not needed past this point) */
-        skip.q = sq8_slack(index, st, st->qcodes, query);
+        rerank_bound skip = query_bound(index, st, query, &p);
         for (uint32_t i = 0; i < n; i++) st->s.res[i].dist = rerank_floor(st, &skip, &st->s.res[i]);
     }
     /* The copies to re-score are cold: each is fetched SHOAL__RERANK_AHEAD
@@ -2049,8 +2054,7 @@ static int hnsw_candidates(shoal_index *index, const float *q, uint32_t k,
     /* Closest code first (the first k are the likeliest to stay), with the
      * floors hnsw_search computes (see rerank_floor). */
     if (!sorted) qsort(st->s.res, n, sizeof *st->s.res, cmp_items);
-    rerank_bound skip = {index->params.metric, sq8_slack(index, st, st->qcodes, q),
-                         fabs((double)p.oc), ((double)st->dim + 16.0) * 0x1p-24};
+    rerank_bound skip = query_bound(index, st, q, &p);
     for (uint32_t i = 0; i < n && i < cap; i++) {
         const hnsw_item *c = &st->s.res[i];
         out[i] = (shoal_candidate){c->label, c->dist, st->rows_at + c->label * row,

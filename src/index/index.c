@@ -892,6 +892,15 @@ int shoal_index_get(shoal_index *index, const char *id, uint32_t id_len, float *
 
 /* --------------------------------------------------------------- search */
 
+/* The candidate-list sizes a search is given: none below k. */
+static int check_depths(shoal_index *index, const shoal_search_params *params, uint32_t k) {
+    if (params && params->ef && params->ef < k)
+        return shoal__fail(index, SHOAL_EPARAM, "ef = %u is below k = %u", params->ef, k);
+    if (params && params->rerank && params->rerank < k)
+        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u is below k = %u", params->rerank, k);
+    return SHOAL_OK;
+}
+
 int shoal_index_search(shoal_index *index, const float *query, uint32_t query_dim, uint32_t k,
                        const shoal_search_params *params, uint32_t *labels,
                        float *distances) {
@@ -903,10 +912,7 @@ int shoal_index_search(shoal_index *index, const float *query, uint32_t query_di
         return shoal__fail(index, SHOAL_EPARAM, "k = %u; it must be 1..%u", k, SHOAL_K_MAX);
     if (!query || !labels || !distances)
         return shoal__fail(index, SHOAL_EPARAM, "query or result arrays are NULL");
-    if (params && params->ef && params->ef < k)
-        return shoal__fail(index, SHOAL_EPARAM, "ef = %u is below k = %u", params->ef, k);
-    if (params && params->rerank && params->rerank < k)
-        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u is below k = %u", params->rerank, k);
+    if ((rc = check_depths(index, params, k))) return rc;
     if ((rc = check_vector(index, query, "query", 0))) return rc;
 
     uint32_t dim = index->params.dim;
@@ -961,10 +967,7 @@ int shoal_index_search_candidates(shoal_index *index, const float *query, uint32
     int rc = check_query(index, "search_candidates", query, query_dim, k);
     if (rc) return rc;
     if (cap && !out) return shoal__fail(index, SHOAL_EPARAM, "out is NULL");
-    if (params && params->ef && params->ef < k)
-        return shoal__fail(index, SHOAL_EPARAM, "ef = %u is below k = %u", params->ef, k);
-    if (params && params->rerank && params->rerank < k)
-        return shoal__fail(index, SHOAL_EPARAM, "rerank = %u is below k = %u", params->rerank, k);
+    if ((rc = check_depths(index, params, k))) return rc;
     if (!index->live) return 0;
     float *q = shoal__alloc(&index->mem, index->params.dim * sizeof *q);
     if (!q) return shoal__fail(index, SHOAL_ENOMEM, "out of memory for the query");
