@@ -672,6 +672,75 @@ static void test_sq8_get(void) {
     free(data);
 }
 
+/* Data on a grid of its own (index/sq8.h) gets exact codes: integers
+ * 0..254, and multiples of 2^-7 in [-127/128, 127/128] (int8 embeddings
+ * scaled), come back from get() bit for bit, and a search scores each
+ * result on its decoded codes at the exact distance -- a flat index's for
+ * the same record.  A range of 0..255 (one step wider than the codes)
+ * clamps only its top value, to 254.  (Each range is in the records the fit
+ * sees, the first 1024.)  One value off the grid before
+ * training (0.5 among integers) gives the plain fit: get() is then only
+ * within half a step. */
+static void test_sq8_grid(void) {
+    enum { DIM = 24, N = 1400, Q = 12 };
+    float *data = malloc((size_t)N * DIM * sizeof *data);
+    for (int c = 0; c < 4; c++) {
+        test_rng r = {41u + (uint64_t)c};
+        for (size_t i = 0; i < (size_t)N * DIM; i++) {
+            uint32_t u = (uint32_t)(test_rng_next(&r) >> 33);
+            data[i] = c == 1 ? (float)((int)(u % 255) - 127) / 128.0f
+                             : (float)(u % (c == 0 ? 255u : 256u));
+        }
+        for (uint32_t j = 0; j < DIM; j++) { /* the range, in the records trained on */
+            data[j] = c == 1 ? -127.0f / 128.0f : 0.0f;
+            data[DIM + j] = c == 1 ? 127.0f / 128.0f : c == 0 ? 254.0f : 255.0f;
+        }
+        if (c == 3) data[5 * DIM + 7] = 0.5f;
+        shoal_index *h = make_hnsw(DIM, SHOAL_METRIC_L2, SHOAL_QUANTIZER_SQ8, 8, 1);
+        shoal_index *f = make_flat(DIM, SHOAL_METRIC_L2);
+        CHECK_INT(add_rows(h, data, DIM, 0, N), N);
+        CHECK_INT(add_rows(f, data, DIM, 0, N), N);
+        uint32_t off_grid = 0, wrong = 0;
+        for (uint32_t row = 0; row < N; row++) {
+            char id[16];
+            float out[DIM];
+            int len = snprintf(id, sizeof id, "r%u", row);
+            CHECK_INT(shoal_index_get(h, id, (uint32_t)len, out), SHOAL_OK);
+            for (uint32_t j = 0; j < DIM; j++) {
+                float want = data[(size_t)row * DIM + j];
+                if (c == 2 && want == 255.0f) want = 254.0f;
+                if (out[j] != want) off_grid++;
+                if (fabsf(out[j] - want) > (c == 3 ? 0.57f : 0.0f)) wrong++;
+            }
+        }
+        CHECK_INT(wrong, 0);
+        if (c < 3) CHECK_INT(off_grid, 0);
+        else CHECK(off_grid > N * DIM / 2);
+        if (c < 2) { /* exact distances, from the graph's own candidates */
+            static float all_d[N];
+            static uint32_t all_l[N];
+            for (uint32_t qi = 0; qi < Q; qi++) {
+                float q[DIM];
+                for (uint32_t j = 0; j < DIM; j++)
+                    q[j] = data[(size_t)(qi * 101) * DIM + j] + (c ? 0.25f : 3.0f);
+                shoal_search_params sp;
+                shoal_search_params_init(&sp);
+                sp.ef = 64;
+                uint32_t lab[10];
+                float d[10];
+                CHECK_INT(shoal_index_search(h, q, DIM, 10, &sp, lab, d), 10);
+                CHECK_INT(shoal_index_search(f, q, DIM, N, NULL, all_l, all_d), N);
+                for (int i = 0; i < 10; i++)
+                    for (uint32_t a = 0; a < N; a++)
+                        if (all_l[a] == lab[i]) CHECK(all_d[a] == d[i]);
+            }
+        }
+        shoal_index_free(h);
+        shoal_index_free(f);
+    }
+    free(data);
+}
+
 /* ------------------------------------------------------------ mutations */
 
 /* Inserts, upserts and deletes at random, checking the graph after every
@@ -1192,6 +1261,7 @@ void suite_hnsw(void) {
         {"recall_sq8", test_recall_sq8},
         {"sq8_memory", test_sq8_memory},
         {"sq8_get", test_sq8_get},
+        {"sq8_grid", test_sq8_grid},
         {"sq8_rerank_copies", test_sq8_rerank_copies},
         {"sq8_rerank_skips", test_sq8_rerank_skips},
         {"sq8_reach", test_sq8_reach},

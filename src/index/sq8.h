@@ -25,10 +25,16 @@ typedef const float *(*shoal__sq8_row_fn)(const void *ctx, uint32_t i);
 #define SHOAL__SQ8_REACH_MAX 0x1p125
 
 /*
- * Sets center[dim] (each dimension's midpoint) and *scale (the widest range
- * times the headroom, over 2 * 127 steps) from rows 0..n-1 (dimension by
- * dimension, min and max in double; no allocation).  An empty or constant
- * set gives scale 1.  Returns the reach: sum_j (|center[j]| + 127 scale)^2,
+ * Sets center[dim] and *scale from rows 0..n-1 (dimension by dimension, min
+ * and max in double; no allocation).  Data on a grid of its own -- every
+ * value a multiple of one power of two s, the widest range at most 255 s:
+ * 8-bit pixels, uint8 or int8 embeddings, anything stored in 8 bits and
+ * scaled by a power of two -- gets scale s and each centre on the grid (the
+ * multiple of s at or below its midpoint), so its codes are exact: every
+ * value within 127 s of its centre decodes to itself (a range of exactly
+ * 255 s clamps its top value one step).  Other data gets each dimension's
+ * midpoint and the widest range times the headroom, over 2 * 127 steps.
+ * An empty or constant set gives scale 1.  Returns the reach: sum_j (|center[j]| + 127 scale)^2,
  * in double, a bound on the squared length of every code point.  A caller
  * must refuse a fit whose reach is not below SHOAL__SQ8_REACH_MAX: below it
  * every quantity the codes lead to is finite in float32, as it is for the
