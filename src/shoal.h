@@ -734,11 +734,13 @@ SHOAL_API int shoal_index_list_rows_range(const shoal_index *index, uint32_t lis
  *      k) in the order an in-memory rerank takes them, or every match of a
  *      filter selective enough to be scored exactly.
  *      Each candidate's floor lies below the distance phase 2 will give
- *      it (HNSW, from its codes; -inf where nothing is known, as for IVF):
+ *      it (HNSW: the bound an in-memory rerank skips rows by, from the
+ *      segment's hnsw slack section -- or, in a segment written before it,
+ *      a looser one from the codes; -inf where nothing is known, as for IVF):
  *      a host may read the rows of the first k candidates, rerank them,
  *      and then leave out any later candidate whose floor exceeds the k-th
  *      distance that gave -- it could not enter the k best -- and rerank
- *      all the rows it read.  (On Fashion-MNIST that reads ~15 rows of 32.)
+ *      all the rows it read.  (On Fashion-MNIST that reads ~11 rows of 32.)
  *   2. The host reads those rows from wherever the segment is (a file, an
  *      HTTP range, a Blob), in any way it likes.
  *   3. shoal_index_rerank_rows with the same query, the candidates' labels

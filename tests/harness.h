@@ -210,4 +210,27 @@ static inline int test_reload_size(shoal_index *index) {
     return rc;
 }
 
+/* Recomputes the CRCs a segment's header and table carry: of section i's
+ * stored bytes (if i < count), of the table, of the header. */
+static inline void test_fix_crcs(uint8_t *seg, size_t size, uint32_t section) {
+    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
+                     (uint32_t)seg[43] << 24;
+    if (section < count) {
+        uint8_t *e = seg + 64 + 48 * (size_t)section;
+        uint64_t off = 0, stored = 0;
+        for (int b = 7; b >= 0; b--) {
+            off = off << 8 | e[16 + b];
+            stored = stored << 8 | e[24 + b];
+        }
+        if (off <= size && stored <= size - off) {
+            uint32_t crc = shoal_crc32c(0, seg + off, (size_t)stored);
+            for (int b = 0; b < 4; b++) e[12 + b] = (uint8_t)(crc >> (8 * b));
+        }
+    }
+    uint32_t table = shoal_crc32c(0, seg + 64, 48 * (size_t)count);
+    for (int b = 0; b < 4; b++) seg[48 + b] = (uint8_t)(table >> (8 * b));
+    uint32_t head = shoal_crc32c(0, seg, 60);
+    for (int b = 0; b < 4; b++) seg[60 + b] = (uint8_t)(head >> (8 * b));
+}
+
 #endif

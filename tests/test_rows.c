@@ -376,6 +376,78 @@ static const rows_case HNSW_CASES[] = {
     {"hnsw sq8 cosine", SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_SQ8, 0, 0, 20, 1},
 };
 
+/* The table entry number of the section of this kind in seg, or -1. */
+static int section_number(const uint8_t *seg, uint32_t kind) {
+    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
+                     (uint32_t)seg[43] << 24;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *e = seg + 64 + 48 * (size_t)i;
+        if (((uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24) ==
+            kind)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* The rows two_phase reads over the queries of seg opened with its rows
+ * external; its answers must be the resident index's. */
+static uint64_t rows_read_external(const uint8_t *seg, size_t size, shoal_index *resident,
+                                   const float *data) {
+    shoal_load_params lp = external_params();
+    shoal_index *x;
+    if (!CHECK_INT(shoal_index_load(seg, size, &lp, &x), SHOAL_OK)) return 0;
+    uint64_t read = 0;
+    for (uint32_t qi = 0; qi < QUERIES; qi++) {
+        const float *q = data + (size_t)(qi * 89 % N) * DIM;
+        uint32_t la[10], lb[10];
+        float da[10], db[10];
+        CHECK_INT(shoal_index_search(resident, q, DIM, 10, NULL, la, da), 10);
+        CHECK_INT(two_phase(x, seg, q, 10, NULL, lb, db, &read, NULL), 10);
+        for (int i = 0; i < 10; i++) CHECK(la[i] == lb[i] && da[i] == db[i]);
+    }
+    shoal_index_free(x);
+    return read;
+}
+
+/* The hnsw slack section (optional, 0x80000014): each record's rerank
+ * bound against its copy.  Opened with its rows external, an index takes
+ * them instead of bounding from the codes: the same answers from fewer
+ * rows than the same segment with the section hidden (its kind renamed to
+ * an optional kind no reader knows -- a segment from before the section),
+ * which still loads and answers the same.  A NaN or negative bound is
+ * corrupt for a reader that uses it; a whole load, which computes the
+ * bounds from the rows, only verifies the section's CRC. */
+static void hnsw_slack_section(const uint8_t *seg, size_t size, shoal_index *resident,
+                               const float *data) {
+    int sec = section_number(seg, 0x80000014u);
+    if (!CHECK(sec > 0)) return;
+    uint8_t *copy = malloc(size);
+    memcpy(copy, seg, size);
+    uint64_t with = rows_read_external(seg, size, resident, data);
+    copy[64 + 48 * (size_t)sec] = 0x77; /* kind 0x80000077 */
+    test_fix_crcs(copy, size, (uint32_t)sec);
+    uint64_t without = rows_read_external(copy, size, resident, data);
+    CHECK(with > 0 && with < without);
+    printf("    hnsw slack: %llu rows read with the section, %llu without\n",
+           (unsigned long long)with, (unsigned long long)without);
+
+    const uint8_t *e = seg + 64 + 48 * (size_t)sec;
+    uint64_t off = 0;
+    for (int b = 7; b >= 0; b--) off = off << 8 | e[16 + b];
+    static const float bad[] = {NAN, -1.0f, INFINITY};
+    for (int i = 0; i < 3; i++) {
+        memcpy(copy, seg, size);
+        memcpy(copy + off + 8 * 17 + 4 * (i == 2), &bad[i], 4); /* label 17's err or rr */
+        test_fix_crcs(copy, size, (uint32_t)sec);
+        shoal_load_params lp = external_params();
+        shoal_index *x;
+        CHECK_INT(shoal_index_load(copy, size, &lp, &x), SHOAL_ECORRUPT);
+        CHECK_INT(shoal_index_load(copy, size, NULL, &x), SHOAL_OK);
+        shoal_index_free(x);
+    }
+    free(copy);
+}
+
 static void test_hnsw_external(void) {
     for (size_t ci = 0; ci < sizeof HNSW_CASES / sizeof HNSW_CASES[0]; ci++) {
         const rows_case *c = &HNSW_CASES[ci];
@@ -478,6 +550,8 @@ static void test_hnsw_external(void) {
         CHECK_INT(shoal_index_search_candidates(ext, data, DIM, 10, &fp, few, 3), N / 7 + 1);
         shoal_filter_free(g3);
         shoal_filter_free(not3);
+
+        hnsw_slack_section(seg, size, resident, data);
 
         /* Read-only, and honest about it. */
         test_ids one;

@@ -457,28 +457,6 @@ static void test_out_of_memory(void) {
     }
 }
 
-/* Recomputes the CRCs a segment's header and table carry: of section i's
- * stored bytes (if i < count), of the table, of the header. */
-static void fix_crcs(uint8_t *seg, size_t size, uint32_t section) {
-    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
-                     (uint32_t)seg[43] << 24;
-    if (section < count) {
-        uint8_t *e = seg + 64 + 48 * (size_t)section;
-        uint64_t off = 0, stored = 0;
-        for (int b = 7; b >= 0; b--) {
-            off = off << 8 | e[16 + b];
-            stored = stored << 8 | e[24 + b];
-        }
-        if (off <= size && stored <= size - off) {
-            uint32_t crc = shoal_crc32c(0, seg + off, (size_t)stored);
-            for (int b = 0; b < 4; b++) e[12 + b] = (uint8_t)(crc >> (8 * b));
-        }
-    }
-    uint32_t table = shoal_crc32c(0, seg + 64, 48 * (size_t)count);
-    for (int b = 0; b < 4; b++) seg[48 + b] = (uint8_t)(table >> (8 * b));
-    uint32_t head = shoal_crc32c(0, seg, 60);
-    for (int b = 0; b < 4; b++) seg[60 + b] = (uint8_t)(head >> (8 * b));
-}
 
 /* A segment that loads after damage must be a working index: it passes
  * check, searches return at most k distinct live labels in ascending
@@ -550,12 +528,12 @@ static void test_corruption_past_checksums(void) {
                     stored = stored << 8 | e[24 + b];
                 }
                 size_t stride = stored > 160 ? (size_t)(stored - 32) / 100 + 1 : 1;
-                size_t head = 64 + 48 * (size_t)count; /* what fix_crcs rewrites */
+                size_t head = 64 + 48 * (size_t)count; /* what test_fix_crcs rewrites */
                 for (uint64_t i = 0; i < stored && bad < 5; i += i < 16 || i + 16 >= stored ? 1 : stride) {
                     size_t at = (size_t)(off + i);
                     memcpy(copy, s.data, head);
                     copy[at] = s.data[at] ^ (uint8_t)(1u << (at % 8));
-                    fix_crcs(copy, s.size, sec);
+                    test_fix_crcs(copy, s.size, sec);
                     n_flips++;
                     shoal_index *x = NULL;
                     int view = (int)(n_flips & 1);
@@ -635,7 +613,7 @@ static void test_sq8_reach(void) {
             float sq = tries[t] * tries[t];
             memcpy(s.data + at, &tries[t], sizeof(float));
             if (k == 0) memcpy(s.data + at + 4, &sq, sizeof sq); /* scale^2 must match */
-            fix_crcs(s.data, s.size, sec);
+            test_fix_crcs(s.data, s.size, sec);
             for (int view = 0; view < 2; view++) {
                 shoal_index *x = NULL;
                 shoal_load_params lp;

@@ -2342,6 +2342,18 @@ static int hnsw_save(const shoal_index *index, shoal__seg_writer *w) {
             shoal__put_u32s(p + 16, st->center, st->dim);
         }
         shoal__seg_end(w);
+        if (st->trained && st->copies) {
+            /* Each record's rerank bound against its copy, for a reader
+             * that leaves the copies in the segment (see load_slack). */
+            p = shoal__seg_begin(w, (uint32_t)SHOAL__SEC_HNSW_SLACK, 0, 8ull * bound);
+            if (!p) return SHOAL_ENOMEM;
+            for (uint32_t label = 0; label < bound; label++)
+                if (in_graph(st, label)) {
+                    shoal__put_f32(p + 8 * (size_t)label, st->slack[label].err);
+                    shoal__put_f32(p + 8 * (size_t)label + 4, st->slack[label].rr);
+                }
+            shoal__seg_end(w);
+        }
         if (!st->trained || st->copies) {
             size_t row = (size_t)st->dim * 4;
             p = shoal__seg_begin(w, SHOAL__SEC_VECTORS, 0, (uint64_t)bound * row);
@@ -2417,6 +2429,39 @@ static int locate_rows(shoal_index *index, shoal__seg_reader *r, hnsw_state *st)
                            "a segment saved with zstd level 0");
     if (raw && (rc = check_rows(index, st, raw))) return rc;
     st->rows_at = sec.offset;
+    return SHOAL_OK;
+}
+
+/* The hnsw slack section (optional; written with rerank copies): each
+ * record's err and rr against its copy, as sq8_slack computed them when the
+ * copy was stored.  A reader holding the copies computes them again (the
+ * same bits) and only consumes the section; one that leaves the copies in
+ * the segment takes them, so its candidates' floors are the in-memory skip
+ * bound instead of the looser one from the codes alone (sq8_slack_unread),
+ * and a host reads the rows the in-memory rerank reads.  Values must be
+ * finite and non-negative, zero for dead labels; like the codes, they are
+ * trusted to come from the rows (see sq8_slack_unread on hostile
+ * segments).  A segment without it (written before it existed) gets the
+ * bound from the codes. */
+static int load_slack(shoal_index *index, shoal__seg_reader *r, hnsw_state *st, int *stored) {
+    uint32_t bound = index->label_bound;
+    const uint8_t *raw;
+    int borrow;
+    int rc = shoal__seg_maybe(r, (uint32_t)SHOAL__SEC_HNSW_SLACK, 0, 8ull * bound, &raw, &borrow);
+    if (rc <= 0 || !index->rows_external) return rc < 0 ? rc : SHOAL_OK;
+    if (bound && !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
+        return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
+    for (uint32_t label = 0; label < bound; label++) {
+        float err = shoal__get_f32(raw + 8 * (size_t)label);
+        float rr = shoal__get_f32(raw + 8 * (size_t)label + 4);
+        int live = in_graph(st, label);
+        if (live ? !(err >= 0.0f && err < INFINITY && rr >= 0.0f && rr < INFINITY)
+                 : (err != 0.0f || rr != 0.0f))
+            return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad slack for label %u", label);
+        st->slack[label].err = err;
+        st->slack[label].rr = rr;
+    }
+    *stored = 1;
     return SHOAL_OK;
 }
 
@@ -2579,6 +2624,8 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
                 rc = shoal__fail(index, SHOAL_ECORRUPT,
                                  "hnsw: sq8 parameters reach past float32 (no index writes them)");
         }
+        int stored_slack = 0;
+        if (!rc && st->trained && st->copies) rc = load_slack(index, r, st, &stored_slack);
         if (!rc && index->rows_external) {
             rc = locate_rows(index, r, st);
         } else if (!rc && (!st->trained || st->copies)) {
@@ -2609,10 +2656,16 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
         /* The rerank bounds, from the rows just checked (a pass over them
          * like the check's; views too: the array is the index's own), or
          * without the rows from the codes alone. */
-        if (!rc && bound && !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
+        if (!rc && bound && !st->slack &&
+            !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
             rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
-        for (uint32_t label = 0; !rc && st->trained && label < bound; label++)
-            if (in_graph(st, label)) sq8_set_slack(index, st, label);
+        for (uint32_t label = 0; !rc && st->trained && label < bound; label++) {
+            if (!in_graph(st, label)) continue;
+            if (stored_slack) /* err and rr from the segment, xx from the codes */
+                st->slack[label].xx = sq8_slack(index, st, codes_of(st, label), NULL).xx;
+            else
+                sq8_set_slack(index, st, label);
+        }
         if (rc) goto done;
     }
     st->entry = entry;

@@ -23,6 +23,7 @@ const char *shoal__section_name(uint32_t kind) {
     case SHOAL__SEC_HNSW_BASE: return "hnsw level 0";
     case SHOAL__SEC_HNSW_UPPER: return "hnsw upper levels";
     case SHOAL__SEC_HNSW_SQ8: return "hnsw sq8";
+    case (uint32_t)SHOAL__SEC_HNSW_SLACK: return "hnsw slack";
     case SHOAL__SEC_IVF_CENTROIDS: return "ivf centroids";
     case SHOAL__SEC_IVF_SQ8: return "ivf sq8";
     case SHOAL__SEC_IVF_CODEBOOKS: return "ivf codebooks";

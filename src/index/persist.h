@@ -30,7 +30,10 @@ enum {
     /* Optional (format 1.1): a 1.0 reader skips them and loads the records
      * without their metadata or times. */
     SHOAL__SEC_METADATA = (int)0x80000004u,
-    SHOAL__SEC_TIMES = (int)0x80000005u
+    SHOAL__SEC_TIMES = (int)0x80000005u,
+    /* Optional: an HNSW SQ8 segment's per-record rerank bounds, with its
+     * copies (a reader that leaves the copies in the segment uses them). */
+    SHOAL__SEC_HNSW_SLACK = (int)0x80000014u
 };
 
 #define SHOAL__CONFIG_SIZE 128u
