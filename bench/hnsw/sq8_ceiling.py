@@ -4,11 +4,14 @@
 Issue 15 asked whether a scale per dimension (instead of SQ8's one scale
 shared by all dimensions, src/index/sq8.c) would lift SQ8's recall ceiling.
 This answers it for the benchmark's data without touching the format: it
-quantizes the base like shoal__sq8_fit / shoal__sq8_encode (a centre per
-dimension, codes -127..127, 1.125 headroom), once with the shared scale and
-once with a scale per dimension, and measures recall@10 of an exact top-10
-on the codes -- with the query quantized too (what HNSW SQ8 traverses) and
-with the float query against the decoded rows. A graph search on the codes
+quantizes the base like shoal__sq8_encode (a centre per dimension, codes
+-127..127) with the fits shoal__sq8_fit chooses between -- one shared
+scale from the widest range with 1.125 headroom, or the data's own grid
+when its values are multiples of a power of two spanning at most 255 steps
+(Fashion-MNIST's integer pixels) -- and with a scale per dimension, and
+measures recall@10 of an exact top-10 on the codes -- with the query
+quantized too (what HNSW SQ8 traverses) and with the float query against
+the decoded rows. A graph search on the codes
 cannot beat these figures; only rerank copies (float32) can.
 
     /usr/bin/python3 bench/hnsw/sq8_ceiling.py [--data bench/data] [--queries 2000]
@@ -38,6 +41,21 @@ def topk_recall(queries, base, truth, k=10, chunk=250):
     return hits / (len(queries) * k)
 
 
+def grid_step(base):
+    """shoal__sq8_fit's grid: the coarsest power of two every value is a
+    multiple of, if the widest range spans at most 255 of its steps; else
+    None.  (The fit sees the first 1,024 records; here, all of them.)"""
+    nonzero = np.abs(base[base != 0])
+    if nonzero.size == 0:
+        return None
+    _, exponents = np.frexp(nonzero)  # value = m * 2^e, 0.5 <= m < 1
+    step = 2.0 ** (exponents.min() - 60)
+    while np.all(np.mod(base, step * 2) == 0) and step < 2.0 ** 127:
+        step *= 2
+    widest = (base.max(0) - base.min(0)).max()
+    return step if widest <= 255 * step else None
+
+
 def main(argv):
     opts = {'data': 'bench/data', 'queries': 2000}
     for key, value in zip(argv[::2], argv[1::2]):
@@ -53,12 +71,21 @@ def main(argv):
     per_dim = np.where(hi > lo, (hi - lo) * HEADROOM / (2 * CODE_MAX), 1.0)
     print(f'{len(base)} x {base.shape[1]}, {nq} queries; recall@10 of exact search on the codes')
     print(f'exact float32: {topk_recall(queries, base, truth):.4f}')
-    for name, scale in (('one scale (Shoal today)', shared), ('a scale per dimension', per_dim)):
+    fits = [('one scale, widened min/max', center, shared),
+            ('a scale per dimension', center, per_dim)]
+    step = grid_step(base)
+    if step:
+        grid_center = step * np.floor(0.5 * (lo + hi) / step)
+        fits.append((f'the data\'s own grid, step {step:g} (Shoal)', grid_center,
+                     np.full(base.shape[1], step)))
+    else:
+        print('no grid of its own: Shoal uses the widened min/max fit')
+    for name, c, scale in fits:
         scale = scale.astype(np.float32).astype(np.float64)
-        codes = np.clip(np.rint((base - center) / scale), -CODE_MAX, CODE_MAX)
-        qcodes = np.clip(np.rint((queries - center) / scale), -CODE_MAX, CODE_MAX)
+        codes = np.clip(np.rint((base - c) / scale), -CODE_MAX, CODE_MAX)
+        qcodes = np.clip(np.rint((queries - c) / scale), -CODE_MAX, CODE_MAX)
         sym = topk_recall(qcodes * scale, codes * scale, truth)
-        asym = topk_recall(queries, center + codes * scale, truth)
+        asym = topk_recall(queries, c + codes * scale, truth)
         print(f'{name}: int8 query {sym:.4f}, float query {asym:.4f}')
 
 

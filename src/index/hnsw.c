@@ -148,9 +148,9 @@
  *   sample missed, gives the shared scale (range / 254) -- unless the
  *   values lie on a grid of their own that fits the codes (8-bit pixels,
  *   int8 embeddings: sq8.h), whose step becomes the scale and whose codes
- *   are then exact (Fashion-MNIST: SQ8's recall ceiling 0.9964 -> 0.9983,
- *   docs/BENCHMARKS.md).  The kept float32
- *   vectors are then encoded and freed.  A fit whose reach says its codes
+ *   are then exact (Fashion-MNIST: the recall ceiling of exact search on
+ *   the codes rises from 0.9964 to 0.9986, docs/BENCHMARKS.md).  The kept
+ *   float32 vectors are then encoded and freed.  A fit whose reach says its codes
  *   could overflow float32 (sq8.h; vectors ~1e18 and up) is refused: the
  *   index stays as before training, searching in float32, and fits again
  *   whenever its size reaches a power of two -- a rule of the size alone,
@@ -516,7 +516,8 @@ static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8
 }
 
 /* The slack of a stored node whose row the index does not hold (external
- * rerank rows), bounded from its codes alone.  A code c with |c| < 127 was
+ * rerank rows) in a segment without an hnsw slack section (load_slack
+ * takes the row's own from one), bounded from its codes alone.  A code c with |c| < 127 was
  * not clamped: c = floor(fl(x + 0.5)) with x = fl(fl(v - center) / scale)
  * within 2^-16 of (v - center) / scale (two roundings of a value below 128)
  * and the add's rounding within 2^-17, so |v - x~| <= scale (0.5 + 2^-15)
