@@ -15,7 +15,9 @@
  * which candidates are re-scored, and the copies' segment bytes, must match.
  * Then HNSW f32 with batched inserts (hnsw.build_batch HNSW_BATCH), whose
  * neighbour searches run on two threads natively and on one in WASI and
- * wasm: the graph, and so every result and CID, must still match.
+ * wasm: the graph, and so every result and CID, must still match.  Then
+ * HNSW SQ8 with copies again, on data with a grid of its own (GRID): the
+ * exact codes of that fit must match too.
  * Last, each index is saved as a segment, uncompressed and with zstd level
  * 3, and the segments' CIDs printed as "cid <config> <level> <cid>": the
  * bytes, and so the CIDs, must be identical from every build.
@@ -39,8 +41,11 @@ enum { IVF_NLIST = 16, IVF_NPROBE = 4, IVF_PQ_M = 37, IVF_RERANK = 20 };
 enum { HNSW_RERANK = 20 };
 enum { HNSW_BATCH = 64 };
 /* Configurations, in output order: flat, hnsw, ivf flat lists, ivf pq4 + rerank,
- * hnsw sq8, ivf sq8 + rerank, ivf pq8, hnsw sq8 + rerank copies, hnsw batched. */
-enum { CONFIGS = 9 };
+ * hnsw sq8, ivf sq8 + rerank, ivf pq8, hnsw sq8 + rerank copies, hnsw batched,
+ * and hnsw sq8 + rerank copies on data rounded down to multiples of 2^-7 (GRID:
+ * the fit takes the data's own grid, index/sq8.h; 256 values, so the top one
+ * is clamped). */
+enum { CONFIGS = 10, GRID = 9 };
 enum { COLL_FLUSH = 400, COLL_MERGE = 3, COLL_BATCH = 500 };
 
 static void collection_fail(const char *what, int rc, shoal_collection *c) {
@@ -109,6 +114,12 @@ static void collections(const float *data, int metric) {
     shoal_collection_free(c);
 }
 
+/* Rounds each value down to a multiple of 2^-7 (exact in float and double;
+ * tests/js/xbuild.test.mjs does the same). */
+static void on_grid(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = floorf(v[i] * 128.0f) / 128.0f;
+}
+
 static void fail(const char *what, int rc, shoal_index *index) {
     fprintf(stderr, "xbuild: %s: %s (%s)\n", what, shoal_strerror(rc),
             index ? shoal_index_errmsg(index) : "");
@@ -123,13 +134,15 @@ int main(void) {
         test_fill(&rng, data, (size_t)N * DIM);
         /* Every tenth row repeats the one before: exact ties to break. */
         for (int i = 9; i < N; i += 10) memcpy(data + i * DIM, data + (i - 1) * DIM, DIM * 4);
+        if (kind == GRID) on_grid(data, (size_t)N * DIM);
 
         shoal_params p;
         shoal_params_init(&p);
         p.dim = DIM;
         p.metric = (shoal_metric)metric;
         p.kind = kind == 0 ? SHOAL_KIND_FLAT
-                 : kind == 1 || kind == 4 || kind == 7 || kind == 8 ? SHOAL_KIND_HNSW
+                 : kind == 1 || kind == 4 || kind == 7 || kind == 8 || kind == GRID
+                     ? SHOAL_KIND_HNSW
                                           : SHOAL_KIND_IVF;
         p.seed = HNSW_SEED;
         p.hnsw.M = HNSW_M;
@@ -150,7 +163,8 @@ int main(void) {
         if (kind == 6) p.ivf.train_iters = 4;
         if (kind == 4 || kind == 5 || kind == 7) p.quantizer = SHOAL_QUANTIZER_SQ8;
         if (kind == 5) p.rerank = IVF_RERANK;
-        if (kind == 7) p.rerank = HNSW_RERANK;
+        if (kind == 7 || kind == GRID) p.rerank = HNSW_RERANK;
+        if (kind == GRID) p.quantizer = SHOAL_QUANTIZER_SQ8;
         if (kind == 8) p.hnsw.build_batch = HNSW_BATCH;
         shoal_index *index;
         int rc = shoal_index_new(&p, &index);
@@ -171,6 +185,7 @@ int main(void) {
                 fail("delete", -1, index);
         }
         test_fill(&rng, fresh, (size_t)(DELETE_BELOW / (2 * DELETE_STEP)) * DIM);
+        if (kind == GRID) on_grid(fresh, (size_t)(DELETE_BELOW / (2 * DELETE_STEP)) * DIM);
         for (int i = 0, j = 0; i < DELETE_BELOW; i += 2 * DELETE_STEP, j++) {
             uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
             if ((rc = shoal_index_add(index, 1, ids.bytes + ids.offsets[i], o, fresh + j * DIM,

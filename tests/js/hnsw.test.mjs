@@ -68,6 +68,48 @@ test('hnsw sq8 quantizer: smaller, still accurate', async () => {
   }
 });
 
+// Data stored in 8 bits (uint8 values; the range 0..254 in the first rows the
+// fit sees) gets the data's own grid: its codes are exact, so get() returns
+// the vectors given and distances are the flat index's -- without copies.
+// Off the grid (one value 0.5 among them) SQ8 is only approximate.
+for (const simd of [true, false]) {
+  test(`hnsw sq8 (${simd ? 'simd' : 'baseline'}): uint8 data is coded exactly`, async () => {
+    const dim = 16, n = 1200;
+    for (const offGrid of [false, true]) {
+      const bytes = new Float32Array(n * dim);
+      let x = 7;
+      for (let i = 0; i < bytes.length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; bytes[i] = (x >>> 8) % 255; }
+      bytes.fill(0, 0, dim);
+      bytes.fill(254, dim, 2 * dim);
+      if (offGrid) bytes[3 * dim + 5] = 0.5;
+      const names = idsFor(n);
+      const sq8 = await Index.create({ dim, kind: 'hnsw', quantizer: 'sq8', seed: 5, simd });
+      const flat = await Index.create({ dim, kind: 'flat', simd });
+      try {
+        sq8.add(names, bytes);
+        flat.add(names, bytes);
+        let differ = 0;
+        for (let i = 0; i < n; i++) {
+          const got = sq8.get(names[i]).vector;
+          for (let j = 0; j < dim; j++) if (got[j] !== bytes[i * dim + j]) differ++;
+        }
+        if (!offGrid) {
+          assert.equal(differ, 0);
+          const q = bytes.slice(100 * dim, 101 * dim).map((v) => v + 3);
+          const a = sq8.search(q, K, { ef: 64 }), all = flat.search(q, n);
+          const exact = new Map(all.ids.map((id, r) => [id, all.distances[r]]));
+          a.ids.forEach((id, r) => assert.equal(a.distances[r], exact.get(id), id));
+        } else {
+          assert.ok(differ > n * dim / 2, `${differ} values differ`);
+        }
+      } finally {
+        sq8.free();
+        flat.free();
+      }
+    }
+  });
+}
+
 // SQ8 with rerank copies: the graph is walked on the int8 codes and the best
 // candidates re-scored against float32 copies, so results carry the exact
 // distances (the flat index's, bit for bit) and get() the vector given.  The
