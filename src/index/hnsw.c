@@ -170,7 +170,8 @@
  *   The first term follows from the traversal's distance, the second is
  *   computed once per query, the third once per record (st->slack,
  *   resident: 12 bytes a record, set where the codes are written and at
- *   load).  For l2 that is the bound; for ip and cosine it bounds the dot
+ *   load; saved with the copies, so an index that leaves them in the
+ *   segment has the same bound, load_slack).  For l2 that is the bound; for ip and cosine it bounds the dot
  *   product through q.r = (|q|^2 + |r|^2 - |q - r|^2) / 2, the norms kept
  *   in the slack too.  Candidates are reranked closest code first, and
  *   once k are kept, one whose bound, lowered past every rounding of the
