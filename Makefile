@@ -32,7 +32,7 @@ CORE_DIRS := core kernels index filter codec collection
 CORE_SRC := $(foreach d,$(CORE_DIRS),$(sort $(wildcard src/$(d)/*.c)))
 CORE_HDR := $(wildcard src/*.h) $(foreach d,$(CORE_DIRS),$(wildcard src/$(d)/*.h))
 TEST_SRC := tests/harness.c $(wildcard tests/test_*.c)
-TEST_HDR := tests/harness.h
+TEST_HDR := tests/harness.h tests/golden_cases.h
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
 CFLAGS   ?= -O2 -g
@@ -380,7 +380,7 @@ fuzz-seeds: $(BUILD)/fuzz_seeds
 
 # The golden segments are made once per format version and kept: later
 # versions must load them and give the results in each expected.txt.
-$(BUILD)/make_golden: tests/golden/make_golden.c $(BUILD)/libshoal.a
+$(BUILD)/make_golden: tests/golden/make_golden.c tests/golden_cases.h tests/harness.h $(BUILD)/libshoal.a
 	$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libshoal.a -lm -o $@
 
 SHOAL_FORMAT := $(shell awk '/define SHOAL_FORMAT_(MAJOR|MINOR) /{v=v (v==""?"":".") $$3} END{print v}' src/shoal.h)

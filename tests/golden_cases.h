@@ -31,18 +31,27 @@ typedef struct golden_case {
     shoal_quantizer quantizer;
     uint32_t nlist, pq_m, pq_bits, rerank;
     int records; /* metadata and times on every record (format 1.1 on) */
+    int grid;    /* vectors rounded down to multiples of 2^-7 (SQ8's grid fit) */
 } golden_case;
 
 static const golden_case GOLDEN_CASES[] = {
-    {"flat-l2", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 16, 300, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 0},
-    {"hnsw-cosine-f32", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 37, 300, 3, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 0},
-    {"hnsw-l2-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 3, SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0, 0},
-    {"ivf-flat-ip", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 16, 400, 0, SHOAL_QUANTIZER_F32, 8, 0, 0, 0, 0},
-    {"ivf-pq4-rerank-l2", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 37, 400, 3, SHOAL_QUANTIZER_PQ, 8, 37, 4, 20, 0},
+    {"flat-l2", SHOAL_KIND_FLAT, SHOAL_METRIC_L2, 16, 300, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 0, 0},
+    {"hnsw-cosine-f32", SHOAL_KIND_HNSW, SHOAL_METRIC_COSINE, 37, 300, 3, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 0, 0},
+    {"hnsw-l2-sq8", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 3, SHOAL_QUANTIZER_SQ8, 0, 0, 0, 0, 0, 0},
+    {"ivf-flat-ip", SHOAL_KIND_IVF, SHOAL_METRIC_IP, 16, 400, 0, SHOAL_QUANTIZER_F32, 8, 0, 0, 0, 0, 0},
+    {"ivf-pq4-rerank-l2", SHOAL_KIND_IVF, SHOAL_METRIC_L2, 37, 400, 3, SHOAL_QUANTIZER_PQ, 8, 37, 4, 20, 0, 0},
     /* Format 1.1: metadata and times (sections 0x80000004, 0x80000005). */
-    {"hnsw-l2-records", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 12, 400, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 1},
+    {"hnsw-l2-records", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 12, 400, 0, SHOAL_QUANTIZER_F32, 0, 0, 0, 0, 1, 0},
+    /* Added later in 1.1: SQ8 on data with a grid of its own (exact codes) and
+     * rerank copies with their bounds (the optional hnsw slack section). */
+    {"hnsw-l2-sq8-grid-rerank", SHOAL_KIND_HNSW, SHOAL_METRIC_L2, 8, 1100, 0, SHOAL_QUANTIZER_SQ8, 0, 0, 0, 20, 0, 1},
 };
 #define GOLDEN_COUNT (sizeof GOLDEN_CASES / sizeof GOLDEN_CASES[0])
+
+/* Rounds each value down to a multiple of 2^-7 (exact in float and double). */
+static inline void golden_grid(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = floorf(v[i] * 128.0f) / 128.0f;
+}
 
 /* Builds case c; NULL on failure. */
 static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
@@ -65,6 +74,7 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     test_rng rng = {4000u + number};
     float *data = malloc((size_t)c->n * c->dim * sizeof *data);
     test_fill(&rng, data, (size_t)c->n * c->dim);
+    if (c->grid) golden_grid(data, (size_t)c->n * c->dim);
     test_ids ids;
     test_ids_make(&ids, "g", 0, c->n);
     shoal_records r;
@@ -102,6 +112,7 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     for (uint32_t i = 0; ok && i < 100; i += 14) {
         uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
         test_fill(&rng, data, c->dim);
+        if (c->grid) golden_grid(data, c->dim);
         ok = shoal_index_add(index, 1, ids.bytes + ids.offsets[i], o, data, c->dim) == 1;
     }
     free(data);

@@ -21,7 +21,7 @@ const golden = (version, name) => readFileSync(`${root}tests/golden/${version}/$
 // tests/golden_cases.h: name, dim; queries use seed 5000 + case number, k 10.
 const CASES = [
   ['flat-l2', 16], ['hnsw-cosine-f32', 37], ['hnsw-l2-sq8', 8], ['ivf-flat-ip', 16],
-  ['ivf-pq4-rerank-l2', 37], ['hnsw-l2-records', 12],
+  ['ivf-pq4-rerank-l2', 37], ['hnsw-l2-records', 12], ['hnsw-l2-sq8-grid-rerank', 8],
 ];
 const QUERIES = 5, K = 10;
 
