@@ -44,20 +44,24 @@ static void range_of(uint32_t j, uint32_t n, shoal__sq8_row_fn row, const void *
 static float grid_step(uint32_t dim, uint32_t n, shoal__sq8_row_fn row, const void *ctx,
                        double widest, float *center) {
     int low = 128; /* above any float's exponent: no nonzero value seen */
+    double step = 0.0;
     for (uint32_t i = 0; i < n; i++) {
         const float *r = row(ctx, i);
         if (!r) continue;
-        for (uint32_t j = 0; j < dim; j++)
-            if (r[j] != 0.0f) {
-                int e = low_bit_exponent(r[j]);
-                if (e < low) low = e;
-            }
+        for (uint32_t j = 0; j < dim; j++) {
+            if (r[j] == 0.0f) continue;
+            int e = low_bit_exponent(r[j]);
+            if (e >= low) continue;
+            if (e < -126) return 0.0f; /* a step below normal floats */
+            low = e;
+            step = 1.0;
+            for (int k = 0; k < low; k++) step *= 2.0;
+            for (int k = 0; k > low; k--) step *= 0.5;
+            /* The step only shrinks: float data stops here, early. */
+            if (widest > step * (2.0 * SHOAL__SQ8_CODE_MAX + 1.0)) return 0.0f;
+        }
     }
-    if (low > 127 || low < -126) return 0.0f; /* all zero, or steps below normal floats */
-    double step = 1.0;
-    for (int e = 0; e < low; e++) step *= 2.0;
-    for (int e = 0; e > low; e--) step *= 0.5;
-    if (widest > step * (2.0 * SHOAL__SQ8_CODE_MAX + 1.0)) return 0.0f;
+    if (low > 127) return 0.0f; /* every value zero */
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t j = 0; j < dim; j++) {
             double lo, hi;
@@ -88,6 +92,7 @@ double shoal__sq8_fit(uint32_t dim, uint32_t n, shoal__sq8_row_fn row, const voi
     if (!(*scale > 0.0f)) *scale = 1.0f; /* widest underflowed float */
     return shoal__sq8_reach(dim, center, *scale);
 }
+
 double shoal__sq8_reach(uint32_t dim, const float *center, float scale) {
     double reach = 0.0, step = (double)scale * SHOAL__SQ8_CODE_MAX;
     for (uint32_t j = 0; j < dim; j++) {

@@ -34,11 +34,12 @@ typedef const float *(*shoal__sq8_row_fn)(const void *ctx, uint32_t i);
  * value within 127 s of its centre decodes to itself (a range of exactly
  * 255 s clamps its top value one step).  Other data gets each dimension's
  * midpoint and the widest range times the headroom, over 2 * 127 steps.
- * An empty or constant set gives scale 1.  Returns the reach: sum_j (|center[j]| + 127 scale)^2,
- * in double, a bound on the squared length of every code point.  A caller
- * must refuse a fit whose reach is not below SHOAL__SQ8_REACH_MAX: below it
- * every quantity the codes lead to is finite in float32, as it is for the
- * vectors themselves (SHOAL_LENGTH_MAX = 2^62) -- code points' squared
+ * An empty or constant set gives scale 1.  Returns the reach: sum_j
+ * (|center[j]| + 127 scale)^2, in double, a bound on the squared length of
+ * every code point.  A caller must refuse a fit whose reach is not below
+ * SHOAL__SQ8_REACH_MAX: below it every quantity the codes lead to is
+ * finite in float32, as it is for the vectors themselves
+ * (SHOAL_LENGTH_MAX = 2^62) -- code points' squared
  * lengths and the dot formula's terms (each <= 2^125), their squared
  * distances to each other (<= 2^127) and to a vector or IVF residual
  * (length <= 2^63: < 2^127.6).  Vectors within SHOAL_LENGTH_MAX get there
