@@ -150,11 +150,12 @@
  *   int8 embeddings: sq8.h), whose step becomes the scale and whose codes
  *   are then exact (Fashion-MNIST: the recall ceiling of exact search on
  *   the codes rises from 0.9964 to 0.9986, docs/BENCHMARKS.md).  The kept
- *   float32 vectors are then encoded and freed.  A fit whose reach says its codes
- *   could overflow float32 (sq8.h; vectors ~1e18 and up) is refused: the
- *   index stays as before training, searching in float32, and fits again
- *   whenever its size reaches a power of two -- a rule of the size alone,
- *   so a loaded index retries where the saved one would have.  (Failing
+ *   float32 vectors are then encoded and freed.  A fit whose reach says
+ *   its codes could overflow float32 (sq8.h; vectors ~1e18 and up) is
+ *   refused: the index stays as before training, searching in float32,
+ *   and fits again whenever its size reaches a power of two -- a rule of
+ *   the size alone, so a loaded index retries where the saved one would
+ *   have.  (Failing
  *   the insert instead would fail valid records, and a collection's log
  *   apply must not fail on content.)  Later values outside a dimension's
  *   window are clamped.  The scale is never retrained: codes cannot be
@@ -171,8 +172,8 @@
  *   computed once per query, the third once per record (st->slack,
  *   resident: 12 bytes a record, set where the codes are written and at
  *   load; saved with the copies, so an index that leaves them in the
- *   segment has the same bound, load_slack).  For l2 that is the bound; for ip and cosine it bounds the dot
- *   product through q.r = (|q|^2 + |r|^2 - |q - r|^2) / 2, the norms kept
+ *   segment has the same bound, load_slack).  For l2 that is the bound;
+ *   for ip and cosine it bounds the dot product through q.r = (|q|^2 + |r|^2 - |q - r|^2) / 2, the norms kept
  *   in the slack too.  Candidates are reranked closest code first, and
  *   once k are kept, one whose bound, lowered past every rounding of the
  *   float32 sum, still exceeds the kept k-th distance is skipped unread:
@@ -518,8 +519,8 @@ static hnsw_slack sq8_slack(const shoal_index *index, hnsw_state *st, const int8
 
 /* The slack of a stored node whose row the index does not hold (external
  * rerank rows) in a segment without an hnsw slack section (load_slack
- * takes the row's own from one), bounded from its codes alone.  A code c with |c| < 127 was
- * not clamped: c = floor(fl(x + 0.5)) with x = fl(fl(v - center) / scale)
+ * takes the row's own from one), bounded from its codes alone.  A code c
+ * with |c| < 127 was not clamped: c = floor(fl(x + 0.5)) with x = fl(fl(v - center) / scale)
  * within 2^-16 of (v - center) / scale (two roundings of a value below 128)
  * and the add's rounding within 2^-17, so |v - x~| <= scale (0.5 + 2^-15)
  * in each dimension.  A code at +-127 may have been clamped: nothing bounds
