@@ -415,8 +415,9 @@ static uint64_t rows_read_external(const uint8_t *seg, size_t size, shoal_index 
  * rows than the same segment with the section hidden (its kind renamed to
  * an optional kind no reader knows -- a segment from before the section),
  * which still loads and answers the same.  A NaN or negative bound is
- * corrupt for a reader that uses it; a whole load, which computes the
- * bounds from the rows, only verifies the section's CRC. */
+ * corrupt either way; a possible but wrong one (infinite, or halved) is
+ * corrupt for a whole load, which computes the bounds from the rows, and
+ * taken by an external one, which cannot. */
 static void hnsw_slack_section(const uint8_t *seg, size_t size, shoal_index *resident,
                                const float *data) {
     int sec = section_number(seg, 0x80000014u);
@@ -434,16 +435,28 @@ static void hnsw_slack_section(const uint8_t *seg, size_t size, shoal_index *res
     const uint8_t *e = seg + 64 + 48 * (size_t)sec;
     uint64_t off = 0;
     for (int b = 7; b >= 0; b--) off = off << 8 | e[16 + b];
-    static const float bad[] = {NAN, -1.0f, INFINITY};
-    for (int i = 0; i < 3; i++) {
+    static const float bad[] = {NAN, -1.0f, INFINITY, 0.0f};
+    for (int i = 0; i < 4; i++) {
         memcpy(copy, seg, size);
-        memcpy(copy + off + 8 * 17 + 4 * (i == 2), &bad[i], 4); /* label 17's err or rr */
+        uint8_t *at = copy + off + 8 * 17 + 4 * (i == 2); /* label 17's err or rr */
+        float v = bad[i];
+        if (i == 3) { /* halved */
+            memcpy(&v, at, 4);
+            v *= 0.5f;
+        }
+        memcpy(at, &v, 4);
         test_fix_crcs(copy, size, (uint32_t)sec);
         shoal_load_params lp = external_params();
         shoal_index *x;
-        CHECK_INT(shoal_index_load(copy, size, &lp, &x), SHOAL_ECORRUPT);
-        CHECK_INT(shoal_index_load(copy, size, NULL, &x), SHOAL_OK);
+        CHECK_INT(shoal_index_load(copy, size, &lp, &x), i >= 2 ? SHOAL_OK : SHOAL_ECORRUPT);
         shoal_index_free(x);
+        char msg[200] = "";
+        shoal_load_params whole;
+        shoal_load_params_init(&whole);
+        whole.errmsg = msg;
+        whole.errmsg_size = sizeof msg;
+        CHECK_INT(shoal_index_load(copy, size, &whole, &x), SHOAL_ECORRUPT);
+        CHECK(strstr(msg, i >= 2 ? "disagrees with the row of label 17" : "bad slack") != NULL);
     }
     free(copy);
 }

@@ -2437,29 +2437,31 @@ static int locate_rows(shoal_index *index, shoal__seg_reader *r, hnsw_state *st)
 
 /* The hnsw slack section (optional; written with rerank copies): each
  * record's err and rr against its copy, as sq8_slack computed them when the
- * copy was stored.  A reader holding the copies computes them again (the
- * same bits) and only consumes the section; one that leaves the copies in
- * the segment takes them, so its candidates' floors are the in-memory skip
- * bound instead of the looser one from the codes alone (sq8_slack_unread),
- * and a host reads the rows the in-memory rerank reads.  Values must be
- * finite and non-negative, zero for dead labels; like the codes, they are
- * trusted to come from the rows (see sq8_slack_unread on hostile
- * segments).  A segment without it (written before it existed) gets the
- * bound from the codes. */
+ * copy was stored.  Values must be non-negative (+inf for rows so large
+ * that a bound overflowed: never skipped), zero for dead labels (read into
+ * st->slack, *stored set).  A reader holding the copies
+ * computes them again and requires the same bits (hnsw_load), so a segment
+ * that loads whole has bounds that hold for its rows; one that leaves the
+ * copies in the segment cannot check them and takes them, so its
+ * candidates' floors are the in-memory skip bound instead of the looser
+ * one from the codes alone (sq8_slack_unread), and a host reads the rows
+ * the in-memory rerank reads.  (A hostile segment with bounds too low can
+ * make such a host skip rows it should read: see sq8_slack_unread.)  A
+ * segment without the section (written before it existed) gets the bound
+ * from the codes. */
 static int load_slack(shoal_index *index, shoal__seg_reader *r, hnsw_state *st, int *stored) {
     uint32_t bound = index->label_bound;
     const uint8_t *raw;
     int borrow;
     int rc = shoal__seg_maybe(r, (uint32_t)SHOAL__SEC_HNSW_SLACK, 0, 8ull * bound, &raw, &borrow);
-    if (rc <= 0 || !index->rows_external) return rc < 0 ? rc : SHOAL_OK;
+    if (rc <= 0) return rc;
     if (bound && !(st->slack = shoal__calloc(&index->mem, bound, sizeof *st->slack)))
         return shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
     for (uint32_t label = 0; label < bound; label++) {
         float err = shoal__get_f32(raw + 8 * (size_t)label);
         float rr = shoal__get_f32(raw + 8 * (size_t)label + 4);
         int live = in_graph(st, label);
-        if (live ? !(err >= 0.0f && err < INFINITY && rr >= 0.0f && rr < INFINITY)
-                 : (err != 0.0f || rr != 0.0f))
+        if (live ? !(err >= 0.0f && rr >= 0.0f) : (err != 0.0f || rr != 0.0f))
             return shoal__fail(index, SHOAL_ECORRUPT, "hnsw: bad slack for label %u", label);
         st->slack[label].err = err;
         st->slack[label].rr = rr;
@@ -2664,10 +2666,17 @@ static int hnsw_load(shoal_index *index, shoal__seg_reader *r, const uint32_t kp
             rc = shoal__fail(index, SHOAL_ENOMEM, "out of memory for %u nodes", bound);
         for (uint32_t label = 0; !rc && st->trained && label < bound; label++) {
             if (!in_graph(st, label)) continue;
-            if (stored_slack) /* err and rr from the segment, xx from the codes */
+            hnsw_slack saved = st->slack[label];
+            if (stored_slack && index->rows_external) { /* err and rr saved, xx from the codes */
                 st->slack[label].xx = sq8_slack(index, st, codes_of(st, label), NULL).xx;
-            else
-                sq8_set_slack(index, st, label);
+                continue;
+            }
+            sq8_set_slack(index, st, label);
+            if (stored_slack &&
+                (st->slack[label].err != saved.err || st->slack[label].rr != saved.rr))
+                rc = shoal__fail(index, SHOAL_ECORRUPT,
+                                 "hnsw: the slack section disagrees with the row of label %u",
+                                 label);
         }
         if (rc) goto done;
     }

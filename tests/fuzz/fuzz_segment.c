@@ -144,7 +144,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n;
         if (shoal_index_save(loaded, NULL, &seg, &n) == 0) {
             shoal_index *again = NULL;
-            if (shoal_index_load(seg, n, NULL, &again) != 0) abort();
+            char msg[256] = "";
+            shoal_load_params lp;
+            shoal_load_params_init(&lp);
+            lp.errmsg = msg;
+            lp.errmsg_size = sizeof msg;
+            if (shoal_index_load(seg, n, &lp, &again) != 0) {
+                fprintf(stderr, "fuzz_segment: a re-saved segment does not load: %s\n", msg);
+                abort();
+            }
             uint8_t *seg2;
             size_t n2;
             if (shoal_index_save(again, NULL, &seg2, &n2) == 0) {
