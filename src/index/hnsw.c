@@ -2030,8 +2030,9 @@ static int hnsw_search(shoal_index *index, const float *query, shoal__topk *topk
  * Phase 1 runs search_beam as hnsw_search does and hands out what its
  * rerank would score, with where each row lies in the vectors section: the
  * beam, cut to the rerank depth, closest code first, each with the floor
- * the in-memory rerank skips by (its record's slack bounded from the codes,
- * sq8_slack_unread, looser than the row's own); or, under a selective
+ * the in-memory rerank skips by (its record's slack: the row's own, saved
+ * in the segment, or in an older segment bounded from the codes alone,
+ * sq8_slack_unread); or, under a selective
  * filter, every match in label order (no floors).  Phase 2 (index.c)
  * scores the rows as the in-memory rerank scores its copies.  A host that skips what the
  * floors rule out (shoal.h) leaves out only rows the k best refuse, so
@@ -2444,8 +2445,9 @@ static int locate_rows(shoal_index *index, shoal__seg_reader *r, hnsw_state *st)
  * that loads whole has bounds that hold for its rows; one that leaves the
  * copies in the segment cannot check them and takes them, so its
  * candidates' floors are the in-memory skip bound instead of the looser
- * one from the codes alone (sq8_slack_unread), and a host reads the rows
- * the in-memory rerank reads.  (A hostile segment with bounds too low can
+ * one from the codes alone (sq8_slack_unread).  (A host's rule, shoal.h,
+ * still reads a few more rows than the in-memory rerank, which tightens
+ * its threshold row by row.)  (A hostile segment with bounds too low can
  * make such a host skip rows it should read: see sq8_slack_unread.)  A
  * segment without the section (written before it existed) gets the bound
  * from the codes. */
