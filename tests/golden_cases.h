@@ -48,11 +48,6 @@ static const golden_case GOLDEN_CASES[] = {
 };
 #define GOLDEN_COUNT (sizeof GOLDEN_CASES / sizeof GOLDEN_CASES[0])
 
-/* Rounds each value down to a multiple of 2^-7 (exact in float and double). */
-static inline void golden_grid(float *v, size_t n) {
-    for (size_t i = 0; i < n; i++) v[i] = floorf(v[i] * 128.0f) / 128.0f;
-}
-
 /* Builds case c; NULL on failure. */
 static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     shoal_params p;
@@ -74,7 +69,7 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     test_rng rng = {4000u + number};
     float *data = malloc((size_t)c->n * c->dim * sizeof *data);
     test_fill(&rng, data, (size_t)c->n * c->dim);
-    if (c->grid) golden_grid(data, (size_t)c->n * c->dim);
+    if (c->grid) test_on_grid(data, (size_t)c->n * c->dim);
     test_ids ids;
     test_ids_make(&ids, "g", 0, c->n);
     shoal_records r;
@@ -112,7 +107,7 @@ static inline shoal_index *golden_build(const golden_case *c, uint32_t number) {
     for (uint32_t i = 0; ok && i < 100; i += 14) {
         uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
         test_fill(&rng, data, c->dim);
-        if (c->grid) golden_grid(data, c->dim);
+        if (c->grid) test_on_grid(data, c->dim);
         ok = shoal_index_add(index, 1, ids.bytes + ids.offsets[i], o, data, c->dim) == 1;
     }
     free(data);

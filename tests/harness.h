@@ -210,6 +210,13 @@ static inline int test_reload_size(shoal_index *index) {
     return rc;
 }
 
+/* Rounds each value down to a multiple of 2^-7, exact in float and double
+ * (data with a grid of its own for SQ8; tests/js/xbuild.test.mjs does the
+ * same). */
+static inline void test_on_grid(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = floorf(v[i] * 128.0f) / 128.0f;
+}
+
 /* Recomputes the CRCs a segment's header and table carry: of section i's
  * stored bytes (if i < count), of the table, of the header. */
 static inline void test_fix_crcs(uint8_t *seg, size_t size, uint32_t section) {

@@ -114,12 +114,6 @@ static void collections(const float *data, int metric) {
     shoal_collection_free(c);
 }
 
-/* Rounds each value down to a multiple of 2^-7 (exact in float and double;
- * tests/js/xbuild.test.mjs does the same). */
-static void on_grid(float *v, size_t n) {
-    for (size_t i = 0; i < n; i++) v[i] = floorf(v[i] * 128.0f) / 128.0f;
-}
-
 static void fail(const char *what, int rc, shoal_index *index) {
     fprintf(stderr, "xbuild: %s: %s (%s)\n", what, shoal_strerror(rc),
             index ? shoal_index_errmsg(index) : "");
@@ -134,7 +128,7 @@ int main(void) {
         test_fill(&rng, data, (size_t)N * DIM);
         /* Every tenth row repeats the one before: exact ties to break. */
         for (int i = 9; i < N; i += 10) memcpy(data + i * DIM, data + (i - 1) * DIM, DIM * 4);
-        if (kind == GRID) on_grid(data, (size_t)N * DIM);
+        if (kind == GRID) test_on_grid(data, (size_t)N * DIM);
 
         shoal_params p;
         shoal_params_init(&p);
@@ -185,7 +179,7 @@ int main(void) {
                 fail("delete", -1, index);
         }
         test_fill(&rng, fresh, (size_t)(DELETE_BELOW / (2 * DELETE_STEP)) * DIM);
-        if (kind == GRID) on_grid(fresh, (size_t)(DELETE_BELOW / (2 * DELETE_STEP)) * DIM);
+        if (kind == GRID) test_on_grid(fresh, (size_t)(DELETE_BELOW / (2 * DELETE_STEP)) * DIM);
         for (int i = 0, j = 0; i < DELETE_BELOW; i += 2 * DELETE_STEP, j++) {
             uint32_t o[2] = {0, ids.offsets[i + 1] - ids.offsets[i]};
             if ((rc = shoal_index_add(index, 1, ids.bytes + ids.offsets[i], o, fresh + j * DIM,
