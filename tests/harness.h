@@ -217,6 +217,27 @@ static inline void test_on_grid(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = floorf(v[i] * 128.0f) / 128.0f;
 }
 
+/* The number of the section of `kind` in a segment, or UINT32_MAX if none. */
+static inline uint32_t test_find_section(const uint8_t *seg, uint32_t kind) {
+    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
+                     (uint32_t)seg[43] << 24;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *e = seg + 64 + 48 * (size_t)i;
+        if (((uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 |
+             (uint32_t)e[3] << 24) == kind)
+            return i;
+    }
+    return UINT32_MAX;
+}
+
+/* Where section i's stored bytes begin in the segment. */
+static inline size_t test_section_start(const uint8_t *seg, uint32_t i) {
+    const uint8_t *e = seg + 64 + 48 * (size_t)i;
+    uint64_t off = 0;
+    for (int b = 7; b >= 0; b--) off = off << 8 | e[16 + b];
+    return (size_t)off;
+}
+
 /* Recomputes the CRCs a segment's header and table carry: of section i's
  * stored bytes (if i < count), of the table, of the header. */
 static inline void test_fix_crcs(uint8_t *seg, size_t size, uint32_t section) {

@@ -376,19 +376,6 @@ static const rows_case HNSW_CASES[] = {
     {"hnsw sq8 cosine", SHOAL_METRIC_COSINE, SHOAL_QUANTIZER_SQ8, 0, 0, 20, 1},
 };
 
-/* The table entry number of the section of this kind in seg, or -1. */
-static int section_number(const uint8_t *seg, uint32_t kind) {
-    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
-                     (uint32_t)seg[43] << 24;
-    for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *e = seg + 64 + 48 * (size_t)i;
-        if (((uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24) ==
-            kind)
-            return (int)i;
-    }
-    return -1;
-}
-
 /* The rows two_phase reads over the queries of seg opened with its rows
  * external; its answers must be the resident index's. */
 static uint64_t rows_read_external(const uint8_t *seg, size_t size, shoal_index *resident,
@@ -420,21 +407,19 @@ static uint64_t rows_read_external(const uint8_t *seg, size_t size, shoal_index 
  * taken by an external one, which cannot. */
 static void hnsw_slack_section(const uint8_t *seg, size_t size, shoal_index *resident,
                                const float *data) {
-    int sec = section_number(seg, 0x80000014u);
-    if (!CHECK(sec > 0)) return;
+    uint32_t sec = test_find_section(seg, 0x80000014u);
+    if (!CHECK(sec != UINT32_MAX)) return;
     uint8_t *copy = malloc(size);
     memcpy(copy, seg, size);
     uint64_t with = rows_read_external(seg, size, resident, data);
     copy[64 + 48 * (size_t)sec] = 0x77; /* kind 0x80000077 */
-    test_fix_crcs(copy, size, (uint32_t)sec);
+    test_fix_crcs(copy, size, sec);
     uint64_t without = rows_read_external(copy, size, resident, data);
     CHECK(with > 0 && with < without);
     printf("    hnsw slack: %llu rows read with the section, %llu without\n",
            (unsigned long long)with, (unsigned long long)without);
 
-    const uint8_t *e = seg + 64 + 48 * (size_t)sec;
-    uint64_t off = 0;
-    for (int b = 7; b >= 0; b--) off = off << 8 | e[16 + b];
+    size_t off = test_section_start(seg, sec);
     static const float bad[] = {NAN, -1.0f, INFINITY, 0.0f};
     for (int i = 0; i < 4; i++) {
         memcpy(copy, seg, size);
@@ -445,7 +430,7 @@ static void hnsw_slack_section(const uint8_t *seg, size_t size, shoal_index *res
             v *= 0.5f;
         }
         memcpy(at, &v, 4);
-        test_fix_crcs(copy, size, (uint32_t)sec);
+        test_fix_crcs(copy, size, sec);
         shoal_load_params lp = external_params();
         shoal_index *x;
         CHECK_INT(shoal_index_load(copy, size, &lp, &x), i >= 2 ? SHOAL_OK : SHOAL_ECORRUPT);

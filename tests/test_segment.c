@@ -569,26 +569,6 @@ static void test_corruption_past_checksums(void) {
     CHECK(refused > 0 && loaded > 0);
 }
 
-/* The number of the section of `kind` in a segment, or count if none. */
-static uint32_t find_section(const uint8_t *seg, uint32_t kind) {
-    uint32_t count = (uint32_t)seg[40] | (uint32_t)seg[41] << 8 | (uint32_t)seg[42] << 16 |
-                     (uint32_t)seg[43] << 24;
-    for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *e = seg + 64 + 48 * (size_t)i;
-        if (((uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 |
-             (uint32_t)e[3] << 24) == kind)
-            return i;
-    }
-    return count;
-}
-
-static size_t section_start(const uint8_t *seg, uint32_t i) {
-    const uint8_t *e = seg + 64 + 48 * (size_t)i;
-    uint64_t off = 0;
-    for (int b = 7; b >= 0; b--) off = off << 8 | e[16 + b];
-    return (size_t)off;
-}
-
 /* An SQ8 quantizer whose codes could reach past float32 (index/sq8.h: the
  * sum of (|center| + 127 scale)^2 at or above 2^125) is refused at load:
  * no index writes one, as the fit refuses it first (hnsw.sq8_reach,
@@ -603,8 +583,13 @@ static void test_sq8_reach(void) {
         shoal_index *a = build(&c, NULL);
         if (!a) continue;
         buf s = save(a, 0);
-        uint32_t sec = find_section(s.data, kinds[k]);
-        size_t at = section_start(s.data, sec);
+        uint32_t sec = test_find_section(s.data, kinds[k]);
+        if (!CHECK(sec != UINT32_MAX)) {
+            free(s.data);
+            shoal_index_free(a);
+            continue;
+        }
+        size_t at = test_section_start(s.data, sec);
         float scale;
         memcpy(&scale, s.data + at, sizeof scale);
         CHECK(scale > 0.0f && scale < 1.0f);
